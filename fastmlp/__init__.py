@@ -1,0 +1,7 @@
+"""fastmlp: sigmoid multilayer perceptrons trained by Numba-compiled, parallel kernels on the CPU."""
+
+from . import _compile  # noqa: F401  (chooses the threading layer before any kernel exists)
+from .model import MLP
+
+__version__ = "0.1.0"
+__all__ = ["MLP", "__version__"]

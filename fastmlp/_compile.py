@@ -1,0 +1,72 @@
+"""The one compile policy: threading layer, cache and Numba options for every kernel.
+
+Every kernel goes through :func:`kernel` or :func:`parallel_kernel`; ``tests/test_compile_policy.py``
+checks that none spells out its own ``numba.njit`` options.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import sys
+
+# Numba's tbb layer is both thread-safe (two Python threads may train at once) and fork-safe (a forked
+# child may train). GNU OpenMP, the default here, kills a forked child; workqueue aborts on concurrent
+# use. pip's tbb puts libtbb.so.12 in <prefix>/lib, where the dynamic loader does not look, so load it
+# by path first: Numba's tbbpool extension then finds it by its soname.
+_TBB_LOADED = False
+for _path in sorted(glob.glob(os.path.join(sys.prefix, "lib", "libtbb.so.12*"))):
+    try:
+        ctypes.CDLL(_path, mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        continue
+    _TBB_LOADED = True
+    break
+
+import numba  # noqa: E402  (must come after the tbb preload)
+
+if "NUMBA_THREADING_LAYER" not in os.environ and _TBB_LOADED:
+    numba.config.THREADING_LAYER = "tbb"
+
+# reassoc lets LLVM vectorise float reductions; contract allows FMA. No nnan/ninf: the model checks
+# losses for NaN/inf, and those flags would let LLVM delete the checks.
+FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
+OPTIONS = dict(nogil=True, fastmath=set(FASTMATH), error_model="numpy", boundscheck=False)
+
+#: Every dispatcher created here, for the policy test and for ``fastmlp info``.
+REGISTRY: list = []
+#: True when kernels are cached on disk; False when no cache location is writable (read-only install).
+CACHING = True
+
+
+def _make(func, parallel: bool):
+    global CACHING
+    options = dict(OPTIONS, parallel=parallel)
+    try:
+        dispatcher = numba.njit(cache=CACHING, **options)(func)
+    except RuntimeError as error:  # "cannot cache function ...: no locator available"
+        if "locator" not in str(error):
+            raise
+        CACHING = False
+        dispatcher = numba.njit(cache=False, **options)(func)
+    REGISTRY.append(dispatcher)
+    return dispatcher
+
+
+def kernel(func):
+    """Compile ``func`` as a serial kernel under the project's policy."""
+    return _make(func, parallel=False)
+
+
+def parallel_kernel(func):
+    """Compile ``func`` with ``prange`` loops run on all of Numba's threads."""
+    return _make(func, parallel=True)
+
+
+def threading_layer() -> str:
+    """Name of the threading layer in use (after the first parallel call), else the configured one."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return str(numba.config.THREADING_LAYER)
