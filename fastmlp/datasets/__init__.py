@@ -1,4 +1,7 @@
-"""Datasets: IDX files (MNIST format) and Fashion-MNIST from Debian's dataset-fashion-mnist."""
+"""Datasets: IDX files (MNIST format), Fashion-MNIST, MNIST, digits, the truth tables and user files.
+
+``load(name_or_path)`` is the one entry point; ``fastmlp.datasets.NAMES`` lists the names it knows.
+"""
 
 from __future__ import annotations
 
@@ -61,3 +64,13 @@ def load_fashion_mnist(directory=None, *, scale: bool = False):
             "or pass the directory holding its four IDX files"
         )
     return load_idx_dataset(directory, scale=scale)
+
+
+from .catalog import FASHION_MNIST_CLASSES, NAMES, Splits, load  # noqa: E402
+from .files import read_csv, read_features  # noqa: E402
+from .small import load_digits, truth_table  # noqa: E402
+
+__all__ = [
+    "FASHION_MNIST_CLASSES", "IDXError", "NAMES", "Splits", "load", "load_digits", "load_fashion_mnist",
+    "load_idx_dataset", "read_csv", "read_features", "read_idx", "truth_table",
+]

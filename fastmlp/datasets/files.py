@@ -1,0 +1,181 @@
+"""User data files: labelled ``.npz`` and ``.csv`` for training, and feature-only inputs for prediction."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .idx import read_idx
+
+#: Header names taken as the label column of a CSV file when none is named.
+LABEL_NAMES = ("label", "labels", "class", "target", "y")
+
+
+def _flatten(X: np.ndarray, name: str) -> np.ndarray:
+    """Samples as rows: (n,) -> (n, 1), images (n, rows, cols) -> (n, rows * cols)."""
+    if X.ndim == 1:
+        return X.reshape(-1, 1)
+    if X.ndim < 1:
+        raise ValueError(f"{name}: expected an array of samples, got a scalar")
+    return X.reshape(X.shape[0], -1)
+
+
+def _labels(y: np.ndarray, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name}: labels must be 1-D, got shape {y.shape}")
+    if y.dtype.kind not in "iuf" or (y.dtype.kind == "f" and not np.all(y == np.round(y))):
+        raise ValueError(f"{name}: labels must be whole numbers (class indices 0, 1, ...)")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{name}: labels must be >= 0, found {y.min()}")
+    return y.astype(np.int64)
+
+
+def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
+    """Read ``X_train, y_train, X_test, y_test`` (any case) or ``X, y`` (split here) from an ``.npz`` file.
+
+    Returns ``((X_train, y_train), (X_test, y_test), image_shape)``; image arrays (n, rows, cols) are
+    flattened and uint8 pixels stay uint8.
+    """
+    from .small import split
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key.lower(): archive[key] for key in archive.files}
+    except (ValueError, OSError) as error:
+        raise ValueError(f"{path}: not a readable .npz file ({error})") from None
+    if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
+        parts = [arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]]
+    elif {"x", "y"} <= arrays.keys():
+        parts = None
+    else:
+        raise ValueError(f"{path}: expected arrays X_train, y_train, X_test, y_test (or X, y); found {sorted(arrays)}")
+    sample = arrays["x_train"] if parts else arrays["x"]
+    image_shape = tuple(sample.shape[1:]) if sample.ndim == 3 else None
+    if parts is None:
+        X, y = _flatten(arrays["x"], f"{path}: X"), _labels(arrays["y"], f"{path}: y")
+        _same_length(X, y, path)
+        train, test = split(X, y, test_fraction, seed)
+    else:
+        train = (_flatten(parts[0], f"{path}: X_train"), _labels(parts[1], f"{path}: y_train"))
+        test = (_flatten(parts[2], f"{path}: X_test"), _labels(parts[3], f"{path}: y_test"))
+        _same_length(*train, path)
+        _same_length(*test, path)
+    return train, test, image_shape
+
+
+def _same_length(X, y, path):
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{path}: {X.shape[0]} samples but {y.shape[0]} labels")
+
+
+def _sniff_header(path: Path):
+    """The first row of a CSV file and whether it is a header (not all numbers)."""
+    with open(path, newline="") as stream:
+        first = next(csv.reader(stream), None)
+    if not first:
+        raise ValueError(f"{path}: empty CSV file")
+    try:
+        [float(cell) for cell in first]
+    except ValueError:
+        return [cell.strip() for cell in first], True
+    return first, False
+
+
+def read_csv(path, *, label_column=None):
+    """``(X, y, class_names)`` from a CSV file of numbers with one label column.
+
+    ``label_column`` is a header name or a 0-based index; by default the column named label, class,
+    target or y, else the first column. Labels are class indices, or names mapped to 0, 1, ... in
+    sorted order (``class_names`` is then that order, else None). Features come as float32.
+    """
+    path = Path(path)
+    first, has_header = _sniff_header(path)
+    n_columns = len(first)
+    if n_columns < 2:
+        raise ValueError(f"{path}: a CSV file needs a label column and at least one feature column")
+    column = _label_index(first if has_header else None, n_columns, label_column, path)
+    features = [c for c in range(n_columns) if c != column]
+    skip = 1 if has_header else 0
+    try:
+        X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=features, dtype=np.float32, ndmin=2)
+        raw_labels = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=column, dtype=str, ndmin=1)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
+    if X.shape[0] == 0:
+        raise ValueError(f"{path}: no data rows")
+    raw_labels = np.char.strip(raw_labels)
+    try:
+        y, class_names = _labels(raw_labels.astype(np.float64), f"{path}: labels"), None
+    except ValueError:
+        class_names = sorted(set(raw_labels.tolist()))
+        y = np.searchsorted(np.array(class_names), raw_labels).astype(np.int64)
+    return X, y, class_names
+
+
+def _label_index(header, n_columns: int, label_column, path) -> int:
+    if label_column is None:
+        if header is not None:
+            lowered = [name.lower() for name in header]
+            for name in LABEL_NAMES:
+                if name in lowered:
+                    return lowered.index(name)
+        return 0
+    if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():
+        if header is None or label_column not in header:
+            raise ValueError(f"{path}: no column named {label_column!r} (header: {header})")
+        return header.index(label_column)
+    index = int(label_column)
+    if not -n_columns <= index < n_columns:
+        raise ValueError(f"{path}: label column {index} out of range for {n_columns} columns")
+    return index % n_columns
+
+
+def load_csv(path, *, label_column=None, test_fraction: float = 0.2, seed: int = 0):
+    """A labelled CSV file split into ``((X_train, y_train), (X_test, y_test), class_names)``."""
+    from .small import split
+
+    X, y, class_names = read_csv(path, label_column=label_column)
+    train, test = split(X, y, test_fraction, seed)
+    return train, test, class_names
+
+
+def read_features(path) -> np.ndarray:
+    """Samples to predict, as rows: ``.npy``, ``.npz`` (X, X_test or its only array), ``.csv`` or IDX.
+
+    Images (n, rows, cols) are flattened; uint8 pixels stay uint8. A CSV file's label column, if its
+    header names one (label, class, target, y), is dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    name = path.name.lower()
+    if name.endswith(".npy"):
+        try:
+            X = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise ValueError(f"{path}: not a readable .npy file ({error})") from None
+    elif name.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key.lower(): archive[key] for key in archive.files}
+        key = next((k for k in ("x", "x_test") if k in arrays), None)
+        if key is None and len(arrays) == 1:
+            key = next(iter(arrays))
+        if key is None:
+            raise ValueError(f"{path}: expected an array named X or X_test (or a single array); found {sorted(arrays)}")
+        X = arrays[key]
+    elif name.endswith(".csv"):
+        first, has_header = _sniff_header(path)
+        lowered = [cell.lower() for cell in first] if has_header else []
+        drop = next((lowered.index(n) for n in LABEL_NAMES if n in lowered), None)
+        columns = [c for c in range(len(first)) if c != drop]
+        try:
+            X = np.loadtxt(path, delimiter=",", skiprows=int(has_header), usecols=columns, dtype=np.float32, ndmin=2)
+        except ValueError as error:
+            raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
+    else:
+        X = read_idx(path)
+    return _flatten(X, str(path))
