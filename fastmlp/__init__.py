@@ -2,6 +2,7 @@
 
 from . import _compile  # noqa: F401  (chooses the threading layer before any kernel exists)
 from .model import MLP
+from .perceptron import Perceptron
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "__version__"]
+__all__ = ["MLP", "Perceptron", "__version__"]
