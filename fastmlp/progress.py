@@ -1,0 +1,94 @@
+"""Training progress: a redrawn bar on a terminal, plain lines otherwise, nothing when quiet."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+def _rate(samples_per_second: float) -> str:
+    if samples_per_second >= 1e6:
+        return f"{samples_per_second / 1e6:.2f}M"
+    if samples_per_second >= 1e3:
+        return f"{samples_per_second / 1e3:.1f}k"
+    return f"{samples_per_second:.0f}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Reports epochs of training: ``update(epoch, loss=..., seconds=..., n_samples=..., val_accuracy=...)``.
+
+    ``mode`` is "bar" (a line redrawn in place, with ETA, under the permanent per-epoch lines),
+    "lines" (one plain line per reported epoch) or "quiet"; "auto" picks "bar" on a terminal and
+    "lines" otherwise. With more than ``max_lines`` epochs, lines are printed every few epochs (and for
+    the last one) so long runs on tiny data stay readable.
+    """
+
+    WIDTH = 24
+
+    def __init__(self, epochs: int, *, mode: str = "auto", stream=None, max_lines: int = 50):
+        self.stream = stream if stream is not None else sys.stdout
+        if mode == "auto":
+            isatty = getattr(self.stream, "isatty", None)
+            mode = "bar" if isatty is not None and isatty() else "lines"
+        if mode not in ("bar", "lines", "quiet"):
+            raise ValueError(f"progress mode must be auto, bar, lines or quiet, got {mode!r}")
+        self.mode = mode
+        self.epochs = epochs
+        self.every = max(1, -(-epochs // max_lines)) if epochs > max_lines else 1
+        self.started = time.perf_counter()
+        self.train_seconds = 0.0
+        self.samples = 0
+        self._bar_shown = False
+
+    def line(self, epoch: int, loss: float, rate: float, val_accuracy=None) -> str:
+        """The permanent line for one epoch."""
+        digits = len(str(self.epochs))
+        text = f"epoch {epoch:{digits}d}/{self.epochs}  loss {loss:.4f}"
+        if val_accuracy is not None:
+            text += f"  val_accuracy {val_accuracy:.4f}"
+        return text + f"  {_rate(rate)} samples/s"
+
+    def update(self, epoch: int, *, loss: float, seconds: float, n_samples: int, val_accuracy=None) -> None:
+        """Record epoch ``epoch`` (1-based): its mean loss, its training time and its sample count."""
+        self.train_seconds += seconds
+        self.samples += n_samples
+        if self.mode == "quiet":
+            return
+        rate = n_samples / seconds if seconds > 0 else float("inf")
+        show = epoch % self.every == 0 or epoch == self.epochs or epoch == 1
+        if self.mode == "lines":
+            if show:
+                print(self.line(epoch, loss, rate, val_accuracy), file=self.stream, flush=True)
+            return
+        self._clear()
+        if show:
+            print(self.line(epoch, loss, rate, val_accuracy), file=self.stream)
+        elapsed = time.perf_counter() - self.started
+        remaining = elapsed / epoch * (self.epochs - epoch)
+        filled = self.WIDTH * epoch // max(self.epochs, 1)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"[{bar}] {epoch}/{self.epochs}  loss {loss:.4f}  {_rate(rate)} samples/s  "
+                          f"{_duration(elapsed)} elapsed, ETA {_duration(remaining)}")
+        self.stream.flush()
+        self._bar_shown = True
+
+    def _clear(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\033[K")
+            self._bar_shown = False
+
+    def close(self) -> None:
+        """Remove the bar (the per-epoch lines stay)."""
+        if self.mode == "bar":
+            self._clear()
+            self.stream.flush()
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training throughput over all epochs reported so far."""
+        return self.samples / self.train_seconds if self.train_seconds > 0 else float("nan")
