@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import namedtuple
 from contextlib import contextmanager
 
 import numba
 import numpy as np
 
 from . import _validation as check
+from . import checkpoint as checkpointing
 from ._layout import build_layout, n_params, n_units, theta_views
 from .kernels import SGD, Net, Work
 from .kernels import activations as codes
@@ -29,6 +31,9 @@ LOSS_OUTPUTS = {
     "softmax_cross_entropy": ("softmax",),
 }
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+#: A training call's checked arguments (``batch`` is the kernel's minibatch size, at most n_samples).
+_Run = namedtuple("_Run", ["X", "y", "scale", "batch", "batch_size", "learning_rate", "momentum", "nesterov",
+                           "weight_decay", "shuffle", "n_threads"])
 #: Samples per call of the prediction kernel: bounds the work buffer to CHUNK x n_units.
 CHUNK = 1024
 
@@ -63,15 +68,22 @@ def _check_loss_output(loss, output) -> tuple[str, str]:
     return loss, output
 
 
-@contextmanager
-def _threads(n_threads):
-    """Run the block with ``n_threads`` Numba threads (all of them when None)."""
+def _check_threads(n_threads):
     if n_threads is None:
-        yield
-        return
+        return None
     n_threads = check.check_int(n_threads, "n_threads", 1)
     if n_threads > numba.config.NUMBA_NUM_THREADS:
         raise ValueError(f"n_threads must be <= {numba.config.NUMBA_NUM_THREADS} (Numba's thread pool), got {n_threads}")
+    return n_threads
+
+
+@contextmanager
+def _threads(n_threads):
+    """Run the block with ``n_threads`` Numba threads (all of them when None)."""
+    n_threads = _check_threads(n_threads)
+    if n_threads is None:
+        yield
+        return
     previous = numba.get_num_threads()
     numba.set_num_threads(n_threads)
     try:
@@ -263,12 +275,14 @@ class MLP:
         return float(work.losses.mean()), [g.copy() for g in theta_views(work.grads, self._layout)]
 
     def fit(self, X, y, *, epochs=10, batch_size=32, learning_rate=0.1, momentum=0.0, nesterov=False,
-            weight_decay=0.0, shuffle=True, n_threads=None, verbose=0):
+            weight_decay=0.0, shuffle=True, n_threads=None, verbose=0, checkpoint=None, checkpoint_every=1,
+            resume=None):
         """Train by minibatch SGD from the current weights for ``epochs`` epochs; returns ``self``.
 
         Starts afresh: the momentum buffers and ``loss_curve_`` are reset. Each epoch runs entirely
         in compiled code, parallel over the samples of each minibatch; the weights it produces do not
-        depend on ``n_threads``.
+        depend on ``n_threads``. Every argument is checked before anything changes, so a call that
+        raises a ValueError or TypeError leaves the model as it was.
 
         Parameters
         ----------
@@ -276,6 +290,7 @@ class MLP:
             uint8 inputs are pixel intensities, read as x / 255 inside the kernels.
         y : array (n_samples,) of int labels, or (n_samples, n_out) of float targets
         epochs : int >= 0
+            Total epochs; with ``resume``, the epochs already in the checkpoint count towards it.
         batch_size : int >= 1; a last, smaller minibatch takes the remainder of each epoch.
         learning_rate : float > 0
         momentum : float in [0, 1); nesterov : bool
@@ -288,21 +303,41 @@ class MLP:
             Numba threads to use (all by default).
         verbose : int
             Print a line per epoch when > 0.
+        checkpoint : path or None
+            Write a checkpoint here (atomically) after every ``checkpoint_every``-th epoch, at the end
+            of the fit and on Ctrl-C: parameters, momentum, random generator, loss curve and settings.
+        checkpoint_every : int >= 1
+        resume : path or None
+            Continue from this checkpoint (it must exist): the result is bit-identical to an
+            uninterrupted fit of ``epochs`` epochs with the same data and settings, which are checked.
+
+        Raises
+        ------
+        fastmlp.DivergenceError
+            (a ValueError) when an epoch's loss or weights become NaN or infinite; the model keeps the
+            weights from before that epoch.
+
+        Ctrl-C (KeyboardInterrupt) leaves the model at its last completed epoch.
         """
-        check.check_int(epochs, "epochs", 0)
-        self._velocity[:] = 0
-        self.loss_curve_ = []
-        return self._train(X, y, epochs, batch_size, learning_rate, momentum, nesterov, weight_decay,
-                           shuffle, n_threads, verbose)
+        epochs = check.check_int(epochs, "epochs", 0)
+        run = self._prepare(X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads)
+        saver, state = checkpointing.plan(self, run, epochs, checkpoint, checkpoint_every, resume)
+        # Everything is checked: from here on the model changes.
+        if state is not None:
+            checkpointing.apply_resume(self, *state)
+        else:
+            self._velocity[:] = 0
+            self.loss_curve_ = []
+        return self._train(run, epochs - len(self.loss_curve_), verbose, saver)
 
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.1, momentum=0.0, nesterov=False,
                     weight_decay=0.0, shuffle=True, n_threads=None, verbose=0):
         """Train one more epoch, keeping the momentum buffers and appending to ``loss_curve_``."""
-        return self._train(X, y, 1, batch_size, learning_rate, momentum, nesterov, weight_decay,
-                           shuffle, n_threads, verbose)
+        run = self._prepare(X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads)
+        return self._train(run, 1, verbose, None)
 
-    def _train(self, X, y, epochs, batch_size, learning_rate, momentum, nesterov, weight_decay,
-               shuffle, n_threads, verbose):
+    def _prepare(self, X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads):
+        """Check and convert every argument of a training call; changes nothing."""
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
         y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype)
         batch_size = check.check_int(batch_size, "batch_size", 1)
@@ -315,22 +350,56 @@ class MLP:
             raise TypeError("nesterov and shuffle must be True or False")
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        n = X.shape[0]
         dtype = self.dtype.type
-        opt = SGD(self._velocity, dtype(learning_rate), dtype(momentum), dtype(weight_decay), bool(nesterov))
-        work = self._work(min(batch_size, n))
+        for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
+            if not np.isfinite(dtype(value)) or (value > 0 and dtype(value) == 0):
+                raise ValueError(f"{name}={value} is not representable in {self.dtype.name}")
+        return _Run(X, y, scale, min(batch_size, X.shape[0]), batch_size, learning_rate, momentum,
+                    bool(nesterov), weight_decay, bool(shuffle), _check_threads(n_threads))
+
+    def _train(self, run, epochs, verbose, saver):
+        n = run.X.shape[0]
+        dtype = self.dtype.type
+        opt = SGD(self._velocity, dtype(run.learning_rate), dtype(run.momentum), dtype(run.weight_decay),
+                  run.nesterov)
+        work = self._work(run.batch)
         net = self._net()
         codes_ = self._codes()
-        with _threads(n_threads):
-            for epoch in range(epochs):
-                order = self._rng.permutation(n) if shuffle else np.arange(n)
-                began = time.perf_counter()
-                loss = train_epoch(net, opt, X, y, order, min(batch_size, n), dtype(scale), codes_, work)
-                seconds = time.perf_counter() - began
-                self.loss_curve_.append(float(loss))
-                if verbose:
-                    print(f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}  {n / seconds:,.0f} samples/s")
+        try:
+            with _threads(run.n_threads):
+                for _ in range(epochs):
+                    # A Ctrl-C cannot stop the compiled epoch; it lands between epochs or just after
+                    # one, where the snapshot rolls back a half-recorded epoch
+                    # (tests/test_checkpoint.py::test_keyboard_interrupt_*).
+                    snapshot = checkpointing.Snapshot(self)
+                    try:
+                        order = self._rng.permutation(n) if run.shuffle else np.arange(n)
+                        began = time.perf_counter()
+                        loss = train_epoch(net, opt, run.X, run.y, order, run.batch, dtype(run.scale), codes_, work)
+                        seconds = time.perf_counter() - began
+                        checkpointing.check_epoch(self, loss, run.learning_rate)
+                        self.loss_curve_.append(float(loss))
+                    except BaseException:
+                        snapshot.restore(self)
+                        raise
+                    if verbose:
+                        print(f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}  {n / seconds:,.0f} samples/s")
+                    if saver is not None:
+                        saver.after_epoch(self)
+        except KeyboardInterrupt:
+            if saver is not None:
+                saver.finish(self)
+            raise
+        if saver is not None:
+            saver.finish(self)
         return self
+
+    # ----------------------------------------------------------------- files
+    def save(self, path) -> None:
+        """Write the model to ``path`` as a .npz file (see :func:`fastmlp.io.save`); atomic."""
+        from .io import save
+
+        save(self, path)
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.layer_sizes))
