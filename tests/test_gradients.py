@@ -1,0 +1,96 @@
+"""loss_and_gradients: against the NumPy reference, and against central finite differences on float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import assert_close, make_problem
+
+import naive
+
+#: Step of the central differences: the truncation error (eps^2) and the rounding error (1e-16 / eps)
+#: are both about 1e-12 of the loss here.
+EPS = 1e-6
+
+
+def test_loss_and_gradients_match_reference(dtype, loss_output, layer_sizes, batch_size):
+    loss, output = loss_output
+    net, X, Y = make_problem(layer_sizes, loss, output, dtype, batch_size, seed=20)
+    value, grads = net.loss_and_gradients(X, Y)
+    expected_value, expected_grads = naive.loss_and_gradients(net.thetas(), X, Y, loss, output)
+    assert_close(value, expected_value, dtype, err_msg="mean loss")
+    assert [grad.shape for grad in grads] == [theta.shape for theta in net.thetas()]
+    for l, (grad, expected) in enumerate(zip(grads, expected_grads)):
+        assert grad.dtype == dtype
+        assert_close(grad, expected, dtype, err_msg=f"gradient of layer {l}")
+
+
+@pytest.mark.parametrize("loss, output", [("mse", "softmax"), ("mse", "sigmoid"), ("softmax_cross_entropy", "softmax"),
+                                          ("sigmoid_cross_entropy", "sigmoid")])
+def test_labels_equal_one_hot_targets(dtype, loss, output):
+    net, X, _ = make_problem((4, 6, 3), loss, output, dtype, 9, seed=21)
+    labels = np.arange(9) % 3
+    one_hot = np.eye(3, dtype=dtype)[labels]
+    value, grads = net.loss_and_gradients(X, labels)
+    value_1h, grads_1h = net.loss_and_gradients(X, one_hot)
+    assert value == value_1h
+    for grad, grad_1h in zip(grads, grads_1h):
+        np.testing.assert_array_equal(grad, grad_1h)
+
+
+def test_softmax_cross_entropy_with_soft_targets(dtype):
+    """Target rows that are not one-hot (nor sum to 1): the lecture's sum -y log yhat still holds."""
+    net, X, _ = make_problem((4, 6, 3), "softmax_cross_entropy", "softmax", dtype, 8, seed=22)
+    Y = np.random.default_rng(22).uniform(0, 1, (8, 3)).astype(dtype)
+    value, grads = net.loss_and_gradients(X, Y)
+    expected_value, expected_grads = naive.loss_and_gradients(net.thetas(), X, Y, "softmax_cross_entropy", "softmax")
+    assert_close(value, expected_value, dtype)
+    for grad, expected in zip(grads, expected_grads):
+        assert_close(grad, expected, dtype)
+
+
+def test_uint8_input_equals_scaled_float_input(dtype):
+    net, _, y = make_problem((6, 5, 3), "softmax_cross_entropy", "softmax", dtype, 11, seed=23)
+    X8 = np.random.default_rng(23).integers(0, 256, (11, 6), dtype=np.uint8)
+    value, grads = net.loss_and_gradients(X8, y)
+    value_f, grads_f = net.loss_and_gradients(X8.astype(dtype) * dtype.type(1 / 255), y)
+    # Equal to rounding, not bit for bit: each input dtype is its own compiled specialization, and
+    # fastmath (reassoc) lets LLVM order the dot products' sums differently in each.
+    assert_close(value, value_f, dtype)
+    for grad, grad_f in zip(grads, grads_f):
+        assert_close(grad, grad_f, dtype)
+
+
+def finite_differences(net, X, Y):
+    """Central differences (L(p + eps) - L(p - eps)) / 2 eps of the mean loss for every entry of net.params."""
+    params = net.params
+    estimate = np.empty(params.size)
+    for p in range(params.size):
+        saved = params[p]
+        params[p] = saved + EPS
+        plus, _ = net.loss_and_gradients(X, Y)
+        params[p] = saved - EPS
+        minus, _ = net.loss_and_gradients(X, Y)
+        params[p] = saved
+        estimate[p] = (plus - minus) / (2 * EPS)
+    return estimate
+
+
+@pytest.mark.parametrize("n_hidden", [1, 2, 3])
+def test_gradient_matches_finite_differences(loss_output, n_hidden):
+    loss, output = loss_output
+    layer_sizes = (4, 5, 4, 3)[: n_hidden + 1] + (3,)
+    net, X, Y = make_problem(layer_sizes, loss, output, np.float64, 10, seed=24)
+    _, grads = net.loss_and_gradients(X, Y)
+    analytic = np.concatenate([grad.ravel() for grad in grads])  # thetas() order is the flat vector's
+    numeric = finite_differences(net, X, Y)
+    assert np.abs(numeric).max() > 1e-3  # the check has something to compare
+    error = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-7)
+    assert error.max() < 1e-4, f"worst relative error {error.max():.2e} at parameter {error.argmax()}"
+    assert error.mean() < 1e-6, f"mean relative error {error.mean():.2e}"
+
+
+def test_flat_parameter_order_is_thetas_order():
+    """net.params is the concatenation of thetas() row by row (the finite-difference check relies on it)."""
+    net, _, _ = make_problem((4, 5, 3), "mse", "sigmoid", np.float64, 1, seed=25)
+    np.testing.assert_array_equal(net.params, np.concatenate([theta.ravel() for theta in net.thetas()]))
