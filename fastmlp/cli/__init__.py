@@ -1,0 +1,107 @@
+"""The ``fastmlp`` command: train, evaluate, predict, info and bench subcommands.
+
+Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``; this
+module builds the parser and turns errors a user can cause into one line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import evaluate, info, predict, train
+
+DESCRIPTION = """\
+Train and use sigmoid multilayer perceptrons with fastmlp's compiled, parallel kernels.
+
+examples:
+  fastmlp train                                 784-100-10 on Fashion-MNIST with the default settings
+  fastmlp train xor --plot-regions xor.png      the lecture's XOR problem, with its decision regions
+  fastmlp train digits --hidden 64 --save digits.npz
+  fastmlp evaluate digits.npz digits
+  fastmlp predict digits.npz images.npy -o labels.csv
+  fastmlp info                                  versions, threading layer, cores, kernel cache
+  fastmlp COMMAND --help                        the options of one command
+"""
+
+#: name -> (module, one-line help). bench comes from fastmlp.bench, imported only when it is asked for.
+COMMANDS = {
+    "train": (train, "train a network on a dataset, print per-epoch progress and the test accuracy"),
+    "evaluate": (evaluate, "accuracy and loss of a saved model on a dataset"),
+    "predict": (predict, "predict the labels (or probabilities) of new samples with a saved model"),
+    "info": (info, "versions, threading layer, cores and kernel cache location"),
+}
+BENCH_HELP = "measure training speed (samples/s) against a matrix-multiply roofline and peers"
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of the examples in descriptions."""
+
+
+class _BenchMissing:
+    """Stands in for fastmlp.bench when that module cannot be imported."""
+
+    def __init__(self, error: ImportError):
+        self.error = error
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(self, args) -> int:
+        print(f"fastmlp bench: not available in this installation ({self.error})", file=sys.stderr)
+        return 1
+
+
+def _bench_module():
+    try:
+        from .. import bench
+    except ImportError as error:
+        return _BenchMissing(error)
+    if not (hasattr(bench, "add_arguments") and hasattr(bench, "run")):
+        return _BenchMissing(ImportError("fastmlp.bench has no add_arguments/run"))
+    return bench
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; the bench module is imported only when ``command`` is "bench"."""
+    parser = argparse.ArgumentParser(prog="fastmlp", description=DESCRIPTION, formatter_class=_Formatter)
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=module.DESCRIPTION, formatter_class=_Formatter)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    sub = subparsers.add_parser("bench", help=BENCH_HELP, formatter_class=_Formatter,
+                                description=f"{BENCH_HELP}.\n\nexamples:\n  fastmlp bench\n  fastmlp bench --help")
+    if command == "bench":
+        bench = _bench_module()
+        bench.add_arguments(sub)
+        sub.set_defaults(run=bench.run)
+    return parser
+
+
+def _command(argv) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def _message(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.filename}: {error.strerror}"
+    return str(error) or type(error).__name__
+
+
+def main(argv=None) -> int:
+    """Run the ``fastmlp`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        print(f"fastmlp {args.command}: error: {_message(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"fastmlp {args.command}: interrupted", file=sys.stderr)
+        return 130

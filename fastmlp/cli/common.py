@@ -1,0 +1,54 @@
+"""What the subcommands share: dataset options, model files, number formats."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import datasets
+
+
+def dataset_help() -> str:
+    names = "\n".join(f"  {name:<14} {text}" for name, text in datasets.NAMES.items())
+    return (f"datasets by name:\n{names}\n  or a directory of four MNIST-format IDX files, or a .npz file "
+            "(X_train, y_train, X_test, y_test or X, y),\n  or a .csv file with a label column")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="directory of the IDX files for fashion-mnist or mnist "
+                            "(default: $FASTMLP_FASHION_MNIST / $FASTMLP_MNIST, then Debian's location)")
+    group.add_argument("--label-column", metavar="COLUMN",
+                       help="label column of a .csv file: a header name or 0-based index "
+                            "(default: the column named label, class, target or y, else the first)")
+    group.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                       help="share of a .npz/.csv file or of digits held out as the test split (default: 0.2)")
+
+
+def load_data(args, name: str) -> datasets.Splits:
+    return datasets.load(name, directory=args.data_dir, label_column=args.label_column,
+                         test_fraction=args.test_fraction)
+
+
+def load_model(path):
+    """A model written by ``net.save`` (fastmlp.io)."""
+    try:
+        from ..io import load
+    except ImportError as error:
+        raise ImportError(f"reading model files needs fastmlp.io, which is missing ({error})") from None
+    return load(path)
+
+
+def save_model(net, path) -> None:
+    if not hasattr(net, "save"):
+        raise ImportError("saving models needs MLP.save (fastmlp.io), which is missing")
+    net.save(path)
+
+
+def count(n: int) -> str:
+    """12,345 style."""
+    return f"{n:,}"
+
+
+def rate(samples_per_second: float) -> str:
+    return f"{samples_per_second:,.0f}"

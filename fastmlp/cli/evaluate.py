@@ -1,0 +1,47 @@
+"""``fastmlp evaluate``: accuracy and mean loss of a saved model on a dataset's test (or train) split."""
+
+from __future__ import annotations
+
+from . import common
+
+DESCRIPTION = """\
+Evaluate a model saved by `fastmlp train --save` on a dataset: prints the accuracy and the mean loss.
+
+examples:
+  fastmlp evaluate model.npz                      on Fashion-MNIST's 10,000 test images
+  fastmlp evaluate model.npz mnist --data-dir ~/data/mnist
+  fastmlp evaluate model.npz digits --split train
+  fastmlp evaluate model.npz my_data.csv --label-column species
+"""
+
+#: Samples per call of loss_and_gradients: bounds its work buffers on big splits.
+CHUNK = 8192
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="model file written by fastmlp train --save")
+    parser.add_argument("dataset", nargs="?", default="fashion-mnist",
+                        help="dataset name, IDX directory, .npz or .csv file (default: fashion-mnist)")
+    parser.add_argument("--split", choices=("test", "train"), default="test",
+                        help="which split to evaluate on (default: test)")
+    common.add_data_arguments(parser)
+
+
+def mean_loss(net, X, y) -> float:
+    """The model's loss averaged over all samples, computed in chunks."""
+    total = 0.0
+    for start in range(0, X.shape[0], CHUNK):
+        stop = min(start + CHUNK, X.shape[0])
+        loss, _ = net.loss_and_gradients(X[start:stop], y[start:stop])
+        total += loss * (stop - start)
+    return total / X.shape[0]
+
+
+def run(args) -> int:
+    net = common.load_model(args.model)
+    data = common.load_data(args, args.dataset)
+    X, y = data.train if args.split == "train" else data.test
+    accuracy = net.score(X, y)
+    print(f"{args.model} ({'-'.join(map(str, net.layer_sizes))}) on {data.name} {args.split} split: "
+          f"accuracy {accuracy:.4f}, loss {mean_loss(net, X, y):.4f} ({common.count(X.shape[0])} samples)")
+    return 0

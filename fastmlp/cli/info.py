@@ -1,0 +1,49 @@
+"""``fastmlp info``: versions, threading layer, cores and where compiled kernels are cached."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+DESCRIPTION = """\
+Show what fastmlp runs on: versions, Numba's threading layer (after a tiny parallel call), the cores
+and threads, and where compiled kernels are cached.
+
+examples:
+  fastmlp info
+  NUMBA_NUM_THREADS=1 fastmlp info
+"""
+
+
+def add_arguments(parser) -> None:
+    del parser  # no options
+
+
+def facts() -> dict:
+    """The facts ``fastmlp info`` prints, as an ordered dict of label -> text."""
+    import numba
+    import numpy as np
+
+    from .. import MLP, __version__, _compile
+
+    # A tiny prediction runs a parallel kernel, which is what makes Numba pick its threading layer.
+    MLP([2, 2, 2], random_state=0).predict(np.zeros((2, 2)))
+    cache_dir = numba.config.CACHE_DIR or str(Path(_compile.__file__).parent / "kernels" / "__pycache__")
+    return {
+        "fastmlp": __version__,
+        "python": f"{platform.python_version()} ({platform.python_implementation()})",
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "threading layer": _compile.threading_layer(),
+        "cores": f"{os.cpu_count()} (os.cpu_count)",
+        "numba threads": f"{numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), {numba.get_num_threads()} in use",
+        "kernel cache": cache_dir if _compile.CACHING else "off (no writable cache location; set NUMBA_CACHE_DIR)",
+        "kernels": str(len(_compile.REGISTRY)),
+    }
+
+
+def run(args) -> int:
+    for label, text in facts().items():
+        print(f"{label + ':':<17}{text}")
+    return 0

@@ -1,0 +1,64 @@
+"""``fastmlp predict``: labels or class probabilities of new samples, written as CSV or .npy."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .. import datasets
+from . import common
+
+DESCRIPTION = """\
+Predict with a model saved by `fastmlp train --save`. INPUT is a .npy, .npz (array X or X_test), .csv or
+IDX file of samples (images are flattened; a CSV label column is dropped), or a dataset name or IDX
+directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy.
+
+examples:
+  fastmlp predict model.npz t10k-images-idx3-ubyte.gz -o labels.csv
+  fastmlp predict model.npz samples.npy --proba -o probabilities.npy
+  fastmlp predict model.npz fashion-mnist | head
+"""
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="model file written by fastmlp train --save")
+    parser.add_argument("input", help="samples: .npy, .npz, .csv or IDX file, or a dataset name or IDX directory")
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="where to write: a .csv or .npy path (default: CSV on standard output)")
+    parser.add_argument("--proba", action="store_true",
+                        help="write class probabilities (one column per class) besides the label")
+    common.add_data_arguments(parser)
+
+
+def read_input(args) -> np.ndarray:
+    """A file's samples, or the test split of a dataset named or given as an IDX directory."""
+    if Path(args.input).is_file():
+        return datasets.read_features(args.input)
+    return common.load_data(args, args.input).test[0]
+
+
+def run(args) -> int:
+    if args.output and Path(args.output).suffix.lower() not in (".csv", ".npy"):
+        raise ValueError(f"--output must end in .csv or .npy, got {args.output}")
+    net = common.load_model(args.model)
+    X = read_input(args)
+    labels = net.predict(X)
+    proba = net.predict_proba(X) if args.proba else None
+    if args.output and args.output.lower().endswith(".npy"):
+        np.save(args.output, proba if args.proba else labels)
+    else:
+        columns = [np.asarray(labels).reshape(len(X), -1)]
+        header = ["label"] if labels.ndim == 1 else [f"output{j}" for j in range(columns[0].shape[1])]
+        if args.proba:
+            columns.append(proba)
+            header += [f"p{j}" for j in range(proba.shape[1])]
+        table = np.hstack([c.astype(np.float64) for c in columns])
+        fmt = ["%d" if labels.ndim == 1 and j == 0 else "%.6g" for j in range(table.shape[1])]
+        target = args.output or sys.stdout
+        np.savetxt(target, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
+    if args.output:
+        print(f"wrote {'probabilities' if args.proba else 'labels'} of {common.count(len(X))} samples "
+              f"to {args.output}", file=sys.stderr)
+    return 0

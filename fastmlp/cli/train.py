@@ -1,0 +1,216 @@
+"""``fastmlp train``: load a dataset, train epoch by epoch with progress, report test accuracy and speed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import MLP
+from ..model import LOSSES
+from ..progress import Progress
+from . import common
+
+DESCRIPTION = """\
+Train a sigmoid MLP by minibatch SGD. Prints one line per epoch (training loss, validation accuracy,
+samples/s), then the test accuracy and the training speed. Options left out take the dataset's
+preset (shown below); for Fashion-MNIST that is 784-100-10, 10 epochs, batch 32, learning rate 0.2.
+
+examples:
+  fastmlp train                                   Fashion-MNIST, the default settings
+  fastmlp train fashion-mnist --hidden 256,128 --epochs 20 --momentum 0.9 --learning-rate 0.05
+  fastmlp train mnist --data-dir ~/data/mnist --save mnist.npz --plot curves.png
+  fastmlp train digits --plot-weights weights.png --plot-predictions predictions.png
+  fastmlp train xor --hidden 2 --plot-regions xor.png
+  fastmlp train my_data.csv --label-column species --validation 0.2
+"""
+
+#: Settings per dataset for options left out; "default" covers IDX directories and user files.
+PRESETS = {
+    "default": dict(hidden="100", epochs=10, batch_size=32, learning_rate=0.2, momentum=0.0, validation=0.1),
+    "digits": dict(hidden="64", epochs=30, batch_size=32, learning_rate=0.5, momentum=0.0, validation=0.1),
+    # Four rows: no validation split; momentum gets the sigmoid units out of XOR's flat start quickly.
+    "truth-table": dict(hidden="4", epochs=500, batch_size=4, learning_rate=1.0, momentum=0.9, validation=0.0),
+}
+
+
+def preset_for(name: str) -> dict:
+    key = name.strip().lower()
+    if key in ("xor", "and", "or"):
+        return PRESETS["truth-table"]
+    return PRESETS.get(key, PRESETS["default"])
+
+
+def parse_hidden(text: str) -> list[int]:
+    """``"100"`` -> [100], ``"256,128"`` -> [256, 128], ``""`` or ``"none"`` -> [] (no hidden layer)."""
+    text = text.strip().lower()
+    if text in ("", "none", "0"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--hidden takes layer sizes like 100 or 256,128, got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"--hidden sizes must be >= 1, got {text!r}")
+    return sizes
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("dataset", nargs="?", default="fashion-mnist",
+                        help="dataset name, IDX directory, .npz or .csv file (default: fashion-mnist)")
+    net = parser.add_argument_group("network")
+    net.add_argument("--hidden", metavar="SIZES",
+                     help="hidden layer sizes, e.g. 100 or 256,128; none for no hidden layer (default: preset)")
+    net.add_argument("--loss", choices=sorted(LOSSES), default="softmax_cross_entropy",
+                     help="per-sample loss (default: softmax_cross_entropy)")
+    net.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                     help="precision of parameters and arithmetic (default: float32)")
+    sgd = parser.add_argument_group("training")
+    sgd.add_argument("--epochs", type=int, metavar="N", help="passes over the training data (default: preset)")
+    sgd.add_argument("--batch-size", type=int, metavar="N", help="samples per SGD step (default: preset)")
+    sgd.add_argument("--learning-rate", "--lr", type=float, metavar="RATE", help="SGD step size (default: preset)")
+    sgd.add_argument("--momentum", type=float, metavar="M", help="momentum in [0, 1) (default: preset)")
+    sgd.add_argument("--nesterov", action="store_true", help="Nesterov momentum (needs --momentum > 0)")
+    sgd.add_argument("--weight-decay", type=float, default=0.0, metavar="L2",
+                     help="L2 penalty on the weights, not the biases (default: 0)")
+    sgd.add_argument("--validation", type=float, metavar="F",
+                     help="share of the training data held out to report validation accuracy each epoch "
+                          "(default: preset, 0.1; 0 for the truth tables)")
+    sgd.add_argument("--threads", type=int, metavar="N", help="Numba threads (default: all cores)")
+    sgd.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and splits (default: 0)")
+    common.add_data_arguments(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
+    out.add_argument("--plot", metavar="CURVES.png", help="plot training loss and validation accuracy per epoch")
+    out.add_argument("--plot-weights", metavar="PNG", help="first-layer weights as images (image datasets)")
+    out.add_argument("--plot-predictions", metavar="PNG", help="test images with predicted and true labels")
+    out.add_argument("--plot-regions", metavar="PNG", help="decision regions and data points (2-input data)")
+    out.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
+                     help="a progress bar on a terminal, plain lines otherwise (default: auto)")
+    out.add_argument("--quiet", "-q", action="store_true", help="print only the final result")
+
+
+def _settings(args) -> dict:
+    settings = dict(preset_for(args.dataset))
+    for key in settings:
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if settings["epochs"] < 1:
+        raise ValueError(f"--epochs must be >= 1, got {settings['epochs']}")
+    if not 0 <= settings["validation"] < 1:
+        raise ValueError(f"--validation must be in [0, 1), got {settings['validation']}")
+    return settings
+
+
+def _hold_out(X, y, fraction: float, seed: int):
+    """Split off ``fraction`` of the training data (a seeded permutation) for validation."""
+    if fraction == 0:
+        return (X, y), None
+    n_valid = int(round(X.shape[0] * fraction))
+    if n_valid < 1 or n_valid >= X.shape[0]:
+        raise ValueError(f"--validation {fraction} leaves no validation or no training samples of {X.shape[0]}")
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    return (X[order[n_valid:]], y[order[n_valid:]]), (X[order[:n_valid]], y[order[:n_valid]])
+
+
+def _warm_up(sizes, args, X, y) -> float:
+    """Compile (or load from the cache) the kernels for this input type outside the timed epochs."""
+    began = time.perf_counter()
+    scratch = MLP(sizes, loss=args.loss, dtype=args.dtype, random_state=0)
+    scratch.partial_fit(X[:2], y[:2], batch_size=2, learning_rate=0.01, n_threads=args.threads)
+    scratch.predict(X[:2])
+    return time.perf_counter() - began
+
+
+def run(args) -> int:
+    settings = _settings(args)
+    hidden = parse_hidden(settings["hidden"])
+    data = common.load_data(args, args.dataset)
+    _check_plots(args, data, hidden)
+    (X_train, y_train), (X_test, y_test) = data
+    (X_fit, y_fit), valid = _hold_out(X_train, y_train, settings["validation"], args.seed)
+    sizes = [data.n_features, *hidden, data.n_classes]
+    net = MLP(sizes, loss=args.loss, dtype=args.dtype, random_state=args.seed)
+    show = not args.quiet
+
+    def say(text: str) -> None:
+        if show:
+            print(text, flush=True)
+
+    split = f"{common.count(X_fit.shape[0])} train"
+    if valid is not None:
+        split += f", {common.count(valid[0].shape[0])} validation"
+    say(f"{data.name}: {split}, {common.count(X_test.shape[0])} test samples, {data.n_classes} classes")
+    threads = f"{args.threads} threads" if args.threads else "all cores"
+    say(f"network {'-'.join(map(str, sizes))} ({common.count(net.n_params)} parameters), {net.loss}, "
+        f"{net.dtype.name}; SGD: {settings['epochs']} epochs, batch {settings['batch_size']}, "
+        f"learning rate {settings['learning_rate']:g}, momentum {settings['momentum']:g}; {threads}")
+    compile_seconds = _warm_up(sizes, args, X_fit, y_fit)
+    if compile_seconds > 1.0:
+        say(f"compiled the kernels in {compile_seconds:.1f} s (cached on disk for the next runs)")
+
+    progress = Progress(settings["epochs"], mode="quiet" if args.quiet else args.progress)
+    val_accuracy = []
+    try:
+        for epoch in range(1, settings["epochs"] + 1):
+            began = time.perf_counter()
+            net.partial_fit(X_fit, y_fit, batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+                            momentum=settings["momentum"], nesterov=args.nesterov, weight_decay=args.weight_decay,
+                            n_threads=args.threads)
+            seconds = time.perf_counter() - began
+            if valid is not None:
+                val_accuracy.append(net.score(*valid))
+            progress.update(epoch, loss=net.loss_curve_[-1], seconds=seconds, n_samples=X_fit.shape[0],
+                            val_accuracy=val_accuracy[-1] if valid is not None else None)
+    finally:
+        progress.close()
+
+    test_accuracy = net.score(X_test, y_test)
+    print(f"test accuracy {test_accuracy:.4f} on {common.count(X_test.shape[0])} samples; "
+          f"{common.rate(progress.samples_per_second)} samples/s "
+          f"({settings['epochs']} epochs in {progress.train_seconds:.1f} s)", flush=True)
+    if args.save:
+        common.save_model(net, args.save)
+        say(f"saved the model to {args.save}")
+    _plots(args, net, data, val_accuracy, say)
+    return 0
+
+
+def _check_plots(args, data, hidden) -> None:
+    """Fail before training, not after, when a requested picture cannot be drawn."""
+    paths = [args.plot, args.plot_weights, args.plot_predictions, args.plot_regions]
+    if not any(paths):
+        return
+    for path in filter(None, paths):
+        if not path.lower().endswith(".png"):
+            raise ValueError(f"plots are written as PNG: {path} must end in .png")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install matplotlib (or fastmlp[plot])") from None
+    if (args.plot_weights or args.plot_predictions) and data.image_shape is None:
+        raise ValueError(f"--plot-weights and --plot-predictions need image data; {data.name} is not")
+    if args.plot_weights and not hidden:
+        raise ValueError("--plot-weights needs a hidden layer")
+    if args.plot_regions and data.n_features != 2:
+        raise ValueError(f"--plot-regions needs 2 input features; {data.name} has {data.n_features}")
+
+
+def _plots(args, net, data, val_accuracy, say) -> None:
+    if not (args.plot or args.plot_weights or args.plot_predictions or args.plot_regions):
+        return
+    from .. import plots
+
+    (X_train, y_train), (X_test, y_test) = data
+    if args.plot:
+        say(f"wrote {plots.plot_curves(args.plot, net.loss_curve_, val_accuracy or None)}")
+    if args.plot_weights:
+        say(f"wrote {plots.plot_weights(args.plot_weights, net, data.image_shape)}")
+    if args.plot_predictions:
+        path = plots.plot_predictions(args.plot_predictions, net, X_test, y_test, image_shape=data.image_shape,
+                                      class_names=data.class_names)
+        say(f"wrote {path}")
+    if args.plot_regions:
+        title = f"{data.name}: {'-'.join(map(str, net.layer_sizes))} network"
+        say(f"wrote {plots.plot_decision_regions(args.plot_regions, net, X_train, y_train, title=title)}")
+
