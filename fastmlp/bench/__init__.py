@@ -1,0 +1,98 @@
+"""``fastmlp bench``: fastmlp against NumPy, PyTorch and scikit-learn on the same work, in the same run.
+
+``add_arguments(parser)`` and ``run(args)`` are what ``fastmlp.cli`` registers; ``python -m fastmlp.bench``
+calls :func:`main`. Submodules are imported inside :func:`run` so that importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+#: --quick: a smoke run that finishes in seconds (used by the tests).
+QUICK = dict(networks=["784-100-10"], dtypes=["float32"], batch_sizes=[32], samples=512, repeat=1, matmul_size=512)
+
+
+def _list(kind):
+    def parse(text):
+        values = [value.strip() for value in text.split(",") if value.strip()]
+        return [int(v) for v in values] if kind is int else values
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the bench options to ``parser`` (a subcommand's parser or a fresh one)."""
+    parser.add_argument("--networks", type=_list(str), default=None,
+                        help="comma-separated: 784-100-10, 784-15-10, 784-256-128-10 (default: all)")
+    parser.add_argument("--dtypes", type=_list(str), default=None, help="float32,float64 (default: both)")
+    parser.add_argument("--batch-sizes", type=_list(int), default=None, help="default: 1,10,32,128,512")
+    parser.add_argument("--peers", type=_list(str), default=None,
+                        help="numpy,pytorch,scikit-learn (default: every one installed; numpy always is)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="training samples per timed run (default: 500 x batch, at least 5,000, at most 60,000)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per contender, medians reported (3)")
+    parser.add_argument("--learning-rate", type=float, default=0.1)
+    parser.add_argument("--json", metavar="PATH", default=None, help="also write every measurement as JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 784-100-10 float32 batch 32, 512 samples, one repeat, no start-up part")
+    startup = parser.add_mutually_exclusive_group()
+    startup.add_argument("--startup", action="store_true",
+                         help="measure only memory and start-up (fresh processes, cold and cached kernel cache)")
+    startup.add_argument("--no-startup", action="store_true", help="skip the memory and start-up part")
+    parser.add_argument("--synthetic", action="store_true", help="random images instead of Fashion-MNIST")
+    return parser
+
+
+def _settings(args) -> dict:
+    from .suite import BATCH_SIZES, DTYPES, NETWORKS
+
+    settings = dict(networks=list(NETWORKS), dtypes=list(DTYPES), batch_sizes=list(BATCH_SIZES), samples=None,
+                    repeat=3, matmul_size=2048)
+    if args.quick:
+        settings.update(QUICK)
+    for name in ("networks", "dtypes", "batch_sizes", "samples", "repeat"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    unknown = [n for n in settings["networks"] if n not in NETWORKS] + [d for d in settings["dtypes"] if d not in DTYPES]
+    if unknown:
+        raise ValueError(f"unknown networks or dtypes {unknown}; networks: {list(NETWORKS)}, dtypes: {list(DTYPES)}")
+    if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] or 1) < 1:
+        raise ValueError("batch sizes, --repeat and --samples must be >= 1")
+    return settings
+
+
+def run(args) -> int:
+    """Run the benchmark the parsed ``args`` describe, print the report; returns the exit status."""
+    from . import report
+    from .startup import measure_startup
+    from .suite import run_suite
+
+    try:
+        settings = _settings(args)
+    except ValueError as error:
+        print(f"fastmlp bench: {error}", file=sys.stderr)
+        return 2
+    result: dict = {"peers": [], "settings": {}}
+    if not args.startup:
+        result = run_suite(peer_names=args.peers, learning_rate=args.learning_rate, synthetic=args.synthetic,
+                           **settings)
+    if args.startup or not (args.no_startup or args.quick):
+        print("measuring memory and start-up in fresh processes ...", file=sys.stderr, flush=True)
+        result["startup"] = measure_startup(learning_rate=args.learning_rate, synthetic=args.synthetic)
+    result["machine"] = report.machine()
+    result["targets"] = report.targets(result)
+    print(report.text_report(result))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as out:
+            json.dump(result, out, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="fastmlp bench", description=__doc__.splitlines()[0])
+    return run(add_arguments(parser).parse_args(argv))

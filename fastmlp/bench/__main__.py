@@ -1,0 +1,7 @@
+"""``python -m fastmlp.bench``: the same as ``fastmlp bench``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

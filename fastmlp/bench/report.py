@@ -1,0 +1,239 @@
+"""The machine a run measured, issue 3's targets judged on a run, and the tables printed for people."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [flag for flag in ("avx2", "fma", "avx512f") if flag in flags]
+    except OSError:
+        pass
+    return []
+
+
+def machine() -> dict:
+    """CPU, cores, threading layer and library versions; call after a parallel kernel has run."""
+    from .. import __version__
+    from .._compile import threading_layer
+
+    import numba
+
+    versions = {"python": platform.python_version(), "fastmlp": __version__}
+    for package in ("numpy", "numba", "torch", "scikit-learn"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    blas = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = ", ".join(f"{i['internal_api']} {i['version']} ({i['num_threads']} threads, {i.get('architecture')})"
+                         for i in threadpool_info() if i["user_api"] == "blas")
+    except ImportError:
+        pass
+    return {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "threading_layer": threading_layer(),
+        "numpy_blas": blas,
+        "versions": versions,
+        "platform": platform.platform(),
+    }
+
+
+def machine_line(info: dict) -> str:
+    versions = info["versions"]
+    libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
+    flags = "+".join(info.get("cpu_flags", [])) or "?"
+    return (f"{info['cpu']} ({flags}), {info['cores']} cores, Numba threading layer {info['threading_layer']}, "
+            f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}")
+
+
+# -------------------------------------------------------------------------------------------- targets
+#: Issue 3's targets for 784-100-10 float32: batch -> (ratio to the best peer, share of the roofline).
+MAIN_TARGETS = {1: (10.0, None), 10: (4.0, None), 32: (2.5, 0.55), 128: (1.5, 0.60), 512: (1.2, 0.65)}
+
+
+def _find(rows, network, dtype, batch_size=None):
+    for row in rows:
+        if row["network"] == network and row["dtype"] == dtype and row.get("batch_size") == batch_size:
+            return row
+    return None
+
+
+def _target(name, measured, required, unit="x"):
+    met = None if measured is None else bool(measured >= required)
+    return {"target": name, "required": required, "measured": measured, "unit": unit, "met": met}
+
+
+def targets(result: dict) -> list[dict]:
+    """Each target of issue 3 with what this run measured and whether it is met (None: not measured)."""
+    training, out = result.get("training", []), []
+    for batch_size, (ratio, share) in MAIN_TARGETS.items():
+        row = _find(training, "784-100-10", "float32", batch_size)
+        out.append(_target(f"784-100-10 float32 batch {batch_size}: vs best peer", row and row["ratio"], ratio))
+        if share is not None:
+            out.append(_target(f"784-100-10 float32 batch {batch_size}: share of roofline",
+                               row and row["roofline_share"], share, "%"))
+    for network, dtype in (("784-15-10", "float32"), ("784-256-128-10", "float32"), ("784-100-10", "float64")):
+        row = _find(training, network, dtype, 32)
+        out.append(_target(f"{network} {dtype} batch 32: vs best peer", row and row["ratio"], 1.5))
+    for batch_size in (32, 128, 512):
+        row = _find(training, "784-100-10", "float32", batch_size)
+        out.append(_target(f"784-100-10 float32 batch {batch_size}: 2 threads vs 1 thread",
+                           row and row.get("thread_scaling"), 1.7))
+    row = _find(result.get("prediction", []), "784-100-10", "float32")
+    out.append(_target("784-100-10 float32 prediction (10,000 test images): vs best peer", row and row["ratio"], 2.0))
+    startup = result.get("startup") or {}
+    memory = startup.get("peak_rss_above_loaded_mb")
+    if memory is not None:
+        out.append({"target": "peak RSS of a Fashion-MNIST fit above the loaded data", "required": 100.0,
+                    "measured": memory, "unit": "MB", "met": bool(memory <= 100.0)})
+    if "cached" in startup:
+        misses = startup["cached"].get("cache_misses")
+        out.append({"target": "cached first fit: no recompilation", "required": 0, "measured": misses,
+                    "unit": "cache misses", "met": None if misses is None else misses == 0})
+    return out
+
+
+# --------------------------------------------------------------------------------------------- tables
+def _rate(value) -> str:
+    if not value:
+        return "-"
+    return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k" if value >= 1e3 else f"{value:.0f}"
+
+
+def _measured(entry) -> str:
+    if entry["measured"] is None:
+        return "not measured"
+    if entry["unit"] == "%":
+        return f"{100 * entry['measured']:.0f}%"
+    if entry["unit"] == "x":
+        return f"{entry['measured']:.2f}x"
+    return f"{entry['measured']:g} {entry['unit']}"
+
+
+def _required(entry) -> str:
+    if entry["unit"] == "%":
+        return f">= {100 * entry['required']:.0f}%"
+    if entry["unit"] == "x":
+        return f">= {entry['required']:g}x"
+    if entry["unit"] == "MB":
+        return f"<= {entry['required']:g} MB"
+    return f"{entry['required']} {entry['unit']}"
+
+
+def training_table(result: dict) -> list[list[str]]:
+    """Header and rows: samples/s per contender, the ratio to the best peer, roofline share, thread scaling."""
+    peers = result["peers"]
+    header = ["network", "dtype", "batch", "samples", "fastmlp", *peers, "vs best peer", "roofline", "2 thr / 1 thr"]
+    rows = [header]
+    for row in result["training"]:
+        results = row["results"]
+        cells = [row["network"], row["dtype"], str(row["batch_size"]), f"{row['samples']:,}",
+                 _rate(row["fastmlp_samples_per_s"])]
+        for peer in peers:
+            record = results.get(peer)
+            if record is None:
+                cells.append("-")
+            else:  # mark the peers that were fastest on one thread
+                one = " (1t)" if record["variant"] == "1 thread" else ""
+                cells.append(_rate(record["samples_per_s"]) + one)
+        cells.append(f"{row['ratio']:.2f}x" if row.get("ratio") else "-")
+        cells.append(f"{100 * row['roofline_share']:.0f}%" if row.get("roofline_share") is not None else "-")
+        cells.append(f"{row['thread_scaling']:.2f}x" if row.get("thread_scaling") else "-")
+        rows.append(cells)
+    return rows
+
+
+def prediction_table(result: dict) -> list[list[str]]:
+    peers = result["peers"]
+    rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer"]]
+    for row in result["prediction"]:
+        results = row["results"]
+        rows.append([row["network"], row["dtype"], f"{row['samples']:,}", _rate(row["fastmlp_samples_per_s"]),
+                     *[_rate(results[p]["samples_per_s"]) if p in results else "-" for p in peers],
+                     f"{row['ratio']:.2f}x" if row.get("ratio") else "-"])
+    return rows
+
+
+def targets_table(entries: list[dict]) -> list[list[str]]:
+    rows = [["target", "required", "measured", "met"]]
+    for entry in entries:
+        met = "-" if entry["met"] is None else "met" if entry["met"] else "NOT met"
+        rows.append([entry["target"], _required(entry), _measured(entry), met])
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    """Plain aligned text: first column left, the others right."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    lines = []
+    for r, row in enumerate(rows):
+        cells = [cell.ljust(widths[c]) if c == 0 else cell.rjust(widths[c]) for c, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+        if r == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def startup_lines(startup: dict) -> list[str]:
+    if not startup:
+        return []
+    lines = []
+    for key in ("cold", "cached"):
+        run = startup.get(key)
+        if run:
+            lines.append(f"{key:6s} first fit {run['first_fit_seconds']:.2f} s (second fit in the same process "
+                         f"{run['second_fit_seconds']:.2f} s; import {run['import_seconds']:.2f} s); "
+                         f"cache hits {run['cache_hits']}, misses {run['cache_misses']}")
+    if startup.get("peak_rss_above_loaded_mb") is not None:
+        lines.append(f"peak RSS of the fit above the process after loading the data: "
+                     f"{startup['peak_rss_above_loaded_mb']:.1f} MB (cold run {startup['cold_peak_rss_above_loaded_mb']:.1f} MB,"
+                     f" loaded process {startup['rss_after_load_mb']:.1f} MB)")
+    return lines
+
+
+def text_report(result: dict) -> str:
+    parts = [f"fastmlp bench on {machine_line(result['machine'])}", ""]
+    roof = result.get("roofline", {})
+    parts.append("roofline (median of large-matmul measurements through NumPy's BLAS, all cores): "
+                 + ", ".join(f"{d} {v['flops'] / 1e9:.0f} GFLOP/s" for d, v in roof.items()))
+    if result.get("training"):
+        samples = result["settings"]["samples"]
+        parts += ["", "training, samples/s of one pass of plain SGD over the same samples (medians of "
+                  f"{result['settings']['repeat']} alternating runs; samples per run by batch: "
+                  + ", ".join(f"{b}: {n:,}" for b, n in samples.items()) + ")",
+                  format_table(training_table(result))]
+    if result.get("prediction"):
+        parts += ["", "prediction, samples/s (forward only)", format_table(prediction_table(result))]
+    if result.get("fastmlp_first_call_seconds"):
+        parts += ["", "fastmlp first call in this process (compile or cache load + a warm-up run): "
+                  + ", ".join(f"{d} {s:.2f} s" for d, s in result["fastmlp_first_call_seconds"].items())]
+    lines = startup_lines(result.get("startup"))
+    if lines:
+        parts += ["", "memory and start-up (fresh processes, 784-100-10, one epoch of Fashion-MNIST from uint8)", *lines]
+    parts += ["", "issue 3 targets (measured in this run)", format_table(targets_table(result["targets"]))]
+    return "\n".join(parts)

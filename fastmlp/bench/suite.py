@@ -1,0 +1,133 @@
+"""The whole comparison: every network x dtype x batch size, prediction, and the roofline, in one run."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from . import roofline
+from .peers import Fastmlp, available_peers
+from .runner import best_peer, measure_prediction, measure_training
+
+#: name -> (layer sizes, loss). The lecture's 784-15-10 has sigmoid outputs and MSE.
+NETWORKS = {
+    "784-100-10": ((784, 100, 10), "softmax_cross_entropy"),
+    "784-15-10": ((784, 15, 10), "mse"),
+    "784-256-128-10": ((784, 256, 128, 10), "softmax_cross_entropy"),
+}
+DTYPES = ("float32", "float64")
+BATCH_SIZES = (1, 10, 32, 128, 512)
+
+
+def default_samples(batch_size: int) -> int:
+    """Samples per timed run when not given: the full 60,000 from batch 128 on, fewer below.
+
+    Small batches are where peers are slowest (PyTorch ~2k samples/s at batch 1), so they get fewer samples
+    to keep a full run near ten minutes; every contender in a row still trains on the same samples.
+    """
+    return min(60000, max(5000, 500 * batch_size))
+
+
+def warmup_samples(batch_size: int, n_samples: int) -> int:
+    return min(n_samples, max(256, 10 * batch_size))
+
+
+def load_data(synthetic: bool = False, seed: int = 0):
+    """Fashion-MNIST as uint8 (train, test), or random images of the same shapes when asked or not installed."""
+    if not synthetic:
+        try:
+            from ..datasets import load_fashion_mnist
+
+            return (*load_fashion_mnist(), "Fashion-MNIST")
+        except FileNotFoundError as error:
+            print(f"fastmlp bench: {error}; using random synthetic images instead", file=sys.stderr)
+    rng = np.random.default_rng(seed)
+    make = lambda n: (rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64))
+    return make(60000), make(10000), "synthetic"
+
+
+def _log(verbose, *parts):
+    if verbose:
+        print(*parts, file=sys.stderr, flush=True)
+
+
+def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, repeat=3, learning_rate=0.1,
+              matmul_size=2048, synthetic=False, seed=0, verbose=True):
+    """Measure everything; returns the JSON-ready dict (without machine and start-up, added by the caller)."""
+    (X_train, y_train), (X_test, y_test), source = load_data(synthetic, seed)
+    order = np.random.default_rng(seed).permutation(X_train.shape[0])
+    fastmlp = Fastmlp()
+    peers = available_peers(peer_names)
+    contenders = [fastmlp, *peers]
+    flops = {dtype: [] for dtype in dtypes}
+    for dtype in dtypes:
+        flops[dtype].append(roofline.matmul_flops(dtype, matmul_size))
+    training, prediction, first_calls = [], [], {}
+    began = time.perf_counter()
+    for name in networks:
+        layer_sizes, loss = NETWORKS[name]
+        for dtype in dtypes:
+            flops[dtype].append(roofline.matmul_flops(dtype, matmul_size))
+            models = {c.name: c.build(layer_sizes, loss, dtype, seed) for c in contenders}
+            for batch_size in batch_sizes:
+                n = min(samples or default_samples(batch_size), X_train.shape[0])
+                n_warm = warmup_samples(batch_size, n)
+                rows = order[:n]
+                data = {c.name: c.prepare(X_train[rows], y_train[rows], dtype, loss) for c in contenders}
+                warm = {c.name: c.prepare(X_train[rows[:n_warm]], y_train[rows[:n_warm]], dtype, loss)
+                        for c in contenders}
+                row = measure_training(fastmlp, peers, models, data, warm, (layer_sizes, loss), batch_size,
+                                       learning_rate, repeat)
+                row["dtype"] = dtype
+                first_calls.setdefault(dtype, row["results"]["fastmlp"]["variants"]
+                                       [row["results"]["fastmlp"]["variant"]]["warmup_seconds"][0])
+                training.append(row)
+                _log(verbose, f"[{time.perf_counter() - began:6.0f} s] {name} {dtype} batch {batch_size}: "
+                     + ", ".join(f"{label} {r['samples_per_s']:,.0f}/s" for label, r in row["results"].items()))
+            test = {c.name: c.prepare(X_test, y_test, dtype, loss) for c in contenders}
+            result = measure_prediction(fastmlp, peers, models, test, repeat)
+            result.update(network=name, layer_sizes=list(layer_sizes), loss=loss, dtype=dtype)
+            prediction.append(result)
+            _log(verbose, f"[{time.perf_counter() - began:6.0f} s] {name} {dtype} prediction: "
+                 + ", ".join(f"{label} {r['samples_per_s']:,.0f}/s" for label, r in result["results"].items()))
+    roof = {dtype: {"flops": statistics.median(values), "measurements": values, "matmul_size": matmul_size}
+            for dtype, values in flops.items()}
+    peer_names = [peer.name for peer in peers]
+    for row in training:
+        derive(row, peer_names, roof[row["dtype"]]["flops"])
+    for row in prediction:
+        derive(row, peer_names, None)
+    return {
+        "data": source,
+        "peers": peer_names,
+        "settings": {"repeat": repeat, "learning_rate": learning_rate, "seed": seed,
+                     "samples": {str(b): min(samples or default_samples(b), 60000) for b in batch_sizes},
+                     "fastmlp_input": "uint8 (scaled inside the kernels)",
+                     "peer_input": "pre-scaled float arrays of the row's dtype (conversion not timed)"},
+        "roofline": roof,
+        "fastmlp_first_call_seconds": first_calls,
+        "training": training,
+        "prediction": prediction,
+        "seconds": time.perf_counter() - began,
+    }
+
+
+def derive(row, peer_names, roof_flops):
+    """Add the ratio to the best peer, the roofline share and the thread scaling to a measured row."""
+    results = row["results"]
+    rate = results["fastmlp"]["samples_per_s"]
+    name, peer_rate = best_peer(results, peer_names)
+    row["fastmlp_samples_per_s"] = rate
+    row["best_peer"] = name
+    row["best_peer_samples_per_s"] = peer_rate
+    row["ratio"] = rate / peer_rate if peer_rate else None
+    if roof_flops is not None:
+        row["fastmlp_flops"] = rate * row["flops"] / row["samples"]
+        row["roofline_flops"] = roof_flops
+        row["roofline_share"] = row["fastmlp_flops"] / roof_flops
+    if "fastmlp 1 thread" in results:
+        one = results["fastmlp 1 thread"]["samples_per_s"]
+        row["thread_scaling"] = rate / one if one else None
