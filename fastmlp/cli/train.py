@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -113,11 +114,13 @@ def _hold_out(X, y, fraction: float, seed: int):
     return (X[order[n_valid:]], y[order[n_valid:]]), (X[order[:n_valid]], y[order[:n_valid]])
 
 
-def _warm_up(sizes, args, X, y) -> float:
-    """Compile (or load from the cache) the kernels for this input type outside the timed epochs."""
+def _warm_up(sizes, args, settings, X, y) -> float:
+    """Compile (or load from the cache) the kernels outside the timed epochs; checks every setting too."""
     began = time.perf_counter()
     scratch = MLP(sizes, loss=args.loss, dtype=args.dtype, random_state=0)
-    scratch.partial_fit(X[:2], y[:2], batch_size=2, learning_rate=0.01, n_threads=args.threads)
+    scratch.partial_fit(X[:2], y[:2], batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
+                        momentum=settings["momentum"], nesterov=args.nesterov, weight_decay=args.weight_decay,
+                        n_threads=args.threads)
     scratch.predict(X[:2])
     return time.perf_counter() - began
 
@@ -126,7 +129,7 @@ def run(args) -> int:
     settings = _settings(args)
     hidden = parse_hidden(settings["hidden"])
     data = common.load_data(args, args.dataset)
-    _check_plots(args, data, hidden)
+    _check_outputs(args, data, hidden)
     (X_train, y_train), (X_test, y_test) = data
     (X_fit, y_fit), valid = _hold_out(X_train, y_train, settings["validation"], args.seed)
     sizes = [data.n_features, *hidden, data.n_classes]
@@ -137,6 +140,7 @@ def run(args) -> int:
         if show:
             print(text, flush=True)
 
+    compile_seconds = _warm_up(sizes, args, settings, X_fit, y_fit)
     split = f"{common.count(X_fit.shape[0])} train"
     if valid is not None:
         split += f", {common.count(valid[0].shape[0])} validation"
@@ -145,11 +149,10 @@ def run(args) -> int:
     say(f"network {'-'.join(map(str, sizes))} ({common.count(net.n_params)} parameters), {net.loss}, "
         f"{net.dtype.name}; SGD: {settings['epochs']} epochs, batch {settings['batch_size']}, "
         f"learning rate {settings['learning_rate']:g}, momentum {settings['momentum']:g}; {threads}")
-    compile_seconds = _warm_up(sizes, args, X_fit, y_fit)
     if compile_seconds > 1.0:
         say(f"compiled the kernels in {compile_seconds:.1f} s (cached on disk for the next runs)")
 
-    progress = Progress(settings["epochs"], mode="quiet" if args.quiet else args.progress)
+    progress = Progress(settings["epochs"], max_lines=20, mode="quiet" if args.quiet else args.progress)
     val_accuracy = []
     try:
         for epoch in range(1, settings["epochs"] + 1):
@@ -176,9 +179,12 @@ def run(args) -> int:
     return 0
 
 
-def _check_plots(args, data, hidden) -> None:
-    """Fail before training, not after, when a requested picture cannot be drawn."""
+def _check_outputs(args, data, hidden) -> None:
+    """Fail before training, not after, when the model or a requested picture cannot be written."""
     paths = [args.plot, args.plot_weights, args.plot_predictions, args.plot_regions]
+    for path in filter(None, paths + [args.save]):
+        if not Path(path).resolve().parent.is_dir():
+            raise FileNotFoundError(f"{path}: its directory does not exist")
     if not any(paths):
         return
     for path in filter(None, paths):
