@@ -350,9 +350,10 @@ class MLP:
             raise TypeError("nesterov and shuffle must be True or False")
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        dtype = self.dtype.type
         for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-            if not np.isfinite(dtype(value)) or (value > 0 and dtype(value) == 0):
+            with np.errstate(over="ignore"):
+                rounded = self.dtype.type(value)
+            if not np.isfinite(rounded) or (value > 0 and rounded == 0):
                 raise ValueError(f"{name}={value} is not representable in {self.dtype.name}")
         return _Run(X, y, scale, min(batch_size, X.shape[0]), batch_size, learning_rate, momentum,
                     bool(nesterov), weight_decay, bool(shuffle), _check_threads(n_threads))
