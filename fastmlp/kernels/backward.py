@@ -74,59 +74,87 @@ def forward_backward(net, X, targets, order, start, count, scale, codes, work):
 
 
 @kernel
-def row_gradient(net, work, count, block):
-    """work.grads for one block of weight rows: the mean over ``count`` samples of delta_j * [a, 1].
+def _accumulate_rows(acts, deltas, count, a0, d0, factor, out, o0, n_in, n_rows):
+    """out[o0 + r * (n_in + 1) + k] += factor * sum_i deltas[i, d0 + r] * [acts[i, a0:a0 + n_in], 1][k].
 
-    Each block is owned by one thread and sums its samples in order, so the result does not depend on
-    the number of threads (test_threads_bit_identical). Up to four rows share each load of a.
+    Rows go two at a time and samples four at a time: each load of an activation feeds two
+    multiply-adds and each load and store of ``out`` four, which keeps the FMA units busy rather
+    than the store port. Samples are summed in order: the result depends only on ``count``.
+    """
+    stride = n_in + 1
+    r = 0
+    while r < n_rows:
+        pair = 2 if r + 1 < n_rows else 1
+        ga = out[o0 + r * stride : o0 + (r + 1) * stride]
+        gb = out[o0 + (r + pair - 1) * stride : o0 + (r + pair) * stride]
+        da = d0 + r
+        db = d0 + r + pair - 1
+        i = 0
+        while i + 4 <= count:
+            x0 = acts[i, a0 : a0 + n_in]
+            x1 = acts[i + 1, a0 : a0 + n_in]
+            x2 = acts[i + 2, a0 : a0 + n_in]
+            x3 = acts[i + 3, a0 : a0 + n_in]
+            a_0 = deltas[i, da] * factor
+            a_1 = deltas[i + 1, da] * factor
+            a_2 = deltas[i + 2, da] * factor
+            a_3 = deltas[i + 3, da] * factor
+            if pair == 2:
+                b_0 = deltas[i, db] * factor
+                b_1 = deltas[i + 1, db] * factor
+                b_2 = deltas[i + 2, db] * factor
+                b_3 = deltas[i + 3, db] * factor
+                for k in range(n_in):
+                    ga[k] += a_0 * x0[k] + a_1 * x1[k] + a_2 * x2[k] + a_3 * x3[k]
+                    gb[k] += b_0 * x0[k] + b_1 * x1[k] + b_2 * x2[k] + b_3 * x3[k]
+                gb[n_in] += b_0 + b_1 + b_2 + b_3
+            else:
+                for k in range(n_in):
+                    ga[k] += a_0 * x0[k] + a_1 * x1[k] + a_2 * x2[k] + a_3 * x3[k]
+            ga[n_in] += a_0 + a_1 + a_2 + a_3
+            i += 4
+        while i < count:
+            x0 = acts[i, a0 : a0 + n_in]
+            a_0 = deltas[i, da] * factor
+            if pair == 2:
+                b_0 = deltas[i, db] * factor
+                for k in range(n_in):
+                    ga[k] += a_0 * x0[k]
+                    gb[k] += b_0 * x0[k]
+                gb[n_in] += b_0
+            else:
+                for k in range(n_in):
+                    ga[k] += a_0 * x0[k]
+            ga[n_in] += a_0
+            i += 1
+        r += pair
+
+
+@kernel
+def row_gradient(net, work, count, block, factor, out, overwrite):
+    """For one block of weight rows: out (+)= factor * sum over ``count`` samples of delta_j [a, 1].
+
+    With ``out = work.grads``, ``factor = 1 / count`` and ``overwrite`` this is the mean gradient;
+    plain SGD passes ``out = net.params`` and ``factor = -learning_rate / count`` to step in place.
+    Each block is owned by one thread, so results do not depend on the number of threads
+    (test_threads_bit_identical).
     """
     layout = net.layout
-    acts = work.acts
-    deltas = work.deltas
-    grads = work.grads
     l = net.row_blocks[block, 0]
     j0 = net.row_blocks[block, 1]
     n_rows = net.row_blocks[block, 2]
     n_in = layout[l, SIZE]
-    stride = n_in + 1
-    a0 = layout[l, UNIT]
-    d0 = layout[l + 1, UNIT] + j0
-    g0 = layout[l, THETA] + j0 * stride
-    inv = grads.dtype.type(1.0) / grads.dtype.type(count)
-    grads[g0 : g0 + n_rows * stride] = 0
-    if n_rows == 4:
-        ga = grads[g0 : g0 + stride]
-        gb = grads[g0 + stride : g0 + 2 * stride]
-        gc = grads[g0 + 2 * stride : g0 + 3 * stride]
-        gd = grads[g0 + 3 * stride : g0 + 4 * stride]
-        for i in range(count):
-            a = acts[i, a0 : a0 + n_in]
-            da = deltas[i, d0] * inv
-            db = deltas[i, d0 + 1] * inv
-            dc = deltas[i, d0 + 2] * inv
-            dd = deltas[i, d0 + 3] * inv
-            for k in range(n_in):
-                ga[k] += da * a[k]
-                gb[k] += db * a[k]
-                gc[k] += dc * a[k]
-                gd[k] += dd * a[k]
-            ga[n_in] += da
-            gb[n_in] += db
-            gc[n_in] += dc
-            gd[n_in] += dd
-    else:
-        for r in range(n_rows):
-            g = grads[g0 + r * stride : g0 + (r + 1) * stride]
-            for i in range(count):
-                a = acts[i, a0 : a0 + n_in]
-                d = deltas[i, d0 + r] * inv
-                for k in range(n_in):
-                    g[k] += d * a[k]
-                g[n_in] += d
+    o0 = layout[l, THETA] + j0 * (n_in + 1)
+    if overwrite:
+        out[o0 : o0 + n_rows * (n_in + 1)] = 0
+    _accumulate_rows(
+        work.acts, work.deltas, count, layout[l, UNIT], layout[l + 1, UNIT] + j0, factor, out, o0, n_in, n_rows
+    )
 
 
 @parallel_kernel
 def gradients(net, work, count):
     """work.grads = gradient of the mean loss over the minibatch's ``count`` samples, parallel over rows."""
+    factor = work.grads.dtype.type(1.0) / work.grads.dtype.type(count)
     for block in prange(net.row_blocks.shape[0]):
-        row_gradient(net, work, count, block)
+        row_gradient(net, work, count, block, factor, work.grads, True)

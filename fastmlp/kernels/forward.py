@@ -28,7 +28,11 @@ def gather(X, order, start, scale, acts, i0, n):
 
 @kernel
 def dense(params, layout, l, acts, i0, n):
-    """Pre-activations of layer ``l + 1`` for samples [i0, i0 + n): z = W a + b (bias last column)."""
+    """Pre-activations of layer ``l + 1`` for samples [i0, i0 + n): z = W a + b (bias last column).
+
+    Four samples and two rows of W at a time: eight dot products share each load, enough to keep
+    the FMA units rather than the loads busy.
+    """
     n_in = layout[l, SIZE]
     n_out = layout[l + 1, SIZE]
     stride = n_in + 1
@@ -37,27 +41,44 @@ def dense(params, layout, l, acts, i0, n):
     z0 = layout[l + 1, UNIT]
     zero = acts.dtype.type(0.0)
     i = i0
-    while i + BLOCK <= i0 + n:  # four samples share each row of W (see BLOCK)
+    while i + BLOCK <= i0 + n:
         x0 = acts[i, a0 : a0 + n_in]
         x1 = acts[i + 1, a0 : a0 + n_in]
         x2 = acts[i + 2, a0 : a0 + n_in]
         x3 = acts[i + 3, a0 : a0 + n_in]
-        for j in range(n_out):
-            w = params[t0 + j * stride : t0 + j * stride + n_in]
+        j = 0
+        while j < n_out:
+            jb = j + 1 if j + 1 < n_out else j  # an odd last row is computed twice, written once
+            wa = params[t0 + j * stride : t0 + j * stride + n_in]
+            wb = params[t0 + jb * stride : t0 + jb * stride + n_in]
             s0 = zero
             s1 = zero
             s2 = zero
             s3 = zero
+            u0 = zero
+            u1 = zero
+            u2 = zero
+            u3 = zero
             for k in range(n_in):
-                s0 += w[k] * x0[k]
-                s1 += w[k] * x1[k]
-                s2 += w[k] * x2[k]
-                s3 += w[k] * x3[k]
-            b = params[t0 + j * stride + n_in]
-            acts[i, z0 + j] = s0 + b
-            acts[i + 1, z0 + j] = s1 + b
-            acts[i + 2, z0 + j] = s2 + b
-            acts[i + 3, z0 + j] = s3 + b
+                s0 += wa[k] * x0[k]
+                s1 += wa[k] * x1[k]
+                s2 += wa[k] * x2[k]
+                s3 += wa[k] * x3[k]
+                u0 += wb[k] * x0[k]
+                u1 += wb[k] * x1[k]
+                u2 += wb[k] * x2[k]
+                u3 += wb[k] * x3[k]
+            ba = params[t0 + j * stride + n_in]
+            bb = params[t0 + jb * stride + n_in]
+            acts[i, z0 + j] = s0 + ba
+            acts[i + 1, z0 + j] = s1 + ba
+            acts[i + 2, z0 + j] = s2 + ba
+            acts[i + 3, z0 + j] = s3 + ba
+            acts[i, z0 + jb] = u0 + bb
+            acts[i + 1, z0 + jb] = u1 + bb
+            acts[i + 2, z0 + jb] = u2 + bb
+            acts[i + 3, z0 + jb] = u3 + bb
+            j += 2
         i += BLOCK
     while i < i0 + n:
         x = acts[i, a0 : a0 + n_in]

@@ -5,6 +5,7 @@ from numba import prange
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA
 from .backward import row_gradient
+from .forward import PARALLEL_MIN_SAMPLES
 
 
 @kernel
@@ -17,24 +18,27 @@ def row_update(net, opt, grads, block):
     """
     layout = net.layout
     l = net.row_blocks[block, 0]
-    n_in = layout[l, SIZE]
-    stride = n_in + 1
-    g0 = layout[l, THETA] + net.row_blocks[block, 1] * stride
+    stride = layout[l, SIZE] + 1
+    first = layout[l, THETA] + net.row_blocks[block, 1] * stride
+    params = net.params
+    velocity = opt.velocity
     lr = opt.learning_rate
     mu = opt.momentum
     decay = opt.weight_decay
-    params = net.params
-    velocity = opt.velocity
+    zero = params.dtype.type(0.0)
     for r in range(net.row_blocks[block, 2]):
-        first = g0 + r * stride
-        for p in range(first, first + stride):
-            g = grads[p]
-            if p != first + n_in:
-                g += decay * params[p]
-            if mu != 0:
+        bias = first + (r + 1) * stride - 1
+        for p in range(first + r * stride, bias + 1):
+            # Branch-free in p so the loop vectorises: the bias column gets no weight decay.
+            g = grads[p] + (decay if p != bias else zero) * params[p]
+            if mu == 0:
+                params[p] -= lr * g
+            elif opt.nesterov:
                 velocity[p] = mu * velocity[p] + g
-                g = g + mu * velocity[p] if opt.nesterov else velocity[p]
-            params[p] -= lr * g
+                params[p] -= lr * (g + mu * velocity[p])
+            else:
+                velocity[p] = mu * velocity[p] + g
+                params[p] -= lr * velocity[p]
 
 
 @parallel_kernel
@@ -44,9 +48,24 @@ def sgd_step(net, opt, grads):
         row_update(net, opt, grads, block)
 
 
+@kernel
+def _step_block(net, opt, work, count, block, plain):
+    if plain:  # no state to keep: add -lr/count * sum delta [a, 1] straight into the weights
+        factor = -opt.learning_rate / net.params.dtype.type(count)
+        row_gradient(net, work, count, block, factor, net.params, False)
+    else:
+        factor = net.params.dtype.type(1.0) / net.params.dtype.type(count)
+        row_gradient(net, work, count, block, factor, work.grads, True)
+        row_update(net, opt, work.grads, block)
+
+
 @parallel_kernel
 def train_step(net, opt, work, count):
     """Gradient of the minibatch's mean loss and the SGD update, row block by row block while hot."""
-    for block in prange(net.row_blocks.shape[0]):
-        row_gradient(net, work, count, block)
-        row_update(net, opt, work.grads, block)
+    plain = opt.momentum == 0 and opt.weight_decay == 0
+    if count >= PARALLEL_MIN_SAMPLES:
+        for block in prange(net.row_blocks.shape[0]):
+            _step_block(net, opt, work, count, block, plain)
+    else:
+        for block in range(net.row_blocks.shape[0]):
+            _step_block(net, opt, work, count, block, plain)
