@@ -104,8 +104,11 @@ def child(began: float, imported: float, batch_size: int, learning_rate: float, 
     })
 
 
-def _spawn(cache_dir: str, batch_size: int, learning_rate: float, synthetic: bool) -> dict:
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+def spawn(cache_dir: str | None, batch_size: int, learning_rate: float, synthetic: bool) -> dict:
+    """Run the child in a fresh process with kernels cached in ``cache_dir`` (None: Numba's usual place)."""
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
     command = [sys.executable, "-c", CHILD, str(batch_size), str(learning_rate), "synthetic" if synthetic else "-"]
     began = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -119,8 +122,8 @@ def _spawn(cache_dir: str, batch_size: int, learning_rate: float, synthetic: boo
 def measure_startup(batch_size: int = 32, learning_rate: float = 0.1, synthetic: bool = False) -> dict:
     """Cold then cached first fit in two fresh processes sharing a new, empty kernel cache."""
     with tempfile.TemporaryDirectory(prefix="fastmlp-bench-cache-") as cache_dir:
-        cold = _spawn(cache_dir, batch_size, learning_rate, synthetic)
-        cached = _spawn(cache_dir, batch_size, learning_rate, synthetic)
+        cold = spawn(cache_dir, batch_size, learning_rate, synthetic)
+        cached = spawn(cache_dir, batch_size, learning_rate, synthetic)
     return {
         "network": "-".join(map(str, LAYER_SIZES)),
         "batch_size": batch_size,
