@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import glob
+import hashlib
 import os
 import sys
 
@@ -31,13 +32,26 @@ if "NUMBA_THREADING_LAYER" not in os.environ and _TBB_LOADED:
 
 # reassoc lets LLVM vectorise float reductions; contract allows FMA. No nnan/ninf: the model checks
 # losses for NaN/inf, and those flags would let LLVM delete the checks.
-FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
+FASTMATH = frozenset({"reassoc", "contract", "nsz"})
 OPTIONS = dict(nogil=True, fastmath=set(FASTMATH), error_model="numpy", boundscheck=False)
 
 #: Every dispatcher created here, for the policy test and for ``fastmlp info``.
 REGISTRY: list = []
 #: True when kernels are cached on disk; False when no cache location is writable (read-only install).
 CACHING = True
+
+
+def _sources_digest() -> str:
+    """Hash of every kernel source file and of this policy."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(here, "kernels", "*.py"))) + [os.path.abspath(__file__)]:
+        with open(path, "rb") as source:
+            digest.update(source.read())
+    return digest.hexdigest()
+
+
+_DIGEST = _sources_digest()
 
 
 def _make(func, parallel: bool):
@@ -50,6 +64,11 @@ def _make(func, parallel: bool):
             raise
         CACHING = False
         dispatcher = numba.njit(cache=False, **options)(func)
+    # Numba stamps a cached kernel with its own file only, so a kernel compiled with an older
+    # version of a kernel it calls would be loaded stale. Stamp every kernel with all their sources.
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = (cache_file._source_stamp, _DIGEST)
     REGISTRY.append(dispatcher)
     return dispatcher
 
