@@ -1,0 +1,332 @@
+"""fit and partial_fit: a hand-worked step, steps and epochs against the reference and torch, thread
+independence, uint8 input, XOR and Fashion-MNIST."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+from conftest import LOSS_OUTPUTS, assert_close, make_problem
+
+import naive
+from fastmlp import MLP
+
+OPTIMIZERS = {
+    "sgd": dict(),
+    "momentum": dict(momentum=0.9),
+    "nesterov": dict(momentum=0.9, nesterov=True),
+    "decay": dict(weight_decay=0.05),
+    "all": dict(momentum=0.6, nesterov=True, weight_decay=0.05),
+}
+LEARNING_RATE = 0.3
+
+
+@pytest.fixture(params=list(OPTIMIZERS))
+def optimizer(request):
+    return OPTIMIZERS[request.param]
+
+
+def float_thetas(net):
+    return [theta.astype(np.float64) for theta in net.thetas()]
+
+
+# ---------------------------------------------------------------- the golden example
+def test_golden_one_sgd_step(dtype):
+    """A 2-2-1 network, MSE, sigmoid output, one sample x = (1, 2), y = 1, learning rate 1, worked by hand.
+
+    theta1 = [[0, 0, 0], [0, 0, 0]]       (hidden layer: 2 units, inputs x1, x2 and the bias last)
+    theta2 = [[1, -1, 0]]                 (output unit: hidden a1, a2 and the bias last)
+
+    forward:  a_in = [1, 2, 1]                      (bias unit 1 appended)
+              z2 = theta1 a_in = [0, 0];  a2 = sigmoid(z2) = [0.5, 0.5];  [a2; 1] = [0.5, 0.5, 1]
+              z3 = 1 * 0.5 - 1 * 0.5 + 0 * 1 = 0;  yhat = sigmoid(0) = 0.5
+    loss:     (yhat - y)^2 = (0.5 - 1)^2 = 0.25
+    backward: dL/dyhat = 2 (yhat - y) = -1;  dyhat/dz3 = yhat (1 - yhat) = 0.25;  delta3 = -0.25
+              grad theta2 = delta3 [a2; 1] = -0.25 * [0.5, 0.5, 1] = [-0.125, -0.125, -0.25]
+              delta2 = (W2^T delta3) * a2 (1 - a2) = [1 * -0.25, -1 * -0.25] * 0.25 = [-0.0625, 0.0625]
+              grad theta1 = delta2 a_in^T = [[-0.0625, -0.125, -0.0625], [0.0625, 0.125, 0.0625]]
+    update:   theta -= 1 * grad
+              theta1 = [[0.0625, 0.125, 0.0625], [-0.0625, -0.125, -0.0625]]
+              theta2 = [[1 + 0.125, -1 + 0.125, 0 + 0.25]] = [[1.125, -0.875, 0.25]]
+    Every number is a short binary fraction, so both dtypes must give them exactly.
+    """
+    theta1 = np.zeros((2, 3), dtype)
+    theta2 = np.array([[1.0, -1.0, 0.0]], dtype)
+    x = np.array([[1.0, 2.0]], dtype)
+    y = np.array([1.0])
+    net = MLP.from_thetas([theta1, theta2], loss="mse", output="sigmoid")
+
+    loss, grads = net.loss_and_gradients(x, y)
+    assert loss == 0.25
+    np.testing.assert_array_equal(grads[0], [[-0.0625, -0.125, -0.0625], [0.0625, 0.125, 0.0625]])
+    np.testing.assert_array_equal(grads[1], [[-0.125, -0.125, -0.25]])
+
+    net.fit(x, y, epochs=1, batch_size=1, learning_rate=1.0, shuffle=False)
+    new_theta1, new_theta2 = net.thetas()
+    np.testing.assert_array_equal(new_theta1, [[0.0625, 0.125, 0.0625], [-0.0625, -0.125, -0.0625]])
+    np.testing.assert_array_equal(new_theta2, [[1.125, -0.875, 0.25]])
+    assert net.loss_curve_ == [0.25]
+
+
+def test_golden_minibatch_of_two_averages(dtype):
+    """The network above with a second sample x = (-1, 0), y = 0 in the same minibatch.
+
+    Sample 2: a_in = [-1, 0, 1]; theta1 is zero, so again a2 = [0.5, 0.5] and yhat = 0.5.
+              loss (0.5 - 0)^2 = 0.25;  dL/dyhat = 1;  delta3 = 1 * 0.25 = 0.25
+              grad theta2 = 0.25 * [0.5, 0.5, 1] = [0.125, 0.125, 0.25]    (cancels sample 1's)
+              delta2 = [1 * 0.25, -1 * 0.25] * 0.25 = [0.0625, -0.0625]
+              grad theta1 = [[-0.0625, 0, 0.0625], [0.0625, 0, -0.0625]]
+    Mean of the two: loss 0.25; grad theta2 = [0, 0, 0];
+              grad theta1 = ([[-0.0625, -0.125, -0.0625], ...] + [[-0.0625, 0, 0.0625], ...]) / 2
+                          = [[-0.0625, -0.0625, 0], [0.0625, 0.0625, 0]]
+    Step with learning rate 1, momentum 0.5 (the first step of momentum is plain SGD: v = g):
+              theta1 = [[0.0625, 0.0625, 0], [-0.0625, -0.0625, 0]];  theta2 unchanged [[1, -1, 0]]
+    """
+    theta1 = np.zeros((2, 3), dtype)
+    theta2 = np.array([[1.0, -1.0, 0.0]], dtype)
+    X = np.array([[1.0, 2.0], [-1.0, 0.0]], dtype)
+    y = np.array([1.0, 0.0])
+    net = MLP.from_thetas([theta1, theta2], loss="mse", output="sigmoid")
+    loss, grads = net.loss_and_gradients(X, y)
+    assert loss == 0.25
+    np.testing.assert_array_equal(grads[0], [[-0.0625, -0.0625, 0.0], [0.0625, 0.0625, 0.0]])
+    np.testing.assert_array_equal(grads[1], [[0.0, 0.0, 0.0]])
+    net.fit(X, y, epochs=1, batch_size=2, learning_rate=1.0, momentum=0.5, shuffle=False)
+    np.testing.assert_array_equal(net.thetas()[0], [[0.0625, 0.0625, 0.0], [-0.0625, -0.0625, 0.0]])
+    np.testing.assert_array_equal(net.thetas()[1], [[1.0, -1.0, 0.0]])
+
+
+# ---------------------------------------------------------------- against the reference
+def test_one_fit_step(dtype, loss_output, layer_sizes, batch_size, optimizer):
+    loss, output = loss_output
+    net, X, Y = make_problem(layer_sizes, loss, output, dtype, batch_size, seed=30)
+    before = float_thetas(net)
+    net.fit(X, Y, epochs=1, batch_size=batch_size, learning_rate=LEARNING_RATE, shuffle=False, **optimizer)
+    expected, _, expected_loss = naive.train_step(before, naive.zeros_like(before), X, Y, loss, output,
+                                                  learning_rate=LEARNING_RATE, **optimizer)
+    for l, theta in enumerate(net.thetas()):
+        assert theta.dtype == dtype
+        assert_close(theta, expected[l], dtype, err_msg=f"layer {l}")
+    assert_close(net.loss_curve_, [expected_loss.mean()], dtype)
+
+
+def test_epochs_without_shuffle(dtype, loss_output, layer_sizes, batch_size):
+    """Two epochs of minibatches X[0:b], X[b:2b], ... (the last one partial) match the reference's."""
+    settings = OPTIMIZERS["all"]
+    loss, output = loss_output
+    n = 3 * batch_size + batch_size // 2 + 1
+    net, X, Y = make_problem(layer_sizes, loss, output, dtype, n, seed=31)
+    thetas, velocity = float_thetas(net), naive.zeros_like(net.thetas())
+    net.fit(X, Y, epochs=2, batch_size=batch_size, learning_rate=LEARNING_RATE, shuffle=False, **settings)
+    expected_curve = []
+    for _ in range(2):
+        thetas, velocity, mean_loss = naive.train_epoch(thetas, velocity, X, Y, batch_size, loss, output,
+                                                        learning_rate=LEARNING_RATE, **settings)
+        expected_curve.append(mean_loss)
+    assert_close(net.loss_curve_, expected_curve, dtype, factor=10)
+    for l, theta in enumerate(net.thetas()):
+        assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")
+
+
+def test_epochs_each_optimizer(dtype, optimizer):
+    loss, output = "softmax_cross_entropy", "softmax"
+    net, X, Y = make_problem((5, 6, 5, 3), loss, output, dtype, 40, seed=32)
+    thetas, velocity = float_thetas(net), naive.zeros_like(net.thetas())
+    net.fit(X, Y, epochs=3, batch_size=7, learning_rate=LEARNING_RATE, shuffle=False, **optimizer)
+    for _ in range(3):
+        thetas, velocity, _ = naive.train_epoch(thetas, velocity, X, Y, 7, loss, output,
+                                                learning_rate=LEARNING_RATE, **optimizer)
+    for l, theta in enumerate(net.thetas()):
+        assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")
+
+
+def test_partial_fit_keeps_momentum_and_fit_resets_it():
+    settings = dict(momentum=0.9, nesterov=True, weight_decay=0.01)
+    loss, output = "mse", "sigmoid"
+    net, X, Y = make_problem((5, 6, 3), loss, output, np.float64, 20, seed=33)
+    start = float_thetas(net)
+    # partial_fit twice = two epochs with the momentum buffer carried over
+    net.partial_fit(X, Y, batch_size=6, learning_rate=LEARNING_RATE, shuffle=False, **settings)
+    net.partial_fit(X, Y, batch_size=6, learning_rate=LEARNING_RATE, shuffle=False, **settings)
+    thetas, velocity = start, naive.zeros_like(start)
+    curve = []
+    for _ in range(2):
+        thetas, velocity, mean_loss = naive.train_epoch(thetas, velocity, X, Y, 6, loss, output,
+                                                        learning_rate=LEARNING_RATE, **settings)
+        curve.append(mean_loss)
+    for theta, expected in zip(net.thetas(), thetas):
+        assert_close(theta, expected, np.float64, factor=10)
+    assert_close(net.loss_curve_, curve, np.float64, factor=10)
+    # fit starts a fresh momentum buffer and loss curve, from the current weights
+    current = float_thetas(net)
+    net.fit(X, Y, epochs=1, batch_size=6, learning_rate=LEARNING_RATE, shuffle=False, **settings)
+    expected, _, mean_loss = naive.train_epoch(current, naive.zeros_like(current), X, Y, 6, loss, output,
+                                               learning_rate=LEARNING_RATE, **settings)
+    for theta, want in zip(net.thetas(), expected):
+        assert_close(theta, want, np.float64, factor=10)
+    assert len(net.loss_curve_) == 1
+    assert_close(net.loss_curve_, [mean_loss], np.float64, factor=10)
+
+
+def test_zero_epochs_changes_nothing():
+    net, X, Y = make_problem((5, 6, 3), "mse", "sigmoid", np.float64, 10, seed=34)
+    before = net.params.copy()
+    assert net.fit(X, Y, epochs=0, batch_size=3) is net
+    np.testing.assert_array_equal(net.params, before)
+    assert net.loss_curve_ == []
+
+
+def test_batch_larger_than_data_is_one_batch():
+    net, X, Y = make_problem((5, 6, 3), "mse", "sigmoid", np.float64, 10, seed=35)
+    before = float_thetas(net)
+    net.fit(X, Y, epochs=1, batch_size=1000, learning_rate=LEARNING_RATE, shuffle=False)
+    expected, _, _ = naive.train_step(before, naive.zeros_like(before), X, Y, "mse", "sigmoid",
+                                      learning_rate=LEARNING_RATE)
+    for theta, want in zip(net.thetas(), expected):
+        assert_close(theta, want, np.float64)
+
+
+# ---------------------------------------------------------------- against torch
+@pytest.mark.parametrize("loss, output", [pair for pair in LOSS_OUTPUTS if pair[1] != "identity"])
+def test_training_matches_torch(loss, output):
+    """Two epochs of SGD with Nesterov momentum and weight decay on the weights, against torch.optim.SGD."""
+    torch = pytest.importorskip("torch")
+    settings = dict(momentum=0.7, nesterov=True, weight_decay=0.02)
+    net, X, Y = make_problem((5, 6, 4, 3), loss, output, np.float64, 30, seed=36)
+    weights = [torch.tensor(theta[:, :-1], requires_grad=True) for theta in net.thetas()]
+    biases = [torch.tensor(theta[:, -1], requires_grad=True) for theta in net.thetas()]
+    sgd = torch.optim.SGD([{"params": weights, "weight_decay": settings["weight_decay"]},
+                           {"params": biases, "weight_decay": 0.0}],
+                          lr=LEARNING_RATE, momentum=settings["momentum"], nesterov=True)
+    targets = torch.tensor(naive.one_hot(Y, 3))
+
+    def torch_loss(xb, yb):
+        a = xb
+        for l, (weight, bias) in enumerate(zip(weights, biases)):
+            z = a @ weight.T + bias
+            a = torch.sigmoid(z) if l < len(weights) - 1 else z
+        if loss == "softmax_cross_entropy":
+            return -(yb * torch.log_softmax(z, dim=1)).sum(dim=1).mean()
+        if loss == "sigmoid_cross_entropy":
+            return torch.nn.functional.binary_cross_entropy_with_logits(z, yb, reduction="none").sum(dim=1).mean()
+        yhat = torch.sigmoid(z) if output == "sigmoid" else torch.softmax(z, dim=1)
+        return ((yhat - yb) ** 2).sum(dim=1).mean()
+
+    for _ in range(2):
+        for start in range(0, 30, 7):
+            sgd.zero_grad()
+            torch_loss(torch.tensor(X[start : start + 7]), targets[start : start + 7]).backward()
+            sgd.step()
+    net.fit(X, Y, epochs=2, batch_size=7, learning_rate=LEARNING_RATE, shuffle=False, **settings)
+    for theta, weight, bias in zip(net.thetas(), weights, biases):
+        np.testing.assert_allclose(theta[:, :-1], weight.detach().numpy(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(theta[:, -1], bias.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- determinism
+def train(X, y, dtype, batch_size, n_threads, seed=40):
+    net = MLP((X.shape[1], 13, 9, 4), loss="softmax_cross_entropy", dtype=dtype, random_state=seed)
+    return net.fit(X, y, epochs=2, batch_size=batch_size, learning_rate=0.2, momentum=0.9, weight_decay=1e-3,
+                   n_threads=n_threads)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a Numba thread pool of at least 2 threads")
+@pytest.mark.parametrize("uint8", [False, True], ids=["float", "uint8"])
+@pytest.mark.parametrize("batch_size", [1, 7, 33, 64])
+def test_threads_bit_identical(dtype, batch_size, uint8):
+    """The trained weights, loss curve and outputs do not depend on the number of threads."""
+    rng = np.random.default_rng(41)
+    X = rng.integers(0, 256, (150, 20), dtype=np.uint8)
+    if not uint8:
+        X = X.astype(dtype) / dtype.type(255)
+    y = rng.integers(0, 4, 150)
+    one = train(X, y, dtype, batch_size, n_threads=1)
+    two = train(X, y, dtype, batch_size, n_threads=2)
+    assert not np.array_equal(one.params, MLP((20, 13, 9, 4), dtype=dtype, random_state=40).params)  # it trained
+    np.testing.assert_array_equal(one.params, two.params)
+    assert one.loss_curve_ == two.loss_curve_
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        out_one = one.forward(X)
+        numba.set_num_threads(2)
+        out_two = one.forward(X)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(out_one, out_two)
+
+
+def test_same_seed_same_weights(dtype):
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(60, 20)).astype(dtype)
+    y = rng.integers(0, 4, 60)
+    first, second = train(X, y, dtype, 8, None), train(X, y, dtype, 8, None)
+    np.testing.assert_array_equal(first.params, second.params)
+    other = train(X, y, dtype, 8, None, seed=43)
+    assert not np.array_equal(first.params, other.params)
+
+
+def test_shuffle_visits_every_sample_once_per_epoch():
+    """With one sample per step and a zero learning rate... no: with shuffle, the epoch's mean loss is
+    the mean over all samples (each visited once) when the learning rate is tiny."""
+    net, X, Y = make_problem((5, 6, 3), "softmax_cross_entropy", "softmax", np.float64, 23, seed=44)
+    expected = naive.loss_and_gradients(net.thetas(), X, Y, "softmax_cross_entropy", "softmax")[0]
+    net.fit(X, Y, epochs=1, batch_size=4, learning_rate=1e-12, shuffle=True)
+    assert net.loss_curve_[0] == pytest.approx(expected, rel=1e-9)
+
+
+# ---------------------------------------------------------------- uint8 input
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_uint8_input_equals_scaled_float_input(dtype, batch_size):
+    """uint8 X trains and predicts as X * (1/255) in the model's dtype (np.float32(1/255) for float32)."""
+    rng = np.random.default_rng(45)
+    X8 = rng.integers(0, 256, (100, 12), dtype=np.uint8)
+    Xf = X8.astype(dtype) * dtype.type(1 / 255)
+    y = rng.integers(0, 3, 100)
+    nets = [MLP((12, 7, 3), dtype=dtype, random_state=46).fit(X, y, epochs=2, batch_size=batch_size,
+                                                              learning_rate=0.3, momentum=0.5) for X in (X8, Xf)]
+    np.testing.assert_array_equal(nets[0].forward(X8), nets[0].forward(Xf))
+    np.testing.assert_array_equal(nets[0].predict(X8), nets[0].predict(Xf))
+    # Training agrees to rounding, not bit for bit: each input dtype is a separately compiled
+    # specialization, and fastmath (reassoc) lets LLVM sum the dot products in a different order.
+    assert_close(nets[0].params, nets[1].params, dtype, factor=10)
+    assert_close(nets[0].loss_curve_, nets[1].loss_curve_, dtype, factor=10)
+
+
+# ---------------------------------------------------------------- learning
+@pytest.mark.parametrize("layer_sizes, loss, seed", [((2, 2, 1), "mse", 0), ((2, 3, 1), "sigmoid_cross_entropy", 3)])
+def test_xor(dtype, layer_sizes, loss, seed):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
+    y = np.array([0, 1, 1, 0])
+    net = MLP(layer_sizes, loss=loss, dtype=dtype, random_state=seed)
+    assert net.score(X, y) < 1.0  # not solved before training
+    net.fit(X, y, epochs=2000, batch_size=4, learning_rate=2.0, momentum=0.9)
+    np.testing.assert_array_equal(net.predict(X), y)
+    assert net.score(X, y) == 1.0
+    assert net.loss_curve_[-1] < 0.1 * net.loss_curve_[0]
+
+
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION_MNIST.is_dir(), reason=f"Fashion-MNIST not installed at {FASHION_MNIST} "
+                    "(apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_784_100_10():
+    """784-100-10, softmax cross-entropy, uint8 pixels: >= 0.85 test accuracy within 5 epochs.
+
+    Minibatches of 16, plain SGD with a learning rate stepped down each epoch (0.5 -> 0.1) through
+    partial_fit; about 0.87 here, a few seconds per epoch.
+    """
+    from fastmlp.datasets import load_fashion_mnist
+
+    (X, y), (X_test, y_test) = load_fashion_mnist(FASHION_MNIST)
+    assert X.dtype == np.uint8 and X.shape == (60000, 784) and X_test.shape == (10000, 784)
+    net = MLP([784, 100, 10], loss="softmax_cross_entropy", dtype="float32", random_state=0)
+    for learning_rate in (0.5, 0.4, 0.3, 0.2, 0.1):
+        net.partial_fit(X, y, batch_size=16, learning_rate=learning_rate)
+    accuracy = net.score(X_test, y_test)
+    assert len(net.loss_curve_) == 5 and net.loss_curve_[-1] < net.loss_curve_[0]
+    assert accuracy >= 0.85, f"test accuracy {accuracy:.4f} after 5 epochs"
