@@ -109,11 +109,11 @@ def read_csv(path, *, label_column=None):
         raise ValueError(f"{path}: no data rows")
     raw_labels = np.char.strip(raw_labels)
     try:
-        y, class_names = _labels(raw_labels.astype(np.float64), f"{path}: labels"), None
-    except ValueError:
+        numeric = raw_labels.astype(np.float64)
+    except ValueError:  # names: map them to 0, 1, ... in sorted order
         class_names = sorted(set(raw_labels.tolist()))
-        y = np.searchsorted(np.array(class_names), raw_labels).astype(np.int64)
-    return X, y, class_names
+        return X, np.searchsorted(np.array(class_names), raw_labels).astype(np.int64), class_names
+    return X, _labels(numeric, f"{path}: labels"), None
 
 
 def _label_index(header, n_columns: int, label_column, path) -> int:

@@ -1,0 +1,208 @@
+"""fastmlp.datasets.load: every dataset by name, IDX directories, user .npz/.csv files, feature files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from idx_data import fashion_slice, write_idx, write_idx_dir
+
+from sklearn.datasets import load_digits
+
+from fastmlp import datasets
+from fastmlp.datasets import Splits, load
+
+
+@pytest.fixture(scope="module")
+def small_idx(tmp_path_factory):
+    return fashion_slice(tmp_path_factory.mktemp("idx"), 300, 100)
+
+
+@pytest.mark.parametrize("name, labels", [("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1]), ("xor", [0, 1, 1, 0])])
+def test_truth_tables_are_the_lectures(name, labels):
+    (X_train, y_train), (X_test, y_test) = load(name)
+    assert X_train.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert y_train.tolist() == labels and y_test.tolist() == labels
+    assert X_train.dtype == np.float32 and y_train.dtype == np.int64
+    X_train[0, 0] = 7  # the splits do not share memory with each other or with the module's table
+    assert load(name).train[0][0, 0] == 0 and X_test[0, 0] == 0
+
+
+def test_names_are_case_insensitive():
+    assert load("XOR").name == "xor"
+
+
+def test_digits_split_is_seeded_and_disjoint():
+    data = load("digits")
+    (X_train, y_train), (X_test, y_test) = data
+    assert X_train.shape == (1438, 64) and X_test.shape == (359, 64)
+    assert X_train.dtype == np.float32 and 0 <= X_train.min() and X_train.max() <= 1
+    assert data.image_shape == (8, 8) and data.n_classes == 10
+    again = load("digits")
+    np.testing.assert_array_equal(again.test[0], X_test)
+    assert np.bincount(np.concatenate([y_train, y_test])).tolist() == np.bincount(load_digits().target).tolist()
+    assert load("digits", seed=1).test[1].tolist() != y_test.tolist()
+    assert load("digits", test_fraction=0.5).test[0].shape[0] == 898  # round(898.5), to even
+
+
+def test_fashion_mnist_by_name_stays_uint8():
+    data = load("fashion-mnist")
+    (X_train, y_train), (X_test, y_test) = data
+    assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
+    assert X_train.dtype == np.uint8 and y_train.dtype == np.int64
+    assert data.image_shape == (28, 28) and data.class_names[0] == "T-shirt/top" and data.n_classes == 10
+    assert repr(data).startswith("Splits('fashion-mnist': 60000 train, 10000 test")
+
+
+def test_fashion_mnist_from_a_directory(small_idx):
+    data = load("fashion-mnist", directory=small_idx)
+    assert data.train[0].shape == (300, 784) and data.test[0].shape == (100, 784)
+
+
+def test_mnist_needs_a_directory(monkeypatch, small_idx):
+    monkeypatch.delenv("FASTMLP_MNIST", raising=False)
+    with pytest.raises(FileNotFoundError, match="FASTMLP_MNIST"):
+        load("mnist")
+    data = load("mnist", directory=small_idx)
+    assert data.name == "mnist" and data.image_shape == (28, 28) and data.class_names[3] == "3"
+    monkeypatch.setenv("FASTMLP_MNIST", str(small_idx))
+    np.testing.assert_array_equal(load("mnist").train[1], data.train[1])
+
+
+def test_an_idx_directory_by_path(tmp_path):
+    rng = np.random.default_rng(0)
+    train = (rng.integers(0, 256, (20, 4, 4)), rng.integers(0, 3, 20))
+    test = (rng.integers(0, 256, (6, 4, 4)), rng.integers(0, 3, 6))
+    directory = write_idx_dir(tmp_path / "tiny", train, test, gz=False)
+    data = load(directory)
+    assert data.image_shape == (4, 4) and data.n_features == 16 and data.n_classes == 3
+    np.testing.assert_array_equal(data.train[0], train[0].reshape(20, 16))
+    np.testing.assert_array_equal(data.test[1], test[1])
+
+
+def test_a_truncated_idx_file_is_a_clear_error(tmp_path, small_idx):
+    directory = tmp_path / "bad"
+    directory.mkdir()
+    for path in small_idx.iterdir():
+        (directory / path.name).write_bytes(path.read_bytes())
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz", np.zeros(5))  # 5 labels for 100 images
+    with pytest.raises(ValueError, match="labels for 100 images"):
+        load(directory)
+
+
+def test_npz_with_its_own_splits(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "keras.npz"
+    # Keras' mnist.npz layout: lower-case names, (n, 28, 28) uint8 images
+    np.savez(path, x_train=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8), y_train=np.arange(10) % 4,
+             x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), y_test=np.arange(5) % 4)
+    data = load(path)
+    assert data.train[0].shape == (10, 784) and data.train[0].dtype == np.uint8
+    assert data.image_shape == (28, 28) and data.n_classes == 4
+
+
+def test_npz_with_one_split_is_split_here(tmp_path):
+    path = tmp_path / "xy.npz"
+    np.savez(path, X=np.arange(40, dtype=np.float64).reshape(20, 2), y=np.arange(20) % 2)
+    (X_train, y_train), (X_test, y_test) = load(path, test_fraction=0.25)
+    assert X_train.shape == (15, 2) and X_test.shape == (5, 2)
+    assert sorted(X_train[:, 0].tolist() + X_test[:, 0].tolist()) == list(range(0, 40, 2))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    (dict(a=np.zeros(3)), "expected arrays X_train"),
+    (dict(X=np.zeros((4, 2)), y=np.array([0.5, 1, 0, 1])), "whole numbers"),
+    (dict(X=np.zeros((4, 2)), y=np.array([0, -1, 0, 1])), ">= 0"),
+    (dict(X=np.zeros((4, 2)), y=np.array([0, 1, 0])), "4 samples but 3 labels"),
+])
+def test_bad_npz_files(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message):
+        load(path)
+
+
+def test_a_file_that_is_not_npz(tmp_path):
+    path = tmp_path / "text.npz"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        load(path)
+
+
+def test_csv_with_a_named_label_column_and_class_names(tmp_path):
+    path = tmp_path / "flowers.csv"
+    rows = ["width,species,length"] + [f"{i / 10},{'setosa' if i % 2 else 'virginica'},{i}" for i in range(10)]
+    path.write_text("\n".join(rows) + "\n")
+    X, y, class_names = datasets.read_csv(path, label_column="species")
+    assert X.shape == (10, 2) and X.dtype == np.float32
+    assert class_names == ["setosa", "virginica"]
+    assert y.tolist() == [1, 0] * 5
+    np.testing.assert_allclose(X[3], [0.3, 3])
+    data = load(path, label_column="species", test_fraction=0.2)
+    assert data.class_names == ("setosa", "virginica") and data.test[0].shape == (2, 2)
+
+
+def test_csv_label_column_found_by_name(tmp_path):
+    path = tmp_path / "named.csv"
+    path.write_text("a,b,Class\n0.5,1,1\n0.25,2,0\n")
+    X, y, _ = datasets.read_csv(path)
+    assert y.tolist() == [1, 0] and X.tolist() == [[0.5, 1], [0.25, 2]]
+
+
+def test_csv_without_header_takes_the_first_column(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text("1,0.5,0\n0,1.5,2\n2,3,4\n")
+    X, y, names = datasets.read_csv(path)
+    assert y.tolist() == [1, 0, 2] and names is None
+    assert X.tolist() == [[0.5, 0], [1.5, 2], [3, 4]]
+    X, y, _ = datasets.read_csv(path, label_column=-1)
+    assert y.tolist() == [0, 2, 4]
+    with pytest.raises(ValueError, match="out of range"):
+        datasets.read_csv(path, label_column=3)
+
+
+def test_csv_errors(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("a,b,label\n1,2,0\n3,x,1\n")
+    with pytest.raises(ValueError, match="not a CSV file of numbers"):
+        load(path)
+    with pytest.raises(ValueError, match="no column named 'kind'"):
+        datasets.read_csv(path, label_column="kind")
+    (tmp_path / "fractions.csv").write_text("label,a\n0.5,1\n1,2\n")
+    with pytest.raises(ValueError, match="whole numbers"):
+        load(tmp_path / "fractions.csv")
+    (tmp_path / "one.csv").write_text("1\n2\n")
+    with pytest.raises(ValueError, match="label column and at least one feature"):
+        load(tmp_path / "one.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ValueError, match="empty CSV"):
+        load(tmp_path / "empty.csv")
+
+
+def test_unknown_names_and_missing_paths():
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'.*fashion-mnist"):
+        load("cifar")
+    with pytest.raises(FileNotFoundError):
+        load("/no/such/data.npz")
+    with pytest.raises(FileNotFoundError):
+        load("/no/such/directory")
+
+
+def test_read_features_from_each_format(tmp_path):
+    images = np.arange(2 * 9, dtype=np.uint8).reshape(2, 3, 3)
+    np.save(tmp_path / "x.npy", images)
+    np.savez(tmp_path / "x.npz", X_train=np.zeros((1, 9)), X_test=images)
+    write_idx(tmp_path / "x-idx3-ubyte.gz", images)
+    (tmp_path / "x.csv").write_text("p0,label,p1\n1,7,2\n3,8,4\n")
+    for name in ("x.npy", "x.npz", "x-idx3-ubyte.gz"):
+        X = datasets.read_features(tmp_path / name)
+        assert X.shape == (2, 9) and X.dtype == np.uint8, name
+    assert datasets.read_features(tmp_path / "x.csv").tolist() == [[1, 2], [3, 4]]  # label column dropped
+    with pytest.raises(FileNotFoundError):
+        datasets.read_features(tmp_path / "missing.npy")
+
+
+def test_splits_unpack_like_tuples():
+    data = load("and")
+    assert isinstance(data, Splits) and isinstance(data, tuple) and len(data) == 2
+    (X, y), _ = data
+    assert data.train[0] is X and data.n_features == 2 and data.n_classes == 2
