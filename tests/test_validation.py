@@ -1,0 +1,283 @@
+"""Bad input gets a ValueError or TypeError naming the problem, never a Numba traceback; odd but valid input works."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from fastmlp import MLP
+
+N_IN, N_OUT = 3, 3
+
+
+@pytest.fixture
+def net():
+    return MLP([N_IN, 4, N_OUT], loss="softmax_cross_entropy", dtype="float64", random_state=0)
+
+
+def good_X(n=4):
+    return np.linspace(0, 1, n * N_IN).reshape(n, N_IN)
+
+
+def good_y(n=4):
+    return np.arange(n) % N_OUT
+
+
+def with_value(value, shape=(4, N_IN)):
+    X = good_X(shape[0]) if shape[1] == N_IN else np.zeros(shape)
+    X[1, 1] = value
+    return X
+
+
+def call(net, method, X, y=None, **kwargs):
+    """Call a method of the network with X (and y for the methods that take targets)."""
+    if method in ("fit", "partial_fit"):
+        settings = dict(batch_size=2, learning_rate=0.1)
+        if method == "fit":
+            settings["epochs"] = 1
+        settings.update(kwargs)
+        return getattr(net, method)(X, good_y(len(X)) if y is None else y, **settings)
+    if method in ("loss_and_gradients", "score"):
+        return getattr(net, method)(X, good_y(len(X)) if y is None else y)
+    return getattr(net, method)(X)
+
+
+X_METHODS = ["forward", "predict", "predict_proba", "score", "loss_and_gradients", "fit", "partial_fit"]
+Y_METHODS = ["score", "loss_and_gradients", "fit", "partial_fit"]
+TRAIN_METHODS = ["fit", "partial_fit"]
+
+BAD_X = {
+    "rank 1": (np.ones(N_IN), ValueError, r"X must be 2-D"),
+    "rank 3": (np.ones((4, N_IN, 1)), ValueError, r"X must be 2-D"),
+    "too few features": (np.ones((4, N_IN - 1)), ValueError, r"X has 2 features but the network's input layer has 3"),
+    "too many features": (np.ones((4, N_IN + 2)), ValueError, r"X has 5 features"),
+    "NaN": (with_value(np.nan), ValueError, r"X contains NaN"),
+    "+inf": (with_value(np.inf), ValueError, r"X contains NaN or infinity"),
+    "-inf": (with_value(-np.inf), ValueError, r"X contains NaN or infinity"),
+    "NaN in float32": (with_value(np.nan).astype(np.float32), ValueError, r"X contains NaN"),
+    "empty": (np.ones((0, N_IN)), ValueError, r"X is empty"),
+    "strings": (np.array([["a", "b", "c"]] * 4), TypeError, r"X must hold real numbers"),
+    "complex": (np.ones((4, N_IN), complex), TypeError, r"X must hold real numbers"),
+    "objects": (np.array([[1, None, 2]] * 4, dtype=object), TypeError, r"X must hold real numbers"),
+    "ragged": ([[1.0, 2.0, 3.0], [1.0, 2.0]], TypeError, r"X could not be converted to an array"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_X))
+@pytest.mark.parametrize("method", X_METHODS)
+def test_bad_X(net, method, case):
+    X, error, message = BAD_X[case]
+    before = net.params.copy()
+    with pytest.raises(error, match=message):
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > 0 and method in Y_METHODS:
+            call(net, method, X, good_y(X.shape[0]))
+        else:
+            call(net, method, X, good_y(4))
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_X_too_large_for_float32():
+    net = MLP([N_IN, 4, N_OUT], dtype="float32", random_state=0)
+    with pytest.raises(ValueError, match=r"X holds values too large for float32"):
+        net.forward(with_value(1e300))
+
+
+BAD_Y = {
+    "label = n_out": (np.array([0, 1, 2, 3]), ValueError, r"labels must be in \[0, 3\) for 3 output units"),
+    "negative label": (np.array([0, -1, 2, 1]), ValueError, r"labels must be in \[0, 3\)"),
+    "fractional label": (np.array([0.0, 1.5, 2.0, 1.0]), ValueError, r"not whole numbers"),
+    "NaN label": (np.array([0.0, np.nan, 2.0, 1.0]), ValueError, r"y contains NaN"),
+    "NaN target": (np.where(np.eye(4, N_OUT) > 0, np.nan, 0.0), ValueError, r"y contains NaN"),
+    "inf target": (np.where(np.eye(4, N_OUT) > 0, np.inf, 0.0), ValueError, r"y contains NaN or infinity"),
+    "too few samples": (np.array([0, 1, 2]), ValueError, r"X has 4 samples but y has 3"),
+    "too many samples": (np.zeros(5, int), ValueError, r"X has 4 samples but y has 5"),
+    "empty": (np.array([], int), ValueError, r"X has 4 samples but y has 0"),
+    "scalar": (np.array(1), ValueError, r"X has 4 samples but y has"),
+    "wrong width": (np.zeros((4, 2)), ValueError, r"y must be labels \(n_samples,\) or targets \(n_samples, 3\)"),
+    "rank 3": (np.zeros((4, N_OUT, 1)), ValueError, r"y must be labels \(n_samples,\) or targets"),
+    "bool labels": (np.array([True, False, True, False]), TypeError, r"y must hold integer class labels"),
+    "strings": (np.array(["a", "b", "c", "d"]), TypeError, r"y must hold real numbers"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_Y))
+@pytest.mark.parametrize("method", Y_METHODS)
+def test_bad_y(net, method, case):
+    y, error, message = BAD_Y[case]
+    before = net.params.copy()
+    with pytest.raises(error, match=message):
+        call(net, method, good_X(4), y)
+    np.testing.assert_array_equal(net.params, before)
+
+
+BAD_SETTINGS = {
+    "batch_size 0": (dict(batch_size=0), ValueError, r"batch_size must be >= 1, got 0"),
+    "batch_size -3": (dict(batch_size=-3), ValueError, r"batch_size must be >= 1"),
+    "batch_size float": (dict(batch_size=2.5), TypeError, r"batch_size must be an integer"),
+    "batch_size bool": (dict(batch_size=True), TypeError, r"batch_size must be an integer"),
+    "learning_rate 0": (dict(learning_rate=0.0), ValueError, r"learning_rate must be > 0"),
+    "learning_rate < 0": (dict(learning_rate=-0.1), ValueError, r"learning_rate must be > 0"),
+    "learning_rate NaN": (dict(learning_rate=np.nan), ValueError, r"learning_rate must be finite"),
+    "learning_rate str": (dict(learning_rate="0.1"), TypeError, r"learning_rate must be a real number"),
+    "momentum 1": (dict(momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
+    "momentum < 0": (dict(momentum=-0.1), ValueError, r"momentum must be >= 0"),
+    "weight_decay < 0": (dict(weight_decay=-1e-3), ValueError, r"weight_decay must be >= 0"),
+    "weight_decay inf": (dict(weight_decay=np.inf), ValueError, r"weight_decay must be finite"),
+    "nesterov not bool": (dict(nesterov="yes", momentum=0.9), TypeError, r"nesterov and shuffle must be True or False"),
+    "nesterov no momentum": (dict(nesterov=True), ValueError, r"nesterov=True needs momentum > 0"),
+    "shuffle not bool": (dict(shuffle=1), TypeError, r"nesterov and shuffle must be True or False"),
+    "n_threads 0": (dict(n_threads=0), ValueError, r"n_threads must be >= 1"),
+    "n_threads too many": (dict(n_threads=numba.config.NUMBA_NUM_THREADS + 1), ValueError, r"n_threads must be <="),
+    "n_threads float": (dict(n_threads=1.0), TypeError, r"n_threads must be an integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+@pytest.mark.parametrize("method", TRAIN_METHODS)
+def test_bad_training_settings(net, method, case):
+    settings, error, message = BAD_SETTINGS[case]
+    before = net.params.copy()
+    with pytest.raises(error, match=message):
+        call(net, method, good_X(4), good_y(4), **settings)
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("epochs, error, message", [(-1, ValueError, r"epochs must be >= 0, got -1"),
+                                                    (2.0, TypeError, r"epochs must be an integer"),
+                                                    (None, TypeError, r"epochs must be an integer")])
+def test_bad_epochs(net, epochs, error, message):
+    with pytest.raises(error, match=message):
+        net.fit(good_X(), good_y(), epochs=epochs, batch_size=2)
+
+
+BAD_MODELS = {
+    "one layer": (dict(layer_sizes=[3]), ValueError, r"layer_sizes needs at least an input and an output size"),
+    "no layers": (dict(layer_sizes=[]), ValueError, r"layer_sizes needs at least an input and an output size"),
+    "size 0": (dict(layer_sizes=[3, 0, 2]), ValueError, r"every layer size must be >= 1, got 0"),
+    "negative size": (dict(layer_sizes=[3, -4]), ValueError, r"every layer size must be >= 1"),
+    "fractional size": (dict(layer_sizes=[3, 2.5]), TypeError, r"every layer size must be an integer"),
+    "not a sequence": (dict(layer_sizes=5), TypeError, r"layer_sizes must be a sequence of integers"),
+    "unknown loss": (dict(loss="hinge"), ValueError, r"unknown loss 'hinge'"),
+    "loss None": (dict(loss=None), ValueError, r"unknown loss None"),
+    "unknown output": (dict(loss="mse", output="tanh"), ValueError, r"unknown output 'tanh'"),
+    "softmax CE + sigmoid": (dict(loss="softmax_cross_entropy", output="sigmoid"), ValueError,
+                             r"loss 'softmax_cross_entropy' needs output in \('softmax',\), got output 'sigmoid'"),
+    "softmax CE + identity": (dict(loss="softmax_cross_entropy", output="identity"), ValueError, r"needs output in"),
+    "sigmoid CE + softmax": (dict(loss="sigmoid_cross_entropy", output="softmax"), ValueError,
+                             r"loss 'sigmoid_cross_entropy' needs output in \('sigmoid',\)"),
+    "sigmoid CE + identity": (dict(loss="sigmoid_cross_entropy", output="identity"), ValueError, r"needs output in"),
+    "dtype float16": (dict(dtype="float16"), ValueError, r"dtype must be float32 or float64, got float16"),
+    "dtype int": (dict(dtype=np.int64), ValueError, r"dtype must be float32 or float64"),
+    "dtype nonsense": (dict(dtype="nonsense"), TypeError, r"dtype must be float32 or float64"),
+    "random_state < 0": (dict(random_state=-1), ValueError, r"random_state must be >= 0"),
+    "random_state str": (dict(random_state="seed"), TypeError, r"random_state must be an integer"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MODELS))
+def test_bad_model(case):
+    arguments, error, message = BAD_MODELS[case]
+    arguments = dict(arguments)
+    layer_sizes = arguments.pop("layer_sizes", [3, 4, 2])
+    with pytest.raises(error, match=message):
+        MLP(layer_sizes, **arguments)
+
+
+BAD_THETAS = {
+    "empty list": ([], TypeError, r"thetas must be a non-empty list of 2-D arrays"),
+    "an array, not a list": (np.ones((2, 4)), TypeError, r"thetas must be a non-empty list"),
+    "not a sequence": (3.0, TypeError, r"thetas must be a non-empty list"),
+    "1-D theta": ([np.ones(4)], ValueError, r"thetas\[0\] must be 2-D \(n_out, n_in \+ 1\)"),
+    "3-D theta": ([np.ones((2, 4, 1))], ValueError, r"thetas\[0\] must be 2-D"),
+    "bias column only": ([np.ones((2, 1))], ValueError, r"thetas\[0\] must be 2-D \(n_out, n_in \+ 1\) with n_in >= 1"),
+    "no rows": ([np.ones((0, 4))], ValueError, r"thetas\[0\] must be 2-D"),
+    "no bias column": ([np.ones((5, 4)), np.ones((2, 5))], ValueError,
+                       r"thetas\[1\] has 5 columns but thetas\[0\] has 5 rows: expected 6 \(inputs \+ bias\)"),
+    "mismatched layers": ([np.ones((5, 4)), np.ones((2, 7))], ValueError, r"thetas\[1\] has 7 columns"),
+    "NaN weight": ([np.array([[1.0, np.nan, 0.0]])], ValueError, r"thetas\[0\] contains NaN or infinity"),
+    "strings": ([np.array([["a", "b"]])], TypeError, r"thetas\[0\] must hold real numbers"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_THETAS))
+def test_bad_thetas(case):
+    thetas, error, message = BAD_THETAS[case]
+    with pytest.raises(error, match=message):
+        MLP.from_thetas(thetas, loss="mse")
+
+
+def test_from_thetas_checks_loss_and_output():
+    with pytest.raises(ValueError, match=r"needs output in"):
+        MLP.from_thetas([np.ones((2, 4))], loss="softmax_cross_entropy", output="sigmoid")
+    with pytest.raises(ValueError, match=r"unknown loss"):
+        MLP.from_thetas([np.ones((2, 4))], loss="l1")
+
+
+def test_predict_proba_needs_a_probability_output():
+    net = MLP([3, 2], loss="mse", output="identity")
+    with pytest.raises(ValueError, match=r"predict_proba needs a sigmoid or softmax output"):
+        net.predict_proba(good_X())
+
+
+# ---------------------------------------------------------------- odd but valid input
+ODD_X = {
+    "list of lists": lambda X: X.tolist(),
+    "int64": lambda X: (X * 4).round().astype(np.int64),
+    "int32 values": lambda X: (X * 4).round().astype(np.int32),
+    "float16": lambda X: X.astype(np.float16),
+    "bool": lambda X: X > 0.5,
+    "Fortran order": lambda X: np.asfortranarray(X),
+    "strided rows": lambda X: np.repeat(X, 2, axis=0)[::2],
+    "strided columns": lambda X: np.repeat(X, 2, axis=1)[:, ::2],
+    "read-only": lambda X: np.frombuffer(X.tobytes(), X.dtype).reshape(X.shape),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_X))
+def test_odd_but_valid_X(net, case):
+    """Anything that is a real 2-D array of the right width works, and means what its values say."""
+    X = good_X(6)
+    odd = ODD_X[case](X)
+    canonical = np.asarray(odd, dtype=np.float64)
+    np.testing.assert_array_equal(net.forward(odd), net.forward(canonical))
+    assert net.loss_and_gradients(odd, good_y(6))[0] == net.loss_and_gradients(canonical, good_y(6))[0]
+    trained = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0)
+    trained.fit(odd, good_y(6), epochs=2, batch_size=4)
+    reference = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0)
+    reference.fit(canonical, good_y(6), epochs=2, batch_size=4)
+    np.testing.assert_array_equal(trained.params, reference.params)
+
+
+ODD_Y = {
+    "list": lambda y: y.tolist(),
+    "int32": lambda y: y.astype(np.int32),
+    "uint8": lambda y: y.astype(np.uint8),
+    "whole floats": lambda y: y.astype(np.float64),
+    "one-hot float32": lambda y: np.eye(N_OUT, dtype=np.float32)[y],
+    "one-hot int": lambda y: np.eye(N_OUT, dtype=np.int64)[y],
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_Y))
+def test_odd_but_valid_y(net, case):
+    X, y = good_X(6), good_y(6)
+    odd = ODD_Y[case](y)
+    assert net.loss_and_gradients(X, odd)[0] == net.loss_and_gradients(X, y)[0]
+    assert net.score(X, odd) == net.score(X, y)
+    trained = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0).fit(X, odd, epochs=2, batch_size=4)
+    reference = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0).fit(X, y, epochs=2, batch_size=4)
+    np.testing.assert_array_equal(trained.params, reference.params)
+
+
+def test_single_output_takes_a_column_of_targets():
+    """With one output unit, y (n,) and y (n, 1) are the same targets (binary labels or regression)."""
+    net = MLP([N_IN, 4, 1], loss="sigmoid_cross_entropy", dtype="float64", random_state=0)
+    y = np.array([0, 1, 1, 0])
+    assert net.loss_and_gradients(good_X(), y)[0] == net.loss_and_gradients(good_X(), y.reshape(-1, 1))[0]
+
+
+def test_numpy_integer_settings_are_accepted(net):
+    net.fit(good_X(), good_y(), epochs=np.int64(1), batch_size=np.int32(2), learning_rate=np.float32(0.1),
+            n_threads=np.int64(1))
+    assert len(net.loss_curve_) == 1
