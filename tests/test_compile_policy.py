@@ -1,0 +1,103 @@
+"""The one compile policy: every kernel is made by fastmlp._compile, none spells out numba.njit itself."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import numba
+import pytest
+from numba.core.dispatcher import Dispatcher
+
+import fastmlp
+import fastmlp.kernels
+from fastmlp import _compile
+
+#: Names that, called or used as a decorator, make a compiled function outside the policy.
+NUMBA_FACTORIES = {"njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil", "generated_jit"}
+#: The kernels other code relies on by name (see the issue's API section).
+STABLE_KERNELS = {
+    "forward": ["predict_chunk"],
+    "backward": ["forward_backward", "gradients"],
+    "update": ["sgd_step", "train_step"],
+    "epoch": ["train_epoch"],
+}
+
+
+def kernel_modules():
+    """fastmlp.kernels and every module in it."""
+    modules = [fastmlp.kernels]
+    for info in pkgutil.walk_packages(fastmlp.kernels.__path__, "fastmlp.kernels."):
+        modules.append(importlib.import_module(info.name))
+    return modules
+
+
+def numba_objects(namespace: dict) -> dict:
+    """The attributes of a module namespace that Numba compiled: dispatchers and Numba ufuncs."""
+    ufunc_types = tuple(
+        getattr(module, name)
+        for module, name in ((numba.np.ufunc.dufunc, "DUFunc"), (numba.np.ufunc.gufunc, "GUFunc"))
+        if hasattr(module, name)
+    )
+    return {name: value for name, value in namespace.items()
+            if isinstance(value, Dispatcher) or (ufunc_types and isinstance(value, ufunc_types))}
+
+
+def unregistered(namespace: dict) -> list[str]:
+    """Names of compiled objects in ``namespace`` that did not come through the policy's REGISTRY."""
+    return sorted(name for name, value in numba_objects(namespace).items()
+                  if not any(value is registered for registered in _compile.REGISTRY))
+
+
+def test_kernel_modules_hold_the_stable_kernels():
+    modules = {module.__name__.rsplit(".", 1)[-1]: module for module in kernel_modules()}
+    for module_name, names in STABLE_KERNELS.items():
+        for name in names:
+            assert isinstance(getattr(modules[module_name], name, None), Dispatcher), f"{module_name}.{name}"
+
+
+@pytest.mark.parametrize("module", kernel_modules(), ids=lambda module: module.__name__)
+def test_every_kernel_went_through_the_policy(module):
+    assert unregistered(vars(module)) == [], f"{module.__name__} has kernels made outside fastmlp._compile"
+
+
+def test_the_scan_catches_a_kernel_made_directly():
+    """The check above can fail: a function compiled with numba.njit directly is flagged."""
+    direct = numba.njit(lambda x: x + 1)
+    through_policy = _compile.REGISTRY[0]
+    assert unregistered({"direct": direct, "through_policy": through_policy, "other": len}) == ["direct"]
+
+
+def test_registry_holds_only_policy_options():
+    """Every registered kernel has exactly the policy's options; only ``parallel`` may differ."""
+    assert len(_compile.REGISTRY) >= sum(map(len, STABLE_KERNELS.values()))
+    for dispatcher in _compile.REGISTRY:
+        options = dispatcher.targetoptions
+        for key, value in _compile.OPTIONS.items():
+            assert options.get(key) == value, f"{dispatcher.py_func.__qualname__}: {key}={options.get(key)!r}"
+        assert options.get("parallel") in (True, False)
+        assert options.get("nopython", True) is True
+
+
+def test_no_module_spells_out_numba_options():
+    """No source file but _compile.py names numba.njit / jit / vectorize ... (decorator or call)."""
+    root = Path(fastmlp.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "_compile.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr in NUMBA_FACTORIES:
+                name = node.attr
+            elif isinstance(node, ast.Name) and node.id in NUMBA_FACTORIES:
+                name = node.id
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("numba"):
+                names = [alias.name for alias in node.names if alias.name in NUMBA_FACTORIES]
+                name = names[0] if names else None
+            else:
+                name = None
+            if name:
+                offenders.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert offenders == []
