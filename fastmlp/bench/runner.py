@@ -8,7 +8,7 @@ import time
 from . import roofline
 from .peers import ALL_THREADS, ONE_THREAD
 
-#: A thread setting is timed only if its warm-up rate is within this factor of the contender's best setting.
+#: A thread setting is timed only while it stays within this factor of its contender's best setting.
 SKIP_FACTOR = 2.0
 
 
@@ -33,46 +33,15 @@ class Entry:
         return seconds, result
 
 
-def _time_all(entries, job, n_samples, repeat):
-    """Run ``job`` on every entry ``repeat`` times, alternating entries; returns samples/s medians by entry."""
-    for _ in range(repeat):
-        for entry in entries:
-            seconds, result = entry.call(job)
-            entry.seconds.append(seconds)
-            if isinstance(result, float):
-                entry.losses.append(result)
-    return {id(entry): n_samples / statistics.median(entry.seconds) for entry in entries}
+def _groups(fastmlp, peers, models, data, extra=()):
+    """One list of entries per contender: fastmlp on all threads, ``extra`` fastmlp entries, each peer's settings."""
+    groups = [[Entry(fastmlp, ALL_THREADS, models["fastmlp"], data["fastmlp"])], *([e] for e in extra)]
+    for peer in peers:
+        groups.append([Entry(peer, variant, models[peer.name], data[peer.name]) for variant in peer.variants])
+    return groups
 
 
-def _pick(groups, warm_rates):
-    """Keep, per contender, the thread settings whose warm-up rate is within SKIP_FACTOR of its best."""
-    kept, skipped = [], []
-    for entries in groups:
-        best = max(warm_rates[id(entry)] for entry in entries)
-        for entry in entries:
-            (kept if warm_rates[id(entry)] * SKIP_FACTOR >= best else skipped).append(entry)
-    return kept, skipped
-
-
-def _summary(entries, rates, skipped, warm_rates, n_samples):
-    """Per contender: the best timed setting's median samples/s, and every setting's runs."""
-    out = {}
-    for entry in entries + skipped:
-        record = out.setdefault(entry.label, {"samples_per_s": 0.0, "variant": None, "variants": {}})
-        info = {"warmup_samples_per_s": warm_rates[id(entry)], "warmup_seconds": entry.warmup}
-        if id(entry) in rates:
-            info.update(samples_per_s=rates[id(entry)], seconds=entry.seconds, samples=n_samples)
-            if entry.losses:
-                info["epoch_losses"] = entry.losses
-            if rates[id(entry)] > record["samples_per_s"]:
-                record.update(samples_per_s=rates[id(entry)], variant=entry.variant)
-        else:
-            info["skipped"] = f"warm-up more than {SKIP_FACTOR:g}x slower than its best thread setting"
-        record["variants"][entry.variant] = info
-    return out
-
-
-def _warm(groups, job, n_warm, n_samples):
+def _warm(groups, job, n_warm):
     """Run each entry's job twice on the warm-up data; the second run's rate decides which settings are timed."""
     rates = {}
     for entries in groups:
@@ -84,6 +53,54 @@ def _warm(groups, job, n_warm, n_samples):
     return rates
 
 
+def _pick(groups, warm_rates):
+    """Keep, per contender, the thread settings whose warm-up rate is within SKIP_FACTOR of its best."""
+    kept, skipped = [], []
+    for entries in groups:
+        best = max(warm_rates[id(entry)] for entry in entries)
+        kept.append([entry for entry in entries if warm_rates[id(entry)] * SKIP_FACTOR >= best])
+        skipped += [entry for entry in entries if warm_rates[id(entry)] * SKIP_FACTOR < best]
+    return kept, skipped
+
+
+def _alternate(groups, run_once, repeat):
+    """Time every kept entry ``repeat`` times, alternating entries, so machine drift hits all of them alike.
+
+    A thread setting more than SKIP_FACTOR slower than its contender's best one in the same round is
+    dropped from later rounds: on a busy machine a multi-threaded peer can collapse (OpenMP spin-waits),
+    and repeating such runs would take minutes without changing which setting counts.
+    """
+    active = [list(entries) for entries in groups]
+    for _ in range(repeat):
+        for entries in active:
+            for entry in entries:
+                entry.seconds.append(run_once(entry))
+        for entries in active:
+            best = min(entry.seconds[-1] for entry in entries)
+            entries[:] = [entry for entry in entries if entry.seconds[-1] <= SKIP_FACTOR * best]
+
+
+def _summary(groups, skipped, warm_rates, n_samples, repeat):
+    """Per contender: the best timed setting's median samples/s, and every setting's runs."""
+    out = {}
+    for entry in [entry for entries in groups for entry in entries] + skipped:
+        record = out.setdefault(entry.label, {"samples_per_s": 0.0, "variant": None, "variants": {}})
+        info = {"warmup_samples_per_s": warm_rates[id(entry)], "warmup_seconds": entry.warmup}
+        if entry.seconds:
+            rate = n_samples / statistics.median(entry.seconds)
+            info.update(samples_per_s=rate, seconds=entry.seconds, samples=n_samples)
+            if entry.losses:
+                info["epoch_losses"] = entry.losses
+            if len(entry.seconds) < repeat:
+                info["dropped"] = f"more than {SKIP_FACTOR:g}x slower than its best thread setting in a timed run"
+            if rate > record["samples_per_s"]:
+                record.update(samples_per_s=rate, variant=entry.variant)
+        else:
+            info["skipped"] = f"warm-up more than {SKIP_FACTOR:g}x slower than its best thread setting"
+        record["variants"][entry.variant] = info
+    return out
+
+
 def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat):
     """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads, and 1 thread at batch >= 32) and peers.
 
@@ -93,24 +110,25 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
     layer_sizes, loss = spec
     n_samples = len(data["fastmlp"][1])
     n_warm = len(warm_data["fastmlp"][1])
-    groups = [[Entry(fastmlp, ALL_THREADS, models["fastmlp"], data["fastmlp"])]]
+    extra = []
     if batch_size >= 32:
-        groups.append([Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread")])
-    for peer in peers:
-        groups.append([Entry(peer, variant, models[peer.name], data[peer.name]) for variant in peer.variants])
+        extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread"))
+    groups = _groups(fastmlp, peers, models, data, extra)
 
     def warm_job(entry):
         return entry.contender.train_epoch(entry.model, warm_data[entry.contender.name], batch_size,
                                            learning_rate, entry.variant)
 
-    def job(entry):
-        return entry.contender.train_epoch(entry.model, entry.data, batch_size, learning_rate, entry.variant)
+    def run_once(entry):
+        seconds, loss = entry.call(
+            lambda e: e.contender.train_epoch(e.model, e.data, batch_size, learning_rate, e.variant))
+        entry.losses.append(float(loss))
+        return seconds
 
-    warm_rates = _warm(groups, warm_job, n_warm, n_samples)
+    warm_rates = _warm(groups, warm_job, n_warm)
     kept, skipped = _pick(groups, warm_rates)
-    rates = _time_all(kept, job, n_samples, repeat)
-    results = _summary(kept, rates, skipped, warm_rates, n_samples)
-    row = {
+    _alternate(kept, run_once, repeat)
+    return {
         "network": "-".join(map(str, layer_sizes)),
         "layer_sizes": list(layer_sizes),
         "loss": loss,
@@ -119,36 +137,34 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         "warmup_samples": n_warm,
         "flops_per_sample": roofline.sample_flops(layer_sizes),
         "flops": roofline.epoch_flops(layer_sizes, n_samples, batch_size),
-        "results": results,
+        "results": _summary(kept, skipped, warm_rates, n_samples, repeat),
     }
-    return row
 
 
 def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):
     """Samples/s of predicting the labels of ``data`` (forward only), alternating contenders like training."""
     n_samples = len(data["fastmlp"][1])
-    groups = [[Entry(fastmlp, ALL_THREADS, models["fastmlp"], data["fastmlp"])]]
-    for peer in peers:
-        groups.append([Entry(peer, variant, models[peer.name], data[peer.name]) for variant in peer.variants])
+    groups = _groups(fastmlp, peers, models, data)
 
     def once(entry):
         entry.contender.predict(entry.model, entry.data, entry.variant)
 
-    warm_rates = _warm(groups, once, n_samples, n_samples)
+    warm_rates = _warm(groups, once, n_samples)
     kept, skipped = _pick(groups, warm_rates)
     # Short calls are repeated inside one timing so that timer and scheduler noise stay small.
-    calls = {id(entry): max(1, int(min_seconds * warm_rates[id(entry)] / n_samples) + 1) for entry in kept}
+    calls = {id(entry): int(min_seconds * warm_rates[id(entry)] / n_samples) + 1
+             for entries in kept for entry in entries}
 
-    def job(entry):
-        for _ in range(calls[id(entry)]):
-            once(entry)
+    def run_once(entry):
+        def job(entry):
+            for _ in range(calls[id(entry)]):
+                once(entry)
 
-    for _ in range(repeat):
-        for entry in kept:
-            seconds, _ = entry.call(job)
-            entry.seconds.append(seconds / calls[id(entry)])
-    rates = {id(entry): n_samples / statistics.median(entry.seconds) for entry in kept}
-    return {"samples": n_samples, "results": _summary(kept, rates, skipped, warm_rates, n_samples)}
+        seconds, _ = entry.call(job)
+        return seconds / calls[id(entry)]
+
+    _alternate(kept, run_once, repeat)
+    return {"samples": n_samples, "results": _summary(kept, skipped, warm_rates, n_samples, repeat)}
 
 
 def best_peer(results, peer_names):
