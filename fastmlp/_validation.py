@@ -74,10 +74,12 @@ def check_X(X, n_features: int, dtype: np.dtype) -> tuple[np.ndarray, float]:
     return X, scale
 
 
-def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype) -> np.ndarray:
+def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabilities: bool = False) -> np.ndarray:
     """Labels (n,) as int64 in [0, n_out), or a float target matrix (n, n_out) in the model's dtype.
 
     For a single output unit a 1-D ``y`` is the target column itself (binary labels 0/1, regression).
+    ``probabilities``: the loss is a cross-entropy, so targets must lie in [0, 1]
+    (tests/test_validation.py::test_cross_entropy_targets_outside_0_1).
     """
     y = _as_real_array(y, "y")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
@@ -100,5 +102,8 @@ def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype) -> np.ndarray:
         raise ValueError(f"y must be labels (n_samples,) or targets (n_samples, {n_out}); got shape {y.shape}")
     if y.dtype.kind == "f" and y.dtype.itemsize > dtype.itemsize and np.abs(y).max() > np.finfo(dtype).max:
         raise ValueError(f"y holds values too large for {dtype}")
+    if probabilities and y.size and (y.min() < 0 or y.max() > 1):
+        raise ValueError(f"cross-entropy targets must be in [0, 1] (probabilities or 0/1 labels); "
+                         f"found {y.min()}..{y.max()}")
     y = np.ascontiguousarray(y, dtype=dtype)
     return y

@@ -266,7 +266,7 @@ class MLP:
         ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out).
         """
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
-        Y = check.check_targets(Y, X.shape[0], self.layer_sizes[-1], self.dtype)
+        Y = check.check_targets(Y, X.shape[0], self.layer_sizes[-1], self.dtype, probabilities=self.loss != "mse")
         n = X.shape[0]
         work = self._work(n)
         net = self._net()
@@ -339,7 +339,7 @@ class MLP:
     def _prepare(self, X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads):
         """Check and convert every argument of a training call; changes nothing."""
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
-        y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype)
+        y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype, probabilities=self.loss != "mse")
         batch_size = check.check_int(batch_size, "batch_size", 1)
         learning_rate = check.check_float(learning_rate, "learning_rate", positive=True)
         momentum = check.check_float(momentum, "momentum")

@@ -281,3 +281,25 @@ def test_numpy_integer_settings_are_accepted(net):
     net.fit(good_X(), good_y(), epochs=np.int64(1), batch_size=np.int32(2), learning_rate=np.float32(0.1),
             n_threads=np.int64(1))
     assert len(net.loss_curve_) == 1
+
+
+# ---------------------------------------------------------------- cross-entropy targets are probabilities
+BAD_CROSS_ENTROPY_TARGETS = {
+    "binary label 2": ("sigmoid_cross_entropy", 1, np.array([0, 2, 1, 0])),
+    "binary label -1": ("sigmoid_cross_entropy", 1, np.array([0, -1, 1, 0])),
+    "sigmoid target 1.5": ("sigmoid_cross_entropy", N_OUT, np.full((4, N_OUT), 1.5)),
+    "softmax target -0.5": ("softmax_cross_entropy", N_OUT, np.where(np.eye(4, N_OUT) > 0, -0.5, 0.0)),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CROSS_ENTROPY_TARGETS))
+@pytest.mark.parametrize("method", ["loss_and_gradients", "fit", "partial_fit"])
+def test_cross_entropy_targets_outside_0_1(method, case):
+    """Cross-entropy takes probabilities (or 0/1 labels): anything else gives a loss without meaning
+    (sum -y log yhat < 0 for y < 0), so it is refused. MSE takes any real target."""
+    loss, n_out, y = BAD_CROSS_ENTROPY_TARGETS[case]
+    net = MLP([N_IN, 4, n_out], loss=loss, dtype="float64", random_state=0)
+    with pytest.raises(ValueError, match=r"targets must be in \[0, 1\]"):
+        call(net, method, good_X(4), y)
+    regression = MLP([N_IN, 4, n_out], loss="mse", output="identity", dtype="float64", random_state=0)
+    call(regression, method, good_X(4), y)  # the same targets are fine for MSE
