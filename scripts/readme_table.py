@@ -39,7 +39,8 @@ The table below is written by `scripts/readme_table.py` from `fastmlp bench --js
 
 
 def _markdown(rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
+    align = ["---"] + ["---:"] * (len(rows[0]) - 1)  # names left, numbers right
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     return "\n".join(lines)
 
@@ -82,7 +83,12 @@ def insert(readme: str, block: str) -> str:
         at = readme.index(SECTION) + len(SECTION)
         following = readme.find("\n## ", at)
         end = len(readme) if following < 0 else following + 1
-        readme = readme[:end].rstrip("\n") + "\n\n" + SPEED + ("\n" if following >= 0 else "") + readme[end:]
+        heading = readme.find("\n### Speed\n", at, end)
+        if heading >= 0:  # someone wrote the heading already: put the paragraph and markers right under it
+            after = heading + len("\n### Speed\n")
+            readme = readme[:after] + SPEED.split("\n", 1)[1] + readme[after:]
+        else:
+            readme = readme[:end].rstrip("\n") + "\n\n" + SPEED + ("\n" if following >= 0 else "") + readme[end:]
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{block}\n{END}{tail}"

@@ -202,6 +202,8 @@ def format_table(rows: list[list[str]]) -> str:
 def startup_lines(startup: dict) -> list[str]:
     if not startup:
         return []
+    if "error" in startup:
+        return [f"not measured: {startup['error'].splitlines()[0]}"]
     lines = []
     for key in ("cold", "cached"):
         run = startup.get(key)
