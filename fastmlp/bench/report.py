@@ -224,10 +224,8 @@ def text_report(result: dict) -> str:
     parts.append("roofline (median of large-matmul measurements through NumPy's BLAS, all cores): "
                  + ", ".join(f"{d} {v['flops'] / 1e9:.0f} GFLOP/s" for d, v in roof.items()))
     if result.get("training"):
-        samples = result["settings"]["samples"]
-        parts += ["", "training, samples/s of one pass of plain SGD over the same samples (medians of "
-                  f"{result['settings']['repeat']} alternating runs; samples per run by batch: "
-                  + ", ".join(f"{b}: {n:,}" for b, n in samples.items()) + ")",
+        parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
+                  f"medians of {result['settings']['repeat']} alternating runs, compile time excluded)",
                   format_table(training_table(result))]
     if result.get("prediction"):
         parts += ["", "prediction, samples/s (forward only)", format_table(prediction_table(result))]

@@ -22,14 +22,19 @@ DTYPES = ("float32", "float64")
 BATCH_SIZES = (1, 10, 32, 128, 512)
 
 
-#: Samples per timed run when not given, by batch size: the full 60,000 at batch 512, fewer below, where the
-#: peers are slowest (PyTorch ~2k samples/s at batch 1), so that a full run stays near a quarter of an hour.
-#: Every contender in a row trains on the same samples.
+#: Samples per timed run when not given, by batch size, for 784-100-10: the full 60,000 at batch 512, fewer
+#: below, where the peers are slowest (PyTorch ~2k samples/s at batch 1), so that a full run stays near a
+#: quarter of an hour. Costlier networks get proportionally fewer (see default_samples). Every contender in
+#: a row trains on the same samples; the table states how many.
 DEFAULT_SAMPLES = {1: 2000, 10: 5000, 32: 16000, 128: 30000, 512: 60000}
+REFERENCE_FLOPS = roofline.sample_flops((784, 100, 10))
 
 
-def default_samples(batch_size: int) -> int:
-    return DEFAULT_SAMPLES.get(batch_size, min(60000, max(2000, 250 * batch_size)))
+def default_samples(batch_size: int, layer_sizes=(784, 100, 10)) -> int:
+    """DEFAULT_SAMPLES scaled down by the network's cost relative to 784-100-10, at least 1,000 samples."""
+    base = DEFAULT_SAMPLES.get(batch_size, min(60000, max(2000, 250 * batch_size)))
+    scaled = base * min(1.0, REFERENCE_FLOPS / roofline.sample_flops(layer_sizes))
+    return int(min(60000, max(1000, scaled)))
 
 
 def warmup_samples(batch_size: int, n_samples: int) -> int:
@@ -74,7 +79,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
             flops[dtype].append(roofline.matmul_flops(dtype, matmul_size))
             models = {c.name: c.build(layer_sizes, loss, dtype, seed) for c in contenders}
             for batch_size in batch_sizes:
-                n = min(samples or default_samples(batch_size), X_train.shape[0])
+                n = min(samples or default_samples(batch_size, layer_sizes), X_train.shape[0])
                 n_warm = warmup_samples(batch_size, n)
                 rows = order[:n]
                 data = {c.name: c.prepare(X_train[rows], y_train[rows], dtype, loss) for c in contenders}
@@ -105,7 +110,8 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
         "data": source,
         "peers": peer_names,
         "settings": {"repeat": repeat, "learning_rate": learning_rate, "seed": seed,
-                     "samples": {str(b): min(samples or default_samples(b), 60000) for b in batch_sizes},
+                     "samples": {name: {str(b): min(samples or default_samples(b, NETWORKS[name][0]), 60000)
+                                        for b in batch_sizes} for name in networks},
                      "fastmlp_input": "uint8 (scaled inside the kernels)",
                      "peer_input": "pre-scaled float arrays of the row's dtype (conversion not timed)"},
         "roofline": roof,
