@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,8 +95,6 @@ def check_page(url: str, screenshot: Path, budget_ms: int = 15000) -> list[str]:
 
 def first_benchmark(site: Path, bench: str) -> str:
     """Name of the first published benchmark that matches ``bench``."""
-    import re
-
     names = sorted(json.loads((site / "index.json").read_text())["benchmarks"])
     matching = [name for name in names if re.search(bench, name)]
     if not matching:

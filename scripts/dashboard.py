@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
-import json
 import re
 import shutil
 import subprocess
