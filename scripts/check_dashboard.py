@@ -37,10 +37,19 @@ DEFAULT_BENCH = r"bench_kernels\.Forward\.time_forward"
 ERROR_PAGE_TEXT = "Can not determine continental origin of swallow"
 
 
-def check_config() -> Path:
+def current_branch() -> str:
+    """main when the checkout has it (asv.conf.json graphs main), else the branch checked out."""
+    git = ["git", "-C", str(ROOT), "rev-parse"]
+    if subprocess.run(git + ["--verify", "-q", "refs/heads/main"], capture_output=True).returncode == 0:
+        return "main"
+    return subprocess.run(git + ["--abbrev-ref", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def check_config(branch: str) -> Path:
     """asv.conf.json with results and site under artifacts/ (the environments stay shared in .asv/env)."""
     conf = dashboard.load_config(dashboard.CONFIG)
     conf.update(
+        branches=[branch],
         repo=str(ROOT),
         benchmark_dir=str(ROOT / conf["benchmark_dir"]),
         env_dir=str(ROOT / conf["env_dir"]),
@@ -109,13 +118,14 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-run", action="store_true", help="reuse the site already built in artifacts/")
     args = parser.parse_args(argv)
     began = time.perf_counter()
-    config = check_config()
+    branch = current_branch()
+    config = check_config(branch)
     site = dashboard.html_dir(config)
     if not args.skip_run:
         # A check of the page, not of the numbers: a fresh results directory each time.
         shutil.rmtree(ARTIFACTS / "results", ignore_errors=True)
         shutil.rmtree(site, ignore_errors=True)
-        code = dashboard.build(config, args.commits, args.bench, quick=True)
+        code = dashboard.build(config, args.commits, args.bench, quick=True, branch=branch)
         if code != 0:
             print(f"[check] FAIL: asv run exited {code}", file=sys.stderr)
             return 1
