@@ -20,7 +20,8 @@ def fill_target(targets, row, out):
 
 
 @kernel
-def _sample_block(net, X, targets, order, start, count, scale, codes, work, block):
+def sample_block(net, X, targets, order, start, count, scale, codes, work, block):
+    """Forward pass, loss and deltas of the minibatch's samples [BLOCK * block, BLOCK * (block + 1))."""
     layout = net.layout
     params = net.params
     acts = work.acts
@@ -67,10 +68,10 @@ def forward_backward(net, X, targets, order, start, count, scale, codes, work):
     n_blocks = (count + BLOCK - 1) // BLOCK
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):
-            _sample_block(net, X, targets, order, start, count, scale, codes, work, block)
+            sample_block(net, X, targets, order, start, count, scale, codes, work, block)
     else:
         for block in range(n_blocks):
-            _sample_block(net, X, targets, order, start, count, scale, codes, work, block)
+            sample_block(net, X, targets, order, start, count, scale, codes, work, block)
 
 
 @kernel

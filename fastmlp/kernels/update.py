@@ -49,7 +49,8 @@ def sgd_step(net, opt, grads):
 
 
 @kernel
-def _step_block(net, opt, work, count, block, plain):
+def step_block(net, opt, work, count, block, plain):
+    """Gradient and SGD update of one block of weight rows; ``plain``: no momentum, no weight decay."""
     if plain:  # no state to keep: add -lr/count * sum delta [a, 1] straight into the weights
         factor = -opt.learning_rate / net.params.dtype.type(count)
         row_gradient(net, work, count, block, factor, net.params, False)
@@ -65,7 +66,7 @@ def train_step(net, opt, work, count):
     plain = opt.momentum == 0 and opt.weight_decay == 0
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(net.row_blocks.shape[0]):
-            _step_block(net, opt, work, count, block, plain)
+            step_block(net, opt, work, count, block, plain)
     else:
         for block in range(net.row_blocks.shape[0]):
-            _step_block(net, opt, work, count, block, plain)
+            step_block(net, opt, work, count, block, plain)
