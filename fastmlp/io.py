@@ -227,7 +227,7 @@ def _parse_metadata(raw: bytes, name: str) -> dict:
         raise ValueError(f"{name}: written in format version {version} by a newer fastmlp; "
                          f"this one reads version {FORMAT_VERSION}: upgrade fastmlp")
     kind = metadata.get("kind")
-    if kind not in ARRAYS:
+    if not isinstance(kind, str) or kind not in ARRAYS:
         raise ValueError(f"{name}: unknown kind {kind!r}; expected 'model' or 'checkpoint'")
     fields = MODEL_FIELDS + (CHECKPOINT_FIELDS if kind == "checkpoint" else ())
     if set(metadata) != set(fields):
@@ -257,7 +257,8 @@ def _check_model_fields(metadata: dict, name: str) -> None:
         model._check_loss_output(metadata["loss"], metadata["output"])
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name}: {error}") from None
-    if metadata["output"] is None or metadata["dtype"] not in model.DTYPES:
+    if not isinstance(metadata["output"], str) or not isinstance(metadata["dtype"], str) \
+            or metadata["dtype"] not in model.DTYPES:
         raise ValueError(f"{name}: invalid output {metadata['output']!r} or dtype {metadata['dtype']!r}")
     state = metadata["random_state"]
     if state is not None and not (_is_int(state) and state >= 0):

@@ -228,6 +228,8 @@ class MLP:
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
             predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUTS[self.output], acts, out)
+        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
+            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -272,7 +274,10 @@ class MLP:
         net = self._net()
         forward_backward(net, X, Y, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), work)
         gradients(net, work, n)
-        return float(work.losses.mean()), [g.copy() for g in theta_views(work.grads, self._layout)]
+        loss = float(work.losses.mean())
+        if not (np.isfinite(loss) and np.isfinite(work.grads).all()):  # overflow, as in forward
+            raise ValueError(f"the loss or its gradient overflows {self.dtype.name} for these inputs; scale X down")
+        return loss, [g.copy() for g in theta_views(work.grads, self._layout)]
 
     def fit(self, X, y, *, epochs=10, batch_size=32, learning_rate=0.1, momentum=0.0, nesterov=False,
             weight_decay=0.0, shuffle=True, n_threads=None, verbose=0, checkpoint=None, checkpoint_every=1,
