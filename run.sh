@@ -14,8 +14,13 @@ install() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
     fi
     [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,peers,plot,bench]" 2>&1 \
-        | grep -v "^WARNING: Location" || true
+    local log
+    log=$(mktemp)
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,peers,plot,bench]" >"$log" 2>&1; then
+        cat "$log" >&2
+        exit 1
+    fi
+    rm -f "$log"
 }
 
 command=${1:-train}
