@@ -286,7 +286,8 @@ def test_progress_bar_on_a_terminal():
     text = stream.getvalue()
     assert text.count("\r\033[K") == 2  # the bar is erased before each new line and at the end
     permanent = re.sub(r"\[[#-]+\][^\n]*?(\r\033\[K|$)", "", text)
-    assert permanent.splitlines() == ["epoch 1/4  loss 0.5000  5.00M samples/s", "epoch 2/4  loss 0.2500  5.00M samples/s"]
+    assert permanent.splitlines() == ["epoch 1/4  loss 0.5000  5.00M samples/s",
+                                      "epoch 2/4  loss 0.2500  5.00M samples/s"]
 
 
 def test_progress_quiet_and_thinned():

@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from idx_data import fashion_slice, write_idx, write_idx_dir
 
-from sklearn.datasets import load_digits
-
 from fastmlp import datasets
 from fastmlp.datasets import Splits, load
 
@@ -31,7 +29,8 @@ def test_names_are_case_insensitive():
     assert load("XOR").name == "xor"
 
 
-def test_digits_split_is_seeded_and_disjoint():
+def test_digits_split_is_seeded_and_complete():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
     data = load("digits")
     (X_train, y_train), (X_test, y_test) = data
     assert X_train.shape == (1438, 64) and X_test.shape == (359, 64)
@@ -39,7 +38,8 @@ def test_digits_split_is_seeded_and_disjoint():
     assert data.image_shape == (8, 8) and data.n_classes == 10
     again = load("digits")
     np.testing.assert_array_equal(again.test[0], X_test)
-    assert np.bincount(np.concatenate([y_train, y_test])).tolist() == np.bincount(load_digits().target).tolist()
+    every_label = np.concatenate([y_train, y_test])
+    assert np.bincount(every_label).tolist() == np.bincount(sklearn_datasets.load_digits().target).tolist()
     assert load("digits", seed=1).test[1].tolist() != y_test.tolist()
     assert load("digits", test_fraction=0.5).test[0].shape[0] == 898  # round(898.5), to even
 

@@ -32,6 +32,14 @@ COMMANDS = {
     "info": (info, "versions, threading layer, cores and kernel cache location"),
 }
 BENCH_HELP = "measure training speed (samples/s) against a matrix-multiply roofline and peers"
+BENCH_DESCRIPTION = """\
+Measure training speed (samples/s) against a matrix-multiply roofline and peers (fastmlp.bench).
+
+examples:
+  fastmlp bench                   the full report
+  fastmlp bench --quick           a short run
+  fastmlp bench --help            the options of the benchmark (listed when fastmlp.bench is installed)
+"""
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -73,10 +81,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sub = subparsers.add_parser(name, help=help_text, description=module.DESCRIPTION, formatter_class=_Formatter)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
-    sub = subparsers.add_parser("bench", help=BENCH_HELP, formatter_class=_Formatter,
-                                description=f"{BENCH_HELP}.\n\nexamples:\n  fastmlp bench\n  fastmlp bench --help")
+    sub = subparsers.add_parser("bench", help=BENCH_HELP, formatter_class=_Formatter, description=BENCH_DESCRIPTION)
     if command == "bench":
         bench = _bench_module()
+        sub.description = getattr(bench, "DESCRIPTION", BENCH_DESCRIPTION)
         bench.add_arguments(sub)
         sub.set_defaults(run=bench.run)
     return parser
