@@ -302,3 +302,28 @@ def test_progress_quiet_and_thinned():
     assert epochs == [1] + list(range(50, 1001, 50))
     with pytest.raises(ValueError, match="progress mode"):
         Progress(1, mode="fancy")
+
+
+def test_progress_bar_on_a_real_terminal():
+    """Under a pseudo-terminal the bar is drawn and erased; the per-epoch lines and the result stay."""
+    pty = pytest.importorskip("pty")
+    controller, terminal = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "fastmlp", "train", "and", "--epochs", "40"],
+                             stdout=terminal, stderr=subprocess.PIPE, text=True, env={**os.environ})
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    errors = child.communicate(timeout=300)[1]
+    os.close(controller)
+    assert child.returncode == 0, errors
+    text = b"".join(chunks).decode()
+    assert "[####" in text and "ETA" in text and "\r\x1b[K" in text
+    assert re.search(r"(^|\x1b\[K)epoch 40/40  loss \S+  \S+ samples/s\r\n", text, re.M)
+    assert "test accuracy 1.0000 on 4 samples" in text
