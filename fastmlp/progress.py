@@ -26,6 +26,15 @@ class Progress:
     "lines" (one plain line per reported epoch) or "quiet"; "auto" picks "bar" on a terminal and
     "lines" otherwise. With more than ``max_lines`` epochs, lines are printed every few epochs (and for
     the last one) so long runs on tiny data stay readable.
+
+    Examples
+    --------
+    >>> import io
+    >>> stream = io.StringIO()
+    >>> progress = Progress(2, stream=stream)  # not a terminal: plain lines
+    >>> progress.update(1, loss=0.5, seconds=0.25, n_samples=1000, val_accuracy=0.9)
+    >>> print(stream.getvalue(), end="")
+    epoch 1/2  loss 0.5000  val_accuracy 0.9000  4.0k samples/s
     """
 
     WIDTH = 24

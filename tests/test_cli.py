@@ -185,6 +185,13 @@ def test_predict_to_csv_npy_and_stdout(capsys, tmp_path, digits_model):
 def test_predict_idx_images(capsys, tmp_path, idx_dir):
     model = tmp_path / "fashion.npz"
     assert call(capsys, "train", idx_dir, "--epochs", 1, "--hidden", 8, "--save", model, "-q")[0] == 0
+    code, out, err = call(capsys, "evaluate", model, "fashion-mnist", "--data-dir", idx_dir,
+                          "--plot-weights", tmp_path / "w.png", "--plot-predictions", tmp_path / "p.png")
+    assert code == 0, err
+    assert "on fashion-mnist test split" in out and "(500 samples)" in out and out.count("wrote ") == 2
+    image = pytest.importorskip("matplotlib.image")
+    assert image.imread(tmp_path / "w.png").shape[:2] == (350, 350)  # 8 units: a 3x3 grid
+    assert image.imread(tmp_path / "p.png")[..., :3].var() > 1e-4
     images = idx_dir / "t10k-images-idx3-ubyte.gz"
     code, out, _ = call(capsys, "predict", model, images)
     labels = np.array(out.split()[1:], dtype=np.int64)

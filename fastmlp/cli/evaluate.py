@@ -12,6 +12,7 @@ examples:
   fastmlp evaluate model.npz mnist --data-dir ~/data/mnist
   fastmlp evaluate model.npz digits --split train
   fastmlp evaluate model.npz my_data.csv --label-column species
+  fastmlp evaluate model.npz --plot-weights weights.png --plot-predictions predictions.png
 """
 
 #: Samples per call of loss_and_gradients: bounds its work buffers on big splits.
@@ -24,6 +25,8 @@ def add_arguments(parser) -> None:
                         help="dataset name, IDX directory, .npz or .csv file (default: fashion-mnist)")
     parser.add_argument("--split", choices=("test", "train"), default="test",
                         help="which split to evaluate on (default: test)")
+    parser.add_argument("--plot-weights", metavar="PNG", help="first-layer weights as images (image datasets)")
+    parser.add_argument("--plot-predictions", metavar="PNG", help="the split's first images, predicted and true labels")
     common.add_data_arguments(parser)
 
 
@@ -44,4 +47,17 @@ def run(args) -> int:
     accuracy = net.score(X, y)
     print(f"{args.model} ({'-'.join(map(str, net.layer_sizes))}) on {data.name} {args.split} split: "
           f"accuracy {accuracy:.4f}, loss {mean_loss(net, X, y):.4f} ({common.count(X.shape[0])} samples)")
+    if args.plot_weights or args.plot_predictions:
+        from .. import plots
+
+        if data.image_shape is None:
+            raise ValueError(f"--plot-weights and --plot-predictions need image data; {data.name} is not")
+        if args.plot_weights:
+            if len(net.layer_sizes) < 3:
+                raise ValueError("--plot-weights needs a hidden layer")
+            print(f"wrote {plots.plot_weights(args.plot_weights, net, data.image_shape)}")
+        if args.plot_predictions:
+            path = plots.plot_predictions(args.plot_predictions, net, X, y, image_shape=data.image_shape,
+                                          class_names=data.class_names)
+            print(f"wrote {path}")
     return 0
