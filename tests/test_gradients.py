@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_close, make_problem
+from cases import assert_close, make_problem
 
 import naive
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LOSS_OUTPUTS, assert_close, make_problem, make_targets
+from cases import LOSS_OUTPUTS, assert_close, make_problem, make_targets
 
 import naive
 from fastmlp import MLP

@@ -8,7 +8,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from conftest import LOSS_OUTPUTS, assert_close, make_problem
+from cases import LOSS_OUTPUTS, assert_close, make_problem
 
 import naive
 from fastmlp import MLP
