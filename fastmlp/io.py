@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import tempfile
 import zipfile
 from pathlib import Path
@@ -130,8 +131,14 @@ def read(path) -> tuple[dict, dict]:
         try:
             with zipfile.ZipFile(file) as archive:
                 return _read_archive(archive, name, os.fstat(file.fileno()).st_size)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError) as error:
-            raise ValueError(f"{name}: corrupted fastmlp file ({error})") from None
+        except _ZIP_ERRORS as error:
+            raise ValueError(f"{name}: corrupted fastmlp file ({type(error).__name__}: {error})") from None
+
+
+#: What zipfile raises on damaged archives besides ValueError; e.g. a flipped bit in a version field gives
+#: NotImplementedError, in a flag field RuntimeError ("encrypted") (tests/test_io.py::test_every_single_bit_flip).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, UnicodeDecodeError, NotImplementedError,
+               RuntimeError, struct.error)
 
 
 def _sniff(file, name: str) -> None:

@@ -26,7 +26,8 @@ COUNTS_FILE = Path(__file__).resolve().parent.parent / "artifacts" / "fuzz" / "c
 COUNTS: dict[tuple[str, str, str], Counter] = {}
 
 #: Examples per (function, fault) pair: each test is parametrized over the one input dimension it breaks
-#: ("none" = every input valid), so every category gets its share of cases.
+#: ("nothing broken" = every input of a valid type and shape, values possibly extreme), so every category
+#: gets its share of cases.
 FUZZ = settings(
     max_examples=int(os.environ.get("FASTMLP_FUZZ_EXAMPLES", "25")),
     deadline=None,
@@ -157,8 +158,8 @@ def _layout(array: np.ndarray, order: str) -> np.ndarray:
 
 
 def faults(dimensions):
-    """The faults a test is parametrized over: "none" (all inputs valid) and each dimension it breaks."""
-    return ["none", *dimensions]
+    """The faults a test is parametrized over: "nothing broken" and each dimension it breaks."""
+    return ["nothing broken", *dimensions]
 
 
 def _pick(draw, choices, bad: bool):
@@ -175,7 +176,7 @@ def _dtype_and_values(draw, fault: str, name: str) -> tuple[str, str]:
 
 
 @st.composite
-def inputs(draw, n_features, fault="none"):
+def inputs(draw, n_features, fault="nothing broken"):
     """An input matrix X with its categories: shape, dtype, memory order, special values."""
     shape_kind = _pick(draw, X_SHAPES, fault == "X shape")
     n = 0 if shape_kind == "empty" else draw(st.integers(1, 9))
@@ -189,10 +190,12 @@ def inputs(draw, n_features, fault="none"):
 
 
 @st.composite
-def targets(draw, net, n_samples, fault="none"):
+def targets(draw, net, n_samples, fault="nothing broken"):
     """Labels or target matrices, valid or not, with their category."""
     n_out = net.layer_sizes[-1]
     kind = _pick(draw, Y_KINDS, fault == "y")
+    if n_out == 1 and kind in ("labels out of range", "fractional labels", "bool labels"):
+        kind = "wrong length"  # with one output a 1-D y is the target column, and these may be valid targets
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     y = {
         "labels or targets": lambda: _valid_targets(net, rng, n_samples),
@@ -200,7 +203,7 @@ def targets(draw, net, n_samples, fault="none"):
         "fractional labels": lambda: rng.random(n_samples) + 0.5,
         "wrong length": lambda: rng.integers(0, n_out, n_samples + 1),
         "float matrix": lambda: rng.random((n_samples, n_out)),
-        "nan matrix": lambda: np.where(rng.random((n_samples, n_out)) < 0.3, np.nan, 0.5),
+        "nan matrix": lambda: np.where(np.arange(n_samples * n_out).reshape(n_samples, n_out) % 3 == 0, np.nan, 0.5),
         "bool labels": lambda: rng.random(n_samples) < 0.5,
         "2-D wrong width": lambda: rng.random((n_samples, n_out + 1)),
         "object": lambda: np.array(list(rng.integers(0, n_out, n_samples)), dtype=object),
@@ -214,9 +217,10 @@ def targets(draw, net, n_samples, fault="none"):
 #: Hyperparameters: values that should work, then values that must be refused.
 NUMBERS = {
     "batch_size": ([1, 2, 3, 4, 7, 64], [0, -1, 2.0, True, "8", None]),
-    "learning_rate": ([0.01, 0.1, 1.0, 10.0, 1e30], [1e300, 1e-320, 0.0, -0.1, float("nan"), float("inf"), "0.1"]),
+    # 1e300 and 1e-320 are valid for float64 but not representable in float32 (refused there).
+    "learning_rate": ([0.01, 0.1, 1.0, 10.0, 1e30, 1e300, 1e-320], [0.0, -0.1, float("nan"), float("inf"), "0.1"]),
     "momentum": ([0.0, 0.5, 0.9, 0.999], [1.0, -0.1, float("nan"), 2]),
-    "weight_decay": ([0.0, 1e-4, 0.1], [1e40, -1e-3, float("inf")]),
+    "weight_decay": ([0.0, 1e-4, 0.1, 1e40], [-1e-3, float("inf"), "0"]),
     "nesterov": ([False, True], [1, "yes"]),
     "shuffle": ([True, False], [0, None]),
     "n_threads": ([None, 1, 2], [0, 1000, 1.5]),
@@ -225,14 +229,15 @@ NUMBERS = {
 
 
 @st.composite
-def hyperparameters(draw, fault="none", epochs=True):
+def hyperparameters(draw, fault="nothing broken", epochs=True):
     names = [name for name in NUMBERS if epochs or name != "epochs"]
     broken = draw(st.sampled_from(names)) if fault == "hyperparameters" else None
     chosen = {name: draw(st.sampled_from(NUMBERS[name][name == broken])) for name in names}
     if chosen["nesterov"] and chosen["momentum"] == 0:
         chosen["momentum"] = 0.9  # nesterov without momentum is refused; keep "valid" cases valid
     if broken is None:
-        category = "usual (learning_rate 1e30)" if chosen["learning_rate"] == 1e30 else "usual"
+        extreme = chosen["learning_rate"] >= 1e30 or chosen["learning_rate"] < 1e-300 or chosen["weight_decay"] > 1
+        category = "valid, extreme learning_rate or weight_decay" if extreme else "valid"
     else:
         category = f"{broken}={chosen[broken]!r}"
     return chosen, {"hyperparameters": category}
@@ -343,11 +348,12 @@ DTYPE_ARGS = ([None, "float32", "float64", np.float32], ["float16", "int32", 3, 
 @st.composite
 def theta_lists(draw, fault):
     shape_kind = _pick(draw, THETA_SHAPES, fault == "thetas shape")
-    n_layers = 0 if shape_kind == "empty list" else draw(st.integers(1, 3))
+    # a mismatch needs two layers: the first layer's column count alone just sets the input size
+    n_layers = 0 if shape_kind == "empty list" else draw(st.integers(2 if shape_kind == "mismatched" else 1, 3))
     sizes = draw(st.lists(st.integers(1, 4), min_size=n_layers + 1, max_size=n_layers + 1))
     shapes = [(sizes[l + 1], sizes[l] + 1) for l in range(n_layers)]
     if shape_kind == "mismatched":
-        l = draw(st.integers(0, len(shapes) - 1))
+        l = draw(st.integers(1, len(shapes) - 1))
         shapes[l] = (shapes[l][0], shapes[l][1] + 1)
     elif shape_kind == "no bias column":
         shapes[0] = (shapes[0][0], 1)
