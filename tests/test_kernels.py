@@ -291,6 +291,26 @@ def test_float32_model_reads_float64_input_as_float32():
     np.testing.assert_array_equal(net.forward(X64), net.forward(X))
 
 
+@pytest.mark.parametrize("kinds, expected", [((np.float32, np.float32), np.float32), ((np.float64, np.float64), np.float64),
+                                             ((np.float32, np.float64), np.float64), ((np.int64, np.int64), np.float64)])
+def test_from_thetas_dtype(kinds, expected):
+    """from_thetas keeps the matrices' dtype when they share float32 or float64, else uses float64."""
+    thetas = [np.ones((3, 5), kinds[0]), np.ones((2, 4), kinds[1])]
+    net = MLP.from_thetas(thetas, loss="mse")
+    assert net.dtype == expected and net.params.dtype == expected
+    assert MLP.from_thetas(thetas, loss="mse", dtype="float32").params.dtype == np.float32
+
+
+def test_thetas_are_copies_both_ways():
+    """thetas() hands out copies, and from_thetas copies what it is given: no aliasing of the parameters."""
+    theta = np.arange(8, dtype=np.float64).reshape(2, 4)
+    net = MLP.from_thetas([theta], loss="mse")
+    theta[0, 0] = 100.0
+    assert net.thetas()[0][0, 0] == 0.0
+    net.thetas()[0][:] = 7.0
+    np.testing.assert_array_equal(net.thetas()[0], np.arange(8).reshape(2, 4))
+
+
 # ---------------------------------------------------------------- stability
 def saturated_thetas(layer_sizes, rng, z_max=1e4):
     """Weights so large that hidden sigmoids saturate and output pre-activations reach about |z| = z_max."""

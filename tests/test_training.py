@@ -295,6 +295,17 @@ def test_uint8_input_equals_scaled_float_input(dtype, batch_size):
     assert not np.array_equal(nets[0].params, MLP((12, 7, 3), dtype=dtype, random_state=46).params)
 
 
+def test_float32_model_trains_on_float64_input_as_on_float32():
+    """A float32 model reads float64 X one value at a time as float32: the same training as X.astype(float32)."""
+    rng = np.random.default_rng(47)
+    X = rng.normal(size=(50, 12))
+    y = rng.integers(0, 3, 50)
+    nets = [MLP((12, 7, 3), dtype="float32", random_state=48).fit(data, y, epochs=2, batch_size=8, learning_rate=0.3)
+            for data in (X, X.astype(np.float32))]
+    assert nets[0].params.dtype == np.float32
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+
+
 # ---------------------------------------------------------------- learning
 @pytest.mark.parametrize("layer_sizes, loss, seed", [((2, 2, 1), "mse", 0), ((2, 3, 1), "sigmoid_cross_entropy", 3)])
 def test_xor(dtype, layer_sizes, loss, seed):
