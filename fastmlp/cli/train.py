@@ -78,7 +78,8 @@ def add_arguments(parser) -> None:
                      help="share of the training data held out to report validation accuracy each epoch "
                           "(default: preset, 0.1; 0 for the truth tables)")
     sgd.add_argument("--threads", type=int, metavar="N", help="Numba threads (default: all cores)")
-    sgd.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and splits (default: 0)")
+    sgd.add_argument("--seed", type=int, default=0,
+                     help="seed of the weights, the shuffling and the validation split (default: 0)")
     common.add_data_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
