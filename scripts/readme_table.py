@@ -60,7 +60,7 @@ def render(result: dict) -> str:
             "already scaled to floats, untimed. A peer's better thread setting counts (\"(1t)\": one thread). "
             "*roofline*: fastmlp's FLOP/s (2 x (forward + weight-gradient + delta-propagation multiply-adds) "
             "per sample + 2 x parameters per update) as a share of a large matrix multiply's through NumPy's "
-            f"BLAS on all cores, measured in the same run ({roof}). *2 thr / 1 thr*: fastmlp's speed-up "
+            f"BLAS on all cores, the highest of the measurements between the rows ({roof}). *2 thr / 1 thr*: fastmlp's speed-up "
             "from its second thread.",
             "",
             _markdown(report.training_table(result)),

@@ -221,8 +221,9 @@ def startup_lines(startup: dict) -> list[str]:
 def text_report(result: dict) -> str:
     parts = [f"fastmlp bench on {machine_line(result['machine'])}", ""]
     roof = result.get("roofline", {})
-    parts.append("roofline (median of large-matmul measurements through NumPy's BLAS, all cores): "
-                 + ", ".join(f"{d} {v['flops'] / 1e9:.0f} GFLOP/s" for d, v in roof.items()))
+    parts.append("roofline (highest large-matmul FLOP/s through NumPy's BLAS on all cores, measured between the "
+                 "rows): " + ", ".join(f"{d} {v['flops'] / 1e9:.0f} GFLOP/s (median {v['median_flops'] / 1e9:.0f})"
+                                       for d, v in roof.items()))
     if result.get("training"):
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
                   f"medians of {result['settings']['repeat']} alternating runs, compile time excluded)",
