@@ -11,8 +11,12 @@ import struct
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .model import MLP
 
 FORMAT = "fastmlp"
 FORMAT_VERSION = 1
@@ -27,7 +31,7 @@ MAX_METADATA_BYTES = 1 << 20
 
 
 # ------------------------------------------------------------------------------------------- writing
-def save(net, path) -> None:
+def save(net: MLP, path: str | os.PathLike) -> None:
     """Write ``net`` to ``path`` (the name is used as given; ``.npz`` is the usual suffix).
 
     The file holds ``params`` (the flat parameter vector in the model's dtype), ``loss_curve``
@@ -101,7 +105,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def load(path):
+def load(path: str | os.PathLike) -> MLP:
     """Read a model (or a checkpoint) written by :func:`save`; returns an :class:`~fastmlp.MLP`.
 
     Raises ValueError naming the problem for a file that is not a valid fastmlp file: truncated,
@@ -116,8 +120,8 @@ def load(path):
     >>> net = fastmlp.MLP([4, 3, 2], random_state=0)
     >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
     >>> net.save(path)
-    >>> (fastmlp.load(path).params == net.params).all()
-    np.True_
+    >>> bool((fastmlp.load(path).params == net.params).all())
+    True
     """
     metadata, arrays = read(path)
     return build(metadata, arrays)

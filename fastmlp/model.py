@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import namedtuple
 from contextlib import contextmanager
@@ -401,7 +402,7 @@ class MLP:
         return self
 
     # ----------------------------------------------------------------- files
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write the model to ``path`` as a .npz file (see :func:`fastmlp.io.save`); atomic."""
         from .io import save
 
