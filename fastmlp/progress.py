@@ -24,8 +24,9 @@ class Progress:
 
     ``mode`` is "bar" (a line redrawn in place, with ETA, under the permanent per-epoch lines),
     "lines" (one plain line per reported epoch) or "quiet"; "auto" picks "bar" on a terminal and
-    "lines" otherwise. With more than ``max_lines`` epochs, lines are printed every few epochs (and for
-    the last one) so long runs on tiny data stay readable.
+    "lines" otherwise. A line is printed for every ``every``-th epoch (and the first and last); by
+    default every epoch up to 100 epochs, and about 25 lines for longer runs (truth tables train for
+    hundreds of tiny epochs).
 
     Examples
     --------
@@ -39,7 +40,7 @@ class Progress:
 
     WIDTH = 24
 
-    def __init__(self, epochs: int, *, mode: str = "auto", stream=None, max_lines: int = 50):
+    def __init__(self, epochs: int, *, mode: str = "auto", stream=None, every: int | None = None):
         self.stream = stream if stream is not None else sys.stdout
         if mode == "auto":
             isatty = getattr(self.stream, "isatty", None)
@@ -48,7 +49,11 @@ class Progress:
             raise ValueError(f"progress mode must be auto, bar, lines or quiet, got {mode!r}")
         self.mode = mode
         self.epochs = epochs
-        self.every = max(1, -(-epochs // max_lines)) if epochs > max_lines else 1
+        if every is None:
+            every = 1 if epochs <= 100 else -(-epochs // 25)
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every = every
         self.started = time.perf_counter()
         self.train_seconds = 0.0
         self.samples = 0

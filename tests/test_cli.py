@@ -99,7 +99,7 @@ def test_train_xor_with_every_plot(capsys, tmp_path):
     assert code == 0, err
     assert "network 2-3-2" in out and "500 epochs" in out
     assert "test accuracy 1.0000 on 4 samples" in out
-    assert len([line for line in out.splitlines() if line.startswith("epoch")]) <= 22  # thinned to ~20 lines
+    assert len([line for line in out.splitlines() if line.startswith("epoch")]) == 26  # 1, 20, 40, ..., 500
     image = pytest.importorskip("matplotlib.image")
     for path in (curves, regions):
         pixels = image.imread(path)
@@ -124,6 +124,9 @@ def test_quiet_prints_only_the_result(capsys):
     code, out, _ = call(capsys, "train", "or", "--quiet")
     assert code == 0
     assert out.count("\n") == 1 and out.startswith("test accuracy 1.0000")
+    code, out, _ = call(capsys, "train", "or", "--log-every", 100)
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == [
+        "1/500", "100/500", "200/500", "300/500", "400/500", "500/500"]
 
 
 def test_same_seed_same_result_in_float64(capsys):
@@ -302,11 +305,14 @@ def test_progress_quiet_and_thinned():
     quiet = Progress(5, stream=stream, mode="quiet")
     quiet.update(1, loss=1.0, seconds=1.0, n_samples=10)
     assert stream.getvalue() == "" and quiet.samples_per_second == 10
-    thinned = Progress(1000, stream=stream, mode="lines", max_lines=20)
+    thinned = Progress(1000, stream=stream, mode="lines")
     for epoch in range(1, 1001):
         thinned.update(epoch, loss=1.0, seconds=1.0, n_samples=10)
     epochs = [int(line.split()[1].split("/")[0]) for line in stream.getvalue().splitlines()]
-    assert epochs == [1] + list(range(50, 1001, 50))
+    assert epochs == [1] + list(range(40, 1001, 40))
+    assert Progress(100, mode="lines").every == 1 and Progress(7, mode="lines", every=3).every == 3
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        Progress(1, every=0)
     with pytest.raises(ValueError, match="progress mode"):
         Progress(1, mode="fancy")
 

@@ -89,6 +89,8 @@ def add_arguments(parser) -> None:
     out.add_argument("--plot-regions", metavar="PNG", help="decision regions and data points (2-input data)")
     out.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
                      help="a progress bar on a terminal, plain lines otherwise (default: auto)")
+    out.add_argument("--log-every", type=int, metavar="N",
+                     help="a line every N epochs (default: every epoch up to 100 epochs, about 25 lines beyond)")
     out.add_argument("--quiet", "-q", action="store_true", help="print only the final result")
 
 
@@ -153,7 +155,7 @@ def run(args) -> int:
     if compile_seconds > 1.0:
         say(f"compiled the kernels in {compile_seconds:.1f} s (cached on disk for the next runs)")
 
-    progress = Progress(settings["epochs"], max_lines=20, mode="quiet" if args.quiet else args.progress)
+    progress = Progress(settings["epochs"], every=args.log_every, mode="quiet" if args.quiet else args.progress)
     val_accuracy = []
     try:
         for epoch in range(1, settings["epochs"] + 1):
