@@ -73,9 +73,15 @@ def plan(net, run, epochs: int, checkpoint, checkpoint_every, resume):
     state = read_resume(net, resume, training, epochs) if resume is not None else None
     saver = None
     if checkpoint is not None:
-        directory = os.path.dirname(os.path.abspath(os.fspath(checkpoint)))
+        # Found out now rather than after the first epoch, when the model would already have changed.
+        target = os.path.abspath(os.fspath(checkpoint))
+        directory = os.path.dirname(target)
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"checkpoint directory {directory} does not exist")
+        if os.path.isdir(target):
+            raise IsADirectoryError(f"checkpoint {target} is a directory; name a file")
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(f"checkpoint directory {directory} is not writable")
         saver = Checkpointer(checkpoint, every, training)
     return saver, state
 

@@ -197,6 +197,11 @@ def test_resume_refuses_other_networks_and_model_files(tmp_path):
         _net().fit(X, y, epochs=3, checkpoint=tmp_path / "no" / "such" / "dir.npz")
     with pytest.raises(TypeError):
         _net().fit(X, y, epochs=3, checkpoint=3)
+    net = _net()
+    before = _state(net)
+    with pytest.raises(IsADirectoryError):  # refused before training, not after the first epoch
+        net.fit(X, y, epochs=3, checkpoint=tmp_path)
+    _assert_same_state(net, before)
 
 
 def test_checkpoint_validation_rejects_tampered_state(tmp_path):
