@@ -120,7 +120,7 @@ class Checkpointer:
         metadata.update(epochs_done=len(net.loss_curve_), rng_state=net._rng.bit_generator.state,
                         training=self.training)
         arrays = {"params": net.params, "velocity": net._velocity,
-                  "loss_curve": np.asarray(net.loss_curve_, dtype=np.float64).reshape(-1)}
+                  "loss_curve": io.loss_curve_array(net)}
         io.write(self.path, metadata, arrays)
         self.saved_at = len(net.loss_curve_)
 

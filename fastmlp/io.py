@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +39,7 @@ def save(net: MLP, path: str | os.PathLike) -> None:
     dtype, random_state and the fastmlp version. The write is atomic: a crash leaves either the old
     file or the new one.
     """
-    write(path, model_metadata(net, "model"), {"params": net.params, "loss_curve": _curve(net)})
+    write(path, model_metadata(net, "model"), {"params": net.params, "loss_curve": loss_curve_array(net)})
 
 
 def model_metadata(net, kind: str) -> dict:
@@ -58,7 +58,7 @@ def model_metadata(net, kind: str) -> dict:
     }
 
 
-def _curve(net) -> np.ndarray:
+def loss_curve_array(net) -> np.ndarray:
     return np.asarray(net.loss_curve_, dtype=np.float64).reshape(-1)
 
 
@@ -74,7 +74,7 @@ def write(path, metadata: dict, arrays: dict) -> None:
     entries = {"metadata": np.frombuffer(text, dtype=np.uint8)}
     entries.update((name, np.ascontiguousarray(array)) for name, array in arrays.items())
     directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = _create_temporary(directory, path.name)
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **entries)
@@ -89,6 +89,20 @@ def write(path, metadata: dict, arrays: dict) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
+    """A new file ``.name.<random>.tmp`` next to the target, opened exclusively.
+
+    Unlike tempfile.mkstemp (mode 0600) it is created with mode 0666 less the umask, so the saved
+    model gets the permissions any newly written file would.
+    """
+    while True:
+        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 def _fsync_directory(directory: Path) -> None:

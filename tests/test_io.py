@@ -82,6 +82,9 @@ def test_format_is_plain_npz_with_json_metadata(tmp_path):
 def test_save_overwrites_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "net.npz"
     _net(seed=1).save(path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file, not mkstemp's 0600
     second = _net(seed=2)
     second.save(path)
     np.testing.assert_array_equal(fastmlp.load(path).params, second.params)
