@@ -12,10 +12,19 @@ from ..model import LOSSES
 from ..progress import Progress
 from . import common
 
-DESCRIPTION = """\
+#: Settings per dataset for options left out; "default" covers IDX directories and user files.
+PRESETS = {
+    "default": dict(hidden="100", epochs=10, batch_size=32, learning_rate=0.2, momentum=0.0, validation=0.1),
+    "digits": dict(hidden="64", epochs=30, batch_size=32, learning_rate=0.5, momentum=0.0, validation=0.1),
+    # Four rows: no validation split; momentum gets the sigmoid units out of XOR's flat start quickly.
+    "truth-table": dict(hidden="4", epochs=500, batch_size=4, learning_rate=1.0, momentum=0.9, validation=0.0),
+}
+
+
+_USAGE = """\
 Train a sigmoid MLP by minibatch SGD. Prints one line per epoch (training loss, validation accuracy,
 samples/s), then the test accuracy and the training speed. Options left out take the dataset's
-preset (shown below); for Fashion-MNIST that is 784-100-10, 10 epochs, batch 32, learning rate 0.2.
+preset (listed below); for Fashion-MNIST that is 784-100-10, 10 epochs, batch 32, learning rate 0.2.
 
 examples:
   fastmlp train                                   Fashion-MNIST, the default settings
@@ -26,13 +35,19 @@ examples:
   fastmlp train my_data.csv --label-column species --validation 0.2
 """
 
-#: Settings per dataset for options left out; "default" covers IDX directories and user files.
-PRESETS = {
-    "default": dict(hidden="100", epochs=10, batch_size=32, learning_rate=0.2, momentum=0.0, validation=0.1),
-    "digits": dict(hidden="64", epochs=30, batch_size=32, learning_rate=0.5, momentum=0.0, validation=0.1),
-    # Four rows: no validation split; momentum gets the sigmoid units out of XOR's flat start quickly.
-    "truth-table": dict(hidden="4", epochs=500, batch_size=4, learning_rate=1.0, momentum=0.9, validation=0.0),
-}
+
+def _describe_presets() -> str:
+    groups = {"default": "fashion-mnist, mnist, IDX directories, files", "digits": "digits",
+              "truth-table": "xor, and, or"}
+    lines = ["presets (for options left out):"]
+    for key, names in groups.items():
+        p = PRESETS[key]
+        lines.append(f"  {names}:\n    --hidden {p['hidden']} --epochs {p['epochs']} --batch-size {p['batch_size']} "
+                     f"--lr {p['learning_rate']:g} --momentum {p['momentum']:g} --validation {p['validation']:g}")
+    return "\n".join(lines) + "\n"
+
+
+DESCRIPTION = _USAGE + "\n" + _describe_presets()
 
 
 def preset_for(name: str) -> dict:
