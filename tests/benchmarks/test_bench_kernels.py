@@ -1,12 +1,30 @@
 """Kernels, the fused epoch, predict and a Fashion-MNIST fit epoch under pytest-benchmark.
 
-Groups are "<kernel> 784-<hidden>-10 batch <batch_size>", so each table compares dtypes and thread
-counts of one kernel at one size. Every test calls its kernel once before timing (explicit JIT warm-up).
+Skipped in the normal test run, which passes --benchmark-disable (pyproject.toml); run them with
+``bash scripts/bench_pytest.sh`` (README "Benchmarks"). Groups are "<kernel> 784-<hidden>-10 batch
+<batch_size>", so each table compares dtypes and thread counts of one kernel at one size. Every test
+calls its kernel once before timing (explicit JIT warm-up).
 """
+
+import sys
+from pathlib import Path
 
 import pytest
 
-from benchmarks import common
+# benchmarks/common.py holds the seeded data builders shared with the asv suite. (No conftest.py
+# here: a second module named "conftest" would shadow tests/conftest.py for the other test files.)
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _only_when_benchmarking(request):
+    config = request.config
+    if config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"):
+        pytest.skip("benchmarks run only with --benchmark-enable (bash scripts/bench_pytest.sh)")
 
 KERNEL_NAMES = ["forward", "forward_backward", "gradients", "sgd_step", "train_step"]
 
