@@ -22,6 +22,16 @@ LOSS_OUTPUTS = [
 HIDDEN = {1: (6,), 2: (6, 5), 3: (7, 6, 5)}
 N_IN, N_OUT = 5, 3
 
+#: Optimizer settings of the update and fit tests: torch.optim.SGD's options, one at a time and all together.
+OPTIMIZERS = {
+    "sgd": dict(),
+    "momentum": dict(momentum=0.9),
+    "nesterov": dict(momentum=0.9, nesterov=True),
+    "decay": dict(weight_decay=0.05),
+    "all": dict(momentum=0.6, nesterov=True, weight_decay=0.05),
+}
+LEARNING_RATE = 0.3
+
 #: One tolerance per dtype, for results compared with the float64 NumPy reference. float32 carries about
 #: 7 significant digits; the kernels also reassociate sums (fastmath), so float64 is not bit-exact either.
 TOLERANCE = {

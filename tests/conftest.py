@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import HIDDEN, LOSS_OUTPUTS, N_IN, N_OUT, TOLERANCE, assert_close, make_problem, make_targets, tolerance
+from cases import (HIDDEN, LEARNING_RATE, LOSS_OUTPUTS, N_IN, N_OUT, OPTIMIZERS, TOLERANCE, assert_close,
+                   make_problem, make_targets, tolerance)
 
 # Two conftest.py files outside packages (this one and benchmarks/conftest.py) share the module name
 # "conftest"; --doctest-modules would import them as modules and find the name taken. Neither has doctests.
 collect_ignore = ["conftest.py", "benchmarks/conftest.py"]
 
-__all__ = ["HIDDEN", "LOSS_OUTPUTS", "N_IN", "N_OUT", "TOLERANCE", "assert_close", "make_problem", "make_targets",
-           "tolerance"]
+__all__ = ["HIDDEN", "LEARNING_RATE", "LOSS_OUTPUTS", "N_IN", "N_OUT", "OPTIMIZERS", "TOLERANCE", "assert_close",
+           "make_problem", "make_targets", "tolerance"]
 
 
 @pytest.fixture(params=["float32", "float64"])
@@ -32,6 +33,12 @@ def layer_sizes(request):
 @pytest.fixture(params=[1, 7, 64], ids=lambda b: f"batch{b}")
 def batch_size(request):
     return request.param
+
+
+@pytest.fixture(params=list(OPTIMIZERS))
+def optimizer(request):
+    """torch.optim.SGD settings: plain, momentum, Nesterov, weight decay, and all of them."""
+    return OPTIMIZERS[request.param]
 
 
 @pytest.fixture

@@ -77,7 +77,8 @@ BAD = {
     "trailing bytes": (GOOD + b"\x00", r"has trailing bytes: 13 data bytes for shape \(3, 4\), expected 12"),
     # sizes whose product does not fit in 64 bits must not wrap around (to a negative or zero byte count)
     "huge sizes": (b"\x00\x00\x08\x02\xff\xff\xff\xff\xff\xff\xff\xff" + bytes(8), r"truncated: 8 data bytes"),
-    "sizes of product 2**64": (bytes([0, 0, 8, 3]) + struct.pack(">III", 2**22, 2**21, 2**21), r"truncated: 0 data bytes"),
+    "sizes of product 2**64": (bytes([0, 0, 8, 3]) + struct.pack(">III", 2**22, 2**21, 2**21),
+                               r"truncated: 0 data bytes"),
     "wrong element size": (GOOD[:2] + b"\x0c" + GOOD[3:], r"truncated: 12 data bytes for shape \(3, 4\), expected 48"),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import LOSS_OUTPUTS, assert_close, make_problem, make_targets
+from cases import LEARNING_RATE, LOSS_OUTPUTS, OPTIMIZERS, assert_close, make_problem, make_targets
 
 import naive
 from fastmlp import MLP
@@ -16,15 +16,6 @@ from fastmlp.kernels.forward import predict_chunk
 from fastmlp.kernels.update import sgd_step, train_step
 from fastmlp.model import LOSSES, OUTPUTS
 
-#: Optimizer settings of the update tests: torch.optim.SGD's options, one at a time and all together.
-OPTIMIZERS = {
-    "sgd": dict(),
-    "momentum": dict(momentum=0.9),
-    "nesterov": dict(momentum=0.9, nesterov=True),
-    "decay": dict(weight_decay=0.05),
-    "all": dict(momentum=0.6, nesterov=True, weight_decay=0.05),
-}
-LEARNING_RATE = 0.3
 
 
 # ---------------------------------------------------------------- building kernel arguments
@@ -67,11 +58,6 @@ def codes(loss, output):
 
 def as_targets(Y, dtype):
     return Y.astype(np.int64) if Y.ndim == 1 else Y.astype(dtype)
-
-
-@pytest.fixture(params=list(OPTIMIZERS))
-def optimizer(request):
-    return OPTIMIZERS[request.param]
 
 
 # ---------------------------------------------------------------- forward
@@ -291,8 +277,12 @@ def test_float32_model_reads_float64_input_as_float32():
     np.testing.assert_array_equal(net.forward(X64), net.forward(X))
 
 
-@pytest.mark.parametrize("kinds, expected", [((np.float32, np.float32), np.float32), ((np.float64, np.float64), np.float64),
-                                             ((np.float32, np.float64), np.float64), ((np.int64, np.int64), np.float64)])
+@pytest.mark.parametrize("kinds, expected", [
+    ((np.float32, np.float32), np.float32),
+    ((np.float64, np.float64), np.float64),
+    ((np.float32, np.float64), np.float64),
+    ((np.int64, np.int64), np.float64),
+])
 def test_from_thetas_dtype(kinds, expected):
     """from_thetas keeps the matrices' dtype when they share float32 or float64, else uses float64."""
     thetas = [np.ones((3, 5), kinds[0]), np.ones((2, 4), kinds[1])]

@@ -8,24 +8,11 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from cases import LOSS_OUTPUTS, assert_close, make_problem
+from cases import LEARNING_RATE, LOSS_OUTPUTS, OPTIMIZERS, assert_close, make_problem
 
 import naive
 from fastmlp import MLP
 
-OPTIMIZERS = {
-    "sgd": dict(),
-    "momentum": dict(momentum=0.9),
-    "nesterov": dict(momentum=0.9, nesterov=True),
-    "decay": dict(weight_decay=0.05),
-    "all": dict(momentum=0.6, nesterov=True, weight_decay=0.05),
-}
-LEARNING_RATE = 0.3
-
-
-@pytest.fixture(params=list(OPTIMIZERS))
-def optimizer(request):
-    return OPTIMIZERS[request.param]
 
 
 def float_thetas(net):
