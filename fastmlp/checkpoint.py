@@ -28,6 +28,9 @@ class DivergenceError(ValueError):
         super().__init__(message)
         self.epoch = epoch
 
+    def __reduce__(self):  # so the error survives pickling, e.g. out of a multiprocessing worker
+        return type(self), (str(self), self.epoch)
+
 
 class Snapshot:
     """Everything one epoch changes: parameters, momentum buffer, random generator, loss curve length."""

@@ -74,7 +74,8 @@ def _check_threads(n_threads):
         return None
     n_threads = check.check_int(n_threads, "n_threads", 1)
     if n_threads > numba.config.NUMBA_NUM_THREADS:
-        raise ValueError(f"n_threads must be <= {numba.config.NUMBA_NUM_THREADS} (Numba's thread pool), got {n_threads}")
+        pool = numba.config.NUMBA_NUM_THREADS
+        raise ValueError(f"n_threads must be <= {pool} (Numba's thread pool), got {n_threads}")
     return n_threads
 
 

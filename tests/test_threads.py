@@ -64,7 +64,7 @@ def test_two_threads_train_two_models_at_once():
     expected = [_trained(seed).params for seed in (1, 2)]
     for _ in range(3):
         nets = {}
-        _run_threads([lambda seed=seed: nets.__setitem__(seed, _trained(seed)) for seed in (1, 2)])
+        _run_threads([lambda seed=seed, nets=nets: nets.__setitem__(seed, _trained(seed)) for seed in (1, 2)])
         for seed, params in zip((1, 2), expected):
             np.testing.assert_array_equal(nets[seed].params, params)
 
