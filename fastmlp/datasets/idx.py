@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 
@@ -51,7 +52,7 @@ def parse_idx(raw: bytes, name: str = "<bytes>") -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise IDXError(f"{name}: truncated header ({len(raw)} bytes for {ndim} dimensions)")
     shape = tuple(int(size) for size in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for huge sizes
     actual = len(raw) - header
     if actual != expected:
         kind = "truncated" if actual < expected else "has trailing bytes"
