@@ -201,6 +201,15 @@ def test_predict_idx_images(capsys, tmp_path, idx_dir):
     assert code == 0 and labels.shape == (500,)
     np.testing.assert_array_equal(labels, fastmlp.load(model).predict(fastmlp.datasets.read_features(images)))
 
+    # A reader that stops early (| head): no traceback, no error message.
+    child = subprocess.Popen([sys.executable, "-m", "fastmlp", "predict", str(model), "fashion-mnist", "--proba"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout.readline().startswith("label,p0")
+    child.stdout.close()
+    errors = child.stderr.read()
+    child.stderr.close()
+    assert child.wait(timeout=120) == 1 and errors == ""
+
 
 # ------------------------------------------------------------------------------------------------ info, bench
 def test_info(capsys):

@@ -163,7 +163,7 @@ def test_csv_without_header_takes_the_first_column(tmp_path):
 def test_csv_errors(tmp_path):
     path = tmp_path / "data.csv"
     path.write_text("a,b,label\n1,2,0\n3,x,1\n")
-    with pytest.raises(ValueError, match="not a CSV file of numbers"):
+    with pytest.raises(ValueError, match="not a CSV file of numbers.*label column taken was 'label'"):
         load(path)
     with pytest.raises(ValueError, match="no column named 'kind'"):
         datasets.read_csv(path, label_column="kind")
@@ -197,6 +197,8 @@ def test_read_features_from_each_format(tmp_path):
         X = datasets.read_features(tmp_path / name)
         assert X.shape == (2, 9) and X.dtype == np.uint8, name
     assert datasets.read_features(tmp_path / "x.csv").tolist() == [[1, 2], [3, 4]]  # label column dropped
+    assert datasets.read_features(tmp_path / "x.csv", label_column="p0").tolist() == [[7, 2], [8, 4]]
+    assert datasets.read_features(tmp_path / "x.csv", label_column=2).tolist() == [[1, 7], [3, 8]]
     with pytest.raises(FileNotFoundError):
         datasets.read_features(tmp_path / "missing.npy")
 

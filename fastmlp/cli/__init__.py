@@ -7,6 +7,7 @@ module builds the parser and turns errors a user can cause into one line on stde
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import evaluate, info, predict, train
@@ -107,6 +108,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
+    except BrokenPipeError:  # the reader went away (fastmlp predict ... | head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit cannot fail again
+        return 1
     except (ValueError, TypeError, OSError, ImportError) as error:
         print(f"fastmlp {args.command}: error: {_message(error)}", file=sys.stderr)
         return 1

@@ -35,7 +35,7 @@ def add_arguments(parser) -> None:
 def read_input(args) -> np.ndarray:
     """A file's samples, or the test split of a dataset named or given as an IDX directory."""
     if Path(args.input).is_file():
-        return datasets.read_features(args.input)
+        return datasets.read_features(args.input, label_column=args.label_column)
     return common.load_data(args, args.input).test[0]
 
 

@@ -104,7 +104,9 @@ def read_csv(path, *, label_column=None):
         X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=features, dtype=np.float32, ndmin=2)
         raw_labels = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=column, dtype=str, ndmin=1)
     except ValueError as error:
-        raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
+        label = f"{first[column]!r}" if has_header else f"column {column}"
+        raise ValueError(f"{path}: not a CSV file of numbers ({error}); the label column taken was {label}, "
+                         "name another with label_column (--label-column)") from None
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     raw_labels = np.char.strip(raw_labels)
@@ -143,11 +145,11 @@ def load_csv(path, *, label_column=None, test_fraction: float = 0.2, seed: int =
     return train, test, class_names
 
 
-def read_features(path) -> np.ndarray:
+def read_features(path, *, label_column=None) -> np.ndarray:
     """Samples to predict, as rows: ``.npy``, ``.npz`` (X, X_test or its only array), ``.csv`` or IDX.
 
-    Images (n, rows, cols) are flattened; uint8 pixels stay uint8. A CSV file's label column, if its
-    header names one (label, class, target, y), is dropped.
+    Images (n, rows, cols) are flattened; uint8 pixels stay uint8. A CSV file's ``label_column`` (a
+    header name or 0-based index) is dropped, as is, by default, a column named label, class, target or y.
     """
     path = Path(path)
     if not path.is_file():
@@ -169,8 +171,11 @@ def read_features(path) -> np.ndarray:
         X = arrays[key]
     elif name.endswith(".csv"):
         first, has_header = _sniff_header(path)
-        lowered = [cell.lower() for cell in first] if has_header else []
-        drop = next((lowered.index(n) for n in LABEL_NAMES if n in lowered), None)
+        if label_column is not None:
+            drop = _label_index(first if has_header else None, len(first), label_column, path)
+        else:
+            lowered = [cell.lower() for cell in first] if has_header else []
+            drop = next((lowered.index(n) for n in LABEL_NAMES if n in lowered), None)
         columns = [c for c in range(len(first)) if c != drop]
         try:
             X = np.loadtxt(path, delimiter=",", skiprows=int(has_header), usecols=columns, dtype=np.float32, ndmin=2)
