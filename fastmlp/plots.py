@@ -39,6 +39,9 @@ def plot_curves(path, loss_curve, val_accuracy=None) -> Path:
     figure = _figure(7, 4.5)
     axes = figure.add_subplot()
     axes.plot(epochs, loss_curve, "o-" if loss_curve.size <= 30 else "-", color="tab:blue", label="training loss")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes.set_xlabel("epoch")
     axes.set_ylabel("training loss", color="tab:blue")
     axes.grid(alpha=0.3)
@@ -67,7 +70,7 @@ def plot_weights(path, net, image_shape=(28, 28), max_units: int = 100) -> Path:
     n = weights.shape[0]
     grid = int(np.ceil(np.sqrt(n)))
     figure = _figure(1.0 * grid + 0.5, 1.0 * grid + 0.5)
-    figure.suptitle(f"first-layer weights of {n} hidden units")
+    figure.suptitle(f"first-layer weights of {n} hidden units (red positive, blue negative, white 0)")
     for unit in range(n):
         axes = figure.add_subplot(grid, grid, unit + 1)
         image = weights[unit].reshape(rows, cols)
