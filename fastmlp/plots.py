@@ -70,7 +70,8 @@ def plot_weights(path, net, image_shape=(28, 28), max_units: int = 100) -> Path:
     n = weights.shape[0]
     grid = int(np.ceil(np.sqrt(n)))
     figure = _figure(1.0 * grid + 0.5, 1.0 * grid + 0.5)
-    figure.suptitle(f"first-layer weights of {n} hidden units (red positive, blue negative, white 0)")
+    figure.suptitle(f"first-layer weights of {n} hidden units\n(red positive, blue negative, white 0)",
+                    fontsize=min(12, 5 + 2 * grid))
     for unit in range(n):
         axes = figure.add_subplot(grid, grid, unit + 1)
         image = weights[unit].reshape(rows, cols)
