@@ -208,7 +208,7 @@ def startup_lines(startup: dict) -> list[str]:
     for key in ("cold", "cached"):
         run = startup.get(key)
         if run:
-            lines.append(f"{key:6s} first fit {run['first_fit_seconds']:.2f} s (second fit in the same process "
+            lines.append(f"{key} first fit {run['first_fit_seconds']:.2f} s (second fit in the same process "
                          f"{run['second_fit_seconds']:.2f} s; import {run['import_seconds']:.2f} s); "
                          f"cache hits {run['cache_hits']}, misses {run['cache_misses']}")
     if startup.get("peak_rss_above_loaded_mb") is not None:
