@@ -2,7 +2,6 @@
 and with the disk cache that earlier runs left (the usual start-up). Each runs in a fresh interpreter.
 """
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -15,10 +14,15 @@ model.fit(X, y, epochs=1, batch_size=32, learning_rate=0.1)
 model.predict(X)
 """
 
-# Untimed: point Numba at the cache directory and make the data before fastmlp is imported.
+# Untimed: point Numba at the cache directory and make the data before fastmlp is imported. No
+# directory given: a fresh, empty one (a cold start), removed when the process exits.
 PREPARE = """
-import os
-os.environ["NUMBA_CACHE_DIR"] = {cache_dir!r}
+import atexit, os, shutil, tempfile
+cache_dir = {cache_dir!r}
+if cache_dir is None:
+    cache_dir = tempfile.mkdtemp(prefix="fastmlp-asv-cold-")
+    atexit.register(shutil.rmtree, cache_dir, True)
+os.environ["NUMBA_CACHE_DIR"] = cache_dir
 import numpy as np
 rng = np.random.default_rng(0)
 X = rng.integers(0, 256, size=(256, 784), dtype=np.uint8)
@@ -44,6 +48,4 @@ class FirstFit:
         return cache_dir
 
     def timeraw_first_fit(self, cache_dir, numba_cache):
-        if numba_cache == "cold":
-            cache_dir = tempfile.mkdtemp(prefix="fastmlp-asv-cold-")
-        return TIMED, PREPARE.format(cache_dir=os.fspath(cache_dir))
+        return TIMED, PREPARE.format(cache_dir=cache_dir if numba_cache == "cached" else None)
