@@ -36,8 +36,8 @@ def render(counts: dict) -> str:
     total = sum((counter for (_, dimension, _), counter in rows.items() if dimension == "all"), Counter())
     lines = [
         BEGIN,
-        f"{sum(total.values())} fuzzed calls; every one either returned finite results or raised ValueError or "
-        "TypeError, and every call that raised left the model exactly as it was (DivergenceError keeps the "
+        f"{sum(total.values())} fuzzed calls; every one either returned finite results or raised ValueError or",
+        "TypeError, and every call that raised left the model exactly as it was (DivergenceError keeps the",
         "epochs completed before the one that diverged).",
         "",
         "| function | broken input " + HEADER,
