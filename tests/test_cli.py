@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from idx_data import fashion_slice
+from idx_data import fashion_slice, needs_compiled_kernels
 
 import fastmlp
 from fastmlp.cli import main
@@ -76,6 +76,7 @@ def test_console_script_is_installed():
 
 
 # ------------------------------------------------------------------------------------------------ train
+@needs_compiled_kernels
 def test_train_on_an_idx_directory(capsys, idx_dir):
     code, out, err = call(capsys, "train", idx_dir, "--epochs", 3, "--progress", "lines")
     assert code == 0, err
@@ -106,6 +107,7 @@ def test_train_xor_with_every_plot(capsys, tmp_path):
         assert pixels.ndim == 3 and pixels[..., :3].var() > 1e-4
 
 
+@needs_compiled_kernels
 def test_train_images_plots_and_options(capsys, tmp_path, idx_dir):
     weights, grid = tmp_path / "weights.png", tmp_path / "grid.png"
     code, out, err = call(capsys, "train", "mnist", "--data-dir", idx_dir, "--hidden", "16,12", "--epochs", 2,
@@ -129,6 +131,7 @@ def test_quiet_prints_only_the_result(capsys):
         "1/500", "100/500", "200/500", "300/500", "400/500", "500/500"]
 
 
+@needs_compiled_kernels
 def test_same_seed_same_result_in_float64(capsys):
     first = call(capsys, "train", "digits", "--epochs", 3, "--dtype", "float64")[1]
     second = call(capsys, "train", "digits", "--epochs", 3, "--dtype", "float64", "--quiet")[1]
@@ -137,6 +140,7 @@ def test_same_seed_same_result_in_float64(capsys):
 
 
 @pytest.mark.slow
+@needs_compiled_kernels
 def test_default_train_is_the_main_job():
     """`fastmlp train` with no options: 784-100-10 on Fashion-MNIST, >= 0.85 test accuracy, samples/s."""
     code, out, err = run_cli("train", "--progress", "lines")
@@ -150,6 +154,7 @@ def test_default_train_is_the_main_job():
 
 
 # ----------------------------------------------------------------------------------- evaluate, predict
+@needs_compiled_kernels
 def test_evaluate_a_saved_model(capsys, digits_model):
     code, out, err = call(capsys, "evaluate", digits_model, "digits")
     assert code == 0, err
@@ -162,6 +167,7 @@ def test_evaluate_a_saved_model(capsys, digits_model):
     assert code == 0 and "1,438 samples" in out
 
 
+@needs_compiled_kernels
 def test_predict_to_csv_npy_and_stdout(capsys, tmp_path, digits_model):
     net = fastmlp.load(digits_model)
     X = fastmlp.datasets.load("digits").test[0]
@@ -185,6 +191,7 @@ def test_predict_to_csv_npy_and_stdout(capsys, tmp_path, digits_model):
     np.testing.assert_allclose(proba[:, 1:].sum(axis=1), 1, atol=1e-4)
 
 
+@needs_compiled_kernels
 def test_predict_idx_images(capsys, tmp_path, idx_dir):
     model = tmp_path / "fashion.npz"
     assert call(capsys, "train", idx_dir, "--epochs", 1, "--hidden", 8, "--save", model, "-q")[0] == 0
@@ -256,6 +263,7 @@ def test_user_errors_are_one_line(capsys, args, message):
     assert "Traceback" not in err and out == ""
 
 
+@needs_compiled_kernels
 def test_model_and_data_errors(capsys, tmp_path, digits_model):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a model")

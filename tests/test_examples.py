@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from idx_data import fashion_slice
+from idx_data import fashion_slice, needs_compiled_kernels
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -46,6 +46,7 @@ def test_xor_two_layers():
     assert "predictions [0, 1, 1, 0]" in out
 
 
+@needs_compiled_kernels
 def test_mnist_forward_shapes_then_training(tmp_path):
     data = fashion_slice(tmp_path / "idx", 1000, 200)
     out = run_example("03_mnist_forward.py", data, "--epochs", 2)
@@ -77,6 +78,7 @@ def test_computational_graph():
     assert "chain rule confirmed" in out
 
 
+@needs_compiled_kernels
 def test_training_loop_by_hand_equals_fit():
     out = run_example("06_training_loop.py", "--epochs", 2)
     difference = float(re.search(r"largest weight difference, by hand vs MLP.fit: (\S+)", out).group(1))
