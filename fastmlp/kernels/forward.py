@@ -9,7 +9,7 @@ from .activations import activate, sigmoid
 #: Samples that share each pass over a weight matrix: every weight loaded feeds BLOCK multiply-adds.
 BLOCK = 4
 #: Below this many samples a minibatch runs on the calling thread: a parallel launch costs more.
-PARALLEL_MIN_SAMPLES = 8
+PARALLEL_MIN_SAMPLES = 16
 
 
 @kernel
