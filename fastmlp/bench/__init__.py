@@ -32,8 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--peers", type=_list(str), default=None,
                         help="numpy,pytorch,scikit-learn (default: every one installed; numpy always is)")
     parser.add_argument("--samples", type=int, default=None,
-                        help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 2000, 5000, "
-                             "16000, 30000, 60000, scaled down for costlier networks, at least 1000)")
+                        help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 2000, 10000, "
+                             "60000, 60000, 60000, scaled down for costlier networks, at least 1000)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per contender, medians reported (3)")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="SGD step size for every contender (0.1)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write every measurement as JSON")

@@ -22,11 +22,11 @@ DTYPES = ("float32", "float64")
 BATCH_SIZES = (1, 10, 32, 128, 512)
 
 
-#: Samples per timed run when not given, by batch size, for 784-100-10: the full 60,000 at batch 512, fewer
+#: Samples per timed run when not given, by batch size, for 784-100-10: the full 60,000 from batch 32, fewer
 #: below, where the peers are slowest (PyTorch ~2k samples/s at batch 1), so that a full run stays near a
 #: quarter of an hour. Costlier networks get proportionally fewer (see default_samples). Every contender in
 #: a row trains on the same samples; the table states how many.
-DEFAULT_SAMPLES = {1: 2000, 10: 5000, 32: 16000, 128: 30000, 512: 60000}
+DEFAULT_SAMPLES = {1: 2000, 10: 10000, 32: 60000, 128: 60000, 512: 60000}
 REFERENCE_FLOPS = roofline.sample_flops((784, 100, 10))
 
 
