@@ -175,10 +175,9 @@ def _one_hot(labels, n_out, dtype):
     return targets
 
 
-class Numpy:
-    """The plain vectorized NumPy implementation above (BLAS threads: 1 or all)."""
+class _BlasPeer:
+    """A peer whose threads are BLAS threads; it trains on scaled floats, one-hot targets for sigmoid outputs."""
 
-    name = "numpy"
     variants = (ONE_THREAD, ALL_THREADS)
 
     def threads(self, variant):
@@ -188,6 +187,12 @@ class Numpy:
         dtype = np.dtype(dtype)
         targets = labels if loss == "softmax_cross_entropy" else _one_hot(labels, 10, dtype)
         return _scaled(X, dtype), targets
+
+
+class Numpy(_BlasPeer):
+    """The plain vectorized NumPy implementation above (BLAS threads: 1 or all)."""
+
+    name = "numpy"
 
     def build(self, layer_sizes, loss, dtype, seed):
         model = NumpyMLP(glorot(layer_sizes, dtype, seed), loss)
@@ -273,7 +278,7 @@ class Torch:
 
 
 # ---------------------------------------------------------------------------------------- scikit-learn
-class Sklearn:
+class Sklearn(_BlasPeer):
     """scikit-learn's MLPClassifier, logistic hidden units, plain SGD via partial_fit (BLAS threads: 1 or all).
 
     For the MSE network (sigmoid outputs) it is given one-hot targets, so it trains sigmoid outputs too, but
@@ -281,15 +286,6 @@ class Sklearn:
     """
 
     name = "scikit-learn"
-    variants = (ONE_THREAD, ALL_THREADS)
-
-    def threads(self, variant):
-        return _blas_threads(variant)
-
-    def prepare(self, X, labels, dtype, loss):
-        dtype = np.dtype(dtype)
-        targets = labels if loss == "softmax_cross_entropy" else _one_hot(labels, 10, dtype)
-        return _scaled(X, dtype), targets
 
     def build(self, layer_sizes, loss, dtype, seed):
         from sklearn.neural_network import MLPClassifier
