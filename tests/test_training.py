@@ -245,6 +245,31 @@ def test_threads_bit_identical(dtype, batch_size, uint8):
     np.testing.assert_array_equal(out_one, out_two)
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a Numba thread pool of at least 2 threads")
+@pytest.mark.parametrize("plain", [True, False], ids=["sgd", "momentum"])
+@pytest.mark.parametrize("batch_size", [1, 4, 10, 15, 16])
+def test_threads_bit_identical_wide_layers(dtype, batch_size, plain):
+    """Small minibatches of a wide layer share out weight rows rather than samples (kernels.epoch):
+    that path too gives the same weights on one thread and on two."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 256, (96, 784), dtype=np.uint8)
+    y = rng.integers(0, 10, 96)
+    settings = dict(epochs=1, batch_size=batch_size, learning_rate=0.1, momentum=0.0 if plain else 0.9)
+    one = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=1, **settings)
+    two = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=2, **settings)
+    start = MLP((784, 100, 10), dtype=dtype, random_state=3)
+    np.testing.assert_array_equal(one.params, two.params)
+    assert one.loss_curve_ == two.loss_curve_
+    # and it is the reference's SGD, minibatch by minibatch
+    Xf = X.astype(np.float64) * np.float64(dtype.type(1 / 255))
+    thetas, velocity = float_thetas(start), naive.zeros_like(start.thetas())
+    fitted = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, shuffle=False, n_threads=2, **settings)
+    thetas, velocity, _ = naive.train_epoch(thetas, velocity, Xf, y, batch_size, "softmax_cross_entropy",
+                                            "softmax", learning_rate=0.1, momentum=settings["momentum"])
+    for l, theta in enumerate(fitted.thetas()):
+        assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")
+
+
 def test_same_seed_same_weights(dtype):
     rng = np.random.default_rng(42)
     X = rng.normal(size=(60, 20)).astype(dtype)

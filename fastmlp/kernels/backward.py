@@ -20,41 +20,47 @@ def fill_target(targets, row, out):
 
 
 @kernel
-def sample_block(net, X, targets, order, start, count, scale, codes, work, block):
-    """Forward pass, loss and deltas of the minibatch's samples [BLOCK * block, BLOCK * (block + 1))."""
+def sample_backward(net, targets, order, start, codes, work, i):
+    """Loss and deltas of every layer for minibatch sample i, once its forward pass is in work.acts."""
     layout = net.layout
     params = net.params
     acts = work.acts
     deltas = work.deltas
-    i0 = block * BLOCK
-    n = min(BLOCK, count - i0)
-    gather(X, order, start, scale, acts, i0, n)
-    hidden_forward(net, acts, i0, n)
     n_layers = layout.shape[0] - 1
     z0 = layout[n_layers, UNIT]
     z1 = z0 + layout[n_layers, SIZE]
     one = acts.dtype.type(1.0)
-    for i in range(i0, i0 + n):
-        row = start + i if order.size == 0 else order[start + i]
-        fill_target(targets, row, work.targets[i])
-        work.losses[i] = loss_and_delta(acts[i, z0:z1], work.targets[i], codes[0], codes[1], deltas[i, z0:z1])
-        # delta_l = (W_l^T delta_{l+1}) * a_l (1 - a_l), from the last hidden layer down to the first.
-        for l in range(n_layers - 1, 0, -1):
-            n_here = layout[l, SIZE]
-            stride = n_here + 1
-            u0 = layout[l, UNIT]
-            d_next = deltas[i, layout[l + 1, UNIT] : layout[l + 1, UNIT] + layout[l + 1, SIZE]]
-            d_here = deltas[i, u0 : u0 + n_here]
-            d_here[:] = 0
-            t0 = layout[l, THETA]
-            for j in range(d_next.size):
-                w = params[t0 + j * stride : t0 + j * stride + n_here]
-                dj = d_next[j]
-                for k in range(n_here):
-                    d_here[k] += w[k] * dj
-            a_here = acts[i, u0 : u0 + n_here]
+    row = start + i if order.size == 0 else order[start + i]
+    fill_target(targets, row, work.targets[i])
+    work.losses[i] = loss_and_delta(acts[i, z0:z1], work.targets[i], codes[0], codes[1], deltas[i, z0:z1])
+    # delta_l = (W_l^T delta_{l+1}) * a_l (1 - a_l), from the last hidden layer down to the first.
+    for l in range(n_layers - 1, 0, -1):
+        n_here = layout[l, SIZE]
+        stride = n_here + 1
+        u0 = layout[l, UNIT]
+        d_next = deltas[i, layout[l + 1, UNIT] : layout[l + 1, UNIT] + layout[l + 1, SIZE]]
+        d_here = deltas[i, u0 : u0 + n_here]
+        d_here[:] = 0
+        t0 = layout[l, THETA]
+        for j in range(d_next.size):
+            w = params[t0 + j * stride : t0 + j * stride + n_here]
+            dj = d_next[j]
             for k in range(n_here):
-                d_here[k] *= a_here[k] * (one - a_here[k])
+                d_here[k] += w[k] * dj
+        a_here = acts[i, u0 : u0 + n_here]
+        for k in range(n_here):
+            d_here[k] *= a_here[k] * (one - a_here[k])
+
+
+@kernel
+def sample_block(net, X, targets, order, start, count, scale, codes, work, block):
+    """Forward pass, loss and deltas of the minibatch's samples [BLOCK * block, BLOCK * (block + 1))."""
+    i0 = block * BLOCK
+    n = min(BLOCK, count - i0)
+    gather(X, order, start, scale, work.acts, i0, n)
+    hidden_forward(net, work.acts, i0, n)
+    for i in range(i0, i0 + n):
+        sample_backward(net, targets, order, start, codes, work, i)
 
 
 @parallel_kernel

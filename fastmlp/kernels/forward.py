@@ -8,8 +8,12 @@ from .activations import activate, sigmoid
 
 #: Samples that share each pass over a weight matrix: every weight loaded feeds BLOCK multiply-adds.
 BLOCK = 4
-#: Below this many samples a minibatch runs on the calling thread: a parallel launch costs more.
+#: From this many samples up, a minibatch's samples are shared out between threads; below it, the
+#: rows of the weight matrices are (see kernels.epoch).
 PARALLEL_MIN_SAMPLES = 16
+#: Below this many multiply-adds (minibatch samples x weights) a layer is computed on the calling
+#: thread: a parallel launch would cost more than it saves (batch 1 of 784-100-10 runs serially).
+PARALLEL_MIN_MACS = 250_000
 
 
 @kernel
@@ -27,14 +31,15 @@ def gather(X, order, start, scale, acts, i0, n):
 
 
 @kernel
-def dense(params, layout, l, acts, i0, n):
-    """Pre-activations of layer ``l + 1`` for samples [i0, i0 + n): z = W a + b (bias last column).
+def dense(params, layout, l, acts, i0, n, j_first, j_stop):
+    """Pre-activations z = W a + b (bias last column) of units [j_first, j_stop) of layer ``l + 1``,
+    for samples [i0, i0 + n).
 
     Four samples and two rows of W at a time: eight dot products share each load, enough to keep
     the FMA units rather than the loads busy.
     """
     n_in = layout[l, SIZE]
-    n_out = layout[l + 1, SIZE]
+    n_out = j_stop
     stride = n_in + 1
     t0 = layout[l, THETA]
     a0 = layout[l, UNIT]
@@ -46,7 +51,7 @@ def dense(params, layout, l, acts, i0, n):
         x1 = acts[i + 1, a0 : a0 + n_in]
         x2 = acts[i + 2, a0 : a0 + n_in]
         x3 = acts[i + 3, a0 : a0 + n_in]
-        j = 0
+        j = j_first
         while j < n_out:
             jb = j + 1 if j + 1 < n_out else j  # an odd last row is computed twice, written once
             wa = params[t0 + j * stride : t0 + j * stride + n_in]
@@ -82,7 +87,7 @@ def dense(params, layout, l, acts, i0, n):
         i += BLOCK
     while i < i0 + n:
         x = acts[i, a0 : a0 + n_in]
-        for j in range(n_out):
+        for j in range(j_first, n_out):
             w = params[t0 + j * stride : t0 + j * stride + n_in]
             s = zero
             for k in range(n_in):
@@ -97,12 +102,36 @@ def hidden_forward(net, acts, i0, n):
     layout = net.layout
     n_layers = layout.shape[0] - 1
     for l in range(n_layers):
-        dense(net.params, layout, l, acts, i0, n)
+        dense(net.params, layout, l, acts, i0, n, 0, layout[l + 1, SIZE])
         if l < n_layers - 1:
             z0 = layout[l + 1, UNIT]
             z1 = z0 + layout[l + 1, SIZE]
             for i in range(i0, i0 + n):
                 sigmoid(acts[i, z0:z1], acts[i, z0:z1])
+
+
+@kernel
+def dense_units(net, acts, count, l, j0, j1):
+    """Outputs of units [j0, j1) of layer ``l + 1`` for samples [0, count): the sigmoid of z on
+    hidden layers, z itself on the output layer."""
+    layout = net.layout
+    dense(net.params, layout, l, acts, 0, count, j0, j1)
+    if l < layout.shape[0] - 2:
+        z0 = layout[l + 1, UNIT]
+        for i in range(count):
+            sigmoid(acts[i, z0 + j0 : z0 + j1], acts[i, z0 + j0 : z0 + j1])
+
+
+@kernel
+def layer_blocks(row_blocks, l):
+    """The range [first, stop) of row blocks that belong to layer ``l``."""
+    first = 0
+    while row_blocks[first, 0] < l:
+        first += 1
+    stop = first
+    while stop < row_blocks.shape[0] and row_blocks[stop, 0] == l:
+        stop += 1
+    return first, stop
 
 
 @kernel
