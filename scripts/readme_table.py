@@ -25,9 +25,10 @@ SPEED = f"""### Speed
 
 How the kernels get their speed is in "How it works" above: one compiled loop per epoch, register-blocked
 inner loops, no gradient buffer for plain SGD, uint8 input read as bytes. Where it stands on this machine
-(AMD Zen 4 with AVX-512, where OpenBLAS is fast): far ahead of every peer at small minibatches (about 9x the
-best peer at batch 1, 1.2-1.5x at batch 10-32), level with NumPy at batch 128 and behind it at batch 512 and
-in prediction, where the peers' matrix multiplies come from OpenBLAS's AVX-512 kernels. The targets of
+(AMD Zen 4 with AVX-512, where OpenBLAS is fast): far ahead of every peer at small minibatches (about 10x the
+best peer at batch 1, 1.3-1.6x at batch 10-32), behind NumPy from batch 128 and in prediction, where the
+peers' matrix multiplies come from OpenBLAS's AVX-512 kernels. Two threads gain 1.0-1.6x over one: the
+numbers move by 30% from run to run on this shared virtual machine, most of all with two threads. The targets of
 issue 3 that are met and not met are listed by `fastmlp bench` at the end of its report.
 
 The table below is written by `scripts/readme_table.py` from `fastmlp bench --json artifacts/bench.json`.
