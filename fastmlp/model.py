@@ -16,7 +16,7 @@ from ._layout import build_layout, n_params, n_units, theta_views
 from .kernels import SGD, Net, Work
 from .kernels import activations as codes
 from .kernels.backward import forward_backward, gradients
-from .kernels.epoch import train_epoch
+from ._team import train_epoch
 from .kernels.forward import predict_chunk
 
 LOSSES = {

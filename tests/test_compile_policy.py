@@ -22,7 +22,7 @@ STABLE_KERNELS = {
     "forward": ["predict_chunk"],
     "backward": ["forward_backward", "gradients"],
     "update": ["sgd_step", "train_step"],
-    "epoch": ["train_epoch"],
+    "team": ["team_epoch"],
 }
 #: Under NUMBA_DISABLE_JIT=1 (the coverage run) kernels are plain Python functions: no dispatchers to check.
 needs_jit = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: kernels are not compiled")

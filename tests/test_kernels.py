@@ -8,10 +8,10 @@ from cases import LEARNING_RATE, LOSS_OUTPUTS, OPTIMIZERS, assert_close, make_pr
 
 import naive
 from fastmlp import MLP
+from fastmlp._team import train_epoch
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
 from fastmlp.kernels import SGD, Net, Work
 from fastmlp.kernels.backward import forward_backward, gradients
-from fastmlp.kernels.epoch import train_epoch
 from fastmlp.kernels.forward import predict_chunk
 from fastmlp.kernels.update import sgd_step, train_step
 from fastmlp.model import LOSSES, OUTPUTS
@@ -168,8 +168,10 @@ def test_train_step(dtype, loss, output, layer_sizes, batch_size):
         assert_close(theta, expected[l], dtype, factor=5, err_msg=f"layer {l}")
 
 
+@pytest.mark.parametrize("members", [1, 2, 3])
 @pytest.mark.parametrize("loss, output", LOSS_OUTPUTS)
-def test_train_epoch(dtype, loss, output, layer_sizes, batch_size):
+def test_train_epoch(dtype, loss, output, layer_sizes, batch_size, members):
+    """The team epoch against the NumPy reference, for teams of 1 to 3 threads (3 shares unevenly)."""
     settings = OPTIMIZERS["all"]
     rng = np.random.default_rng(6)
     thetas = random_thetas(layer_sizes, dtype, rng)
@@ -182,7 +184,7 @@ def test_train_epoch(dtype, loss, output, layer_sizes, batch_size):
     for epoch in range(2):
         order = rng.permutation(n)
         mean_loss = train_epoch(case.net, opt, X, as_targets(Y, dtype), order, batch_size, dtype.type(1.0),
-                                codes(loss, output), case.work)
+                                codes(loss, output), case.work, n_threads=members)
         expected, velocity, expected_loss = naive.train_epoch(expected, velocity, X[order], Y[order], batch_size,
                                                               loss, output, learning_rate=LEARNING_RATE, **settings)
         assert_close(mean_loss, expected_loss, dtype, factor=10, err_msg=f"loss of epoch {epoch}")

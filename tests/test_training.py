@@ -11,6 +11,7 @@ import pytest
 from cases import LEARNING_RATE, LOSS_OUTPUTS, OPTIMIZERS, assert_close, make_problem
 
 import naive
+import fastmlp._team
 from fastmlp import MLP
 
 
@@ -222,8 +223,9 @@ def train(X, y, dtype, batch_size, n_threads, seed=40):
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a Numba thread pool of at least 2 threads")
 @pytest.mark.parametrize("uint8", [False, True], ids=["float", "uint8"])
 @pytest.mark.parametrize("batch_size", [1, 7, 33, 64])
-def test_threads_bit_identical(dtype, batch_size, uint8):
+def test_threads_bit_identical(dtype, batch_size, uint8, monkeypatch):
     """The trained weights, loss curve and outputs do not depend on the number of threads."""
+    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)  # a team of two even for this small network
     rng = np.random.default_rng(41)
     X = rng.integers(0, 256, (150, 20), dtype=np.uint8)
     if not uint8:
@@ -245,12 +247,32 @@ def test_threads_bit_identical(dtype, batch_size, uint8):
     np.testing.assert_array_equal(out_one, out_two)
 
 
+@pytest.mark.parametrize("batch_size", [1, 5, 32])
+def test_team_size_bit_identical(dtype, batch_size):
+    """Teams of 1, 2 and 3 threads (3 split layers of 13 and 9 units unevenly) give the same weights."""
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (70, 20), dtype=np.uint8)
+    y = rng.integers(0, 4, 70)
+    order = rng.permutation(70)
+    results = []
+    for members in (1, 2, 3):
+        net = MLP((20, 13, 9, 4), dtype=dtype, random_state=8)
+        opt = fastmlp.kernels.SGD(net._velocity, dtype.type(0.3), dtype.type(0.9), dtype.type(1e-3), False)
+        loss = fastmlp._team.train_epoch(net._net(), opt, X, y, order, batch_size,
+                                         dtype.type(1 / 255), net._codes(), net._work(batch_size), n_threads=members)
+        results.append((net.params, loss))
+    assert not np.array_equal(results[0][0], MLP((20, 13, 9, 4), dtype=dtype, random_state=8).params)
+    for params, loss in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        assert loss == results[0][1]
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a Numba thread pool of at least 2 threads")
 @pytest.mark.parametrize("plain", [True, False], ids=["sgd", "momentum"])
 @pytest.mark.parametrize("batch_size", [1, 4, 10, 15, 16])
 def test_threads_bit_identical_wide_layers(dtype, batch_size, plain):
-    """Small minibatches of a wide layer share out weight rows rather than samples (kernels.epoch):
-    that path too gives the same weights on one thread and on two."""
+    """Small minibatches, where a thread may get no samples to gather or no output rows (kernels.team),
+    give the same weights on one thread and on two, and the reference's SGD."""
     rng = np.random.default_rng(7)
     X = rng.integers(0, 256, (96, 784), dtype=np.uint8)
     y = rng.integers(0, 10, 96)

@@ -20,36 +20,53 @@ def fill_target(targets, row, out):
 
 
 @kernel
-def sample_backward(net, targets, order, start, codes, work, i):
-    """Loss and deltas of every layer for minibatch sample i, once its forward pass is in work.acts."""
+def output_delta(net, targets, order, start, codes, work, i):
+    """Loss of minibatch sample i and the delta of the output layer, once its output z is in work.acts."""
+    layout = net.layout
+    n_layers = layout.shape[0] - 1
+    z0 = layout[n_layers, UNIT]
+    z1 = z0 + layout[n_layers, SIZE]
+    row = start + i if order.size == 0 else order[start + i]
+    fill_target(targets, row, work.targets[i])
+    work.losses[i] = loss_and_delta(work.acts[i, z0:z1], work.targets[i], codes[0], codes[1], work.deltas[i, z0:z1])
+
+
+@kernel
+def hidden_delta(net, work, i, l, k0, k1):
+    """delta of units [k0, k1) of hidden layer l for sample i: (W_l^T delta_{l+1}) * a (1 - a).
+
+    W_l is the matrix from layer l to layer l + 1, so unit k needs column k of it. Each unit's sum
+    runs over j in the same order whichever range it is computed in.
+    """
     layout = net.layout
     params = net.params
     acts = work.acts
     deltas = work.deltas
-    n_layers = layout.shape[0] - 1
-    z0 = layout[n_layers, UNIT]
-    z1 = z0 + layout[n_layers, SIZE]
     one = acts.dtype.type(1.0)
-    row = start + i if order.size == 0 else order[start + i]
-    fill_target(targets, row, work.targets[i])
-    work.losses[i] = loss_and_delta(acts[i, z0:z1], work.targets[i], codes[0], codes[1], deltas[i, z0:z1])
-    # delta_l = (W_l^T delta_{l+1}) * a_l (1 - a_l), from the last hidden layer down to the first.
-    for l in range(n_layers - 1, 0, -1):
-        n_here = layout[l, SIZE]
-        stride = n_here + 1
-        u0 = layout[l, UNIT]
-        d_next = deltas[i, layout[l + 1, UNIT] : layout[l + 1, UNIT] + layout[l + 1, SIZE]]
-        d_here = deltas[i, u0 : u0 + n_here]
-        d_here[:] = 0
-        t0 = layout[l, THETA]
-        for j in range(d_next.size):
-            w = params[t0 + j * stride : t0 + j * stride + n_here]
-            dj = d_next[j]
-            for k in range(n_here):
-                d_here[k] += w[k] * dj
-        a_here = acts[i, u0 : u0 + n_here]
-        for k in range(n_here):
-            d_here[k] *= a_here[k] * (one - a_here[k])
+    n_here = layout[l, SIZE]
+    stride = n_here + 1
+    u0 = layout[l, UNIT]
+    d_next = deltas[i, layout[l + 1, UNIT] : layout[l + 1, UNIT] + layout[l + 1, SIZE]]
+    d_here = deltas[i, u0 + k0 : u0 + k1]
+    d_here[:] = 0
+    t0 = layout[l, THETA] + k0
+    for j in range(d_next.size):
+        w = params[t0 + j * stride : t0 + j * stride + k1 - k0]
+        dj = d_next[j]
+        for k in range(k1 - k0):
+            d_here[k] += w[k] * dj
+    a_here = acts[i, u0 + k0 : u0 + k1]
+    for k in range(k1 - k0):
+        d_here[k] *= a_here[k] * (one - a_here[k])
+
+
+@kernel
+def sample_backward(net, targets, order, start, codes, work, i):
+    """Loss and deltas of every layer for minibatch sample i, once its forward pass is in work.acts."""
+    output_delta(net, targets, order, start, codes, work, i)
+    # From the last hidden layer down to the first.
+    for l in range(net.layout.shape[0] - 2, 0, -1):
+        hidden_delta(net, work, i, l, 0, net.layout[l, SIZE])
 
 
 @kernel
@@ -138,18 +155,15 @@ def _accumulate_rows(acts, deltas, count, a0, d0, factor, out, o0, n_in, n_rows)
 
 
 @kernel
-def row_gradient(net, work, count, block, factor, out, overwrite):
-    """For one block of weight rows: out (+)= factor * sum over ``count`` samples of delta_j [a, 1].
+def row_gradient(net, work, count, l, j0, n_rows, factor, out, overwrite):
+    """For rows [j0, j0 + n_rows) of layer l: out (+)= factor * sum over ``count`` samples of delta_j [a, 1].
 
     With ``out = work.grads``, ``factor = 1 / count`` and ``overwrite`` this is the mean gradient;
     plain SGD passes ``out = net.params`` and ``factor = -learning_rate / count`` to step in place.
-    Each block is owned by one thread, so results do not depend on the number of threads
+    Each row is owned by one thread, so results do not depend on the number of threads
     (test_threads_bit_identical).
     """
     layout = net.layout
-    l = net.row_blocks[block, 0]
-    j0 = net.row_blocks[block, 1]
-    n_rows = net.row_blocks[block, 2]
     n_in = layout[l, SIZE]
     o0 = layout[l, THETA] + j0 * (n_in + 1)
     if overwrite:
@@ -164,4 +178,5 @@ def gradients(net, work, count):
     """work.grads = gradient of the mean loss over the minibatch's ``count`` samples, parallel over rows."""
     factor = work.grads.dtype.type(1.0) / work.grads.dtype.type(count)
     for block in prange(net.row_blocks.shape[0]):
-        row_gradient(net, work, count, block, factor, work.grads, True)
+        blocks = net.row_blocks
+        row_gradient(net, work, count, blocks[block, 0], blocks[block, 1], blocks[block, 2], factor, work.grads, True)

@@ -8,12 +8,9 @@ from .activations import activate, sigmoid
 
 #: Samples that share each pass over a weight matrix: every weight loaded feeds BLOCK multiply-adds.
 BLOCK = 4
-#: From this many samples up, a minibatch's samples are shared out between threads; below it, the
-#: rows of the weight matrices are (see kernels.epoch).
+#: From this many samples up, the parallel kernels (prediction, forward_backward, train_step) share
+#: samples or rows out between Numba's threads; below it they run on the calling thread.
 PARALLEL_MIN_SAMPLES = 16
-#: Below this many multiply-adds (minibatch samples x weights) a layer is computed on the calling
-#: thread: a parallel launch would cost more than it saves (batch 1 of 784-100-10 runs serially).
-PARALLEL_MIN_MACS = 250_000
 
 
 @kernel
@@ -120,18 +117,6 @@ def dense_units(net, acts, count, l, j0, j1):
         z0 = layout[l + 1, UNIT]
         for i in range(count):
             sigmoid(acts[i, z0 + j0 : z0 + j1], acts[i, z0 + j0 : z0 + j1])
-
-
-@kernel
-def layer_blocks(row_blocks, l):
-    """The range [first, stop) of row blocks that belong to layer ``l``."""
-    first = 0
-    while row_blocks[first, 0] < l:
-        first += 1
-    stop = first
-    while stop < row_blocks.shape[0] and row_blocks[stop, 0] == l:
-        stop += 1
-    return first, stop
 
 
 @kernel

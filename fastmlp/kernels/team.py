@@ -1,0 +1,80 @@
+"""One epoch of minibatch SGD, run by a team of threads that each own a fixed share of the work.
+
+Every member of the team (``member`` of ``n_members``) calls :func:`team_epoch` on its own thread
+(see fastmlp._team) and goes through every minibatch with the others, meeting them at a barrier
+wherever it needs their results:
+
+1. inputs: each member gathers its share of the minibatch's samples;
+2. hidden layers, one at a time: each member computes its own units (rows of W) for all samples,
+   so its rows of W stay in its own core's cache for the whole epoch;
+3. output layer, loss and output deltas: each member takes its share of the samples (the softmax
+   needs all of a sample's outputs);
+4. hidden deltas, layer by layer down: each member its own units;
+5. gradient and update of its own rows of every layer, with no barrier in between.
+
+No value is computed by two members, and each is computed by the same code in the same order
+whichever member computes it; shares are cut at whole sample blocks and whole pairs of rows, the
+grains of ``dense``. So the weights do not depend on the number of members (tests/test_threads.py).
+With one member the barriers return at once and this is the serial epoch.
+"""
+
+from .._compile import kernel
+from . import SIZE
+from .backward import hidden_delta, output_delta
+from .forward import BLOCK, dense, dense_units, gather
+from .sync import barrier
+from .update import step_rows
+
+#: Rows of W are shared out in pairs: ``dense`` computes two rows at a time.
+ROW_GRAIN = 2
+
+
+@kernel
+def share(n, member, n_members, grain):
+    """[first, stop): ``member``'s part of range(n) cut into ``n_members`` parts at multiples of ``grain``."""
+    pieces = (n + grain - 1) // grain
+    first = grain * (pieces * member // n_members)
+    stop = min(n, grain * (pieces * (member + 1) // n_members))
+    return first, stop
+
+
+@kernel
+def team_epoch(net, opt, X, targets, order, batch_size, scale, codes, work, state, member, n_members):
+    """Train on the minibatches order[0:b], order[b:2b], ... as one member of the team; returns the
+    sum of the per-sample losses (member 0; the others return 0).
+
+    state: the team's barrier, int64[sync.STATE_SIZE] of zeros. Each sample's loss is taken on the
+    forward pass of its own minibatch, before that step's update.
+    """
+    layout = net.layout
+    n_layers = layout.shape[0] - 1
+    n_out = layout[n_layers, SIZE]
+    acts = work.acts
+    plain = opt.momentum == 0 and opt.weight_decay == 0
+    total = 0.0
+    for start in range(0, order.size, batch_size):
+        count = min(batch_size, order.size - start)
+        s0, s1 = share(count, member, n_members, BLOCK)
+        gather(X, order, start, scale, acts, s0, s1 - s0)
+        barrier(state, n_members)
+        for l in range(n_layers - 1):
+            j0, j1 = share(layout[l + 1, SIZE], member, n_members, ROW_GRAIN)
+            dense_units(net, acts, count, l, j0, j1)
+            barrier(state, n_members)
+        dense(net.params, layout, n_layers - 1, acts, s0, s1 - s0, 0, n_out)
+        for i in range(s0, s1):
+            output_delta(net, targets, order, start, codes, work, i)
+        barrier(state, n_members)
+        for l in range(n_layers - 1, 0, -1):
+            k0, k1 = share(layout[l, SIZE], member, n_members, ROW_GRAIN)
+            for i in range(count):
+                hidden_delta(net, work, i, l, k0, k1)
+            barrier(state, n_members)
+        if member == 0:
+            for i in range(count):
+                total += work.losses[i]
+        for l in range(n_layers):
+            j0, j1 = share(layout[l + 1, SIZE], member, n_members, ROW_GRAIN)
+            step_rows(net, opt, work, count, l, j0, j1 - j0, plain)
+        barrier(state, n_members)  # the next gather overwrites inputs that the gradients read
+    return total
