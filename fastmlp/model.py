@@ -276,7 +276,8 @@ class MLP:
         net = self._net()
         forward_backward(net, X, Y, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), work)
         gradients(net, work, n)
-        loss = float(work.losses.mean())
+        with np.errstate(over="ignore"):  # finite per-sample losses near the float64 limit: reported below
+            loss = float(work.losses.mean())
         if not (np.isfinite(loss) and np.isfinite(work.grads).all()):  # overflow, as in forward
             raise ValueError(f"the loss or its gradient overflows {self.dtype.name} for these inputs; scale X down")
         return loss, [g.copy() for g in theta_views(work.grads, self._layout)]

@@ -506,3 +506,12 @@ def test_fuzz_load(mutation, data, model_files):
                 pristine.layer_sizes, pristine.loss, pristine.output, pristine.dtype)
     else:
         assert isinstance(error, ValueError), error  # a file problem is always a ValueError
+
+
+def test_loss_mean_that_overflows_is_a_clear_error():
+    """Found by test_fuzz_loss_and_gradients: each sample's loss finite (1e308), their mean's sum not.
+    It used to escape as numpy's overflow RuntimeWarning (an error under -W error) or an inf loss."""
+    net = fastmlp.MLP.from_thetas([np.array([[1.0, 0.0], [1.0, 0.0]])], loss="sigmoid_cross_entropy", output="sigmoid")
+    X = np.full((8, 1), 5e307)  # z = x for both outputs; loss 2x per sample with targets 0
+    with pytest.raises(ValueError, match="overflows float64"):
+        net.loss_and_gradients(X, np.zeros((8, 2)))
