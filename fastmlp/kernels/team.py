@@ -13,8 +13,9 @@ wherever it needs their results:
 5. gradient and update of its own rows of every layer, with no barrier in between.
 
 No value is computed by two members, and each is computed by the same code in the same order
-whichever member computes it; shares are cut at whole sample blocks and whole pairs of rows, the
-grains of ``dense``. So the weights do not depend on the number of members (tests/test_threads.py).
+whichever member computes it; shares are cut at whole blocks of four samples and of four rows,
+the grains of ``dense`` and of the gradient. So the weights do not depend on the number of members
+(tests/test_training.py::test_team_size_bit_identical).
 With one member the barriers return at once and this is the serial epoch.
 """
 
@@ -25,8 +26,8 @@ from .forward import BLOCK, dense, dense_units, gather
 from .sync import barrier
 from .update import step_rows
 
-#: Rows of W are shared out in pairs: ``dense`` computes two rows at a time.
-ROW_GRAIN = 2
+#: Rows of W are shared out four at a time: ``dense`` and the gradient compute four rows at a time.
+ROW_GRAIN = 4
 
 
 @kernel
