@@ -54,9 +54,9 @@ def _sources_digest() -> str:
 _DIGEST = _sources_digest()
 
 
-def _make(func, parallel: bool):
+def _make(func, parallel: bool, **extra):
     global CACHING
-    options = dict(OPTIONS, parallel=parallel)
+    options = dict(OPTIONS, parallel=parallel, **extra)
     try:
         dispatcher = numba.njit(cache=CACHING, **options)(func)
     except RuntimeError as error:  # "cannot cache function ...: no locator available"
@@ -76,6 +76,12 @@ def _make(func, parallel: bool):
 def kernel(func):
     """Compile ``func`` as a serial kernel under the project's policy."""
     return _make(func, parallel=False)
+
+
+def inline_kernel(func):
+    """A serial kernel that Numba inlines into its callers: a call inside a loop stops LLVM from
+    vectorising the loop, and LLVM does not always inline a callee by itself."""
+    return _make(func, parallel=False, inline="always")
 
 
 def parallel_kernel(func):

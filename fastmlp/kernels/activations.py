@@ -1,26 +1,104 @@
 """Sigmoid, softmax and the three per-sample losses with their gradients, computed stably from z."""
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
-from .._compile import kernel
+from .._compile import inline_kernel, kernel
 
 # Codes for the output activation and the loss, shared with the model.
 IDENTITY, SIGMOID, SOFTMAX = 0, 1, 2
 MSE, SIGMOID_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = 0, 1, 2
 
 
+@intrinsic
+def pow2_float32(typingctx, n):
+    """2.0 ** n as a float32 for an integer -126 <= n <= 127, written straight into its exponent bits."""
+    if not isinstance(n, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        k = builder.trunc(args[0], i32) if signature.args[0].bitwidth > 32 else args[0]
+        bits = builder.shl(builder.add(k, ir.Constant(i32, 127)), ir.Constant(i32, 23))
+        return builder.bitcast(bits, ir.FloatType())
+
+    return types.float32(n), codegen
+
+
+@inline_kernel
+def exp_nonpositive_float32(x):
+    """exp(x) for float32 x <= 0, within 2 ulp of the exact value, and 0 below -87 (where float32's
+    own exp goes subnormal). Unlike a call to the C library's expf, it is plain arithmetic that
+    LLVM vectorises, so a layer's sigmoids run 8 or 16 at a time.
+
+    exp(x) = 2^n exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2; ln 2 is split in two parts
+    (Cody and Waite) so that r is exact, and exp(r) is the degree-7 polynomial of Cephes' expf.
+    """
+    f = np.float32
+    # Rounded to nearest by truncation toward zero, as x <= 0. Written with a select and np.int32:
+    # np.floor, int() and max() compile to calls here, and a loop with calls is not vectorised.
+    y = x * f(1.44269504088896341) - f(0.5)
+    k = np.int32(y if y > f(-126.0) else f(-126.0))
+    n = f(k)
+    r = x - n * f(0.693359375)
+    r = r + n * f(2.12194440e-4)
+    p = f(1.9875691500e-4)
+    p = p * r + f(1.3981999507e-3)
+    p = p * r + f(8.3334519073e-3)
+    p = p * r + f(4.1665795894e-2)
+    p = p * r + f(1.6666665459e-1)
+    p = p * r + f(5.0000001201e-1)
+    p = p * r * r + r + f(1.0)
+    return p * pow2_float32(k) if x >= f(-87.0) else f(0.0)
+
+
+@inline_kernel
+def _sigmoid_float32(x):
+    """1 / (1 + exp(-x)) for a float32 x, as vectorisable arithmetic with no branch."""
+    one = np.float32(1.0)
+    e = exp_nonpositive_float32(-x if x >= 0 else x)  # exp(-|x|) <= 1 cannot overflow
+    s = one / (one + e)
+    return s if x >= 0 else e * s
+
+
+@inline_kernel
+def _sigmoid_float64(x):
+    """1 / (1 + exp(-x)) for a float64 x, with the C library's exp."""
+    # exp only ever sees a non-positive argument, so it cannot overflow, compiled or run as
+    # Python under NUMBA_DISABLE_JIT (test_stable_at_large_z).
+    if x >= 0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
+
+
 @kernel
 def sigmoid(z, out):
-    """out = 1 / (1 + exp(-z)), without overflow for any finite z.  (n,) -> (n,)"""
-    one = out.dtype.type(1.0)
-    for k in range(z.size):
-        # exp only ever sees a non-positive argument, so it cannot overflow, compiled or run as
-        # Python under NUMBA_DISABLE_JIT (test_stable_at_large_z).
-        if z[k] >= 0:
-            out[k] = one / (one + np.exp(-z[k]))
-        else:
-            e = np.exp(z[k])
-            out[k] = e / (one + e)
+    """out = 1 / (1 + exp(-z)), without overflow for any finite z.  (n,) -> (n,), distinct arrays."""
+    if out.itemsize == 4:
+        for k in range(z.size):
+            out[k] = _sigmoid_float32(z[k])
+    else:
+        for k in range(z.size):
+            out[k] = _sigmoid_float64(z[k])
+
+
+@kernel
+def sigmoid_inplace(a):
+    """a = 1 / (1 + exp(-a)).
+
+    Apart from ``sigmoid`` because LLVM vectorises ``out[k] = f(z[k])`` only behind a run-time
+    check that z and out do not overlap, which fails when they are one array (float32: 7 ns per
+    sigmoid on that path, 0.4 ns vectorised).
+    """
+    if a.itemsize == 4:
+        for k in range(a.size):
+            a[k] = _sigmoid_float32(a[k])
+    else:
+        for k in range(a.size):
+            a[k] = _sigmoid_float64(a[k])
 
 
 @kernel

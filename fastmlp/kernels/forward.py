@@ -4,7 +4,7 @@ from numba import prange
 
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
-from .activations import activate, sigmoid
+from .activations import activate, sigmoid_inplace
 
 #: Samples that share each pass over a weight matrix: every weight loaded feeds BLOCK multiply-adds.
 BLOCK = 4
@@ -162,7 +162,7 @@ def hidden_forward(net, acts, i0, n):
             z0 = layout[l + 1, UNIT]
             z1 = z0 + layout[l + 1, SIZE]
             for i in range(i0, i0 + n):
-                sigmoid(acts[i, z0:z1], acts[i, z0:z1])
+                sigmoid_inplace(acts[i, z0:z1])
 
 
 @kernel
@@ -174,7 +174,7 @@ def dense_units(net, acts, count, l, j0, j1):
     if l < layout.shape[0] - 2:
         z0 = layout[l + 1, UNIT]
         for i in range(count):
-            sigmoid(acts[i, z0 + j0 : z0 + j1], acts[i, z0 + j0 : z0 + j1])
+            sigmoid_inplace(acts[i, z0 + j0 : z0 + j1])
 
 
 @kernel
