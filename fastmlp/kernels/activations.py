@@ -1,30 +1,12 @@
 """Sigmoid, softmax and the three per-sample losses with their gradients, computed stably from z."""
 
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
-
 from .._compile import inline_kernel, kernel
+from .intrinsics import pow2_float32
 
 # Codes for the output activation and the loss, shared with the model.
 IDENTITY, SIGMOID, SOFTMAX = 0, 1, 2
 MSE, SIGMOID_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = 0, 1, 2
-
-
-@intrinsic
-def pow2_float32(typingctx, n):
-    """2.0 ** n as a float32 for an integer -126 <= n <= 127, written straight into its exponent bits."""
-    if not isinstance(n, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        k = builder.trunc(args[0], i32) if signature.args[0].bitwidth > 32 else args[0]
-        bits = builder.shl(builder.add(k, ir.Constant(i32, 127)), ir.Constant(i32, 23))
-        return builder.bitcast(bits, ir.FloatType())
-
-    return types.float32(n), codegen
 
 
 @inline_kernel

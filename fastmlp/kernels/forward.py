@@ -5,6 +5,7 @@ from numba import prange
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
 from .activations import activate, sigmoid_inplace
+from .intrinsics import prefetch
 
 #: Samples that share each pass over a weight matrix: every weight loaded feeds BLOCK multiply-adds.
 BLOCK = 4
@@ -25,6 +26,19 @@ def gather(X, order, start, scale, acts, i0, n):
         a = acts[i]
         for k in range(x.size):
             a[k] = dtype(x[k]) * scale
+
+
+@kernel
+def prefetch_rows(X, order, start, i0, n):
+    """Start loading rows X[order[start + i]], i in [i0, i0 + n), into the cache, and return at once.
+
+    Rows picked in shuffled order are nowhere in the cache; fetched while the current minibatch is
+    computed, they are there when ``gather`` reads them.
+    """
+    for i in range(i0, i0 + n):
+        x = X[start + i] if order.size == 0 else X[order[start + i]]
+        for k in range(0, x.size, 64 // x.itemsize):
+            prefetch(x, k)
 
 
 @kernel

@@ -4,7 +4,8 @@ Every member of the team (``member`` of ``n_members``) calls :func:`team_epoch` 
 (see fastmlp._team) and goes through every minibatch with the others, meeting them at a barrier
 wherever it needs their results:
 
-1. inputs: each member gathers its share of the minibatch's samples;
+1. inputs: each member gathers its share of the minibatch's samples (and prefetches its share of
+   the next minibatch's);
 2. hidden layers, one at a time: each member computes its own units (rows of W) for all samples,
    so its rows of W stay in its own core's cache for the whole epoch;
 3. output layer, loss and output deltas: each member takes its share of the samples (the softmax
@@ -22,7 +23,7 @@ With one member the barriers return at once and this is the serial epoch.
 from .._compile import kernel
 from . import SIZE
 from .backward import hidden_delta, output_delta
-from .forward import BLOCK, dense, dense_units, gather
+from .forward import BLOCK, dense, dense_units, gather, prefetch_rows
 from .sync import barrier
 from .update import step_rows
 
@@ -57,6 +58,9 @@ def team_epoch(net, opt, X, targets, order, batch_size, scale, codes, work, stat
         count = min(batch_size, order.size - start)
         s0, s1 = share(count, member, n_members, BLOCK)
         gather(X, order, start, scale, acts, s0, s1 - s0)
+        if start + batch_size < order.size:  # the inputs this member will gather next
+            p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members, BLOCK)
+            prefetch_rows(X, order, start + batch_size, p0, p1 - p0)
         barrier(state, n_members)
         for l in range(n_layers - 1):
             j0, j1 = share(layout[l + 1, SIZE], member, n_members, ROW_GRAIN)
