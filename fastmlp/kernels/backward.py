@@ -36,7 +36,7 @@ def hidden_delta(net, work, i, l, k0, k1):
     """delta of units [k0, k1) of hidden layer l for sample i: (W_l^T delta_{l+1}) * a (1 - a).
 
     W_l is the matrix from layer l to layer l + 1, so unit k needs column k of it. Each unit's sum
-    runs over j in the same order whichever range it is computed in.
+    runs over j in the same order and grouping whichever range [k0, k1) it is computed in.
     """
     layout = net.layout
     params = net.params
@@ -50,14 +50,36 @@ def hidden_delta(net, work, i, l, k0, k1):
     d_here = deltas[i, u0 + k0 : u0 + k1]
     d_here[:] = 0
     t0 = layout[l, THETA] + k0
-    for j in range(d_next.size):
-        w = params[t0 + j * stride : t0 + j * stride + k1 - k0]
+    m = k1 - k0
+    quads = d_next.size - d_next.size % 4
+    # Four rows of W per pass over d_here: a quarter of the passes, each a quarter of the stores.
+    # (One row per pass cost 7,100 cycles per sample for 784-256-128-10, mostly entering the loop.)
+    for j in range(0, quads, 4):
+        wa = params[t0 + j * stride : t0 + j * stride + m]
+        wb = params[t0 + (j + 1) * stride : t0 + (j + 1) * stride + m]
+        wc = params[t0 + (j + 2) * stride : t0 + (j + 2) * stride + m]
+        wd = params[t0 + (j + 3) * stride : t0 + (j + 3) * stride + m]
+        ca = d_next[j]
+        cb = d_next[j + 1]
+        cc = d_next[j + 2]
+        cd = d_next[j + 3]
+        for k in range(m):
+            d_here[k] += wa[k] * ca + wb[k] * cb + wc[k] * cc + wd[k] * cd
+    for j in range(quads, d_next.size):
+        w = params[t0 + j * stride : t0 + j * stride + m]
         dj = d_next[j]
-        for k in range(k1 - k0):
+        for k in range(m):
             d_here[k] += w[k] * dj
     a_here = acts[i, u0 + k0 : u0 + k1]
     for k in range(k1 - k0):
         d_here[k] *= a_here[k] * (one - a_here[k])
+
+
+@kernel
+def hidden_deltas(net, work, count, l, k0, k1):
+    """hidden_delta of units [k0, k1) of layer l for the minibatch's samples [0, count)."""
+    for i in range(count):
+        hidden_delta(net, work, i, l, k0, k1)
 
 
 @kernel

@@ -22,7 +22,7 @@ With one member the barriers return at once and this is the serial epoch.
 
 from .._compile import kernel
 from . import SIZE
-from .backward import hidden_delta, output_delta
+from .backward import hidden_deltas, output_delta
 from .forward import BLOCK, dense, dense_units, gather, prefetch_rows
 from .sync import barrier
 from .update import step_rows
@@ -72,8 +72,7 @@ def team_epoch(net, opt, X, targets, order, batch_size, scale, codes, work, stat
         barrier(state, n_members)
         for l in range(n_layers - 1, 0, -1):
             k0, k1 = share(layout[l, SIZE], member, n_members, ROW_GRAIN)
-            for i in range(count):
-                hidden_delta(net, work, i, l, k0, k1)
+            hidden_deltas(net, work, count, l, k0, k1)
             barrier(state, n_members)
         if member == 0:
             for i in range(count):
