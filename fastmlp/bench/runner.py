@@ -10,6 +10,11 @@ from .peers import ALL_THREADS, ONE_THREAD
 
 #: A thread setting is timed only while it stays within this factor of its contender's best setting.
 SKIP_FACTOR = 2.0
+#: Idle seconds before every run. OpenBLAS's and OpenMP's worker threads spin for a while after a
+#: peer's run; measured here, fastmlp's two threads ran at half speed straight after a NumPy matrix
+#: multiply and at full speed 0.1 s later. Every contender gets the same pause, then a short untimed
+#: run on the warm-up data, so that a timed run does not start on a core just woken from idle.
+SETTLE_SECONDS = 0.1
 
 
 class Entry:
@@ -25,8 +30,12 @@ class Entry:
         self.warmup: list[float] = []
         self.losses: list[float] = []
 
-    def call(self, job):
+    def call(self, job, before=None):
+        """Seconds that ``job(self)`` takes, and its result; ``before(self)`` runs first, untimed."""
+        time.sleep(SETTLE_SECONDS)
         with self.contender.threads(self.variant):
+            if before is not None:
+                before(self)
             began = time.perf_counter()
             result = job(self)
             seconds = time.perf_counter() - began
@@ -121,7 +130,7 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
 
     def run_once(entry):
         seconds, loss = entry.call(
-            lambda e: e.contender.train_epoch(e.model, e.data, batch_size, learning_rate, e.variant))
+            lambda e: e.contender.train_epoch(e.model, e.data, batch_size, learning_rate, e.variant), warm_job)
         entry.losses.append(float(loss))
         return seconds
 
@@ -160,7 +169,7 @@ def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):
             for _ in range(calls[id(entry)]):
                 once(entry)
 
-        seconds, _ = entry.call(job)
+        seconds, _ = entry.call(job, once)
         return seconds / calls[id(entry)]
 
     _alternate(kept, run_once, repeat)

@@ -85,25 +85,35 @@ def sigmoid_inplace(a):
 
 @kernel
 def softmax(z, out):
-    """out = exp(z - max z) / sum: the shift keeps exp <= 1.  (n,) -> (n,)"""
+    """out = exp(z - max z) / sum: the shift keeps exp <= 1.  (n,) -> (n,); returns the sum."""
     top = z.max()
     total = out.dtype.type(0.0)
-    for k in range(z.size):
-        out[k] = np.exp(z[k] - top)
-        total += out[k]
+    if out.itemsize == 4:
+        for k in range(z.size):
+            out[k] = exp_nonpositive_float32(z[k] - top)
+            total += out[k]
+    else:
+        for k in range(z.size):
+            out[k] = np.exp(z[k] - top)
+            total += out[k]
     for k in range(z.size):
         out[k] /= total
+    return total
 
 
 @kernel
 def activate(z, output, out):
-    """Apply the output activation ``output`` (a code) to one sample's pre-activations."""
+    """Apply the output activation ``output`` (a code) to one sample's pre-activations.
+
+    Returns softmax's sum of exp(z - max z) (1 for the other outputs), which gives log-sum-exp.
+    """
     if output == SIGMOID:
         sigmoid(z, out)
     elif output == SOFTMAX:
-        softmax(z, out)
+        return softmax(z, out)
     else:
         out[:] = z
+    return out.dtype.type(1.0)
 
 
 @kernel
@@ -116,7 +126,7 @@ def loss_and_delta(z, target, loss, output, delta):
     still gives a finite loss (test_stable_at_large_z). ``delta`` holds yhat on the way.
     """
     n = z.size
-    activate(z, output, delta)  # delta = yhat for now
+    exp_sum = activate(z, output, delta)  # delta = yhat for now
     value = 0.0
     if loss == SIGMOID_CROSS_ENTROPY:
         # -y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - y z + log(1 + exp(-|z|))
@@ -126,13 +136,12 @@ def loss_and_delta(z, target, loss, output, delta):
             delta[j] -= target[j]
     elif loss == SOFTMAX_CROSS_ENTROPY:
         # -sum y log softmax(z) = sum y (logsumexp(z) - z); its gradient is yhat sum(y) - y.
-        top = np.float64(z.max())
-        total = 0.0
+        # log sum exp z = max z + log sum exp(z - max z), the sum as softmax found it (the
+        # output of softmax cross-entropy is softmax), in the model's precision.
         mass = 0.0
         for j in range(n):
-            total += np.exp(np.float64(z[j]) - top)
             mass += target[j]
-        log_sum = top + np.log(total)
+        log_sum = np.float64(z.max()) + np.log(np.float64(exp_sum))
         for j in range(n):
             value += target[j] * (log_sum - z[j])
         scale = delta.dtype.type(mass)
