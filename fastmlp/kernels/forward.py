@@ -42,17 +42,18 @@ def prefetch_rows(X, order, start, i0, n):
 
 
 @kernel
-def _dense_4x4(params, t0, stride, n_in, acts, i, a0, z0, j):
+def _dense_4x4(params, t0, stride, n_in, acts, i, valid, a0, z0, j):
     """z of rows j..j+3 of W for samples i..i+3: sixteen dot products that share each load.
 
     Every weight loaded feeds four multiply-adds, and so does every input: eight loads per sixteen
     FMAs keep the FMA units rather than the loads busy (80 -> 104 GFLOP/s on one core here).
+    Only the first ``valid`` samples are real; the others repeat the last real one and are not written.
     """
     zero = acts.dtype.type(0.0)
     x0 = acts[i, a0 : a0 + n_in]
-    x1 = acts[i + 1, a0 : a0 + n_in]
-    x2 = acts[i + 2, a0 : a0 + n_in]
-    x3 = acts[i + 3, a0 : a0 + n_in]
+    x1 = acts[i + min(1, valid - 1), a0 : a0 + n_in]
+    x2 = acts[i + min(2, valid - 1), a0 : a0 + n_in]
+    x3 = acts[i + min(3, valid - 1), a0 : a0 + n_in]
     wa = params[t0 + j * stride : t0 + j * stride + n_in]
     wb = params[t0 + (j + 1) * stride : t0 + (j + 1) * stride + n_in]
     wc = params[t0 + (j + 2) * stride : t0 + (j + 2) * stride + n_in]
@@ -104,9 +105,12 @@ def _dense_4x4(params, t0, stride, n_in, acts, i, a0, z0, j):
     pc = params[bias + 2 * stride]
     pd = params[bias + 3 * stride]
     acts[i, z0 + j : z0 + j + 4] = (a_0 + pa, b_0 + pb, c_0 + pc, d_0 + pd)
-    acts[i + 1, z0 + j : z0 + j + 4] = (a_1 + pa, b_1 + pb, c_1 + pc, d_1 + pd)
-    acts[i + 2, z0 + j : z0 + j + 4] = (a_2 + pa, b_2 + pb, c_2 + pc, d_2 + pd)
-    acts[i + 3, z0 + j : z0 + j + 4] = (a_3 + pa, b_3 + pb, c_3 + pc, d_3 + pd)
+    if valid > 1:
+        acts[i + 1, z0 + j : z0 + j + 4] = (a_1 + pa, b_1 + pb, c_1 + pc, d_1 + pd)
+    if valid > 2:
+        acts[i + 2, z0 + j : z0 + j + 4] = (a_2 + pa, b_2 + pb, c_2 + pc, d_2 + pd)
+    if valid > 3:
+        acts[i + 3, z0 + j : z0 + j + 4] = (a_3 + pa, b_3 + pb, c_3 + pc, d_3 + pd)
 
 
 @kernel
@@ -114,10 +118,12 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     """Pre-activations z = W a + b (bias last column) of units [j_first, j_stop) of layer ``l + 1``,
     for samples [i0, i0 + n).
 
-    Blocks of four samples by four rows (``_dense_4x4``), then the rows left over one at a time,
-    then the samples left over one at a time. Which code computes a value depends only on its row's
-    place among [j_first, j_stop) and its sample's among [i0, i0 + n): callers that share rows or
-    samples out cut them at multiples of four (kernels.team), so no result depends on the cut.
+    Blocks of four samples by four rows (``_dense_4x4``), then the rows left over one at a time.
+    Two or three samples left over make a last block of four, padded (it costs what two single
+    samples cost: a pass over W is the price); one left over goes alone. Which code computes a value
+    depends only on its row's place among [j_first, j_stop) and its sample's among [i0, i0 + n):
+    callers that share rows or samples out cut them at multiples of four (kernels.team), so no
+    result depends on the cut.
     """
     n_in = layout[l, SIZE]
     stride = n_in + 1
@@ -126,15 +132,16 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     z0 = layout[l + 1, UNIT]
     zero = acts.dtype.type(0.0)
     i = i0
-    while i + BLOCK <= i0 + n:
+    while i0 + n - i >= 2:
+        valid = min(BLOCK, i0 + n - i)
         j = j_first
         while j + 4 <= j_stop:
-            _dense_4x4(params, t0, stride, n_in, acts, i, a0, z0, j)
+            _dense_4x4(params, t0, stride, n_in, acts, i, valid, a0, z0, j)
             j += 4
         x0 = acts[i, a0 : a0 + n_in]
-        x1 = acts[i + 1, a0 : a0 + n_in]
-        x2 = acts[i + 2, a0 : a0 + n_in]
-        x3 = acts[i + 3, a0 : a0 + n_in]
+        x1 = acts[i + min(1, valid - 1), a0 : a0 + n_in]
+        x2 = acts[i + min(2, valid - 1), a0 : a0 + n_in]
+        x3 = acts[i + min(3, valid - 1), a0 : a0 + n_in]
         while j < j_stop:
             w = params[t0 + j * stride : t0 + j * stride + n_in]
             s0 = zero
@@ -149,11 +156,14 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
                 s3 += p * x3[k]
             bias = params[t0 + j * stride + n_in]
             acts[i, z0 + j] = s0 + bias
-            acts[i + 1, z0 + j] = s1 + bias
-            acts[i + 2, z0 + j] = s2 + bias
-            acts[i + 3, z0 + j] = s3 + bias
+            if valid > 1:
+                acts[i + 1, z0 + j] = s1 + bias
+            if valid > 2:
+                acts[i + 2, z0 + j] = s2 + bias
+            if valid > 3:
+                acts[i + 3, z0 + j] = s3 + bias
             j += 1
-        i += BLOCK
+        i += valid
     while i < i0 + n:
         x = acts[i, a0 : a0 + n_in]
         for j in range(j_first, j_stop):
