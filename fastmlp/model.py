@@ -308,7 +308,8 @@ class MLP:
         shuffle : bool
             Visit the samples in a new random order each epoch.
         n_threads : int or None
-            Numba threads to use (all by default).
+            Threads to train on, at most Numba's thread count (all of them by default; a network
+            whose minibatch step is too small to share trains on one). The weights do not depend on it.
         verbose : int
             Print a line per epoch when > 0.
         checkpoint : path or None

@@ -67,7 +67,7 @@ def machine_line(info: dict) -> str:
     versions = info["versions"]
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
     flags = "+".join(info.get("cpu_flags", [])) or "?"
-    return (f"{info['cpu']} ({flags}), {info['cores']} cores, Numba threading layer {info['threading_layer']}, "
+    return (f"{info['cpu']} ({flags}), {info['cores']} cores, training on fastmlp's own thread team, prediction on Numba's {info['threading_layer']} threading layer, "
             f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}")
 
 

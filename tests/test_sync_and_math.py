@@ -1,0 +1,94 @@
+"""The team's barrier (kernels.sync) and the vectorised float32 exp and sigmoid (kernels.activations)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from fastmlp._compile import kernel
+from fastmlp.kernels.activations import exp_nonpositive_float32, sigmoid, sigmoid_inplace, softmax
+from fastmlp.kernels.sync import STATE_SIZE, barrier
+
+
+@kernel
+def _rounds(state, n_threads, me, seen, errors, rounds):
+    """Each round: write my round number, meet, check everyone's, meet again."""
+    for r in range(1, rounds + 1):
+        seen[me * 16] = r  # one cache line per thread
+        barrier(state, n_threads)
+        for other in range(n_threads):
+            if seen[other * 16] != r:
+                errors[me] += 1
+        barrier(state, n_threads)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_barrier_makes_every_write_before_it_visible_after_it(n_threads):
+    state = np.zeros(STATE_SIZE, np.int64)
+    seen = np.zeros(16 * n_threads, np.int64)
+    errors = np.zeros(n_threads, np.int64)
+    rounds = 20_000
+    helpers = [threading.Thread(target=_rounds, args=(state, n_threads, me, seen, errors, rounds))
+               for me in range(1, n_threads)]
+    for thread in helpers:
+        thread.start()
+    _rounds(state, n_threads, 0, seen, errors, rounds)
+    for thread in helpers:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert errors.tolist() == [0] * n_threads
+    assert (seen[:: 16] == rounds).all()
+
+
+@kernel
+def _exp_all(x, out):
+    for k in range(x.size):
+        out[k] = exp_nonpositive_float32(x[k])
+
+
+def test_exp_nonpositive_float32_is_within_two_ulp():
+    x = -np.linspace(0.0, 87.0, 1_000_001, dtype=np.float32)
+    out = np.empty_like(x)
+    _exp_all(x, out)
+    exact = np.exp(x.astype(np.float64))
+    ulp = np.spacing(exact.astype(np.float32)).astype(np.float64)
+    assert (np.abs(out - exact) <= 2 * ulp).all()
+    assert out[0] == 1.0
+
+
+def test_exp_nonpositive_float32_is_zero_below_float32_range():
+    x = np.array([-87.5, -100.0, -1e4, -np.inf], np.float32)
+    out = np.ones_like(x)
+    _exp_all(x, out)
+    assert (out == 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_matches_the_exact_value_and_saturates(dtype):
+    z = np.concatenate([np.linspace(-120, 120, 20_001), [-1e4, 1e4, 0.0, -0.0]]).astype(dtype)
+    exact = 1.0 / (1.0 + np.exp(-z.astype(np.longdouble)))
+    out = np.empty_like(z)
+    sigmoid(z, out)
+    inplace = z.copy()
+    sigmoid_inplace(inplace)
+    np.testing.assert_array_equal(out, inplace)
+    eps = np.finfo(dtype).eps
+    # relative to the value, except where the value underflows: float32's exp is flushed to zero
+    # below -87 (sigmoid < 1.7e-38), float64's sigmoid(-1e4) is 0
+    tiny = 1e-37 if dtype == np.float32 else np.finfo(np.float64).tiny
+    assert (np.abs(out - exact) <= 4 * eps * exact + tiny).all()
+    assert out[-4] == 0 and out[-3] == 1 and out[-2] == 0.5
+
+
+def test_float32_softmax_matches_float64():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        z = (rng.normal(size=10) * rng.choice([1, 10, 100])).astype(np.float32)
+        out = np.empty_like(z)
+        total = softmax(z, out)
+        e = np.exp(z.astype(np.float64) - z.max())
+        # float32: each exp within 2 ulp, then the sum's and the division's rounding: 16 ulp = 1.9e-6
+        np.testing.assert_allclose(out, e / e.sum(), rtol=16 * np.finfo(np.float32).eps, atol=1e-30)
+        assert total == pytest.approx(e.sum(), rel=16 * float(np.finfo(np.float32).eps))
