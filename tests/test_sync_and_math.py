@@ -88,7 +88,9 @@ def test_float32_softmax_matches_float64():
         z = (rng.normal(size=10) * rng.choice([1, 10, 100])).astype(np.float32)
         out = np.empty_like(z)
         total = softmax(z, out)
-        e = np.exp(z.astype(np.float64) - z.max())
-        # float32: each exp within 2 ulp, then the sum's and the division's rounding: 16 ulp = 1.9e-6
+        # z - max z rounded to float32 as the kernel has it (that rounding, up to 2e-6 of exp at
+        # z - max = -42, is float32's, not the exp's)
+        e = np.exp((z - z.max()).astype(np.float64))
+        # each exp within 2 ulp, then the sum's and the division's rounding: 16 ulp = 1.9e-6
         np.testing.assert_allclose(out, e / e.sum(), rtol=16 * np.finfo(np.float32).eps, atol=1e-30)
         assert total == pytest.approx(e.sum(), rel=16 * float(np.finfo(np.float32).eps))
