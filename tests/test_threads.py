@@ -6,6 +6,7 @@ from several Python threads and in a forked child, and an unwritable kernel cach
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -19,9 +20,16 @@ import numpy as np
 import pytest
 
 import fastmlp
+import fastmlp._team
 from fastmlp import _compile
 
 FIT = dict(epochs=3, batch_size=16, learning_rate=0.5, momentum=0.9)
+
+
+@pytest.fixture(autouse=True)
+def _teams_even_for_small_networks(monkeypatch):
+    """Every fit here trains on a team of threads (fastmlp._team), as a large network does."""
+    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)
 
 
 def _data(seed, n=300, n_features=12, n_classes=4):
@@ -67,6 +75,26 @@ def test_two_threads_train_two_models_at_once():
         _run_threads([lambda seed=seed, nets=nets: nets.__setitem__(seed, _trained(seed)) for seed in (1, 2)])
         for seed, params in zip((1, 2), expected):
             np.testing.assert_array_equal(nets[seed].params, params)
+
+
+def test_team_helpers_are_kept_per_calling_thread_and_end_with_it():
+    X, y = _data(9)
+    fastmlp.MLP([12, 16, 4], random_state=0).fit(X, y, epochs=2, n_threads=2)
+    mine = fastmlp._team._helpers(1)[0].thread
+    fastmlp.MLP([12, 16, 4], random_state=1).fit(X, y, epochs=2, n_threads=2)
+    assert fastmlp._team._helpers(1)[0].thread is mine and mine.is_alive()  # kept between calls
+    theirs = []
+
+    def train():
+        fastmlp.MLP([12, 16, 4], random_state=2).fit(X, y, epochs=2, n_threads=2)
+        theirs.append(fastmlp._team._helpers(1)[0].thread)
+
+    _run_threads([train])
+    assert theirs[0] is not mine
+    gc.collect()
+    theirs[0].join(timeout=30)
+    assert not theirs[0].is_alive(), "a finished thread's team helper should stop"
+    assert mine.is_alive()
 
 
 def test_concurrent_predict_on_one_model():
