@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--peers", type=_list(str), default=None,
                         help="numpy,pytorch,scikit-learn (default: every one installed; numpy always is)")
     parser.add_argument("--samples", type=int, default=None,
-                        help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 2000, 20000, "
+                        help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 5000, 20000, "
                              "60000, 60000, 60000, scaled down for costlier networks, at least 1000)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per contender, medians reported (3)")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="SGD step size for every contender (0.1)")

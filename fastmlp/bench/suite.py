@@ -26,7 +26,7 @@ BATCH_SIZES = (1, 10, 32, 128, 512)
 #: below, where the peers are slowest (PyTorch ~2k samples/s at batch 1), so that a full run stays near a
 #: quarter of an hour. Costlier networks get proportionally fewer (see default_samples). Every contender in
 #: a row trains on the same samples; the table states how many.
-DEFAULT_SAMPLES = {1: 2000, 10: 20000, 32: 60000, 128: 60000, 512: 60000}
+DEFAULT_SAMPLES = {1: 5000, 10: 20000, 32: 60000, 128: 60000, 512: 60000}
 REFERENCE_FLOPS = roofline.sample_flops((784, 100, 10))
 
 
