@@ -13,6 +13,7 @@ from cases import LEARNING_RATE, LOSS_OUTPUTS, OPTIMIZERS, assert_close, make_pr
 import naive
 import fastmlp._team
 from fastmlp import MLP
+from fastmlp._layout import build_layout
 
 
 
@@ -375,3 +376,16 @@ def test_fashion_mnist_784_100_10():
     accuracy = net.score(X_test, y_test)
     assert len(net.loss_curve_) == 5 and net.loss_curve_[-1] < net.loss_curve_[0]
     assert accuracy >= 0.85, f"test accuracy {accuracy:.4f} after 5 epochs"
+
+
+@pytest.mark.parametrize("sizes, batch_size, members", [
+    ((784, 100, 10), 1, 2),     # 79,510 multiply-adds a step: worth two threads
+    ((784, 100, 10), 32, 2),
+    ((784, 15, 10), 32, 1),     # 15 hidden units: too few to share at a small minibatch
+    ((784, 15, 10), 512, 2),
+    ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds: too little to share
+])
+def test_team_size(sizes, batch_size, members):
+    layout, _ = build_layout(sizes)
+    assert fastmlp._team.team_size(layout, batch_size, 2) == members
+    assert fastmlp._team.team_size(layout, batch_size, 1) == 1
