@@ -13,7 +13,6 @@ calls ran at 95-130k.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 
@@ -81,8 +80,9 @@ class _Helper:
         self._go.set()
 
 
-class _Helpers(list):
-    """The helpers of one calling thread; they stop when that thread ends (its thread-local goes)."""
+class _Owner:
+    """Stands for a calling thread in its thread-local storage: when the thread ends, the storage
+    goes, this object with it, and a finalizer stops the thread's helpers."""
 
 
 def _stop_all(helpers):
@@ -95,19 +95,14 @@ _local = threading.local()
 
 def _helpers(count: int) -> list[_Helper]:
     """``count`` live helpers of the calling thread, started when first needed (and again in a
-    forked child, where the parent's threads do not exist)."""
+    forked child, where the parent's threads are not alive)."""
     helpers = getattr(_local, "helpers", None)
-    if helpers is None or helpers.pid != os.getpid() or not all(h.thread.is_alive() for h in helpers):
-        helpers = _Helpers()
-        helpers.pid = os.getpid()
-        _local.helpers = helpers
-        # helpers refers to nothing that refers back to it, so the finalizer runs when the
-        # calling thread ends and its thread-local storage is freed.
-        _local.finalizer = weakref.finalize(helpers, _stop_all, list(helpers))
+    if helpers is None or not all(helper.thread.is_alive() for helper in helpers):
+        helpers = _local.helpers = []
+        _local.owner = _Owner()
+        weakref.finalize(_local.owner, _stop_all, helpers)
     while len(helpers) < count:
         helpers.append(_Helper(f"fastmlp-team-{threading.get_ident()}-{len(helpers) + 1}"))
-        _local.finalizer.detach()
-        _local.finalizer = weakref.finalize(helpers, _stop_all, list(helpers))
     return helpers[:count]
 
 
