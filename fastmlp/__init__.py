@@ -1,10 +1,10 @@
-"""fastmlp: sigmoid multilayer perceptrons trained by Numba-compiled, parallel kernels on the CPU."""
+"""fastmlp: multilayer perceptrons trained by Numba-compiled, parallel kernels on the CPU."""
 
 from . import _compile  # noqa: F401  (chooses the threading layer before any kernel exists)
+from ._settings import TrainingSettings
+from ._version import __version__
 from .checkpoint import DivergenceError
-from .io import load
-from .model import MLP
+from .model import MLP, load
 from .perceptron import Perceptron
 
-__version__ = "0.1.0"
-__all__ = ["MLP", "DivergenceError", "load", "Perceptron", "__version__"]
+__all__ = ["MLP", "DivergenceError", "Perceptron", "TrainingSettings", "load", "__version__"]

@@ -107,3 +107,91 @@ def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabiliti
                          f"found {y.min()}..{y.max()}")
     y = np.ascontiguousarray(y, dtype=dtype)
     return y
+
+
+# ------------------------------------------------------------------------------------- the network
+#: The output activations each loss is defined for; the first is the default.
+LOSS_OUTPUTS = {
+    "mse": ("sigmoid", "identity", "softmax"),
+    "sigmoid_cross_entropy": ("sigmoid",),
+    "softmax_cross_entropy": ("softmax",),
+}
+OUTPUTS = ("identity", "sigmoid", "softmax")
+#: Hidden-layer activations; "logistic" is the lecture's sigmoid.
+ACTIVATIONS = ("logistic", "tanh", "relu", "identity")
+DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+#: What a network was last trained on: the dtype of its inputs (uint8 means pixels read as x / 255).
+INPUT_DTYPES = ("uint8", "float32", "float64")
+
+
+def check_dtype(dtype) -> np.dtype:
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dtype.name not in DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype.name}")
+    return dtype
+
+
+def check_layer_sizes(layer_sizes) -> tuple[int, ...]:
+    if isinstance(layer_sizes, (str, bytes)):
+        raise TypeError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}")
+    try:
+        sizes = list(layer_sizes)
+    except TypeError:
+        raise TypeError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
+    return tuple(check_int(size, "every layer size", 1) for size in sizes)
+
+
+def check_loss_output(loss, output) -> tuple[str, str]:
+    check_choice(loss, "loss", LOSS_OUTPUTS)
+    if output is None:
+        return loss, LOSS_OUTPUTS[loss][0]
+    check_choice(output, "output", OUTPUTS)
+    if output not in LOSS_OUTPUTS[loss]:
+        raise ValueError(f"loss {loss!r} needs output in {LOSS_OUTPUTS[loss]}, got output {output!r}")
+    return loss, output
+
+
+def check_random_state(random_state) -> int | None:
+    return None if random_state is None else check_int(random_state, "random_state", 0)
+
+
+def check_rng_state(state, where: str) -> dict:
+    """A PCG64 bit-generator state as ``numpy.random.PCG64().state`` gives it."""
+    keys = {"bit_generator", "state", "has_uint32", "uinteger"}
+
+    def is_int(value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    valid = (
+        isinstance(state, dict) and set(state) == keys and state["bit_generator"] == "PCG64"
+        and isinstance(state["state"], dict) and set(state["state"]) == {"state", "inc"}
+        and all(is_int(v) and 0 <= v < 2**128 for v in state["state"].values())
+        and is_int(state["has_uint32"]) and state["has_uint32"] in (0, 1)
+        and is_int(state["uinteger"]) and 0 <= state["uinteger"] < 2**32
+    )
+    if not valid:
+        raise ValueError(f"{where}: rng_state is not a valid PCG64 state")
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{where}: rng_state is not a valid PCG64 state ({error})") from None
+    return state
+
+
+def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.ndarray:
+    """Per-sample weights (n_samples,) >= 0 and finite, not all zero; empty (unweighted) for None."""
+    if sample_weight is None:
+        return np.empty(0, dtype)
+    weights = _as_real_array(sample_weight, "sample_weight")
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {weights.shape}")
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every sample")
+    return np.ascontiguousarray(weights, dtype=dtype)

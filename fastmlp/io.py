@@ -1,6 +1,8 @@
-"""Model files: an uncompressed .npz of flat arrays plus a JSON metadata entry, written atomically.
+"""Model and checkpoint files: an uncompressed .npz of flat arrays plus a JSON metadata entry.
 
-Reading never unpickles and never executes anything from the file; every entry is checked before use.
+Writing is atomic; reading never unpickles and never executes anything from the file, and every entry is
+checked before use. This module knows the format, not the model: it reads and writes validated arrays
+and metadata (the model builds itself from them).
 """
 
 from __future__ import annotations
@@ -11,57 +13,45 @@ import secrets
 import struct
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .model import MLP
+from . import _validation as check
+from ._settings import TrainingSettings
+from ._version import __version__
 
 FORMAT = "fastmlp"
-FORMAT_VERSION = 1
+#: Version 2 added hidden activations, the input dtype, optimizer state for Adam, validation curves and
+#: early-stopping progress; version 1 files are read and brought up to version 2 (:func:`_upgrade_v1`).
+FORMAT_VERSION = 2
 #: Arrays in each kind of file, besides the ``metadata`` entry (UTF-8 JSON as a uint8 vector).
-ARRAYS = {"model": ("params", "loss_curve"), "checkpoint": ("params", "velocity", "loss_curve")}
+ARRAYS = {
+    "model": ("params", "loss_curve", "validation_scores", "validation_loss_curve"),
+    "checkpoint": ("params", "first", "second", "best_params", "loss_curve", "validation_scores",
+                   "validation_loss_curve"),
+}
+ARRAYS_V1 = {"model": ("params", "loss_curve"), "checkpoint": ("params", "velocity", "loss_curve")}
 #: The metadata fields every file has; checkpoints add CHECKPOINT_FIELDS.
 MODEL_FIELDS = ("format", "format_version", "kind", "fastmlp_version", "layer_sizes", "loss", "output",
-                "dtype", "random_state")
-CHECKPOINT_FIELDS = ("epochs_done", "rng_state", "training")
+                "activation", "dtype", "random_state", "input_dtype")
+MODEL_FIELDS_V1 = ("format", "format_version", "kind", "fastmlp_version", "layer_sizes", "loss", "output",
+                   "dtype", "random_state")
+CHECKPOINT_FIELDS = ("epochs_done", "rng_state", "training", "data", "progress")
+CHECKPOINT_FIELDS_V1 = ("epochs_done", "rng_state", "training")
+#: Where a fit stands besides its arrays: optimizer steps and samples seen, the current learning rate
+#: (schedules change it), the early-stopping record, and the seed of the held-out validation split.
+PROGRESS_FIELDS = ("step", "samples_seen", "learning_rate", "best_loss", "best_score", "no_improvement",
+                   "stopped", "split_seed")
 #: Metadata larger than this is not ours (a model's metadata is a few hundred bytes).
 MAX_METADATA_BYTES = 1 << 20
 
 
+def header(kind: str) -> dict:
+    """The metadata fields that name the format, for a file of ``kind`` "model" or "checkpoint"."""
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "fastmlp_version": __version__}
+
+
 # ------------------------------------------------------------------------------------------- writing
-def save(net: MLP, path: str | os.PathLike) -> None:
-    """Write ``net`` to ``path`` (the name is used as given; ``.npz`` is the usual suffix).
-
-    The file holds ``params`` (the flat parameter vector in the model's dtype), ``loss_curve``
-    (float64) and ``metadata``: JSON with the format name and version, layer sizes, loss, output,
-    dtype, random_state and the fastmlp version. The write is atomic: a crash leaves either the old
-    file or the new one.
-    """
-    write(path, model_metadata(net, "model"), {"params": net.params, "loss_curve": loss_curve_array(net)})
-
-
-def model_metadata(net, kind: str) -> dict:
-    from . import __version__
-
-    return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "kind": kind,
-        "fastmlp_version": __version__,
-        "layer_sizes": list(net.layer_sizes),
-        "loss": net.loss,
-        "output": net.output,
-        "dtype": net.dtype.name,
-        "random_state": net.random_state,
-    }
-
-
-def loss_curve_array(net) -> np.ndarray:
-    return np.asarray(net.loss_curve_, dtype=np.float64).reshape(-1)
-
-
 def write(path, metadata: dict, arrays: dict) -> None:
     """Atomically write ``metadata`` and ``arrays`` as an uncompressed .npz at ``path``.
 
@@ -119,28 +109,6 @@ def _fsync_directory(directory: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def load(path: str | os.PathLike) -> MLP:
-    """Read a model (or a checkpoint) written by :func:`save`; returns an :class:`~fastmlp.MLP`.
-
-    Raises ValueError naming the problem for a file that is not a valid fastmlp file: truncated,
-    corrupted, foreign (a .npy, a pickle, another zip), of a newer format version, or with entries
-    whose shapes, dtypes or values do not fit the metadata. A checkpoint also restores the momentum
-    buffer and the random generator, so training can go on exactly where it stopped.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import fastmlp
-    >>> net = fastmlp.MLP([4, 3, 2], random_state=0)
-    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
-    >>> net.save(path)
-    >>> bool((fastmlp.load(path).params == net.params).all())
-    True
-    """
-    metadata, arrays = read(path)
-    return build(metadata, arrays)
-
-
 def read(path) -> tuple[dict, dict]:
     """The validated metadata and arrays of a fastmlp file (model or checkpoint)."""
     name = os.fspath(path)
@@ -181,21 +149,57 @@ def _read_archive(archive: zipfile.ZipFile, name: str, file_size: int) -> tuple[
         raise ValueError(f"{name}: not a fastmlp file: no 'metadata' entry (entries: {sorted(members)})")
     text = _read_member(archive, members["metadata"], name, np.dtype(np.uint8), None, MAX_METADATA_BYTES)
     metadata = _parse_metadata(text.tobytes(), name)
-    expected = set(ARRAYS[metadata["kind"]]) | {"metadata"}
+    kind, version = metadata["kind"], metadata["format_version"]
+    names = (ARRAYS if version == FORMAT_VERSION else ARRAYS_V1)[kind]
+    expected = set(names) | {"metadata"}
     if set(members) != expected:
         missing, extra = sorted(expected - set(members)), sorted(set(members) - expected)
-        raise ValueError(f"{name}: a fastmlp {metadata['kind']} file has entries {sorted(expected)}; "
+        raise ValueError(f"{name}: a fastmlp {kind} file has entries {sorted(expected)}; "
                          f"missing {missing}, unexpected {extra}")
     dtype = np.dtype(metadata["dtype"])
     size = n_params(metadata["layer_sizes"])
-    n_epochs = metadata.get("epochs_done")
-    expected = {"params": (size, dtype), "velocity": (size, dtype), "loss_curve": (n_epochs, np.dtype(np.float64))}
+    curve = (metadata.get("epochs_done"), np.dtype(np.float64))
+    shapes = {"params": (size, dtype), "velocity": (size, dtype), "first": (size, dtype), "second": (size, dtype),
+              "best_params": (None, dtype), "loss_curve": curve, "validation_scores": (None, np.dtype(np.float64)),
+              "validation_loss_curve": (None, np.dtype(np.float64))}
     arrays = {}
-    for key in ARRAYS[metadata["kind"]]:
-        length, kind = expected[key]
-        arrays[key] = _read_member(archive, members[key], name, kind, length, file_size)
+    for key in names:
+        length, kind_of = shapes[key]
+        arrays[key] = _read_member(archive, members[key], name, kind_of, length, file_size)
         if not np.isfinite(arrays[key]).all():
             raise ValueError(f"{name}: entry {key!r} contains NaN or infinity")
+    if version == 1:
+        metadata, arrays = _upgrade_v1(metadata, arrays)
+    _check_arrays(metadata, arrays, size, name)
+    return metadata, arrays
+
+
+def _check_arrays(metadata: dict, arrays: dict, size: int, name: str) -> None:
+    n_scores = arrays["validation_scores"].size
+    if arrays["validation_loss_curve"].size != n_scores or n_scores > arrays["loss_curve"].size:
+        raise ValueError(f"{name}: validation_scores and validation_loss_curve must have one value per epoch "
+                         "with validation data, at most one per epoch trained")
+    if "best_params" in arrays and arrays["best_params"].size not in (0, size):
+        raise ValueError(f"{name}: entry 'best_params' must be empty or hold {size} parameters")
+
+
+def _upgrade_v1(metadata: dict, arrays: dict) -> tuple[dict, dict]:
+    """A version 1 file as version 2 would hold it: sigmoid hidden layers, input dtype unknown, no
+    validation curves; a checkpoint's momentum buffer becomes the first optimizer buffer."""
+    metadata = dict(metadata, format_version=FORMAT_VERSION, activation="logistic", input_dtype=None)
+    empty = np.empty(0, np.float64)
+    arrays = dict(arrays, validation_scores=empty, validation_loss_curve=empty.copy())
+    if metadata["kind"] == "checkpoint":
+        old = metadata["training"]
+        arrays["first"] = arrays.pop("velocity")
+        arrays["second"] = np.zeros_like(arrays["first"])
+        arrays["best_params"] = np.empty(0, arrays["params"].dtype)
+        metadata["training"] = {key: old[key] for key in ("batch_size", "learning_rate", "momentum", "nesterov",
+                                                          "weight_decay", "shuffle")}
+        metadata["data"] = {"n_samples": old["n_samples"], "sha256": old["data_sha256"]}
+        metadata["progress"] = {"step": 0, "samples_seen": metadata["epochs_done"] * old["n_samples"],
+                                "learning_rate": old["learning_rate"], "best_loss": None, "best_score": None,
+                                "no_improvement": 0, "stopped": False, "split_seed": None}
     return metadata, arrays
 
 
@@ -254,15 +258,16 @@ def _parse_metadata(raw: bytes, name: str) -> dict:
     kind = metadata.get("kind")
     if not isinstance(kind, str) or kind not in ARRAYS:
         raise ValueError(f"{name}: unknown kind {kind!r}; expected 'model' or 'checkpoint'")
-    fields = MODEL_FIELDS + (CHECKPOINT_FIELDS if kind == "checkpoint" else ())
+    if version == 1:
+        fields = MODEL_FIELDS_V1 + (CHECKPOINT_FIELDS_V1 if kind == "checkpoint" else ())
+    else:
+        fields = MODEL_FIELDS + (CHECKPOINT_FIELDS if kind == "checkpoint" else ())
     if set(metadata) != set(fields):
         missing, extra = sorted(set(fields) - set(metadata)), sorted(set(metadata) - set(fields))
         raise ValueError(f"{name}: metadata fields missing {missing}, unexpected {extra}")
     _check_model_fields(metadata, name)
     if kind == "checkpoint":
-        from .checkpoint import check_checkpoint_fields
-
-        check_checkpoint_fields(metadata, name)
+        (_check_checkpoint_fields_v1 if version == 1 else _check_checkpoint_fields)(metadata, name)
     return metadata
 
 
@@ -270,41 +275,83 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_model_fields(metadata: dict, name: str) -> None:
-    from . import model
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
+
+def _check_model_fields(metadata: dict, name: str) -> None:
     if not isinstance(metadata["fastmlp_version"], str):
         raise ValueError(f"{name}: fastmlp_version must be a string")
     sizes = metadata["layer_sizes"]
     if not isinstance(sizes, list) or len(sizes) < 2 or not all(_is_int(s) and s >= 1 for s in sizes):
         raise ValueError(f"{name}: layer_sizes must be a list of at least two integers >= 1, got {sizes!r}")
     try:
-        model._check_loss_output(metadata["loss"], metadata["output"])
+        check.check_loss_output(metadata["loss"], metadata["output"])
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name}: {error}") from None
     if not isinstance(metadata["output"], str) or not isinstance(metadata["dtype"], str) \
-            or metadata["dtype"] not in model.DTYPES:
+            or metadata["dtype"] not in check.DTYPES:
         raise ValueError(f"{name}: invalid output {metadata['output']!r} or dtype {metadata['dtype']!r}")
     state = metadata["random_state"]
     if state is not None and not (_is_int(state) and state >= 0):
         raise ValueError(f"{name}: random_state must be null or an integer >= 0, got {state!r}")
+    if metadata["format_version"] >= 2:
+        if metadata["activation"] not in check.ACTIVATIONS:
+            raise ValueError(f"{name}: activation must be one of {list(check.ACTIVATIONS)}, "
+                             f"got {metadata['activation']!r}")
+        if metadata["input_dtype"] is not None and metadata["input_dtype"] not in check.INPUT_DTYPES:
+            raise ValueError(f"{name}: input_dtype must be null or one of {list(check.INPUT_DTYPES)}, "
+                             f"got {metadata['input_dtype']!r}")
+
+
+def _check_checkpoint_fields(metadata: dict, name: str) -> None:
+    done = metadata["epochs_done"]
+    if not _is_int(done) or done < 0:
+        raise ValueError(f"{name}: epochs_done must be an integer >= 0, got {done!r}")
+    check.check_rng_state(metadata["rng_state"], name)
+    TrainingSettings.from_record(metadata["training"], name)
+    data = metadata["data"]
+    if not (isinstance(data, dict) and set(data) == {"n_samples", "sha256"} and _is_int(data["n_samples"])
+            and data["n_samples"] >= 1 and isinstance(data["sha256"], str)):
+        raise ValueError(f"{name}: data must be an object with n_samples >= 1 and a sha256 string")
+    progress = metadata["progress"]
+    if not isinstance(progress, dict) or set(progress) != set(PROGRESS_FIELDS):
+        raise ValueError(f"{name}: progress must have the fields {list(PROGRESS_FIELDS)}")
+    counts_ok = all(_is_int(progress[key]) and progress[key] >= 0 for key in ("step", "samples_seen", "no_improvement"))
+    rate_ok = _is_number(progress["learning_rate"]) and progress["learning_rate"] > 0
+    best_ok = all(progress[key] is None or _is_number(progress[key]) for key in ("best_loss", "best_score"))
+    seed_ok = progress["split_seed"] is None or (_is_int(progress["split_seed"]) and progress["split_seed"] >= 0)
+    if not (counts_ok and rate_ok and best_ok and seed_ok and isinstance(progress["stopped"], bool)):
+        raise ValueError(f"{name}: progress is invalid: {progress!r}")
+
+
+#: A version 1 checkpoint's training record: settings, the data's size and hash.
+_TRAINING_TYPES_V1 = {"batch_size": int, "learning_rate": float, "momentum": float, "nesterov": bool,
+                      "weight_decay": float, "shuffle": bool, "n_samples": int, "data_sha256": str}
+
+
+def _check_checkpoint_fields_v1(metadata: dict, name: str) -> None:
+    done = metadata["epochs_done"]
+    if not _is_int(done) or done < 0:
+        raise ValueError(f"{name}: epochs_done must be an integer >= 0, got {done!r}")
+    check.check_rng_state(metadata["rng_state"], name)
+    training = metadata["training"]
+    if not isinstance(training, dict) or set(training) != set(_TRAINING_TYPES_V1):
+        raise ValueError(f"{name}: training settings must have the fields {list(_TRAINING_TYPES_V1)}")
+    for field, kind in _TRAINING_TYPES_V1.items():
+        value = training[field]
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if kind is float:
+            ok = isinstance(value, float) and np.isfinite(value) and value >= 0
+        if kind is int:
+            ok = ok and value >= 1
+        if not ok:
+            raise ValueError(f"{name}: training setting {field} is invalid: {value!r}")
+    settings = {key: training[key] for key in ("batch_size", "learning_rate", "momentum", "nesterov",
+                                               "weight_decay", "shuffle")}
+    TrainingSettings.from_record(settings, name)
 
 
 def n_params(layer_sizes) -> int:
     """Weights and biases of a network with these layer sizes (Python ints: no overflow)."""
     return sum(n_out * (n_in + 1) for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]))
-
-
-def build(metadata: dict, arrays: dict):
-    """An MLP holding the validated contents of a file."""
-    from .model import MLP
-
-    net = MLP(metadata["layer_sizes"], loss=metadata["loss"], output=metadata["output"],
-              dtype=metadata["dtype"], random_state=metadata["random_state"])
-    net.params[:] = arrays["params"]
-    net.loss_curve_ = [float(value) for value in arrays["loss_curve"]]
-    if metadata["kind"] == "checkpoint":
-        net._velocity[:] = arrays["velocity"]
-        net._rng.bit_generator.state = metadata["rng_state"]
-    return net
-

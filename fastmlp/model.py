@@ -2,74 +2,42 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections import namedtuple
 from contextlib import contextmanager
+from typing import Any
 
 import numba
 import numpy as np
 
 from . import _validation as check
 from . import checkpoint as checkpointing
+from . import io
 from ._layout import build_layout, n_params, n_units, theta_views
-from .kernels import SGD, Net, Work
+from ._settings import DEFAULTS, FIELDS, TrainingSettings
+from ._team import train_epoch
+from .kernels import SGD, UNIT, Net, Work
 from .kernels import activations as codes
 from .kernels.backward import forward_backward, gradients
-from ._team import train_epoch
 from .kernels.forward import predict_chunk
 
-LOSSES = {
-    "mse": codes.MSE,
-    "sigmoid_cross_entropy": codes.SIGMOID_CROSS_ENTROPY,
-    "softmax_cross_entropy": codes.SOFTMAX_CROSS_ENTROPY,
-}
-OUTPUTS = {"identity": codes.IDENTITY, "sigmoid": codes.SIGMOID, "softmax": codes.SOFTMAX}
-#: The output activations each loss is defined for; the first is the default.
-LOSS_OUTPUTS = {
-    "mse": ("sigmoid", "identity", "softmax"),
-    "sigmoid_cross_entropy": ("sigmoid",),
-    "softmax_cross_entropy": ("softmax",),
-}
-DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
-#: A training call's checked arguments (``batch`` is the kernel's minibatch size, at most n_samples).
-_Run = namedtuple("_Run", ["X", "y", "scale", "batch", "batch_size", "learning_rate", "momentum", "nesterov",
-                           "weight_decay", "shuffle", "n_threads"])
+LOSS_CODES = {"mse": codes.MSE, "sigmoid_cross_entropy": codes.SIGMOID_CROSS_ENTROPY,
+              "softmax_cross_entropy": codes.SOFTMAX_CROSS_ENTROPY}
+OUTPUT_CODES = {"identity": codes.IDENTITY, "sigmoid": codes.SIGMOID, "softmax": codes.SOFTMAX}
 #: Samples per call of the prediction kernel: bounds the work buffer to CHUNK x n_units.
 CHUNK = 1024
+#: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
+MIN_ADAPTIVE_RATE = 1e-6
+#: Training data, checked and converted: X as the kernels read it, its scale (1/255 for uint8),
+#: targets (labels or a matrix) and per-sample weights (empty: unweighted).
+_Data = namedtuple("_Data", ["X", "scale", "y", "weights"])
+#: The metadata fields that define a network (a checkpoint must match them to be resumed).
+NETWORK_FIELDS = ("layer_sizes", "loss", "output", "activation", "dtype")
 
 
-def _check_dtype(dtype) -> np.dtype:
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
-    if dtype.name not in DTYPES:
-        raise ValueError(f"dtype must be float32 or float64, got {dtype.name}")
-    return dtype
-
-
-def _check_layer_sizes(layer_sizes) -> tuple[int, ...]:
-    try:
-        sizes = list(layer_sizes)
-    except TypeError:
-        raise TypeError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
-    return tuple(check.check_int(size, "every layer size", 1) for size in sizes)
-
-
-def _check_loss_output(loss, output) -> tuple[str, str]:
-    check.check_choice(loss, "loss", LOSSES)
-    if output is None:
-        return loss, LOSS_OUTPUTS[loss][0]
-    check.check_choice(output, "output", OUTPUTS)
-    if output not in LOSS_OUTPUTS[loss]:
-        raise ValueError(f"loss {loss!r} needs output in {LOSS_OUTPUTS[loss]}, got output {output!r}")
-    return loss, output
-
-
-def _check_threads(n_threads):
+def _check_threads(n_threads) -> int | None:
     if n_threads is None:
         return None
     n_threads = check.check_int(n_threads, "n_threads", 1)
@@ -80,9 +48,8 @@ def _check_threads(n_threads):
 
 
 @contextmanager
-def _threads(n_threads):
+def _threads(n_threads: int | None):
     """Run the block with ``n_threads`` Numba threads (all of them when None)."""
-    n_threads = _check_threads(n_threads)
     if n_threads is None:
         yield
         return
@@ -94,28 +61,37 @@ def _threads(n_threads):
         numba.set_num_threads(previous)
 
 
+def _fresh_progress(learning_rate: float) -> dict[str, Any]:
+    return {"step": 0, "samples_seen": 0, "learning_rate": learning_rate, "best_loss": None, "best_score": None,
+            "no_improvement": 0, "stopped": False, "split_seed": None}
+
+
 class MLP:
-    """A sigmoid multilayer perceptron trained by minibatch SGD in compiled, parallel kernels.
+    """A multilayer perceptron trained by minibatch SGD or Adam in compiled, parallel kernels.
 
     Parameters
     ----------
     layer_sizes : sequence of int
-        Units per layer, input first, output last: ``(784, 100, 10)``. Hidden layers use the
-        logistic sigmoid.
+        Units per layer, input first, output last: ``(784, 100, 10)``.
     loss : {"softmax_cross_entropy", "sigmoid_cross_entropy", "mse"}
         Per-sample loss, summed over the outputs and averaged over each minibatch.
     output : {"softmax", "sigmoid", "identity"}, optional
         Output activation; by default softmax for softmax cross-entropy, sigmoid otherwise. Use
         ``output="identity"`` with ``loss="mse"`` for regression.
+    activation : {"logistic", "tanh", "relu", "identity"}
+        Activation of the hidden layers; "logistic" is the lecture's sigmoid.
     dtype : {"float32", "float64"}
         Precision of the parameters and of all arithmetic.
     random_state : int or None
-        Seed of the weight initialisation and of the shuffling in :meth:`fit`.
+        Seed of the weight initialisation, the shuffling and the early-stopping split.
 
     Attributes
     ----------
     loss_curve_ : list of float
         Mean training loss of each epoch trained so far.
+    validation_scores_, validation_loss_curve_ : list of float
+        Accuracy (R^2 for an identity output) and mean loss on the validation data after each epoch,
+        when ``fit`` had validation data.
 
     Examples
     --------
@@ -129,26 +105,34 @@ class MLP:
     [0, 1, 1, 0]
     """
 
-    def __init__(self, layer_sizes, *, loss="softmax_cross_entropy", output=None, dtype="float32", random_state=None):
-        self.layer_sizes = _check_layer_sizes(layer_sizes)
-        self.loss, self.output = _check_loss_output(loss, output)
-        self.dtype = _check_dtype(dtype)
-        if random_state is not None:
-            random_state = check.check_int(random_state, "random_state", 0)
-        self.random_state = random_state
-        self._rng = np.random.default_rng(random_state)
+    def __init__(self, layer_sizes, *, loss: str = "softmax_cross_entropy", output: str | None = None,
+                 activation: str = "logistic", dtype="float32", random_state: int | None = None):
+        self.layer_sizes = check.check_layer_sizes(layer_sizes)
+        self.loss, self.output = check.check_loss_output(loss, output)
+        self.activation = check.check_choice(activation, "activation", check.ACTIVATIONS)
+        self.dtype = check.check_dtype(dtype)
+        self.random_state = check.check_random_state(random_state)
+        self._rng = np.random.default_rng(self.random_state)
         self._layout, self._row_blocks = build_layout(self.layer_sizes)
         self.params = np.empty(n_params(self._layout), dtype=self.dtype)
         for theta in theta_views(self.params, self._layout):
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
             bound = np.sqrt(2.0 / (theta.shape[0] + theta.shape[1] - 1))
             theta[:] = self._rng.uniform(-bound, bound, theta.shape)
-        self._velocity = np.zeros_like(self.params)
+        #: The dtype of the inputs of the last fit ("uint8": pixels read as x / 255); None before any.
+        self.input_dtype_: str | None = None
+        self._first = np.zeros_like(self.params)  # SGD's velocity, or Adam's first moment
+        self._second = np.zeros_like(self.params)  # Adam's second moment
+        self._best_params = np.empty(0, self.dtype)
         self.loss_curve_: list[float] = []
+        self.validation_scores_: list[float] = []
+        self.validation_loss_curve_: list[float] = []
+        self._progress = _fresh_progress(DEFAULTS.learning_rate)
 
     # ----------------------------------------------------------------- parameters
     @classmethod
-    def from_thetas(cls, thetas, *, loss="softmax_cross_entropy", output=None, dtype=None, random_state=None):
+    def from_thetas(cls, thetas, *, loss: str = "softmax_cross_entropy", output: str | None = None,
+                    activation: str = "logistic", dtype=None, random_state: int | None = None) -> MLP:
         """Build a network from the lecture's matrices: ``thetas[l]`` has shape (n_out, n_in + 1), bias last.
 
         The dtype is that of the matrices when they are all float32 or all float64, else float64.
@@ -174,15 +158,15 @@ class MLP:
                 )
         if dtype is None:
             kinds = {theta.dtype for theta in arrays}
-            dtype = kinds.pop() if len(kinds) == 1 and next(iter(kinds)).name in DTYPES else np.float64
-        dtype = _check_dtype(dtype)
+            dtype = kinds.pop() if len(kinds) == 1 and next(iter(kinds)).name in check.DTYPES else np.float64
+        dtype = check.check_dtype(dtype)
         for l, theta in enumerate(arrays):
             if not np.isfinite(theta).all():
                 raise ValueError(f"thetas[{l}] contains NaN or infinity")
             if theta.dtype.kind == "f" and np.abs(theta).max() > np.finfo(dtype).max:
                 raise ValueError(f"thetas[{l}] holds values too large for {dtype}")
         sizes = [arrays[0].shape[1] - 1] + [theta.shape[0] for theta in arrays]
-        net = cls(sizes, loss=loss, output=output, dtype=dtype, random_state=random_state)
+        net = cls(sizes, loss=loss, output=output, activation=activation, dtype=dtype, random_state=random_state)
         for view, theta in zip(theta_views(net.params, net._layout), arrays):
             view[:] = theta
         return net
@@ -195,11 +179,79 @@ class MLP:
     def n_params(self) -> int:
         return self.params.size
 
+    @property
+    def t_(self) -> int:
+        """Training samples seen by the optimizer so far (every epoch counts them all)."""
+        return int(self._progress["samples_seen"])
+
+    @property
+    def best_loss_(self) -> float | None:
+        """The lowest epoch training loss so far (tracked for convergence and the adaptive schedule)."""
+        return self._progress["best_loss"]
+
+    @property
+    def best_validation_score_(self) -> float | None:
+        """The best validation score so far (tracked with early stopping)."""
+        return self._progress["best_score"]
+
+    # ----------------------------------------------------------------- state
+    def _get_state(self) -> dict[str, Any]:
+        """Copies of everything training changes: the one snapshot that rollback, checkpoints and files use."""
+        return {
+            "params": self.params.copy(), "first": self._first.copy(), "second": self._second.copy(),
+            "best_params": self._best_params.copy(),
+            "loss_curve": np.asarray(self.loss_curve_, np.float64).reshape(-1),
+            "validation_scores": np.asarray(self.validation_scores_, np.float64).reshape(-1),
+            "validation_loss_curve": np.asarray(self.validation_loss_curve_, np.float64).reshape(-1),
+            "rng_state": self._rng.bit_generator.state, "progress": dict(self._progress),
+            "input_dtype": self.input_dtype_,
+        }
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Take back a state from :meth:`_get_state` or a file; missing optimizer entries are reset."""
+        self.params[:] = state["params"]  # in place: the kernels' Net tuples hold this very buffer
+        self._first[:] = state.get("first", 0)
+        self._second[:] = state.get("second", 0)
+        self._best_params = np.array(state.get("best_params", ()), dtype=self.dtype)
+        self.loss_curve_ = [float(v) for v in state["loss_curve"]]
+        self.validation_scores_ = [float(v) for v in state["validation_scores"]]
+        self.validation_loss_curve_ = [float(v) for v in state["validation_loss_curve"]]
+        if "rng_state" in state:
+            self._rng.bit_generator.state = state["rng_state"]
+        self._progress = dict(state.get("progress") or _fresh_progress(DEFAULTS.learning_rate))
+        self.input_dtype_ = state["input_dtype"]
+
+    def _metadata(self, kind: str) -> dict[str, Any]:
+        metadata = io.header(kind)
+        metadata.update(layer_sizes=list(self.layer_sizes), loss=self.loss, output=self.output,
+                        activation=self.activation, dtype=self.dtype.name, random_state=self.random_state,
+                        input_dtype=self.input_dtype_)
+        return metadata
+
+    def _checkpoint_contents(self, settings: TrainingSettings, data: dict) -> tuple[dict, dict]:
+        state = self._get_state()
+        metadata = self._metadata("checkpoint")
+        metadata.update(epochs_done=len(self.loss_curve_), rng_state=state.pop("rng_state"),
+                        training=settings.record(), data=data, progress=state.pop("progress"))
+        del state["input_dtype"]
+        return metadata, state
+
+    @classmethod
+    def _from_file(cls, metadata: dict, arrays: dict) -> MLP:
+        net = cls(metadata["layer_sizes"], loss=metadata["loss"], output=metadata["output"],
+                  activation=metadata["activation"], dtype=metadata["dtype"], random_state=metadata["random_state"])
+        state = dict(arrays, input_dtype=metadata["input_dtype"])
+        if metadata["kind"] == "checkpoint":
+            state.update(rng_state=metadata["rng_state"], progress=metadata["progress"])
+        net._set_state(state)
+        return net
+
+    # ----------------------------------------------------------------- kernels' arguments
     def _net(self) -> Net:
         return Net(self.params, self._layout, self._row_blocks)
 
     def _codes(self) -> np.ndarray:
-        return np.array([LOSSES[self.loss], OUTPUTS[self.output]], dtype=np.int64)
+        return np.array([LOSS_CODES[self.loss], OUTPUT_CODES[self.output]], dtype=np.int64)
 
     def _work(self, batch_size: int) -> Work:
         units = n_units(self._layout)
@@ -210,6 +262,11 @@ class MLP:
             losses=np.empty(batch_size, np.float64),
             grads=np.empty(self.n_params, self.dtype),
         )
+
+    def _optimizer(self, settings: TrainingSettings, learning_rate: float):
+        dtype = self.dtype.type
+        return SGD(self._first, dtype(learning_rate), dtype(settings.momentum), dtype(settings.weight_decay),
+                   settings.nesterov)
 
     # ----------------------------------------------------------------- inference
     def forward(self, X) -> np.ndarray:
@@ -229,7 +286,7 @@ class MLP:
         net = self._net()
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
-            predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUTS[self.output], acts, out)
+            predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUT_CODES[self.output], acts, out)
         if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
             raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
         return out
@@ -245,7 +302,9 @@ class MLP:
 
     def predict(self, X) -> np.ndarray:
         """Class labels (n_samples,); the outputs themselves for an identity (regression) output."""
-        out = self.forward(X)
+        return self._labels(self.forward(X))
+
+    def _labels(self, out: np.ndarray) -> np.ndarray:
         if self.output == "identity":
             return out[:, 0] if out.shape[1] == 1 else out
         if out.shape[1] == 1:
@@ -256,25 +315,29 @@ class MLP:
         """Accuracy of :meth:`predict` against ``y`` (labels or one-hot); R^2 for an identity output."""
         X, _ = check.check_X(X, self.layer_sizes[0], self.dtype)
         y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype)
+        return self._score(self.forward(X), y)
+
+    def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         if self.output == "identity":
-            residual = ((self.forward(X) - y) ** 2).sum()
+            residual = ((out - y) ** 2).sum()
             total = ((y - y.mean(axis=0)) ** 2).sum()
             return float(1.0 - residual / total) if total > 0 else float(residual == 0)
         labels = y if y.ndim == 1 else (y[:, 0] > 0.5).astype(np.int64) if y.shape[1] == 1 else y.argmax(axis=1)
-        return float(np.mean(self.predict(X) == labels))
+        return float(np.mean(self._labels(out) == labels))
 
     # ----------------------------------------------------------------- training
-    def loss_and_gradients(self, X, Y) -> tuple[float, list[np.ndarray]]:
+    def loss_and_gradients(self, X, Y, sample_weight=None) -> tuple[float, list[np.ndarray]]:
         """Mean loss over the samples of ``X`` and its gradient, one (n_out, n_in + 1) array per layer.
 
-        ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out).
+        ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out);
+        ``sample_weight`` makes both the weighted mean.
         """
-        X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
-        Y = check.check_targets(Y, X.shape[0], self.layer_sizes[-1], self.dtype, probabilities=self.loss != "mse")
-        n = X.shape[0]
+        data = self._data(X, Y, sample_weight, None)
+        n = data.X.shape[0]
         work = self._work(n)
         net = self._net()
-        forward_backward(net, X, Y, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), work)
+        forward_backward(net, data.X, data.y, np.empty(0, np.int64), 0, n, self.dtype.type(data.scale),
+                         self._codes(), work)
         gradients(net, work, n)
         with np.errstate(over="ignore"):  # finite per-sample losses near the float64 limit: reported below
             loss = float(work.losses.mean())
@@ -282,13 +345,13 @@ class MLP:
             raise ValueError(f"the loss or its gradient overflows {self.dtype.name} for these inputs; scale X down")
         return loss, [g.copy() for g in theta_views(work.grads, self._layout)]
 
-    def fit(self, X, y, *, epochs=10, batch_size=32, learning_rate=0.1, momentum=0.0, nesterov=False,
-            weight_decay=0.0, shuffle=True, n_threads=None, verbose=0, checkpoint=None, checkpoint_every=1,
-            resume=None):
-        """Train by minibatch SGD from the current weights for ``epochs`` epochs; returns ``self``.
+    def fit(self, X, y, *, sample_weight=None, class_weight=None, validation_data=None, n_threads=None,
+            verbose: int = 0, callback=None, checkpoint=None, checkpoint_every: int = 1, resume=None,
+            **settings) -> MLP:
+        """Train from the current weights; returns ``self``. Settings are keywords (see below).
 
-        Starts afresh: the momentum buffers and ``loss_curve_`` are reset. Each epoch runs entirely
-        in compiled code, parallel over the samples of each minibatch; the weights it produces do not
+        Starts afresh: optimizer state, curves and schedules are reset. Each epoch runs entirely in
+        compiled code, parallel over the samples of each minibatch; the weights it produces do not
         depend on ``n_threads``. Every argument is checked before anything changes, so a call that
         raises a ValueError or TypeError leaves the model as it was.
 
@@ -297,28 +360,38 @@ class MLP:
         X : array (n_samples, n_features), uint8, float32 or float64
             uint8 inputs are pixel intensities, read as x / 255 inside the kernels.
         y : array (n_samples,) of int labels, or (n_samples, n_out) of float targets
-        epochs : int >= 0
-            Total epochs; with ``resume``, the epochs already in the checkpoint count towards it.
-        batch_size : int >= 1; a last, smaller minibatch takes the remainder of each epoch.
-        learning_rate : float > 0
-        momentum : float in [0, 1); nesterov : bool
-            torch.optim.SGD's momentum and Nesterov momentum (dampening 0).
-        weight_decay : float >= 0
-            L2 coefficient added to the gradient of the weights (not the biases).
-        shuffle : bool
-            Visit the samples in a new random order each epoch.
+        sample_weight : array (n_samples,) of weights >= 0, optional
+            Each minibatch's loss and gradient become the weighted mean.
+        class_weight : None, "balanced" or dict {label: weight}
+            Multiplies the sample weights by the weight of each sample's label (labels only);
+            "balanced" weights labels by n_samples / (n_classes * count).
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch (``validation_scores_``, ``validation_loss_curve_``); with
+            ``early_stopping`` it is what is monitored, else a stratified ``validation_fraction``
+            of the training data is held out.
         n_threads : int or None
-            Threads to train on, at most Numba's thread count (all of them by default; a network
-            whose minibatch step is too small to share trains on one). The weights do not depend on it.
+            Threads to train on, at most Numba's thread count (all of them by default). The weights
+            do not depend on it.
         verbose : int
             Print a line per epoch when > 0.
+        callback : callable or None
+            Called after every epoch as ``callback(net, seconds)``, ``seconds`` the epoch's training time.
         checkpoint : path or None
             Write a checkpoint here (atomically) after every ``checkpoint_every``-th epoch, at the end
-            of the fit and on Ctrl-C: parameters, momentum, random generator, loss curve and settings.
+            of the fit and on Ctrl-C: parameters, optimizer state, random generator, curves, settings.
         checkpoint_every : int >= 1
         resume : path or None
-            Continue from this checkpoint (it must exist): the result is bit-identical to an
-            uninterrupted fit of ``epochs`` epochs with the same data and settings, which are checked.
+            Continue from this checkpoint: the result is bit-identical to an uninterrupted fit with
+            the same data and settings, which are checked.
+        **settings
+            epochs=10 (the total; with ``resume`` the epochs already done count), batch_size=32,
+            learning_rate=0.1, optimizer="sgd" or "adam", momentum=0 and nesterov=False
+            (torch.optim.SGD's, dampening 0), beta_1=0.9, beta_2=0.999, epsilon=1e-8 (Adam),
+            weight_decay=0 (L2 added to the gradient of the weights, not the biases),
+            schedule="constant", "invscaling" or "adaptive", power_t=0.5, shuffle=True,
+            early_stopping=False, validation_fraction=0.1, convergence=False, tol=1e-4,
+            n_iter_no_change=10, restore_best_weights=True. The table with ranges is
+            ``fastmlp.TrainingSettings``; ``help(fastmlp.TrainingSettings)`` describes each.
 
         Raises
         ------
@@ -328,89 +401,280 @@ class MLP:
 
         Ctrl-C (KeyboardInterrupt) leaves the model at its last completed epoch.
         """
-        epochs = check.check_int(epochs, "epochs", 0)
-        run = self._prepare(X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads)
-        saver, state = checkpointing.plan(self, run, epochs, checkpoint, checkpoint_every, resume)
+        chosen = TrainingSettings.from_kwargs("fit", settings)
+        chosen.check_dtype(self.dtype)
+        n_threads = _check_threads(n_threads)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        every = checkpointing.check_arguments(checkpoint, checkpoint_every, resume)
+        data = self._data(X, y, sample_weight, class_weight)
+        validation = self._validation(validation_data) if validation_data is not None else None
+        record = checkpointing.data_record(data.X, data.y, data.weights) if checkpoint or resume else {}
+        network = {field: self._metadata("model")[field] for field in NETWORK_FIELDS}
+        resumed = checkpointing.read_resume(resume, network, chosen, record) if resume is not None else None
         # Everything is checked: from here on the model changes.
-        if state is not None:
-            checkpointing.apply_resume(self, *state)
+        if resumed is not None:
+            metadata, arrays = resumed
+            self._set_state(dict(arrays, rng_state=metadata["rng_state"], progress=metadata["progress"],
+                                 input_dtype=metadata["input_dtype"]))
         else:
-            self._velocity[:] = 0
-            self.loss_curve_ = []
-        return self._train(run, epochs - len(self.loss_curve_), verbose, saver)
+            self._set_state({"params": self.params, "loss_curve": (), "validation_scores": (),
+                             "validation_loss_curve": (), "input_dtype": self.input_dtype_,
+                             "progress": _fresh_progress(chosen.learning_rate)})
+            if chosen.early_stopping and validation is None:
+                self._progress["split_seed"] = int(self._rng.integers(2**63))
+        self.input_dtype_ = data.X.dtype.name
+        if chosen.early_stopping and validation is None:
+            data, validation = self._hold_out(data, chosen.validation_fraction, self._progress["split_seed"])
+        saver = None
+        if checkpoint is not None:
+            saver = checkpointing.Checkpointer(checkpoint, every, lambda: self._checkpoint_contents(chosen, record))
+        epochs = 0 if self._progress["stopped"] else chosen.epochs - len(self.loss_curve_)
+        return self._train(data, validation, chosen, epochs, n_threads, verbose, saver, callback)
 
-    def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.1, momentum=0.0, nesterov=False,
-                    weight_decay=0.0, shuffle=True, n_threads=None, verbose=0):
-        """Train one more epoch, keeping the momentum buffers and appending to ``loss_curve_``."""
-        run = self._prepare(X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads)
-        return self._train(run, 1, verbose, None)
+    def partial_fit(self, X, y, *, sample_weight=None, class_weight=None, n_threads=None, verbose: int = 0,
+                    **settings) -> MLP:
+        """Train one more epoch, keeping the optimizer state, the schedule's progress and the curves.
 
-    def _prepare(self, X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads):
-        """Check and convert every argument of a training call; changes nothing."""
+        Takes the settings of :meth:`fit` except ``epochs`` and those of early stopping and convergence.
+        """
+        chosen = TrainingSettings.from_kwargs("partial_fit", settings, exclude=_WHOLE_FIT_SETTINGS)
+        chosen.check_dtype(self.dtype)
+        n_threads = _check_threads(n_threads)
+        data = self._data(X, y, sample_weight, class_weight)
+        if chosen.schedule == "constant" or not self.loss_curve_:
+            self._progress["learning_rate"] = chosen.learning_rate
+        self.input_dtype_ = data.X.dtype.name
+        return self._train(data, None, chosen, 1, n_threads, verbose, None, None)
+
+    def _data(self, X, y, sample_weight, class_weight) -> _Data:
+        """Check and convert training data; changes nothing."""
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
         y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype, probabilities=self.loss != "mse")
-        batch_size = check.check_int(batch_size, "batch_size", 1)
-        learning_rate = check.check_float(learning_rate, "learning_rate", positive=True)
-        momentum = check.check_float(momentum, "momentum")
-        if momentum >= 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        weight_decay = check.check_float(weight_decay, "weight_decay")
-        if not isinstance(nesterov, (bool, np.bool_)) or not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError("nesterov and shuffle must be True or False")
-        if nesterov and momentum == 0:
-            raise ValueError("nesterov=True needs momentum > 0")
-        for name, value in (("learning_rate", learning_rate), ("weight_decay", weight_decay)):
-            with np.errstate(over="ignore"):
-                rounded = self.dtype.type(value)
-            if not np.isfinite(rounded) or (value > 0 and rounded == 0):
-                raise ValueError(f"{name}={value} is not representable in {self.dtype.name}")
-        return _Run(X, y, scale, min(batch_size, X.shape[0]), batch_size, learning_rate, momentum,
-                    bool(nesterov), weight_decay, bool(shuffle), _check_threads(n_threads))
+        weights = check.check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        if class_weight is not None:
+            weights = self._class_weighted(y, weights, class_weight)
+        return _Data(X, scale, y, weights)
 
-    def _train(self, run, epochs, verbose, saver):
-        n = run.X.shape[0]
-        dtype = self.dtype.type
-        opt = SGD(self._velocity, dtype(run.learning_rate), dtype(run.momentum), dtype(run.weight_decay),
-                  run.nesterov)
-        work = self._work(run.batch)
+    def _class_weighted(self, y: np.ndarray, weights: np.ndarray, class_weight) -> np.ndarray:
+        if y.ndim != 1:
+            raise ValueError("class_weight needs integer class labels y, not a target matrix")
+        n_classes = max(self.layer_sizes[-1], 2)
+        if isinstance(class_weight, str) and class_weight == "balanced":
+            counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+            present = counts > 0
+            per_class = np.zeros(n_classes)
+            per_class[present] = y.size / (present.sum() * counts[present])
+        elif isinstance(class_weight, dict):
+            per_class = np.ones(n_classes)
+            for label, weight in class_weight.items():
+                if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
+                    raise ValueError(f"class_weight has label {label!r}; labels are 0..{n_classes - 1}")
+                per_class[label] = check.check_float(weight, f"class_weight[{label}]")
+        else:
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {class_weight!r}")
+        result = per_class[y] * (weights if weights.size else 1.0)
+        if not result.any():
+            raise ValueError("class_weight and sample_weight give every sample weight 0")
+        return np.ascontiguousarray(result, dtype=self.dtype)
+
+    def _validation(self, validation_data) -> _Data:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        return self._data(*validation_data, None, None)
+
+    def _hold_out(self, data: _Data, fraction: float, seed: int) -> tuple[_Data, _Data]:
+        """Split off ``fraction`` of the data for validation, stratified by label for labels."""
+        n = data.X.shape[0]
+        rng = np.random.default_rng(seed)
+        if data.y.ndim == 1:
+            held = [members[: int(np.ceil(fraction * members.size))] if members.size > 1 else members[:0]
+                    for members in (rng.permutation(np.flatnonzero(data.y == c)) for c in np.unique(data.y))]
+            valid = np.sort(np.concatenate(held))
+        else:
+            valid = np.sort(rng.permutation(n)[: int(np.ceil(fraction * n))])
+        keep = np.setdiff1d(np.arange(n), valid)
+        if valid.size == 0 or keep.size == 0:
+            raise ValueError(f"validation_fraction={fraction} leaves no validation or no training samples of {n}")
+
+        def part(rows):
+            weights = data.weights[rows] if data.weights.size else data.weights
+            return _Data(np.ascontiguousarray(data.X[rows]), data.scale, data.y[rows], weights)
+
+        return part(keep), part(valid)
+
+    def _train(self, data: _Data, validation: _Data | None, settings: TrainingSettings, epochs: int,
+               n_threads: int | None, verbose: int, saver, callback) -> MLP:
+        n = data.X.shape[0]
+        batch = min(settings.batch_size, n)
+        work = self._work(batch)
         net = self._net()
         codes_ = self._codes()
+        scale = self.dtype.type(data.scale)
         try:
-            with _threads(run.n_threads):
+            with _threads(n_threads):
                 for _ in range(epochs):
                     # A Ctrl-C cannot stop the compiled epoch; it lands between epochs or just after
                     # one, where the snapshot rolls back a half-recorded epoch
                     # (tests/test_checkpoint.py::test_keyboard_interrupt_*).
-                    snapshot = checkpointing.Snapshot(self)
+                    snapshot = self._get_state()
                     try:
-                        order = self._rng.permutation(n) if run.shuffle else np.arange(n)
+                        order = self._rng.permutation(n) if settings.shuffle else np.arange(n)
+                        learning_rate = self._progress["learning_rate"]
                         began = time.perf_counter()
-                        loss = train_epoch(net, opt, run.X, run.y, order, run.batch, dtype(run.scale), codes_, work)
+                        loss = train_epoch(net, self._optimizer(settings, learning_rate), data.X, data.y, order,
+                                           batch, scale, codes_, work)
                         seconds = time.perf_counter() - began
-                        checkpointing.check_epoch(self, loss, run.learning_rate)
+                        self._check_epoch(loss, learning_rate)
                         self.loss_curve_.append(float(loss))
+                        self._progress["samples_seen"] += n
+                        self._progress["step"] += -(-n // batch)
+                        if validation is not None:
+                            self._validate(validation)
+                        stop = self._after_epoch(settings, validation is not None)
                     except BaseException:
-                        snapshot.restore(self)
+                        self._set_state(snapshot)
                         raise
                     if verbose:
-                        print(f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}  {n / seconds:,.0f} samples/s")
+                        line = f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}"
+                        if validation is not None:
+                            line += f"  validation score {self.validation_scores_[-1]:.4f}"
+                        print(f"{line}  {n / seconds:,.0f} samples/s")
                     if saver is not None:
-                        saver.after_epoch(self)
+                        saver.after_epoch(len(self.loss_curve_))
+                    if callback is not None:
+                        callback(self, seconds)
+                    if stop:
+                        break
         except KeyboardInterrupt:
             if saver is not None:
-                saver.finish(self)
+                saver.finish(len(self.loss_curve_))
             raise
         if saver is not None:
-            saver.finish(self)
+            saver.finish(len(self.loss_curve_))
+        if settings.early_stopping and settings.restore_best_weights and self._best_params.size:
+            self.params[:] = self._best_params
         return self
+
+    def _check_epoch(self, loss: float, learning_rate: float) -> None:
+        """Raise DivergenceError when an epoch's mean loss or the weights it produced are not finite."""
+        if np.isfinite(loss) and np.isfinite(self.params).all():
+            return
+        epoch = len(self.loss_curve_) + 1
+        what = f"the mean loss was {loss}" if not np.isfinite(loss) else "the weights became NaN or infinite"
+        raise checkpointing.DivergenceError(
+            f"training diverged in epoch {epoch}: {what}. The model keeps the weights from before that "
+            f"epoch. Try a smaller learning_rate (it was {learning_rate:g}).",
+            epoch,
+        )
+
+    def _validate(self, validation: _Data) -> None:
+        """Score and mean loss on the validation data, appended to the validation curves."""
+        n = validation.X.shape[0]
+        out = np.empty((n, self.layer_sizes[-1]), self.dtype)
+        losses = np.empty(n, np.float64)
+        net = self._net()
+        work = self._work(min(n, CHUNK))
+        scale = self.dtype.type(validation.scale)
+        z0 = self._layout[-1, UNIT]
+        for start in range(0, n, CHUNK):
+            count = min(CHUNK, n - start)
+            forward_backward(net, validation.X, validation.y, np.empty(0, np.int64), start, count, scale,
+                             self._codes(), work)
+            losses[start : start + count] = work.losses[:count]
+            # The output layer's z sits at the end of each activation row; activate it as prediction does.
+            out[start : start + count] = work.acts[:count, z0:]
+        out = _activate(out, self.output)
+        self.validation_scores_.append(self._score(out, validation.y))
+        self.validation_loss_curve_.append(float(losses.mean()))
+
+    def _after_epoch(self, settings: TrainingSettings, validated: bool) -> bool:
+        """Schedules, best weights and the plateau count after an epoch; True when training should stop."""
+        progress = self._progress
+        if settings.schedule == "invscaling":
+            progress["learning_rate"] = settings.learning_rate / (progress["samples_seen"] + 1) ** settings.power_t
+        if settings.early_stopping:
+            score = self.validation_scores_[-1]
+            best = progress["best_score"]
+            improved = best is None or score >= best + settings.tol
+            if best is None or score > best:
+                progress["best_score"] = score
+                self._best_params = self.params.copy()
+        else:
+            loss = self.loss_curve_[-1]
+            best = progress["best_loss"]
+            improved = best is None or loss <= best - settings.tol
+            if best is None or loss < best:
+                progress["best_loss"] = loss
+        progress["no_improvement"] = 0 if improved else progress["no_improvement"] + 1
+        if progress["no_improvement"] <= settings.n_iter_no_change:
+            return False
+        progress["no_improvement"] = 0
+        if settings.schedule == "adaptive" and progress["learning_rate"] > MIN_ADAPTIVE_RATE:
+            progress["learning_rate"] /= 5.0
+            return False
+        if settings.early_stopping or settings.convergence:
+            progress["stopped"] = True
+            return True
+        return False
 
     # ----------------------------------------------------------------- files
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model to ``path`` as a .npz file (see :func:`fastmlp.io.save`); atomic."""
-        from .io import save
-
-        save(self, path)
+        """Write the model to ``path`` as a .npz file; atomic (see docs/file-format.md)."""
+        state = self._get_state()
+        arrays = {key: state[key] for key in io.ARRAYS["model"]}
+        io.write(path, self._metadata("model"), arrays)
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.layer_sizes))
-        return f"MLP({sizes}, loss={self.loss!r}, output={self.output!r}, dtype={self.dtype.name!r})"
+        return (f"MLP({sizes}, loss={self.loss!r}, output={self.output!r}, activation={self.activation!r}, "
+                f"dtype={self.dtype.name!r})")
+
+
+#: Settings that only a whole fit uses.
+_WHOLE_FIT_SETTINGS = ("epochs", "early_stopping", "validation_fraction", "convergence", "tol", "n_iter_no_change",
+                       "restore_best_weights")
+
+
+def _activate(z: np.ndarray, output: str) -> np.ndarray:
+    """The output activation of a block of output pre-activations, in NumPy (for validation scores)."""
+    if output == "identity":
+        return z
+    if output == "sigmoid":
+        return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _fit_signature() -> inspect.Signature:
+    """fit's signature with every training setting spelled out, for help() and IDEs."""
+    signature = inspect.signature(MLP.fit)
+    parameters = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    parameters += [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default)
+                   for name, field in FIELDS.items()]
+    return signature.replace(parameters=parameters)
+
+
+MLP.fit.__signature__ = _fit_signature()  # type: ignore[attr-defined]
+
+
+def load(path: str | os.PathLike) -> MLP:
+    """Read a model (or a checkpoint) written by :meth:`MLP.save`; returns an :class:`MLP`.
+
+    Raises ValueError naming the problem for a file that is not a valid fastmlp file: truncated,
+    corrupted, foreign (a .npy, a pickle, another zip), of a newer format version, or with entries
+    whose shapes, dtypes or values do not fit the metadata. A checkpoint also restores the optimizer
+    state and the random generator, so training can go on exactly where it stopped. Files of format
+    version 1 are read too.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastmlp
+    >>> net = fastmlp.MLP([4, 3, 2], random_state=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
+    >>> net.save(path)
+    >>> bool((fastmlp.load(path).params == net.params).all())
+    True
+    """
+    return MLP._from_file(*io.read(path))

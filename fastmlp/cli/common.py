@@ -31,18 +31,10 @@ def load_data(args, name: str) -> datasets.Splits:
 
 
 def load_model(path):
-    """A model written by ``net.save`` (fastmlp.io)."""
-    try:
-        from ..io import load
-    except ImportError as error:
-        raise ImportError(f"reading model files needs fastmlp.io, which is missing ({error})") from None
+    """A model (or checkpoint) written by ``net.save``."""
+    from .. import load
+
     return load(path)
-
-
-def save_model(net, path) -> None:
-    if not hasattr(net, "save"):
-        raise ImportError("saving models needs MLP.save (fastmlp.io), which is missing")
-    net.save(path)
 
 
 def count(n: int) -> str:

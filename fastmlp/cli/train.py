@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import MLP
-from ..model import LOSSES
+from .._settings import FIELDS
+from .._validation import ACTIVATIONS, LOSS_OUTPUTS
 from ..progress import Progress
 from . import common
 
@@ -77,24 +79,23 @@ def add_arguments(parser) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--hidden", metavar="SIZES",
                      help="hidden layer sizes, e.g. 100 or 256,128; none for no hidden layer (default: preset)")
-    net.add_argument("--loss", choices=sorted(LOSSES), default="softmax_cross_entropy",
+    net.add_argument("--activation", choices=ACTIVATIONS, default="logistic",
+                     help="hidden-layer activation (default: logistic, the sigmoid)")
+    net.add_argument("--loss", choices=sorted(LOSS_OUTPUTS), default="softmax_cross_entropy",
                      help="per-sample loss (default: softmax_cross_entropy)")
     net.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                      help="precision of parameters and arithmetic (default: float32)")
-    sgd = parser.add_argument_group("training")
-    sgd.add_argument("--epochs", type=int, metavar="N", help="passes over the training data (default: preset)")
-    sgd.add_argument("--batch-size", type=int, metavar="N", help="samples per SGD step (default: preset)")
-    sgd.add_argument("--learning-rate", "--lr", type=float, metavar="RATE", help="SGD step size (default: preset)")
-    sgd.add_argument("--momentum", type=float, metavar="M", help="momentum in [0, 1) (default: preset)")
-    sgd.add_argument("--nesterov", action="store_true", help="Nesterov momentum (needs --momentum > 0)")
-    sgd.add_argument("--weight-decay", type=float, default=0.0, metavar="L2",
-                     help="L2 penalty on the weights, not the biases (default: 0)")
-    sgd.add_argument("--validation", type=float, metavar="F",
-                     help="share of the training data held out to report validation accuracy each epoch "
-                          "(default: preset, 0.1; 0 for the truth tables)")
-    sgd.add_argument("--threads", type=int, metavar="N", help="Numba threads (default: all cores)")
-    sgd.add_argument("--seed", type=int, default=0,
-                     help="seed of the weights, the shuffling and the validation split (default: 0)")
+    training = parser.add_argument_group("training (fastmlp.TrainingSettings)")
+    for name, field in FIELDS.items():
+        _add_setting(training, name, field)
+    training.add_argument("--class-weight", choices=("balanced",),
+                          help="weight each class by n_samples / (n_classes * its count)")
+    training.add_argument("--validation", type=float, metavar="F",
+                          help="share of the training data held out for validation accuracy each epoch and "
+                               "for --early-stopping (default: preset, 0.1; 0 for the truth tables)")
+    training.add_argument("--threads", type=int, metavar="N", help="Numba threads (default: all cores)")
+    training.add_argument("--seed", type=int, default=0,
+                          help="seed of the weights, the shuffling and the validation split (default: 0)")
     common.add_data_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--save", metavar="MODEL.npz", help="write the trained model here")
@@ -109,16 +110,36 @@ def add_arguments(parser) -> None:
     out.add_argument("--quiet", "-q", action="store_true", help="print only the final result")
 
 
-def _settings(args) -> dict:
-    settings = dict(preset_for(args.dataset))
-    for key in settings:
-        if getattr(args, key) is not None:
-            settings[key] = getattr(args, key)
-    if settings["epochs"] < 1:
-        raise ValueError(f"--epochs must be >= 1, got {settings['epochs']}")
-    if not 0 <= settings["validation"] < 1:
-        raise ValueError(f"--validation must be in [0, 1), got {settings['validation']}")
-    return settings
+def _add_setting(group, name: str, field) -> None:
+    """One option per training setting, from the settings table (default: the dataset's preset)."""
+    flags = ["--" + name.replace("_", "-")] + (["--lr"] if name == "learning_rate" else [])
+    default = PRESETS["default"].get(name, field.default)
+    text = f"{field.metadata['help']} (default: {default})"
+    if field.type == "bool":
+        group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=text)
+    elif field.type == "str":
+        group.add_argument(*flags, choices=field.metadata["choices"], default=None, help=text)
+    else:
+        kind = int if field.type == "int" else float
+        group.add_argument(*flags, type=kind, default=None, metavar="N" if kind is int else "X", help=text)
+
+
+def _settings(args) -> tuple[dict, dict]:
+    """The CLI's own settings (hidden, validation) and the training settings, presets filled in."""
+    preset = dict(preset_for(args.dataset))
+    own = {"hidden": args.hidden if args.hidden is not None else preset.pop("hidden"),
+           "validation": args.validation if args.validation is not None else preset.pop("validation")}
+    preset.pop("hidden", None)
+    preset.pop("validation", None)
+    training = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
+    training = {**preset, **training}
+    if training["epochs"] < 1:
+        raise ValueError(f"--epochs must be >= 1, got {training['epochs']}")
+    if not 0 <= own["validation"] < 1:
+        raise ValueError(f"--validation must be in [0, 1), got {own['validation']}")
+    if training.get("optimizer") == "adam" and args.momentum is None:
+        training.pop("momentum", None)  # the preset's SGD momentum does not apply to Adam
+    return own, training
 
 
 def _hold_out(X, y, fraction: float, seed: int):
@@ -132,68 +153,77 @@ def _hold_out(X, y, fraction: float, seed: int):
     return (X[order[n_valid:]], y[order[n_valid:]]), (X[order[:n_valid]], y[order[:n_valid]])
 
 
-def _warm_up(sizes, args, settings, X, y) -> float:
+def _warm_up(sizes, args, training, X, y) -> float:
     """Compile (or load from the cache) the kernels outside the timed epochs; checks every setting too."""
     began = time.perf_counter()
-    scratch = MLP(sizes, loss=args.loss, dtype=args.dtype, random_state=0)
-    scratch.partial_fit(X[:2], y[:2], batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
-                        momentum=settings["momentum"], nesterov=args.nesterov, weight_decay=args.weight_decay,
-                        n_threads=args.threads)
+    scratch = MLP(sizes, loss=args.loss, activation=args.activation, dtype=args.dtype, random_state=0)
+    scratch.fit(X[:2], y[:2], **dict(training, epochs=1, early_stopping=False), n_threads=args.threads)
     scratch.predict(X[:2])
     return time.perf_counter() - began
 
 
+def _describe(training: dict) -> str:
+    """``SGD: 10 epochs, batch 32, learning rate 0.2`` and any other setting that is not the default."""
+    shown = ("optimizer", "epochs", "batch_size", "learning_rate")
+    others = ", ".join(f"{key.replace('_', ' ')} {value:g}" if isinstance(value, float) else
+                       f"{key.replace('_', ' ')} {value}" for key, value in training.items()
+                       if key not in shown and value != FIELDS[key].default)
+    text = (f"{training.get('optimizer', 'sgd').upper()}: {training['epochs']} epochs, batch {training['batch_size']}, "
+            f"learning rate {training['learning_rate']:g}")
+    return f"{text}, {others}" if others else text
+
+
 def run(args) -> int:
-    settings = _settings(args)
-    hidden = parse_hidden(settings["hidden"])
+    own, training = _settings(args)
+    hidden = parse_hidden(own["hidden"])
     data = common.load_data(args, args.dataset)
     _check_outputs(args, data, hidden)
     (X_train, y_train), (X_test, y_test) = data
-    (X_fit, y_fit), valid = _hold_out(X_train, y_train, settings["validation"], args.seed)
+    (X_fit, y_fit), valid = _hold_out(X_train, y_train, own["validation"], args.seed)
     sizes = [data.n_features, *hidden, data.n_classes]
-    net = MLP(sizes, loss=args.loss, dtype=args.dtype, random_state=args.seed)
+    net = MLP(sizes, loss=args.loss, activation=args.activation, dtype=args.dtype, random_state=args.seed)
     show = not args.quiet
 
     def say(text: str) -> None:
         if show:
             print(text, flush=True)
 
-    compile_seconds = _warm_up(sizes, args, settings, X_fit, y_fit)
+    compile_seconds = _warm_up(sizes, args, training, X_fit, y_fit)
     split = f"{common.count(X_fit.shape[0])} train"
     if valid is not None:
         split += f", {common.count(valid[0].shape[0])} validation"
     say(f"{data.name}: {split}, {common.count(X_test.shape[0])} test samples, {data.n_classes} classes")
     threads = f"{args.threads} threads" if args.threads else "all cores"
     say(f"network {'-'.join(map(str, sizes))} ({common.count(net.n_params)} parameters), {net.loss}, "
-        f"{net.dtype.name}; SGD: {settings['epochs']} epochs, batch {settings['batch_size']}, "
-        f"learning rate {settings['learning_rate']:g}, momentum {settings['momentum']:g}; {threads}")
+        f"{net.dtype.name}, {net.activation} hidden units; {_describe(training)}; {threads}")
     if compile_seconds > 1.0:
         say(f"compiled the kernels in {compile_seconds:.1f} s (cached on disk for the next runs)")
 
-    progress = Progress(settings["epochs"], every=args.log_every, mode="quiet" if args.quiet else args.progress)
-    val_accuracy = []
+    progress = Progress(training["epochs"], every=args.log_every, mode="quiet" if args.quiet else args.progress)
+
+    def report(model, seconds: float) -> None:
+        epoch = len(model.loss_curve_)
+        progress.update(epoch, loss=model.loss_curve_[-1], seconds=seconds, n_samples=X_fit.shape[0],
+                        val_accuracy=model.validation_scores_[-1] if valid is not None else None)
+
     try:
-        for epoch in range(1, settings["epochs"] + 1):
-            began = time.perf_counter()
-            net.partial_fit(X_fit, y_fit, batch_size=settings["batch_size"], learning_rate=settings["learning_rate"],
-                            momentum=settings["momentum"], nesterov=args.nesterov, weight_decay=args.weight_decay,
-                            n_threads=args.threads)
-            seconds = time.perf_counter() - began
-            if valid is not None:
-                val_accuracy.append(net.score(*valid))
-            progress.update(epoch, loss=net.loss_curve_[-1], seconds=seconds, n_samples=X_fit.shape[0],
-                            val_accuracy=val_accuracy[-1] if valid is not None else None)
+        net.fit(X_fit, y_fit, validation_data=valid, class_weight=args.class_weight, n_threads=args.threads,
+                callback=report, **training)
     finally:
         progress.close()
 
     test_accuracy = net.score(X_test, y_test)
+    epochs = len(net.loss_curve_)
     print(f"test accuracy {test_accuracy:.4f} on {common.count(X_test.shape[0])} samples; "
           f"{common.rate(progress.samples_per_second)} samples/s "
-          f"({settings['epochs']} epochs in {progress.train_seconds:.1f} s)", flush=True)
+          f"({epochs} epochs in {progress.train_seconds:.1f} s)", flush=True)
+    if epochs < training["epochs"]:
+        say(f"stopped early after {epochs} epochs: the validation score stopped improving"
+            + ("; restored the best weights" if training.get("restore_best_weights", True) else ""))
     if args.save:
-        common.save_model(net, args.save)
+        net.save(args.save)
         say(f"saved the model to {args.save}")
-    _plots(args, net, data, val_accuracy, say)
+    _plots(args, net, data, net.validation_scores_, say)
     return 0
 
 

@@ -5,72 +5,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import numpy as np
-
+from .catalog import FASHION_MNIST_CLASSES, NAMES, Splits, load
+from .files import read_csv, read_features
 from .idx import IDXError, read_idx
-
-#: Where Debian's ``dataset-fashion-mnist`` package installs the four files.
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-def _find(directory: Path, stem: str) -> Path:
-    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
-        if (directory / name).is_file():
-            return directory / name
-    raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
-
-
-def load_idx_dataset(directory, *, scale: bool = False):
-    """Load ``(X_train, y_train), (X_test, y_test)`` from a directory of the four MNIST-format IDX files.
-
-    Images come flattened to (n, rows * cols) uint8, or float32 in [0, 1] when ``scale`` is True;
-    labels as int64.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"dataset directory {directory} does not exist")
-    splits = []
-    for split, (images_stem, labels_stem) in IDX_FILES.items():
-        images = read_idx(_find(directory, images_stem))
-        labels = read_idx(_find(directory, labels_stem))
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise IDXError(f"{split} images must be a 3-D uint8 IDX array, got {images.dtype} {images.shape}")
-        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-            raise IDXError(f"{split}: {labels.shape} labels for {images.shape[0]} images")
-        X = images.reshape(images.shape[0], -1)
-        if scale:
-            X = X.astype(np.float32) / np.float32(255)
-        splits.append((X, labels.astype(np.int64)))
-    return tuple(splits)
-
-
-def load_fashion_mnist(directory=None, *, scale: bool = False):
-    """Fashion-MNIST as ``(X_train, y_train), (X_test, y_test)``: 60,000 and 10,000 28x28 images.
-
-    Looks in ``directory``, else ``$FASTMLP_FASHION_MNIST``, else Debian's
-    /usr/share/datasets/fashion-mnist (``apt-get install dataset-fashion-mnist``).
-    """
-    directory = directory or os.environ.get("FASTMLP_FASHION_MNIST") or DEBIAN_FASHION_MNIST
-    if not Path(directory).is_dir():
-        raise FileNotFoundError(
-            f"Fashion-MNIST not found in {directory}: install Debian's dataset-fashion-mnist "
-            "or pass the directory holding its four IDX files"
-        )
-    return load_idx_dataset(directory, scale=scale)
-
-
-from .catalog import FASHION_MNIST_CLASSES, NAMES, Splits, load  # noqa: E402
-from .files import read_csv, read_features  # noqa: E402
-from .small import load_digits, truth_table  # noqa: E402
+from .mnist import DEBIAN_FASHION_MNIST, IDX_FILES, load_fashion_mnist, load_idx_dataset
+from .small import load_digits, truth_table
 
 __all__ = [
-    "FASHION_MNIST_CLASSES", "IDXError", "NAMES", "Splits", "load", "load_digits", "load_fashion_mnist",
-    "load_idx_dataset", "read_csv", "read_features", "read_idx", "truth_table",
+    "DEBIAN_FASHION_MNIST", "FASHION_MNIST_CLASSES", "IDX_FILES", "IDXError", "NAMES", "Splits", "load",
+    "load_digits", "load_fashion_mnist", "load_idx_dataset", "read_csv", "read_features", "read_idx", "truth_table",
 ]

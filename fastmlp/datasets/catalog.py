@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import files, small
+from .mnist import load_fashion_mnist, load_idx_dataset
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -89,8 +90,6 @@ def load(name_or_path, *, directory=None, label_column=None, test_fraction: floa
     >>> X_train.tolist(), y_train.tolist()
     ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
     """
-    from . import load_fashion_mnist, load_idx_dataset
-
     key = str(name_or_path).strip().lower()
     if key in small.TRUTH_TABLES:
         X, y = small.truth_table(key)
