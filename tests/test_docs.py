@@ -3,9 +3,9 @@ measured numbers only inside blocks that a script generates (so no hand-typed fi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -156,8 +156,8 @@ GOOD = [
     "A 784-100-10 network, or 784-256-128-10; images are 28x28 (785x1 -> 16x1 -> 10x1).",
     "The forward pass computes a 4 x 4 tile; scikit-learn's 8x8 digits.",
     "Measured on 2024-12-01, at 12:30.",
-    "```bash\nfastmlp train fashion-mnist --hidden 256,128 --epochs 20 --momentum 0.9 --lr 0.05\n"
-    "fastmlp bench --batch-sizes 1,10,32 --samples 5000 --repeat 3\n```",
+    ("```bash\nfastmlp train fashion-mnist --hidden 256,128 --epochs 20 --momentum 0.9 --lr 0.05\n"
+     "fastmlp bench --batch-sizes 1,10,32 --samples 5000 --repeat 3\n```"),
     "holds out 10% of the training data for validation",
     "learning rates up to 1e300, the IDX type byte 0x08, `FACTOR=1.5`, NUMBA_NUM_THREADS=2",
     "every 5th epoch; 60,000 samples of 784 pixels; a SHA-256 digest",
@@ -242,8 +242,14 @@ def test_speed_and_fuzz_tables_are_generated():
 
 
 # ------------------------------------------------------------------- the speed tables' generator
-sys.path.insert(0, str(ROOT / "scripts"))
-import readme_table  # noqa: E402
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+readme_table = _load_script("readme_table")
 
 
 def _bench_result() -> dict:
@@ -262,7 +268,8 @@ def _bench_result() -> dict:
         "training": [row(1, 100_000.0, 5_000.0), row(512, 200_000.0, 250_000.0)],
         "prediction": [{"network": "784-100-10", "dtype": "float32", "samples": 10_000,
                         "fastmlp_samples_per_s": 700_000.0, "best_peer": "numpy",
-                        "best_peer_samples_per_s": 800_000.0, "ratio": 0.875, "results": {"numpy": {"samples_per_s": 800_000.0}}}],
+                        "best_peer_samples_per_s": 800_000.0, "ratio": 0.875,
+                        "results": {"numpy": {"samples_per_s": 800_000.0}}}],
     }
 
 
