@@ -13,7 +13,7 @@ import numpy as np
 from . import _validation as check
 from . import checkpoint as checkpointing
 from ._layout import build_layout, n_params, n_units, theta_views
-from .kernels import SGD, Net, Work
+from .kernels import SGD, Net, Optimizer, Work
 from .kernels import activations as codes
 from .kernels.backward import forward_backward, gradients
 from ._team import train_epoch
@@ -199,7 +199,7 @@ class MLP:
         return Net(self.params, self._layout, self._row_blocks)
 
     def _codes(self) -> np.ndarray:
-        return np.array([LOSSES[self.loss], OUTPUTS[self.output]], dtype=np.int64)
+        return np.array([LOSSES[self.loss], OUTPUTS[self.output], codes.LOGISTIC], dtype=np.int64)
 
     def _work(self, batch_size: int) -> Work:
         units = n_units(self._layout)
@@ -229,7 +229,7 @@ class MLP:
         net = self._net()
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
-            predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUTS[self.output], acts, out)
+            predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
         if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
             raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
         return out
@@ -274,8 +274,9 @@ class MLP:
         n = X.shape[0]
         work = self._work(n)
         net = self._net()
-        forward_backward(net, X, Y, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), work)
-        gradients(net, work, n)
+        weights, order = np.empty(0, self.dtype), np.empty(0, np.int64)
+        forward_backward(net, X, Y, weights, order, 0, n, self.dtype.type(scale), self._codes(), work)
+        gradients(net, weights, order, 0, n, work)
         with np.errstate(over="ignore"):  # finite per-sample losses near the float64 limit: reported below
             loss = float(work.losses.mean())
         if not (np.isfinite(loss) and np.isfinite(work.grads).all()):  # overflow, as in forward
@@ -370,8 +371,10 @@ class MLP:
     def _train(self, run, epochs, verbose, saver):
         n = run.X.shape[0]
         dtype = self.dtype.type
-        opt = SGD(self._velocity, dtype(run.learning_rate), dtype(run.momentum), dtype(run.weight_decay),
-                  run.nesterov)
+        opt = Optimizer(SGD, self._velocity, np.empty(0, self.dtype), np.zeros(1, np.int64), dtype(run.learning_rate),
+                        dtype(run.momentum), dtype(run.weight_decay), run.nesterov, dtype(0.9), dtype(0.999),
+                        dtype(1e-8))
+        weights = np.empty(0, self.dtype)
         work = self._work(run.batch)
         net = self._net()
         codes_ = self._codes()
@@ -385,7 +388,8 @@ class MLP:
                     try:
                         order = self._rng.permutation(n) if run.shuffle else np.arange(n)
                         began = time.perf_counter()
-                        loss = train_epoch(net, opt, run.X, run.y, order, run.batch, dtype(run.scale), codes_, work)
+                        loss = train_epoch(net, opt, run.X, run.y, weights, order, run.batch, dtype(run.scale), codes_,
+                                           work)
                         seconds = time.perf_counter() - began
                         checkpointing.check_epoch(self, loss, run.learning_rate)
                         self.loss_curve_.append(float(loss))
