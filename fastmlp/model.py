@@ -18,14 +18,10 @@ from . import io
 from ._layout import build_layout, n_params, n_units, theta_views
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
 from ._team import train_epoch
-from .kernels import SGD, UNIT, Net, Work
-from .kernels import activations as codes
+from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, UNIT, Net, Optimizer, Work
 from .kernels.backward import forward_backward, gradients
 from .kernels.forward import predict_chunk
 
-LOSS_CODES = {"mse": codes.MSE, "sigmoid_cross_entropy": codes.SIGMOID_CROSS_ENTROPY,
-              "softmax_cross_entropy": codes.SOFTMAX_CROSS_ENTROPY}
-OUTPUT_CODES = {"identity": codes.IDENTITY, "sigmoid": codes.SIGMOID, "softmax": codes.SOFTMAX}
 #: Samples per call of the prediction kernel: bounds the work buffer to CHUNK x n_units.
 CHUNK = 1024
 #: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
@@ -251,7 +247,8 @@ class MLP:
         return Net(self.params, self._layout, self._row_blocks)
 
     def _codes(self) -> np.ndarray:
-        return np.array([LOSS_CODES[self.loss], OUTPUT_CODES[self.output]], dtype=np.int64)
+        """The kernels' (loss, output, hidden activation) codes."""
+        return np.array([LOSSES[self.loss], OUTPUTS[self.output], HIDDEN_ACTIVATIONS[self.activation]], np.int64)
 
     def _work(self, batch_size: int) -> Work:
         units = n_units(self._layout)
@@ -263,10 +260,12 @@ class MLP:
             grads=np.empty(self.n_params, self.dtype),
         )
 
-    def _optimizer(self, settings: TrainingSettings, learning_rate: float):
+    def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:
+        """The kernels' update rule: state buffers, ``step`` (int64[1], updates so far) and the settings."""
         dtype = self.dtype.type
-        return SGD(self._first, dtype(learning_rate), dtype(settings.momentum), dtype(settings.weight_decay),
-                   settings.nesterov)
+        return Optimizer(OPTIMIZERS[settings.optimizer], self._first, self._second, step, dtype(learning_rate),
+                         dtype(settings.momentum), dtype(settings.weight_decay), settings.nesterov,
+                         dtype(settings.beta_1), dtype(settings.beta_2), dtype(settings.epsilon))
 
     # ----------------------------------------------------------------- inference
     def forward(self, X) -> np.ndarray:
@@ -286,7 +285,7 @@ class MLP:
         net = self._net()
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
-            predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUT_CODES[self.output], acts, out)
+            predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
         if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
             raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
         return out
@@ -336,11 +335,13 @@ class MLP:
         n = data.X.shape[0]
         work = self._work(n)
         net = self._net()
-        forward_backward(net, data.X, data.y, np.empty(0, np.int64), 0, n, self.dtype.type(data.scale),
+        order = np.empty(0, np.int64)
+        forward_backward(net, data.X, data.y, data.weights, order, 0, n, self.dtype.type(data.scale),
                          self._codes(), work)
-        gradients(net, work, n)
+        gradients(net, data.weights, order, 0, n, work)
+        total = float(data.weights.sum(dtype=np.float64)) if data.weights.size else n
         with np.errstate(over="ignore"):  # finite per-sample losses near the float64 limit: reported below
-            loss = float(work.losses.mean())
+            loss = float(work.losses.sum() / total)  # the weighted losses w_i L_i
         if not (np.isfinite(loss) and np.isfinite(work.grads).all()):  # overflow, as in forward
             raise ValueError(f"the loss or its gradient overflows {self.dtype.name} for these inputs; scale X down")
         return loss, [g.copy() for g in theta_views(work.grads, self._layout)]
@@ -497,11 +498,11 @@ class MLP:
         if valid.size == 0 or keep.size == 0:
             raise ValueError(f"validation_fraction={fraction} leaves no validation or no training samples of {n}")
 
-        def part(rows):
-            weights = data.weights[rows] if data.weights.size else data.weights
+        def part(rows, weighted):
+            weights = data.weights[rows] if data.weights.size and weighted else data.weights[:0]
             return _Data(np.ascontiguousarray(data.X[rows]), data.scale, data.y[rows], weights)
 
-        return part(keep), part(valid)
+        return part(keep, True), part(valid, False)  # validation scores are unweighted
 
     def _train(self, data: _Data, validation: _Data | None, settings: TrainingSettings, epochs: int,
                n_threads: int | None, verbose: int, saver, callback) -> MLP:
@@ -511,6 +512,7 @@ class MLP:
         net = self._net()
         codes_ = self._codes()
         scale = self.dtype.type(data.scale)
+        step = np.array([self._progress["step"]], np.int64)
         try:
             with _threads(n_threads):
                 for _ in range(epochs):
@@ -522,13 +524,14 @@ class MLP:
                         order = self._rng.permutation(n) if settings.shuffle else np.arange(n)
                         learning_rate = self._progress["learning_rate"]
                         began = time.perf_counter()
-                        loss = train_epoch(net, self._optimizer(settings, learning_rate), data.X, data.y, order,
-                                           batch, scale, codes_, work)
+                        step[0] = self._progress["step"]  # a rolled-back epoch leaves it advanced
+                        loss = train_epoch(net, self._optimizer(settings, learning_rate, step), data.X, data.y,
+                                           data.weights, order, batch, scale, codes_, work)
                         seconds = time.perf_counter() - began
                         self._check_epoch(loss, learning_rate)
                         self.loss_curve_.append(float(loss))
                         self._progress["samples_seen"] += n
-                        self._progress["step"] += -(-n // batch)
+                        self._progress["step"] = int(step[0])
                         if validation is not None:
                             self._validate(validation)
                         stop = self._after_epoch(settings, validation is not None)
@@ -579,8 +582,8 @@ class MLP:
         z0 = self._layout[-1, UNIT]
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
-            forward_backward(net, validation.X, validation.y, np.empty(0, np.int64), start, count, scale,
-                             self._codes(), work)
+            forward_backward(net, validation.X, validation.y, validation.weights, np.empty(0, np.int64), start,
+                             count, scale, self._codes(), work)
             losses[start : start + count] = work.losses[:count]
             # The output layer's z sits at the end of each activation row; activate it as prediction does.
             out[start : start + count] = work.acts[:count, z0:]
