@@ -25,9 +25,16 @@ for _path in sorted(glob.glob(os.path.join(sys.prefix, "lib", "libtbb.so.12*")))
     _TBB_LOADED = True
     break
 
-import numba  # noqa: E402  (must come after the tbb preload)
+#: Why Numba cannot be imported, or None when it can. Without Numba a model still predicts, in NumPy
+#: (fastmlp.inference); training needs the kernels.
+NUMBA_ERROR = None
+try:
+    import numba  # noqa: E402  (must come after the tbb preload)
+except ImportError as error:
+    numba = None
+    NUMBA_ERROR = f"{type(error).__name__}: {error}"
 
-if "NUMBA_THREADING_LAYER" not in os.environ and _TBB_LOADED:
+if numba is not None and "NUMBA_THREADING_LAYER" not in os.environ and _TBB_LOADED:
     numba.config.THREADING_LAYER = "tbb"
 
 # reassoc lets LLVM vectorise float reductions; contract allows FMA. No nnan/ninf: the model checks

@@ -7,24 +7,26 @@ import time
 from collections import namedtuple
 from contextlib import contextmanager
 
-import numba
 import numpy as np
 
 from . import _validation as check
 from . import checkpoint as checkpointing
+from . import inference
+from ._compile import NUMBA_ERROR
 from ._layout import build_layout, n_params, n_units, theta_views
 from .kernels import SGD, Net, Work
-from .kernels import activations as codes
-from .kernels.backward import forward_backward, gradients
-from ._team import train_epoch
-from .kernels.forward import predict_chunk
 
-LOSSES = {
-    "mse": codes.MSE,
-    "sigmoid_cross_entropy": codes.SIGMOID_CROSS_ENTROPY,
-    "softmax_cross_entropy": codes.SOFTMAX_CROSS_ENTROPY,
-}
-OUTPUTS = {"identity": codes.IDENTITY, "sigmoid": codes.SIGMOID, "softmax": codes.SOFTMAX}
+if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) and cannot train
+    import numba
+
+    from ._team import train_epoch
+    from .kernels.backward import forward_backward, gradients
+    from .kernels.forward import predict_chunk
+
+#: The kernels' codes of each loss and output, as fastmlp.kernels.activations defines them (written out so
+#: that this module imports without Numba; tests/test_inference_numpy.py checks that they agree).
+LOSSES = {"mse": 0, "sigmoid_cross_entropy": 1, "softmax_cross_entropy": 2}
+OUTPUTS = {"identity": 0, "sigmoid": 1, "softmax": 2}
 #: The output activations each loss is defined for; the first is the default.
 LOSS_OUTPUTS = {
     "mse": ("sigmoid", "identity", "softmax"),
@@ -77,6 +79,12 @@ def _check_threads(n_threads):
         pool = numba.config.NUMBA_NUM_THREADS
         raise ValueError(f"n_threads must be <= {pool} (Numba's thread pool), got {n_threads}")
     return n_threads
+
+
+def _require_numba(what: str) -> None:
+    if NUMBA_ERROR is not None:
+        raise ImportError(f"{what} needs Numba, which cannot be imported here ({NUMBA_ERROR}): pip install numba. "
+                          "Without it a model can still predict.")
 
 
 @contextmanager
@@ -222,6 +230,17 @@ class MLP:
         (5, 2)
         """
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
+        if NUMBA_ERROR is None:
+            out = self._forward_compiled(X, scale)
+        else:
+            out = inference.forward(theta_views(self.params, self._layout), X, scale,
+                                    activation=getattr(self, "activation", "logistic"), output=self.output)
+        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
+            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
+        return out
+
+    def _forward_compiled(self, X, scale) -> np.ndarray:
+        """Output activations of checked inputs by the compiled kernels, CHUNK samples at a time."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         acts = np.empty((min(n, CHUNK), n_units(self._layout)), self.dtype)
@@ -230,8 +249,6 @@ class MLP:
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
             predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUTS[self.output], acts, out)
-        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
-            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -269,6 +286,7 @@ class MLP:
 
         ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out).
         """
+        _require_numba("loss_and_gradients")
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
         Y = check.check_targets(Y, X.shape[0], self.layer_sizes[-1], self.dtype, probabilities=self.loss != "mse")
         n = X.shape[0]
@@ -328,6 +346,7 @@ class MLP:
 
         Ctrl-C (KeyboardInterrupt) leaves the model at its last completed epoch.
         """
+        _require_numba("training")
         epochs = check.check_int(epochs, "epochs", 0)
         run = self._prepare(X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads)
         saver, state = checkpointing.plan(self, run, epochs, checkpoint, checkpoint_every, resume)
@@ -342,6 +361,7 @@ class MLP:
     def partial_fit(self, X, y, *, batch_size=32, learning_rate=0.1, momentum=0.0, nesterov=False,
                     weight_decay=0.0, shuffle=True, n_threads=None, verbose=0):
         """Train one more epoch, keeping the momentum buffers and appending to ``loss_curve_``."""
+        _require_numba("training")
         run = self._prepare(X, y, batch_size, learning_rate, momentum, nesterov, weight_decay, shuffle, n_threads)
         return self._train(run, 1, verbose, None)
 
@@ -410,6 +430,12 @@ class MLP:
         from .io import save
 
         save(self, path)
+
+    def to_onnx(self, path: str | os.PathLike | None = None, **options):
+        """The network as an ONNX model, also written to ``path``; see :func:`fastmlp.onnx_export.to_onnx`."""
+        from .onnx_export import to_onnx
+
+        return to_onnx(self, path, **options)
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.layer_sizes))
