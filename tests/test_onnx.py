@@ -4,6 +4,7 @@ graph's structure; ``fastmlp export``; the skl2onnx converter inside a scikit-le
 from __future__ import annotations
 
 import inspect
+import os
 
 import numpy as np
 import pytest
@@ -314,3 +315,19 @@ def test_skl2onnx_pipeline_regressor():
     sess = session(skl2onnx.to_onnx(pipe, X[:1]))
     (predictions,) = sess.run(None, {sess.get_inputs()[0].name: X})
     np.testing.assert_allclose(predictions, pipe.predict(X), rtol=1e-5, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------------- benchmark peer
+def test_onnxruntime_bench_peer_predicts_fastmlps_labels():
+    from fastmlp.bench.peers import ALL_THREADS, ONE_THREAD, OnnxRuntime, available_prediction_peers
+
+    (peer,) = available_prediction_peers(["ort"])
+    assert isinstance(peer, OnnxRuntime) and available_prediction_peers(["numpy"]) == []
+    net = make_net((N_IN, 9, 4), "softmax_cross_entropy", "softmax", "float32")
+    sessions = peer.from_fastmlp(net)
+    assert sessions[ONE_THREAD].get_session_options().intra_op_num_threads == 1
+    assert sessions[ALL_THREADS].get_session_options().intra_op_num_threads == os.cpu_count()
+    X = clear_inputs(net, 1000, "float32", True)
+    data = peer.prepare(X, np.zeros(1000, np.int64), "float32", "softmax_cross_entropy")
+    for variant in peer.variants:
+        np.testing.assert_array_equal(peer.predict(sessions, data, variant), net.predict(X))
