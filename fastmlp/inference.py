@@ -38,7 +38,8 @@ ACTIVATIONS = {"logistic": sigmoid, "tanh": lambda z: np.tanh(z, out=z), "relu":
 OUTPUTS = {"sigmoid": sigmoid, "softmax": softmax, "identity": lambda z: z}
 
 
-def forward(thetas, X: np.ndarray, scale: float, *, activation: str = "logistic", output: str = "softmax") -> np.ndarray:
+def forward(thetas, X: np.ndarray, scale: float, *, activation: str = "logistic",
+            output: str = "softmax") -> np.ndarray:
     """Output activations (n_samples, n_out) of the network whose layers are ``thetas``.
 
     thetas: per-layer (n_out, n_in + 1) arrays, bias last, all in the model's dtype; X: (n_samples, n_in),

@@ -228,9 +228,9 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
     _check_net(net)
     classes = _check_classes(net, classes)
     source = _input_dtype(net, input_dtype)
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
-        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {onnx.defs.onnx_opset_version()}, "
-                         f"got {opset!r}")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}, got {opset!r}")
     graph = _ProtoGraph()
     specs = _output_specs(net, classes)
     _emit(net, graph, "input", source, {name: name for name, _, _ in specs}, classes)

@@ -154,7 +154,8 @@ def test_load_and_predict_without_numba(tmp_path):
                           text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("fit: training needs Numba, which cannot be imported here") and "pip install numba" in lines[0]
+    assert lines[0].startswith("fit: training needs Numba, which cannot be imported here")
+    assert "pip install numba" in lines[0]
     assert lines[-1] == "numba imported: False"
     assert np.loadtxt(cases[0]["csv"], delimiter=",", skiprows=1).tolist() == nets[0][0].predict(nets[0][1]).tolist()
     for case, (net, X, y) in zip(cases, nets):

@@ -13,13 +13,14 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
 
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
 import fastmlp  # noqa: E402
 from fastmlp import MLP  # noqa: E402
 from fastmlp.cli import main  # noqa: E402
 from fastmlp.onnx_export import MIN_OPSET, OPSET, register_skl2onnx, task, to_onnx  # noqa: E402
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 #: Probabilities and regression outputs agree with fastmlp's to this (absolute and relative) tolerance.
 TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
@@ -226,7 +227,8 @@ def test_export_command(capsys, tmp_path):
     X = make_inputs(100, "float32", True)
     (label,) = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"]).run(
         ["label"], {"input": X})
-    np.testing.assert_array_equal(label, np.array(["cat", "dog", "bird"])[fastmlp.load(tmp_path / "net.npz").predict(X)])
+    expected = np.array(["cat", "dog", "bird"])[fastmlp.load(tmp_path / "net.npz").predict(X)]
+    np.testing.assert_array_equal(label, expected)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -309,7 +311,7 @@ def test_skl2onnx_pipeline_classifier(n_classes, labels, dtype):
 
 def test_skl2onnx_pipeline_regressor():
     register_skl2onnx(StandInRegressor)
-    X, y = blobs(3)
+    X, _ = blobs(3)
     target = X[:, 0] - 2 * X[:, 1]
     pipe = make_pipeline(StandardScaler(), StandInRegressor()).fit(X, target)
     sess = session(skl2onnx.to_onnx(pipe, X[:1]))
