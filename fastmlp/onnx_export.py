@@ -331,17 +331,15 @@ def register_skl2onnx(*estimators, alias: str | None = None) -> None:
     """Let ``skl2onnx.to_onnx`` convert these scikit-learn estimator classes (alone or in a Pipeline).
 
     Each class's fitted instances hold a fastmlp.MLP in ``model_``; classifiers (ClassifierMixin) also
-    hold their labels in ``classes_``, which the ``label`` output gives. Without arguments, registers
-    ``fastmlp.sklearn.MLPClassifier`` and ``MLPRegressor``.
+    hold their labels in ``classes_``, which the ``label`` output gives. ``alias`` names the converter
+    when one class is given (default: ``Fastmlp`` + the class name).
     """
     try:
         from skl2onnx import update_registered_converter
     except ImportError:
         raise ImportError("the skl2onnx converter needs skl2onnx: pip install skl2onnx (or fastmlp[onnx])") from None
     if not estimators:
-        from .sklearn import MLPClassifier, MLPRegressor
-
-        estimators = (MLPClassifier, MLPRegressor)
+        raise TypeError("register_skl2onnx needs at least one estimator class")
     for estimator in estimators:
         if not isinstance(estimator, type):
             raise TypeError(f"register_skl2onnx takes estimator classes, got {type(estimator).__name__}")
