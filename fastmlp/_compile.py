@@ -29,7 +29,14 @@ for _path in sorted(glob.glob(os.path.join(sys.prefix, "lib", "libtbb.so.12*")))
         continue
     break
 
-import numba  # noqa: E402  (must come after the tbb preload)
+#: Why Numba cannot be imported, or None when it can. Without Numba a model still predicts, in NumPy
+#: (fastmlp.inference); training needs the kernels.
+NUMBA_ERROR = None
+try:
+    import numba  # noqa: E402  (must come after the tbb preload)
+except ImportError as error:
+    numba = None
+    NUMBA_ERROR = f"{type(error).__name__}: {error}"
 
 #: Numba's minimum tbb: TBB_INTERFACE_VERSION of oneTBB 2021.6.
 _TBB_MIN_INTERFACE = 12060
@@ -49,15 +56,9 @@ def _tbb_usable() -> bool:
     return True
 
 
-TBB = _tbb_usable()
-#: Why the layer is what it is, for ``fastmlp info``.
-LAYER_CHOICE = "set by NUMBA_THREADING_LAYER" if "NUMBA_THREADING_LAYER" in os.environ else \
-    "thread-safe and fork-safe" if TBB else "tbb could not be loaded; fork-safe fallback"
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "tbb" if TBB else "workqueue"
-#: True when the layer may turn out to be workqueue: parallel kernels then take turns (one launch at a
-#: time in the process), because workqueue aborts on concurrent launches from several threads.
-TAKE_TURNS = str(numba.config.THREADING_LAYER).lower() not in ("tbb", "omp", "safe", "threadsafe")
+TBB = False
+LAYER_CHOICE = "Numba cannot be imported: prediction runs in NumPy"
+TAKE_TURNS = False
 _TURN = threading.Lock()
 
 
@@ -70,16 +71,26 @@ def _new_turn() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_turn)
 
+if numba is not None:
+    TBB = _tbb_usable()
+    #: Why the layer is what it is, for ``fastmlp info``.
+    LAYER_CHOICE = "set by NUMBA_THREADING_LAYER" if "NUMBA_THREADING_LAYER" in os.environ else \
+        "thread-safe and fork-safe" if TBB else "tbb could not be loaded; fork-safe fallback"
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "tbb" if TBB else "workqueue"
+    #: True when the layer may turn out to be workqueue: parallel kernels then take turns (one launch at a
+    #: time in the process), because workqueue aborts on concurrent launches from several threads.
+    TAKE_TURNS = str(numba.config.THREADING_LAYER).lower() not in ("tbb", "omp", "safe", "threadsafe")
 
-class _TakingTurns(numba.core.registry.CPUDispatcher):
-    """A dispatcher that holds the process-wide launch lock while called from Python.
+    class _TakingTurns(numba.core.registry.CPUDispatcher):
+        """A dispatcher that holds the process-wide launch lock while called from Python.
 
-    Jitted callers would bypass it; no kernel calls a parallel kernel (tests/robustness/test_no_tbb.py).
-    """
+        Jitted callers would bypass it; no kernel calls a parallel kernel (tests/robustness/test_no_tbb.py).
+        """
 
-    def __call__(self, *args, **kwargs):
-        with _TURN:
-            return super().__call__(*args, **kwargs)
+        def __call__(self, *args, **kwargs):
+            with _TURN:
+                return super().__call__(*args, **kwargs)
 
 
 # reassoc lets LLVM vectorise float reductions; contract allows FMA. No nnan/ninf: the model checks
@@ -145,6 +156,8 @@ def parallel_kernel(func):
 
 def threading_layer() -> str:
     """Name of the threading layer in use (after the first parallel call), else the configured one."""
+    if numba is None:
+        return "none"
     try:
         return numba.threading_layer()
     except ValueError:

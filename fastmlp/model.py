@@ -9,18 +9,22 @@ from collections import namedtuple
 from contextlib import contextmanager
 from typing import Any
 
-import numba
 import numpy as np
 
 from . import _validation as check
 from . import checkpoint as checkpointing
-from . import io
+from . import inference, io
+from ._compile import NUMBA_ERROR
 from ._layout import build_layout, n_params, n_units, theta_views
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
-from ._team import train_epoch
 from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, UNIT, Net, Optimizer, Work
-from .kernels.backward import forward_backward, gradients
-from .kernels.forward import predict_chunk
+
+if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) and cannot train
+    import numba
+
+    from ._team import train_epoch
+    from .kernels.backward import forward_backward, gradients
+    from .kernels.forward import predict_chunk
 
 #: Samples per call of the prediction kernel: bounds the work buffer to CHUNK x n_units.
 CHUNK = 1024
@@ -31,6 +35,12 @@ MIN_ADAPTIVE_RATE = 1e-6
 _Data = namedtuple("_Data", ["X", "scale", "y", "weights"])
 #: The metadata fields that define a network (a checkpoint must match them to be resumed).
 NETWORK_FIELDS = ("layer_sizes", "loss", "output", "activation", "dtype")
+
+
+def _require_numba(what: str) -> None:
+    if NUMBA_ERROR is not None:
+        raise ImportError(f"{what} needs Numba, which cannot be imported here ({NUMBA_ERROR}): pip install numba. "
+                          "Without it a model can still predict.")
 
 
 def _check_threads(n_threads) -> int | None:
@@ -278,6 +288,17 @@ class MLP:
         (5, 2)
         """
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
+        if NUMBA_ERROR is None:
+            out = self._forward_compiled(X, scale)
+        else:
+            out = inference.forward(theta_views(self.params, self._layout), X, scale, activation=self.activation,
+                                    output=self.output)
+        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/robustness)
+            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
+        return out
+
+    def _forward_compiled(self, X: np.ndarray, scale: float) -> np.ndarray:
+        """Output activations of checked inputs by the compiled kernels, CHUNK samples at a time."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         acts = np.empty((min(n, CHUNK), n_units(self._layout)), self.dtype)
@@ -286,8 +307,6 @@ class MLP:
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
             predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
-        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
-            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -331,6 +350,7 @@ class MLP:
         ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out);
         ``sample_weight`` makes both the weighted mean.
         """
+        _require_numba("loss_and_gradients")
         data = self._data(X, Y, sample_weight, None)
         n = data.X.shape[0]
         work = self._work(n)
@@ -402,6 +422,7 @@ class MLP:
 
         Ctrl-C (KeyboardInterrupt) leaves the model at its last completed epoch.
         """
+        _require_numba("training")
         chosen = TrainingSettings.from_kwargs("fit", settings)
         chosen.check_dtype(self.dtype)
         n_threads = _check_threads(n_threads)
@@ -439,6 +460,7 @@ class MLP:
 
         Takes the settings of :meth:`fit` except ``epochs`` and those of early stopping and convergence.
         """
+        _require_numba("training")
         chosen = TrainingSettings.from_kwargs("partial_fit", settings, exclude=_WHOLE_FIT_SETTINGS)
         chosen.check_dtype(self.dtype)
         n_threads = _check_threads(n_threads)
@@ -587,7 +609,7 @@ class MLP:
             losses[start : start + count] = work.losses[:count]
             # The output layer's z sits at the end of each activation row; activate it as prediction does.
             out[start : start + count] = work.acts[:count, z0:]
-        out = _activate(out, self.output)
+        out = inference.OUTPUTS[self.output](out)
         self.validation_scores_.append(self._score(out, validation.y))
         self.validation_loss_curve_.append(float(losses.mean()))
 
@@ -628,6 +650,12 @@ class MLP:
         arrays = {key: state[key] for key in io.ARRAYS["model"]}
         io.write(path, self._metadata("model"), arrays)
 
+    def to_onnx(self, path: str | os.PathLike | None = None, **options):
+        """The network as an ONNX model, also written to ``path``; see :func:`fastmlp.onnx_export.to_onnx`."""
+        from .onnx_export import to_onnx
+
+        return to_onnx(self, path, **options)
+
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.layer_sizes))
         return (f"MLP({sizes}, loss={self.loss!r}, output={self.output!r}, activation={self.activation!r}, "
@@ -637,16 +665,6 @@ class MLP:
 #: Settings that only a whole fit uses.
 _WHOLE_FIT_SETTINGS = ("epochs", "early_stopping", "validation_fraction", "convergence", "tol", "n_iter_no_change",
                        "restore_best_weights")
-
-
-def _activate(z: np.ndarray, output: str) -> np.ndarray:
-    """The output activation of a block of output pre-activations, in NumPy (for validation scores)."""
-    if output == "identity":
-        return z
-    if output == "sigmoid":
-        return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _fit_signature() -> inspect.Signature:
