@@ -22,15 +22,15 @@ OUTPUT_OPS = {"sigmoid": "Sigmoid", "softmax": "Softmax", "identity": None}
 INPUT_DTYPES = ("uint8", "float32", "float64")
 
 
-def task(net) -> str:
-    """What ``net.predict`` returns: "regression" (identity output), "binary" (one output unit, p > 0.5),
-    "multilabel" (several sigmoid units trained with sigmoid cross-entropy: p > 0.5 per unit) or
-    "multiclass" (argmax)."""
+def task(net, multilabel: bool = False) -> str:
+    """What the ``label`` output gives: "regression" (identity output), "binary" (one output unit,
+    p > 0.5), "multilabel" (asked for, with several sigmoid units: p > 0.5 per unit, as the scikit-learn
+    classifier predicts multilabel data) or "multiclass" (argmax, as ``MLP.predict``)."""
     if net.output == "identity":
         return "regression"
     if net.layer_sizes[-1] == 1:
         return "binary"
-    if net.loss == "sigmoid_cross_entropy":
+    if multilabel and net.output == "sigmoid":
         return "multilabel"
     return "multiclass"
 
@@ -54,9 +54,9 @@ def _check_net(net) -> None:
         raise ValueError(f"cannot export output {net.output!r}; known: {sorted(OUTPUT_OPS)}")
 
 
-def _check_classes(net, classes):
+def _check_classes(net, classes, multilabel: bool = False):
     """``classes`` as an array of int64, float64 or str labels (None: the labels are 0..n-1)."""
-    kind = task(net)
+    kind = task(net, multilabel)
     if classes is None:
         return None
     if kind == "regression":
@@ -93,7 +93,8 @@ def _input_dtype(net, input_dtype) -> np.dtype:
 
 
 # ------------------------------------------------------------------------------------------- the graph
-def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, classes) -> None:
+def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, classes,
+          multilabel: bool = False) -> None:
     """Append the network's nodes to ``graph``, from ``input_name`` to the names ``outputs`` maps
     "label", "probabilities" or "predictions" to.
 
@@ -115,7 +116,7 @@ def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, cla
         a = graph.node("Add", [a, graph.constant(theta[:, -1].copy())])  # (n_out,) broadcast over samples
         if l < len(thetas) - 1 and hidden is not None:
             a = graph.node(hidden, [a])
-    kind = task(net)
+    kind = task(net, multilabel)
     if kind == "regression":
         shape = [-1] if net.layer_sizes[-1] == 1 else [-1, net.layer_sizes[-1]]  # as predict: (N,) for one output
         graph.node("Reshape", [a, graph.constant(np.array(shape, np.int64))], outputs["predictions"])
@@ -148,9 +149,9 @@ def _onnx_type(dtype) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(object) if dtype.kind in "UO" else dtype)
 
 
-def _output_specs(net, classes) -> list[tuple[str, np.dtype, list]]:
+def _output_specs(net, classes, multilabel: bool = False) -> list[tuple[str, np.dtype, list]]:
     """(name, element dtype, shape) of each graph output; "N" is the batch dimension."""
-    kind, n_out = task(net), net.layer_sizes[-1]
+    kind, n_out = task(net, multilabel), net.layer_sizes[-1]
     if kind == "regression":
         return [("predictions", net.dtype, ["N"] if n_out == 1 else ["N", n_out])]
     n_classes = 2 if kind == "binary" else n_out
@@ -187,7 +188,8 @@ class _ProtoGraph:
 
 
 # ------------------------------------------------------------------------------------------- export
-def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_dtype=None, opset: int = OPSET):
+def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_dtype=None, opset: int = OPSET,
+            multilabel: bool = False):
     """The network as an ``onnx.ModelProto``, also written to ``path`` when given.
 
     Parameters
@@ -203,6 +205,9 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
         (then read as x / 255, as fastmlp reads them), else the model's dtype.
     opset : int
         ONNX operator set, at least 13.
+    multilabel : bool
+        Several sigmoid units label each sample with every unit whose p > 0.5 (a 0/1 matrix), as the
+        scikit-learn classifier does for multilabel data; by default the argmax, as ``MLP.predict``.
 
     Returns
     -------
@@ -226,14 +231,16 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
     from onnx import helper
 
     _check_net(net)
-    classes = _check_classes(net, classes)
+    if not isinstance(multilabel, bool):
+        raise TypeError(f"multilabel must be True or False, got {multilabel!r}")
+    classes = _check_classes(net, classes, multilabel)
     source = _input_dtype(net, input_dtype)
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}, got {opset!r}")
     graph = _ProtoGraph()
-    specs = _output_specs(net, classes)
-    _emit(net, graph, "input", source, {name: name for name, _, _ in specs}, classes)
+    specs = _output_specs(net, classes, multilabel)
+    _emit(net, graph, "input", source, {name: name for name, _, _ in specs}, classes, multilabel)
     sizes = "-".join(map(str, net.layer_sizes))
     proto_graph = helper.make_graph(
         graph.nodes, f"fastmlp_{sizes.replace('-', '_')}",
@@ -302,9 +309,10 @@ def _shape_calculator(operator) -> None:
     """skl2onnx's shape calculator: the types and shapes of the estimator's outputs."""
     estimator = operator.raw_operator
     net = _fitted_net(estimator)
-    classes = _check_classes(net, getattr(estimator, "classes_", None)) if task(net) != "regression" else None
+    multilabel = _is_multilabel(estimator)
+    classes = _estimator_classes(estimator, net, multilabel)
     n = operator.inputs[0].get_first_dimension()
-    specs = _output_specs(net, classes)
+    specs = _output_specs(net, classes, multilabel)
     if len(operator.outputs) != len(specs):
         raise RuntimeError(f"{type(estimator).__name__}: skl2onnx declared {len(operator.outputs)} outputs, "
                            f"the network has {len(specs)} ({[name for name, _, _ in specs]}); a classifier "
@@ -320,11 +328,23 @@ def _converter(scope, operator, container) -> None:
 
     estimator = operator.raw_operator
     net = _fitted_net(estimator)
-    classes = _check_classes(net, getattr(estimator, "classes_", None)) if task(net) != "regression" else None
+    multilabel = _is_multilabel(estimator)
+    classes = _estimator_classes(estimator, net, multilabel)
     source = np.dtype(helper.tensor_dtype_to_np_dtype(guess_proto_type(operator.inputs[0].type)))
-    names = [name for name, _, _ in _output_specs(net, classes)]
+    names = [name for name, _, _ in _output_specs(net, classes, multilabel)]
     outputs = {name: variable.full_name for name, variable in zip(names, operator.outputs)}
-    _emit(net, _ContainerGraph(scope, container), operator.inputs[0].full_name, source, outputs, classes)
+    _emit(net, _ContainerGraph(scope, container), operator.inputs[0].full_name, source, outputs, classes, multilabel)
+
+
+def _is_multilabel(estimator) -> bool:
+    """A scikit-learn classifier fitted on a label-indicator matrix (``multilabel_``)."""
+    return bool(getattr(estimator, "multilabel_", False))
+
+
+def _estimator_classes(estimator, net, multilabel: bool):
+    if task(net, multilabel) in ("regression", "multilabel"):
+        return None
+    return _check_classes(net, getattr(estimator, "classes_", None), multilabel)
 
 
 def register_skl2onnx(*estimators, alias: str | None = None) -> None:

@@ -3,7 +3,6 @@ graph's structure; ``fastmlp export``; the skl2onnx converter inside a scikit-le
 
 from __future__ import annotations
 
-import inspect
 import os
 
 import numpy as np
@@ -49,12 +48,7 @@ HEAD_CASES = [(loss, output, n_out, dtype, (h + d) % 2 == 0)
 
 def make_net(layer_sizes, loss, output, dtype, activation="logistic", seed=0):
     """A seeded network with weights of O(1), so that outputs spread out."""
-    options = dict(loss=loss, output=output, dtype=dtype, random_state=seed)
-    if "activation" in inspect.signature(MLP).parameters:
-        options["activation"] = activation
-    elif activation != "logistic":
-        pytest.skip(f"this MLP has logistic hidden units only: activation={activation!r} is not accepted yet")
-    net = MLP(layer_sizes, **options)
+    net = MLP(layer_sizes, loss=loss, output=output, activation=activation, dtype=dtype, random_state=seed)
     net.params *= 3
     return net
 
@@ -66,24 +60,25 @@ def make_inputs(n, dtype, uint8, seed=1):
     return rng.normal(0, 1, (n, N_IN)).astype(dtype)
 
 
-def margins(net, X) -> np.ndarray:
+def margins(net, X, multilabel=False) -> np.ndarray:
     """Per sample, how far fastmlp's outputs are from a decision boundary: the gap between the top two
     probabilities, or |p - 0.5| (the smallest over the units of a multilabel network)."""
-    if task(net) == "regression":
+    kind = task(net, multilabel)
+    if kind == "regression":
         return np.full(X.shape[0], np.inf)
     proba = net.predict_proba(X)
-    if task(net) == "multiclass":
+    if kind == "multiclass":
         top = np.sort(proba, axis=1)
         return top[:, -1] - top[:, -2]
-    p = proba[:, -1:] if task(net) == "binary" else proba
+    p = proba[:, -1:] if kind == "binary" else proba
     return np.abs(p - 0.5).min(axis=1)
 
 
-def clear_inputs(net, n, dtype, uint8):
+def clear_inputs(net, n, dtype, uint8, multilabel=False):
     """``n`` samples none of which lies within MARGIN of a decision boundary: a difference in the last
     bits of a probability (~1e-7) must not be able to flip a label."""
-    X = make_inputs(2 * n, dtype, uint8)
-    X = X[margins(net, X) > MARGIN][:n]
+    X = make_inputs(4 * n, dtype, uint8)
+    X = X[margins(net, X, multilabel) > MARGIN][:n]
     assert X.shape[0] == n
     return X
 
@@ -92,7 +87,7 @@ def session(model):
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def assert_same(net, sess, X, multilabel_todo):
+def assert_same(net, sess, X):
     """ONNX Runtime's outputs for X against fastmlp's predict and predict_proba."""
     tol = TOLERANCE[net.dtype.name]
     results = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": X})))
@@ -104,11 +99,6 @@ def assert_same(net, sess, X, multilabel_todo):
     assert results["probabilities"].dtype == net.dtype and results["probabilities"].shape == proba.shape
     np.testing.assert_allclose(results["probabilities"], proba, rtol=0, atol=tol)
     expected = net.predict(X)
-    if task(net) == "multilabel":
-        np.testing.assert_array_equal(results["label"], (proba > 0.5).astype(np.int64))
-        if expected.ndim == 1:  # this MLP's predict still gives the argmax for several sigmoid units
-            multilabel_todo.append(X.shape[0])
-            return
     assert results["label"].dtype == np.int64
     np.testing.assert_array_equal(results["label"], expected)
 
@@ -121,11 +111,18 @@ def test_every_head_matches_fastmlp(loss, output, n_out, dtype, uint8):
     net = make_net(sizes, loss, output, dtype)
     sess = session(to_onnx(net, input_dtype="uint8" if uint8 else None))
     X = clear_inputs(net, max(SAMPLE_COUNTS), dtype, uint8)
-    todo = []
     for n in SAMPLE_COUNTS:
-        assert_same(net, sess, X[:n], todo)
-    if todo:
-        pytest.skip("probabilities and (p > 0.5) labels match; MLP.predict does not return multilabel matrices yet")
+        assert_same(net, sess, X[:n])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_multilabel_labels_each_unit_above_one_half(dtype):
+    net = make_net((N_IN, 9, 3), "sigmoid_cross_entropy", "sigmoid", dtype)
+    X = clear_inputs(net, 500, dtype, False, multilabel=True)
+    label, proba = session(to_onnx(net, multilabel=True)).run(["label", "probabilities"], {"input": X})
+    np.testing.assert_allclose(proba, net.predict_proba(X), rtol=0, atol=TOLERANCE[dtype])
+    np.testing.assert_array_equal(label, (net.predict_proba(X) > 0.5).astype(np.int64))
+    assert label.shape == (500, 3) and 0 < label.sum() < label.size
 
 
 @pytest.mark.parametrize("dtype, uint8", [("float32", True), ("float64", False)])
@@ -139,7 +136,7 @@ def test_every_hidden_activation_matches_fastmlp(activation, dtype, uint8):
     sess = session(model)
     X = clear_inputs(net, max(SAMPLE_COUNTS), dtype, uint8)
     for n in SAMPLE_COUNTS:
-        assert_same(net, sess, X[:n], [])
+        assert_same(net, sess, X[:n])
 
 
 @pytest.mark.parametrize("head, classes", [
