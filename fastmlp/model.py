@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _ranks, _threads
 from . import _validation as check
 from . import checkpoint as checkpointing
 from . import inference, io
@@ -43,18 +44,22 @@ def _require_numba(what: str) -> None:
                           "Without it a model can still predict.")
 
 
-def _check_threads(n_threads) -> int | None:
+def _check_threads(n_threads, sharing=None) -> int:
+    """The thread count to train or predict on: ``n_threads``, or by default this process's share of the
+    cores (fastmlp._threads: its CPU affinity over the MPI ranks or Dask tasks on the node; ``sharing``
+    overrides who shares them), at most Numba's current count. Asking for more than the share warns."""
     if n_threads is None:
-        return None
+        return _threads.default_threads(numba.get_num_threads(), sharing)
     n_threads = check.check_int(n_threads, "n_threads", 1)
     if n_threads > numba.config.NUMBA_NUM_THREADS:
         pool = numba.config.NUMBA_NUM_THREADS
         raise ValueError(f"n_threads must be <= {pool} (Numba's thread pool), got {n_threads}")
+    _threads.warn_if_oversubscribed(n_threads, sharing)
     return n_threads
 
 
 @contextmanager
-def _threads(n_threads: int | None):
+def _threads_context(n_threads: int | None):
     """Run the block with ``n_threads`` Numba threads (all of them when None)."""
     if n_threads is None:
         yield
@@ -304,9 +309,10 @@ class MLP:
         acts = np.empty((min(n, CHUNK), n_units(self._layout)), self.dtype)
         order = np.empty(0, np.int64)
         net = self._net()
-        for start in range(0, n, CHUNK):
-            count = min(CHUNK, n - start)
-            predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
+        with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
+            for start in range(0, n, CHUNK):
+                count = min(CHUNK, n - start)
+                predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -368,7 +374,7 @@ class MLP:
 
     def fit(self, X, y, *, sample_weight=None, class_weight=None, validation_data=None, n_threads=None,
             verbose: int = 0, callback=None, checkpoint=None, checkpoint_every: int = 1, resume=None,
-            **settings) -> MLP:
+            comm=None, sync_every: int = 1, **settings) -> MLP:
         """Train from the current weights; returns ``self``. Settings are keywords (see below).
 
         Starts afresh: optimizer state, curves and schedules are reset. Each epoch runs entirely in
@@ -423,17 +429,27 @@ class MLP:
         Ctrl-C (KeyboardInterrupt) leaves the model at its last completed epoch.
         """
         _require_numba("training")
-        chosen = TrainingSettings.from_kwargs("fit", settings)
-        chosen.check_dtype(self.dtype)
-        n_threads = _check_threads(n_threads)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        every = checkpointing.check_arguments(checkpoint, checkpoint_every, resume)
-        data = self._data(X, y, sample_weight, class_weight)
-        validation = self._validation(validation_data) if validation_data is not None else None
-        record = checkpointing.data_record(data.X, data.y, data.weights) if checkpoint or resume else {}
+        # Data-parallel training (fastmlp.distributed): every rank of comm runs this fit on its own shard.
+        group = _ranks.Group(comm) if comm is not None else None
+        with _ranks.agreement(group):  # a check failing on one rank raises on every rank: none waits forever
+            chosen = TrainingSettings.from_kwargs("fit", settings)
+            chosen.check_dtype(self.dtype)
+            n_threads = _check_threads(n_threads, group.sharing if group is not None else None)
+            sync_every = check.check_int(sync_every, "sync_every", 1)
+            if group is None and sync_every != 1:
+                raise ValueError("sync_every applies to data-parallel fits: pass comm as well")
+            if callback is not None and not callable(callback):
+                raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+            every = checkpointing.check_arguments(checkpoint, checkpoint_every, resume)
+            data = self._data(X, y, sample_weight, class_weight)
+            validation = self._validation(validation_data) if validation_data is not None else None
+            record = checkpointing.data_record(data.X, data.y, data.weights) if checkpoint or resume else {}
+        if group is not None and record:  # the record of all shards, in rank order
+            record = group.combine_records(record)
         network = {field: self._metadata("model")[field] for field in NETWORK_FIELDS}
-        resumed = checkpointing.read_resume(resume, network, chosen, record) if resume is not None else None
+        read = lambda: checkpointing.read_resume(resume, network, chosen, record)  # noqa: E731
+        # Data-parallel: rank 0 reads the checkpoint; its contents, or its error, reach every rank.
+        resumed = None if resume is None else read() if group is None else group.run_on_root(read)
         # Everything is checked: from here on the model changes.
         if resumed is not None:
             metadata, arrays = resumed
@@ -445,14 +461,18 @@ class MLP:
                              "progress": _fresh_progress(chosen.learning_rate)})
             if chosen.early_stopping and validation is None:
                 self._progress["split_seed"] = int(self._rng.integers(2**63))
+        if group is not None:  # every rank starts from rank 0's weights, optimizer state and generator
+            self._set_state(group.from_root(self._get_state()))
         self.input_dtype_ = data.X.dtype.name
         if chosen.early_stopping and validation is None:
             data, validation = self._hold_out(data, chosen.validation_fraction, self._progress["split_seed"])
         saver = None
-        if checkpoint is not None:
+        if checkpoint is not None and (group is None or group.rank == 0):  # rank 0 writes for all
             saver = checkpointing.Checkpointer(checkpoint, every, lambda: self._checkpoint_contents(chosen, record))
         epochs = 0 if self._progress["stopped"] else chosen.epochs - len(self.loss_curve_)
-        return self._train(data, validation, chosen, epochs, n_threads, verbose, saver, callback)
+        if group is not None:
+            group.sync_every, group.saving = sync_every, checkpoint is not None
+        return self._train(data, validation, chosen, epochs, n_threads, verbose, saver, callback, group)
 
     def partial_fit(self, X, y, *, sample_weight=None, class_weight=None, n_threads=None, verbose: int = 0,
                     **settings) -> MLP:
@@ -527,56 +547,69 @@ class MLP:
         return part(keep, True), part(valid, False)  # validation scores are unweighted
 
     def _train(self, data: _Data, validation: _Data | None, settings: TrainingSettings, epochs: int,
-               n_threads: int | None, verbose: int, saver, callback) -> MLP:
+               n_threads: int | None, verbose: int, saver, callback, group=None) -> MLP:
         n = data.X.shape[0]
-        batch = min(settings.batch_size, n)
+        # Data-parallel: the ranks agree on the minibatch size and the steps per epoch.
+        batch = min(settings.batch_size, n) if group is None else group.plan(n, settings.batch_size)
         work = self._work(batch)
         net = self._net()
         codes_ = self._codes()
         scale = self.dtype.type(data.scale)
         step = np.array([self._progress["step"]], np.int64)
         try:
-            with _threads(n_threads):
+            with _threads_context(n_threads):
                 for _ in range(epochs):
                     # A Ctrl-C cannot stop the compiled epoch; it lands between epochs or just after
                     # one, where the snapshot rolls back a half-recorded epoch
                     # (tests/test_checkpoint.py::test_keyboard_interrupt_*).
                     snapshot = self._get_state()
                     try:
-                        order = self._rng.permutation(n) if settings.shuffle else np.arange(n)
                         learning_rate = self._progress["learning_rate"]
                         began = time.perf_counter()
                         step[0] = self._progress["step"]  # a rolled-back epoch leaves it advanced
-                        loss = train_epoch(net, self._optimizer(settings, learning_rate, step), data.X, data.y,
-                                           data.weights, order, batch, scale, codes_, work)
+                        opt = self._optimizer(settings, learning_rate, step)
+                        if group is None:
+                            order = self._rng.permutation(n) if settings.shuffle else np.arange(n)
+                            loss = train_epoch(net, opt, data.X, data.y, data.weights, order, batch, scale, codes_,
+                                               work)
+                            seen = n
+                        else:  # this rank's shard, averaged with the others every sync_every steps
+                            loss, seen = group.train_epoch(self._rng, settings.shuffle, net, opt, data.X, data.y,
+                                                           data.weights, batch, scale, codes_, work)
                         seconds = time.perf_counter() - began
                         self._check_epoch(loss, learning_rate)
                         self.loss_curve_.append(float(loss))
-                        self._progress["samples_seen"] += n
+                        self._progress["samples_seen"] += seen
                         self._progress["step"] = int(step[0])
                         if validation is not None:
-                            self._validate(validation)
+                            self._validate(validation, group)
                         stop = self._after_epoch(settings, validation is not None)
                     except BaseException:
                         self._set_state(snapshot)
                         raise
-                    if verbose:
+                    if verbose and (group is None or group.rank == 0):
                         line = f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}"
                         if validation is not None:
                             line += f"  validation score {self.validation_scores_[-1]:.4f}"
-                        print(f"{line}  {n / seconds:,.0f} samples/s")
+                        print(f"{line}  {seen / seconds:,.0f} samples/s")
                     if saver is not None:
                         saver.after_epoch(len(self.loss_curve_))
                     if callback is not None:
                         callback(self, seconds)
                     if stop:
                         break
-        except KeyboardInterrupt:
-            if saver is not None:
+        except BaseException as error:
+            # Ctrl-C, or in a data-parallel fit another rank's failure: keep the last completed epoch.
+            stopped = isinstance(error, KeyboardInterrupt) or isinstance(error, _ranks.RankError)
+            if stopped and saver is not None:
                 saver.finish(len(self.loss_curve_))
+            if group is not None:  # tell the other ranks, unless every rank saw the same divergence
+                group.leave(error, agreed=isinstance(error, checkpointing.DivergenceError))
             raise
         if saver is not None:
             saver.finish(len(self.loss_curve_))
+        if group is not None:
+            group.close()
         if settings.early_stopping and settings.restore_best_weights and self._best_params.size:
             self.params[:] = self._best_params
         return self
@@ -593,7 +626,7 @@ class MLP:
             epoch,
         )
 
-    def _validate(self, validation: _Data) -> None:
+    def _validate(self, validation: _Data, group=None) -> None:
         """Score and mean loss on the validation data, appended to the validation curves."""
         n = validation.X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
@@ -610,8 +643,11 @@ class MLP:
             # The output layer's z sits at the end of each activation row; activate it as prediction does.
             out[start : start + count] = work.acts[:count, z0:]
         out = inference.OUTPUTS[self.output](out)
-        self.validation_scores_.append(self._score(out, validation.y))
-        self.validation_loss_curve_.append(float(losses.mean()))
+        score, loss = self._score(out, validation.y), float(losses.mean())
+        if group is not None:  # data-parallel: means over all ranks' validation samples, so all decide alike
+            score, loss = group.mean((score, loss), n)
+        self.validation_scores_.append(score)
+        self.validation_loss_curve_.append(loss)
 
     def _after_epoch(self, settings: TrainingSettings, validated: bool) -> bool:
         """Schedules, best weights and the plateau count after an epoch; True when training should stop."""
