@@ -158,6 +158,15 @@ class Group:
             raise value
         return value
 
+    def resume(self, read):
+        """``read()`` of a checkpoint by rank 0, as run_on_root; a refusal says what a resumed
+        data-parallel fit must keep."""
+        try:
+            return self.run_on_root(read)
+        except ValueError as error:
+            raise ValueError(f"{error} (a data-parallel checkpoint resumes on the same number of ranks, "
+                             f"here {self.size}, each with the same shard)") from None
+
     def combine_records(self, record: dict) -> dict:
         """A checkpoint's data record for the whole fit: all shards' sizes and hashes, in rank order."""
         digest = np.frombuffer(bytes.fromhex(record["sha256"]), np.uint8).astype(np.float64)

@@ -449,7 +449,7 @@ class MLP:
         network = {field: self._metadata("model")[field] for field in NETWORK_FIELDS}
         read = lambda: checkpointing.read_resume(resume, network, chosen, record)  # noqa: E731
         # Data-parallel: rank 0 reads the checkpoint; its contents, or its error, reach every rank.
-        resumed = None if resume is None else read() if group is None else group.run_on_root(read)
+        resumed = None if resume is None else read() if group is None else group.resume(read)
         # Everything is checked: from here on the model changes.
         if resumed is not None:
             metadata, arrays = resumed
