@@ -5,9 +5,11 @@ a communicator."""
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import pickle
+import sys
 import time
 import zlib
 from contextlib import contextmanager
@@ -40,6 +42,26 @@ class RankError(RuntimeError):
 
     The communicator cannot be used for more collective calls afterwards: end the program.
     """
+
+    __module__ = "fastmlp.distributed"  # where users import it from, and how tracebacks name it
+
+
+def _abort_at_exit(comm) -> None:
+    """End the whole job when this process exits: MPI_Finalize would wait for a rank that stopped
+    answering. Python's exit handlers run before mpi4py finalizes MPI, so the caller can still handle
+    the RankError first (tests/distributed/test_failures.py::test_a_rank_that_stops_answering_*)."""
+
+    def abort():
+        print("fastmlp: ending the MPI job (MPI_Abort): a rank stopped answering", file=sys.stderr, flush=True)
+        comm.Abort(1)
+
+    if not _ABORTING:
+        _ABORTING.append(comm)
+        atexit.register(abort)
+
+
+#: The communicator whose job ends at exit, once a rank stopped answering.
+_ABORTING: list = []
 
 
 def timeout() -> float:
@@ -104,6 +126,7 @@ class Group:
             if self.side is not None and self.side.iprobe(source=self.MPI.ANY_SOURCE, tag=FAILED):
                 raise RankError(self.side.recv(source=self.MPI.ANY_SOURCE, tag=FAILED))
             if time.monotonic() > deadline:
+                _abort_at_exit(self.comm)
                 raise RankError(f"rank {self.rank} of {self.size}: no answer from the other ranks for "
                                 f"{self.timeout:g} s while {what}: a rank died, hangs or was never started "
                                 f"(set {TIMEOUT_VARIABLE} to wait longer)")

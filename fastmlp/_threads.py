@@ -23,6 +23,8 @@ DASK_CACHE_SECONDS = 60.0
 class OversubscriptionWarning(RuntimeWarning):
     """More threads were asked for than this process's share of the cores."""
 
+    __module__ = "fastmlp.distributed"  # where users import it from
+
 
 def cpus() -> set[int]:
     """The CPUs this process may run on (its affinity; all of them where affinity is unknown)."""
