@@ -84,7 +84,7 @@ def budget(sharing: tuple[int, str] | None = None) -> tuple[int, str]:
     count, who = sharing or sharers()
     n_cpus = len(cpus())
     share = max(1, n_cpus // max(1, count))
-    why = f"{n_cpus} cores" + (f" shared by {who}" if count > 1 else "")
+    why = f"{n_cpus} core{'s' if n_cpus != 1 else ''}" + (f" shared by {who}" if count > 1 else "")
     return share, why
 
 

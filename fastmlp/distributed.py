@@ -9,16 +9,19 @@ import gzip
 import math
 import os
 import zipfile
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ._ranks import DEFAULT_TIMEOUT, TIMEOUT_VARIABLE, RankError
 from ._threads import OversubscriptionWarning, budget
-from .datasets.idx import IDX_TYPES, IDXError
+from .datasets import catalog
+from .datasets.idx import IDX_TYPES, IDXError, read_idx
+from .datasets.mnist import DEBIAN_FASHION_MNIST, IDX_FILES
 
-__all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_VARIABLE", "OversubscriptionWarning", "RankError", "Part", "rows_of",
-           "shard", "thread_budget"]
+__all__ = ["DEFAULT_TIMEOUT", "TIMEOUT_VARIABLE", "OversubscriptionWarning", "RankError", "Part", "load_split",
+           "rows_of", "shard", "thread_budget"]
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -190,6 +193,68 @@ def _npz_shard(name: str, key: str | None, part: Part) -> np.ndarray:
         return np.empty((stop - start, *shape[1:]), dtype)
     array = np.memmap(name, dtype=dtype, mode="r", offset=data + header, shape=shape)
     return array[start:stop]
+
+
+# ------------------------------------------------------------------------------------------ datasets
+def _idx_directory(name, directory) -> Path | None:
+    """The directory of MNIST-format IDX files that ``name`` stands for, or None for another kind of dataset."""
+    key = str(name).strip().lower()
+    if key in ("fashion-mnist", "fashion_mnist", "fashionmnist"):
+        return Path(directory or os.environ.get("FASTMLP_FASHION_MNIST") or DEBIAN_FASHION_MNIST)
+    if key == "mnist" and (directory or os.environ.get("FASTMLP_MNIST")):
+        return Path(directory or os.environ["FASTMLP_MNIST"])
+    return Path(name) if Path(name).is_dir() else None
+
+
+def _idx_file(directory: Path, stem: str) -> Path:
+    for candidate in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
+        if (directory / candidate).is_file():
+            return directory / candidate
+    raise FileNotFoundError(f"no {stem}[.gz] in {directory}")
+
+
+def load_split(name, comm, *, directory=None, label_column=None, test_fraction: float = 0.2) -> catalog.Splits:
+    """A dataset as :func:`fastmlp.datasets.load` names it, with this rank's rows of the training split.
+
+    For MNIST-format IDX data (``fashion-mnist``, ``mnist``, a directory) each rank reads only its rows
+    (:func:`shard`), and only rank 0 reads the test split (the others get 0 test rows). Smaller formats
+    (``.npz``, ``.csv``, ``digits``) are read whole by every rank, which keeps its rows.
+    """
+    part = _part(comm, None, None)
+    folder = _idx_directory(name, directory)
+    if folder is None:
+        data = catalog.load(name, directory=directory, label_column=label_column, test_fraction=test_fraction)
+        (X, y), test = data
+        start, stop = rows_of(X.shape[0], part)
+        if part.rank != 0:
+            test = (test[0][:0], test[1][:0])
+        return catalog.Splits((X[start:stop], y[start:stop]), test, name=data.name, image_shape=data.image_shape,
+                              class_names=data.class_names or [str(c) for c in range(data.n_classes)])
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset directory {folder} does not exist")
+    (train_images, train_labels), (test_images, test_labels) = IDX_FILES["train"], IDX_FILES["test"]
+    images = shard(_idx_file(folder, train_images), comm)
+    labels = shard(_idx_file(folder, train_labels), comm)
+    if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise IDXError(f"{folder}: expected uint8 images (n, rows, cols) and n labels, got {images.dtype} "
+                       f"{images.shape} and {labels.shape}")
+    X_test = np.empty((0, images.shape[1] * images.shape[2]), np.uint8)
+    y_test = np.empty(0, np.int64)
+    if part.rank == 0:
+        X_test = read_idx(_idx_file(folder, test_images)).reshape(-1, X_test.shape[1])
+        y_test = read_idx(_idx_file(folder, test_labels)).astype(np.int64)
+    top = comm.allreduce(int(max(labels.max(initial=0), y_test.max(initial=0))), op=_max_op())
+    key = str(name).strip().lower()
+    names = catalog.FASHION_MNIST_CLASSES if key.startswith("fashion") else [str(c) for c in range(top + 1)]
+    return catalog.Splits((images.reshape(images.shape[0], -1), labels.astype(np.int64)), (X_test, y_test),
+                          name="fashion-mnist" if key.startswith("fashion") else str(name),
+                          image_shape=images.shape[1:], class_names=names)
+
+
+def _max_op():
+    from mpi4py import MPI
+
+    return MPI.MAX
 
 
 # ------------------------------------------------------------------------------------------- threads

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import MLP
+from .. import MLP, distributed
 from .._settings import FIELDS
 from .._validation import ACTIVATIONS, LOSS_OUTPUTS
 from ..progress import Progress
@@ -35,6 +35,7 @@ examples:
   fastmlp train digits --plot-weights weights.png --plot-predictions predictions.png
   fastmlp train xor --hidden 2 --plot-regions xor.png
   fastmlp train my_data.csv --label-column species --validation 0.2
+  mpiexec -n 4 fastmlp train fashion-mnist --distributed --sync-every 16
 """
 
 
@@ -93,7 +94,14 @@ def add_arguments(parser) -> None:
     training.add_argument("--validation", type=float, metavar="F",
                           help="share of the training data held out for validation accuracy each epoch and "
                                "for --early-stopping (default: preset, 0.1; 0 for the truth tables)")
-    training.add_argument("--threads", type=int, metavar="N", help="Numba threads (default: all cores)")
+    training.add_argument("--threads", type=int, metavar="N",
+                          help="Numba threads (default: all cores, shared among the MPI ranks on a node)")
+    # Data-parallel training (fastmlp.distributed, docs/distributed.md): mpiexec starts the ranks.
+    training.add_argument("--distributed", action="store_true",
+                          help="train data-parallel over MPI: run under mpiexec; each rank trains on its share "
+                               "of the training data and rank 0 reports (needs mpi4py)")
+    training.add_argument("--sync-every", type=int, metavar="K",
+                          help="with --distributed, average the ranks' weights every K steps (default: 16)")
     training.add_argument("--seed", type=int, default=0,
                           help="seed of the weights, the shuffling and the validation split (default: 0)")
     common.add_data_arguments(parser)
@@ -176,41 +184,58 @@ def _describe(training: dict) -> str:
 def run(args) -> int:
     own, training = _settings(args)
     hidden = parse_hidden(own["hidden"])
-    data = common.load_data(args, args.dataset)
+    comm, sync_every = _communicator(args)
+    root = comm is None or comm.rank == 0  # rank 0 reports, evaluates and writes files
+    if comm is None:
+        data = common.load_data(args, args.dataset)
+    else:  # this rank's rows of the training data; the test split on rank 0 only
+        data = distributed.load_split(args.dataset, comm, directory=args.data_dir, label_column=args.label_column,
+                                      test_fraction=args.test_fraction)
     _check_outputs(args, data, hidden)
     (X_train, y_train), (X_test, y_test) = data
     (X_fit, y_fit), valid = _hold_out(X_train, y_train, own["validation"], args.seed)
     sizes = [data.n_features, *hidden, data.n_classes]
     net = MLP(sizes, loss=args.loss, activation=args.activation, dtype=args.dtype, random_state=args.seed)
-    show = not args.quiet
+    show = not args.quiet and root
 
     def say(text: str) -> None:
         if show:
             print(text, flush=True)
 
     compile_seconds = _warm_up(sizes, args, training, X_fit, y_fit)
-    split = f"{common.count(X_fit.shape[0])} train"
+    n_fit = X_fit.shape[0] if comm is None else comm.allreduce(X_fit.shape[0])
+    split = f"{common.count(n_fit)} train" + (f" on {comm.size} ranks" if comm is not None else "")
     if valid is not None:
-        split += f", {common.count(valid[0].shape[0])} validation"
+        n_valid = valid[0].shape[0] if comm is None else comm.allreduce(valid[0].shape[0])
+        split += f", {common.count(n_valid)} validation"
     say(f"{data.name}: {split}, {common.count(X_test.shape[0])} test samples, {data.n_classes} classes")
     threads = f"{args.threads} threads" if args.threads else "all cores"
+    if comm is not None:
+        per_rank = args.threads or distributed.thread_budget()[0]
+        threads = f"{comm.size} ranks averaged every {sync_every} steps, {per_rank} thread{'s' * (per_rank > 1)} each"
     say(f"network {'-'.join(map(str, sizes))} ({common.count(net.n_params)} parameters), {net.loss}, "
         f"{net.dtype.name}, {net.activation} hidden units; {_describe(training)}; {threads}")
     if compile_seconds > 1.0:
         say(f"compiled the kernels in {compile_seconds:.1f} s (cached on disk for the next runs)")
 
-    progress = Progress(training["epochs"], every=args.log_every, mode="quiet" if args.quiet else args.progress)
+    progress = Progress(training["epochs"], every=args.log_every,
+                        mode="quiet" if args.quiet or not root else args.progress)
+    seen = [net.t_]
 
     def report(model, seconds: float) -> None:
         epoch = len(model.loss_curve_)
-        progress.update(epoch, loss=model.loss_curve_[-1], seconds=seconds, n_samples=X_fit.shape[0],
+        # The samples this epoch trained on: on every rank, when distributed (a job's samples/s).
+        n_samples, seen[0] = model.t_ - seen[0], model.t_
+        progress.update(epoch, loss=model.loss_curve_[-1], seconds=seconds, n_samples=n_samples,
                         val_accuracy=model.validation_scores_[-1] if valid is not None else None)
 
     try:
         net.fit(X_fit, y_fit, validation_data=valid, class_weight=args.class_weight, n_threads=args.threads,
-                callback=report, **training)
+                callback=report, comm=comm, sync_every=sync_every, **training)
     finally:
         progress.close()
+    if not root:  # the other ranks hold the same weights: rank 0 evaluates them
+        return 0
 
     test_accuracy = net.score(X_test, y_test)
     epochs = len(net.loss_curve_)
@@ -225,6 +250,20 @@ def run(args) -> int:
         say(f"saved the model to {args.save}")
     _plots(args, net, data, net.validation_scores_, say)
     return 0
+
+
+def _communicator(args):
+    """MPI.COMM_WORLD and the steps between averages with --distributed, else (None, 1)."""
+    if not args.distributed:
+        if args.sync_every is not None:
+            raise ValueError("--sync-every needs --distributed")
+        return None, 1
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ImportError("--distributed needs mpi4py and an MPI: pip install mpi4py mpich (or fastmlp[mpi])") \
+            from None
+    return MPI.COMM_WORLD, 16 if args.sync_every is None else args.sync_every
 
 
 def _check_outputs(args, data, hidden) -> None:

@@ -231,3 +231,30 @@ def test_each_rank_reads_its_rows_of_a_file(shared_dir, kind):
     np.testing.assert_array_equal(mine, expected[start:stop])
     assert mine.dtype.isnative
     np.testing.assert_array_equal(np.concatenate(WORLD.allgather(np.asarray(mine))), expected)
+
+
+# ----------------------------------------------------------------------------------------- command line
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "plain"])
+def test_command_line_trains_on_shards_and_rank_0_reports(shared_dir, capsys, gz):
+    from idx_data import write_idx_dir
+
+    from fastmlp.cli import main
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 300)
+    images = (labels[:, None, None] * 60 + rng.integers(0, 30, (300, 6, 6))).astype(np.uint8)
+    directory = os.path.join(shared_dir, f"idx-{gz}")
+    if RANK == 0:
+        write_idx_dir(directory, (images[:240], labels[:240]), (images[240:], labels[240:]), gz=gz)
+    WORLD.Barrier()
+    code = main(["train", directory, "--distributed", "--sync-every", "4", "--epochs", "3", "--hidden", "8",
+                 "--progress", "lines", "--batch-size", "8"])
+    out = capsys.readouterr().out
+    assert code == 0
+    if RANK == 0:
+        assert "216 train on 2 ranks, 24 validation, 60 test samples, 4 classes" in out
+        assert "2 ranks averaged every 4 steps, 1 thread each" in out or os.cpu_count() > 2
+        assert [line.split()[1] for line in out.splitlines() if line.startswith("epoch")] == ["1/3", "2/3", "3/3"]
+        assert "test accuracy" in out and "samples/s" in out
+    else:
+        assert out == ""
