@@ -55,7 +55,7 @@ def _run_threads(targets):
     def guarded(target):
         try:
             target()
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - reported to the main thread below
             errors.append(error)
 
     threads = [threading.Thread(target=guarded, args=(target,)) for target in targets]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,13 @@ def test_errors_in_a_real_process_have_no_traceback():
     assert err.strip().splitlines() == [err.strip()] and "unknown dataset" in err and "Traceback" not in err
     code, _, err = run_cli("train", "--epochs", "many")  # argparse: usage and the error, exit 2
     assert code == 2 and "invalid int value: 'many'" in err
+
+
+@pytest.mark.parametrize("module", ["fastmlp", "fastmlp.bench"])
+def test_python_dash_m(capsys, monkeypatch, module):
+    """``python -m fastmlp`` and ``python -m fastmlp.bench`` are the command and its bench subcommand."""
+    monkeypatch.setattr(sys, "argv", [module, "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    assert exit_.value.code == 0
+    assert "usage:" in capsys.readouterr().out

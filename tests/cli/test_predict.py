@@ -8,10 +8,43 @@ import sys
 import numpy as np
 
 import fastmlp
+from fastmlp.datasets import load
 
 from child_env import child_env
 from cli_calls import call
 from markers import needs_compiled_kernels
+
+
+def test_predict_every_output_form(capsys, tmp_path, tiny_images, tiny_model):
+    """Labels and probabilities of a dataset's test split or of a file, as CSV on stdout or in a file, or .npy."""
+    net = fastmlp.load(tiny_model)
+    X = load(tiny_images).test[0]
+    code, out, _ = call(capsys, "predict", tiny_model, tiny_images, "--proba")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "label,p0,p1,p2" and len(rows) == 13
+    table = np.array([row.split(",") for row in rows[1:]], dtype=float)
+    np.testing.assert_array_equal(table[:, 0], net.predict(X))
+    np.testing.assert_allclose(table[:, 1:], net.predict_proba(X), rtol=1e-5)
+    np.save(tmp_path / "samples.npy", X[:5])
+    code, _, err = call(capsys, "predict", tiny_model, tmp_path / "samples.npy", "-o", tmp_path / "labels.npy")
+    assert code == 0 and "wrote labels of 5 samples" in err
+    np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), net.predict(X[:5]))
+    code, _, err = call(capsys, "predict", tiny_model, tmp_path / "samples.npy", "--proba", "-o", tmp_path / "p.csv")
+    assert code == 0 and "wrote probabilities of 5 samples" in err
+    written = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(written[:, 1:], net.predict_proba(X[:5]), rtol=1e-5)
+
+
+def test_regression_outputs_are_columns(capsys, tmp_path):
+    """An identity-output model's predictions are its outputs, one column each."""
+    path = tmp_path / "regression.npz"
+    net = fastmlp.MLP([2, 3, 2], loss="mse", output="identity", random_state=0)
+    net.save(path)
+    code, out, _ = call(capsys, "predict", path, "xor")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "output0,output1" and len(rows) == 5
+    np.testing.assert_allclose(np.array([row.split(",") for row in rows[1:]], dtype=float),
+                               net.predict(load("xor").test[0]), rtol=1e-5)
 
 
 @needs_compiled_kernels
