@@ -19,6 +19,9 @@ import fastmlp
 from fastmlp import checkpoint as checkpointing
 from fastmlp import model
 
+from child_env import child_env
+from covering import pairwise
+
 SIZES = (6, 9, 5, 3)
 
 
@@ -71,17 +74,17 @@ class _InterruptAt:
         return self.kernel(*args)
 
 
-SETTINGS = [
-    dict(batch_size=7, learning_rate=0.3),
-    dict(batch_size=16, learning_rate=0.2, momentum=0.9, weight_decay=1e-3),
-    dict(batch_size=1, learning_rate=0.05, momentum=0.8, nesterov=True, shuffle=False),
-]
+SETTINGS = {
+    "sgd": dict(batch_size=7, learning_rate=0.3),
+    "momentum": dict(batch_size=16, learning_rate=0.2, momentum=0.9, weight_decay=1e-3),
+    "nesterov-b1": dict(batch_size=1, learning_rate=0.05, momentum=0.8, nesterov=True, shuffle=False),
+}
 
 
-@pytest.mark.parametrize("settings", SETTINGS, ids=["sgd", "momentum", "nesterov-b1"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("every, stop", [(1, 4), (3, 5), (2, 1)])
-def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, settings, dtype, every, stop):
+@pairwise(settings=list(SETTINGS), dtype=["float32", "float64"], every_stop=[(1, 4), (3, 5), (2, 1)])
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, settings, dtype, every_stop):
+    """Stopped after epoch ``stop`` with checkpoints every ``every`` epochs, resumed: the same bits."""
+    settings, (every, stop) = SETTINGS[settings], every_stop
     X, y = _data()
     total = 7
     reference = _net(dtype).fit(X, y, epochs=total, **settings)
@@ -285,11 +288,12 @@ _LONG_FIT = textwrap.dedent(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals")
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compares a compiled child's epochs with this process's bits")
 def test_sigint_during_a_long_fit(tmp_path):
     """A real SIGINT to a training process: the model is saved at its last completed epoch."""
     checkpoint, saved = tmp_path / "c.npz", tmp_path / "m.npz"
     child = subprocess.Popen([sys.executable, "-c", _LONG_FIT, str(checkpoint), str(saved)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
     deadline = time.monotonic() + 300
     while not checkpoint.exists() and time.monotonic() < deadline and child.poll() is None:
         time.sleep(0.05)
@@ -368,17 +372,18 @@ BAD_CALLS = [
 
 
 @pytest.mark.parametrize("bad", BAD_CALLS, ids=lambda bad: next(iter(bad)))
-@pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_failed_call_changes_nothing(bad, method):
+def test_failed_call_changes_nothing(bad):
+    """fit and partial_fit (where it takes the argument) raise and leave every part of the state as it was."""
     X, y = _data()
     net = _net("float32").fit(X, y, epochs=2, momentum=0.9)
     before = _state(net)
-    call = dict(dict(X=X, y=y), **bad)
-    if method == "partial_fit":
-        call.pop("epochs", None)
-        call.pop("checkpoint_every", None)
-        if set(bad) <= {"epochs", "checkpoint_every"}:
-            return
-    with pytest.raises((ValueError, TypeError)):
-        getattr(net, method)(call.pop("X"), call.pop("y"), **call)
-    _assert_same_state(net, before)
+    for method in ["fit", "partial_fit"]:
+        call = dict(dict(X=X, y=y), **bad)
+        if method == "partial_fit":
+            call.pop("epochs", None)
+            call.pop("checkpoint_every", None)
+            if set(bad) <= {"epochs", "checkpoint_every"}:
+                continue
+        with pytest.raises((ValueError, TypeError)):
+            getattr(net, method)(call.pop("X"), call.pop("y"), **call)
+        _assert_same_state(net, before)

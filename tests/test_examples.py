@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from idx_data import fashion_slice, needs_compiled_kernels
+
+from child_env import child_env
+from idx_data import fashion_slice
+from markers import needs_compiled_kernels
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_example(name, *args):
     done = subprocess.run([sys.executable, "-W", "error", str(EXAMPLES / name), *map(str, args)],
-                          capture_output=True, text=True, timeout=600, env={**os.environ})
+                          capture_output=True, text=True, timeout=600, env=child_env())
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -9,10 +9,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import LOSS_OUTPUTS
 
 import fastmlp
 from fastmlp import io
+
+from cases import LOSS_OUTPUTS
 
 
 def _net(dtype="float32", loss="softmax_cross_entropy", output=None, sizes=(5, 6, 3), seed=0, epochs=2):
