@@ -23,9 +23,10 @@ def test_forward_backward_and_gradients(dtype, loss_output, depth, batch_size):
     Y = make_targets(rng, loss, output, n, sizes[-1])
     order = rng.permutation(n)
     args = KernelArgs(thetas, dtype, batch_size)
-    forward_backward(args.net, X, as_targets(Y, dtype), order, start, batch_size, dtype.type(1.0),
+    weights = np.empty(0, dtype)
+    forward_backward(args.net, X, as_targets(Y, dtype), weights, order, start, batch_size, dtype.type(1.0),
                      codes(loss, output), args.work)
-    gradients(args.net, args.work, batch_size)
+    gradients(args.net, weights, order, start, batch_size, args.work)
     rows = order[start : start + batch_size]
     losses, activations, deltas = naive.forward_backward(thetas, X[rows], Y[rows], loss, output)
     assert_close(args.work.losses[:batch_size], losses, dtype, err_msg="per-sample losses")

@@ -10,7 +10,6 @@ import pytest
 
 from fastmlp import MLP
 from fastmlp._team import train_epoch
-from fastmlp.kernels import SGD
 from fastmlp.kernels.team import share
 
 import naive
@@ -49,7 +48,7 @@ def test_team_epoch(dtype, loss_output, depth, batch_size, members, optimizer):
     for team in sorted({1, members}):
         args = KernelArgs(thetas, dtype, batch_size)
         opt = args.opt(**settings)
-        losses = [train_epoch(args.net, opt, X, as_targets(Y, dtype), order, batch_size, dtype.type(1.0),
+        losses = [train_epoch(args.net, opt, X, as_targets(Y, dtype), np.empty(0, dtype), order, batch_size, dtype.type(1.0),
                               codes(loss, output), args.work, n_threads=team) for order in orders]
         results.append((args.params, losses))
     for epoch, order in enumerate(orders):
@@ -74,8 +73,8 @@ def test_team_size_bit_identical_on_uint8(dtype, batch_size):
     results = []
     for members in TEAM_SIZES:
         args = KernelArgs(start, dtype, batch_size)
-        opt = SGD(args.velocity, dtype.type(0.3), dtype.type(0.9), dtype.type(1e-3), False)
-        loss = train_epoch(args.net, opt, X, y, order, batch_size, dtype.type(1 / 255),
+        opt = args.opt(learning_rate=0.3, momentum=0.9, weight_decay=1e-3)
+        loss = train_epoch(args.net, opt, X, y, np.empty(0, dtype), order, batch_size, dtype.type(1 / 255),
                            codes("softmax_cross_entropy", "softmax"), args.work, n_threads=members)
         results.append((args.params, loss))
     assert not np.array_equal(results[0][0], KernelArgs(start, dtype, 1).params)  # it trained

@@ -30,7 +30,7 @@ from kernel_args import KernelArgs, as_targets, codes
 def update_all_rows(args, opt, grads):
     """row_update on every block of rows, as the epoch kernel's members do between them."""
     for l, j0, n_rows in args.net.row_blocks:
-        row_update(args.net, opt, grads, l, j0, n_rows)
+        row_update(args.net, opt, grads, l, j0, n_rows, opt.learning_rate)
 
 
 @pairwise(dtype=DTYPES, optimizer=OPTIMIZER_NAMES)
@@ -49,7 +49,7 @@ def test_row_update(dtype, optimizer):
     for l, theta in enumerate(args.thetas()):
         assert theta.dtype == dtype
         assert_close(theta, expected[l], dtype, err_msg=f"layer {l}")
-        assert_close(args.thetas(args.velocity)[l], velocity[l], dtype, err_msg=f"velocity of layer {l}")
+        assert_close(args.thetas(args.first)[l], velocity[l], dtype, err_msg=f"velocity of layer {l}")
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "all"])
@@ -93,13 +93,12 @@ def test_step_rows(dtype, optimizer, batch_size):
     Y = make_targets(rng, loss, output, batch_size, sizes[-1])
     args = KernelArgs(thetas, dtype, batch_size)
     opt = args.opt(**settings)
-    plain = not settings
     expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
     for _ in range(2):
-        forward_backward(args.net, X, as_targets(Y, dtype), np.empty(0, np.int64), 0, batch_size, dtype.type(1.0),
-                         codes(loss, output), args.work)
+        forward_backward(args.net, X, as_targets(Y, dtype), np.empty(0, dtype), np.empty(0, np.int64), 0, batch_size,
+                         dtype.type(1.0), codes(loss, output), args.work)
         for l, j0, n_rows in args.net.row_blocks:
-            step_rows(args.net, opt, args.work, batch_size, l, j0, n_rows, plain)
+            step_rows(args.net, opt, args.work, batch_size, batch_size, opt.learning_rate, l, j0, n_rows)
         expected, velocity, _ = naive.train_step(expected, velocity, X, Y, loss, output,
                                                  learning_rate=LEARNING_RATE, **settings)
     for l, theta in enumerate(args.thetas()):
