@@ -10,10 +10,8 @@ import itertools
 import numpy as np
 
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
-from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, SGD, Net, Optimizer, Work
-
+from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, SGD, Net, Optimizer, Work
 from fastmlp.kernels.backward import forward_backward, gradients
-from fastmlp.kernels import LOSSES, OUTPUTS
 
 
 class KernelArgs:

@@ -18,6 +18,7 @@ import pytest
 import fastmlp
 from fastmlp import checkpoint as checkpointing
 from fastmlp import model
+from fastmlp._settings import RECORDED
 
 from child_env import child_env
 from covering import pairwise
@@ -41,13 +42,13 @@ def _net(dtype="float64", seed=0):
 
 def _state(net) -> dict:
     """Everything a call could change, copied."""
-    return dict(params=net.params.copy(), velocity=net._velocity.copy(), rng=net._rng.bit_generator.state,
+    return dict(params=net.params.copy(), velocity=net._first.copy(), rng=net._rng.bit_generator.state,
                 curve=list(net.loss_curve_))
 
 
 def _assert_same_state(net, state):
     np.testing.assert_array_equal(net.params, state["params"])
-    np.testing.assert_array_equal(net._velocity, state["velocity"])
+    np.testing.assert_array_equal(net._first, state["velocity"])
     assert net._rng.bit_generator.state == state["rng"]
     assert net.loss_curve_ == state["curve"]
 
@@ -101,7 +102,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, monkeypatch, set
     resumed = _net(dtype, seed=99).fit(X, y, epochs=total, checkpoint=path, checkpoint_every=every,
                                        resume=path, **settings)
     np.testing.assert_array_equal(resumed.params, reference.params)
-    np.testing.assert_array_equal(resumed._velocity, reference._velocity)
+    np.testing.assert_array_equal(resumed._first, reference._first)
     assert resumed.loss_curve_ == reference.loss_curve_
     assert resumed._rng.bit_generator.state == reference._rng.bit_generator.state
 
@@ -141,13 +142,13 @@ def test_checkpoint_cadence_and_contents(tmp_path, monkeypatch):
     assert written == [3, 6, 7]  # every third epoch, and the end of the fit
     loaded = fastmlp.load(path)  # a checkpoint is also a model file
     np.testing.assert_array_equal(loaded.params, net.params)
-    np.testing.assert_array_equal(loaded._velocity, net._velocity)
+    np.testing.assert_array_equal(loaded._first, net._first)
     assert loaded._rng.bit_generator.state == net._rng.bit_generator.state
     assert loaded.loss_curve_ == net.loss_curve_
     with np.load(path, allow_pickle=False) as archive:
         metadata = json.loads(archive["metadata"].tobytes())
     assert metadata["kind"] == "checkpoint" and metadata["epochs_done"] == 7
-    assert set(metadata["training"]) == set(checkpointing.TRAINING_FIELDS)
+    assert set(metadata["training"]) == set(RECORDED)
     assert metadata["training"]["momentum"] == 0.5
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastmlp._layout import ROWS_PER_BLOCK, build_layout, n_params, n_units, theta_views
-from fastmlp.kernels import SIZE, THETA, UNIT
+from fastmlp._layout import build_layout, n_params, n_units, theta_views
+from fastmlp.kernels import GRAIN, SIZE, THETA, UNIT
 
 
 @pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1)])
@@ -19,10 +19,10 @@ def test_layout_tiles_parameters_and_units(sizes):
     for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         assert layout[l + 1, THETA] - layout[l, THETA] == n_out * (n_in + 1)
         assert layout[l + 1, UNIT] - layout[l, UNIT] == n_in
-    # the row blocks cover every row of every layer once, in order, at most ROWS_PER_BLOCK rows each
+    # the row blocks cover every row of every layer once, in order, at most GRAIN rows each
     rows = [(l, j0 + r) for l, j0, n_rows in row_blocks for r in range(n_rows)]
     assert rows == [(l, j) for l, n_out in enumerate(sizes[1:]) for j in range(n_out)]
-    assert all(1 <= n_rows <= ROWS_PER_BLOCK and j0 % ROWS_PER_BLOCK == 0 for _, j0, n_rows in row_blocks)
+    assert all(1 <= n_rows <= GRAIN and j0 % GRAIN == 0 for _, j0, n_rows in row_blocks)
 
 
 def test_theta_views_are_views_in_order():

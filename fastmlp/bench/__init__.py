@@ -58,7 +58,8 @@ def _settings(args) -> dict:
     for name in ("networks", "dtypes", "batch_sizes", "samples", "repeat"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    unknown = [n for n in settings["networks"] if n not in NETWORKS] + [d for d in settings["dtypes"] if d not in DTYPES]
+    unknown = [n for n in settings["networks"] if n not in NETWORKS]
+    unknown += [d for d in settings["dtypes"] if d not in DTYPES]
     if unknown:
         raise ValueError(f"unknown networks or dtypes {unknown}; networks: {list(NETWORKS)}, dtypes: {list(DTYPES)}")
     if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] or 1) < 1:

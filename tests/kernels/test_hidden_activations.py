@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import assert_close, make_targets
-from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
-import naive
 from fastmlp._team import train_epoch
 from fastmlp.kernels.activations import HIDDEN_ACTIVATIONS, hidden_activate, tanh_inplace, times_derivative
 from fastmlp.kernels.forward import predict_chunk
+
+import naive
+from cases import assert_close, make_targets
+from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
 HIDDEN = list(HIDDEN_ACTIVATIONS)
 #: A covering set of (hidden activation, dtype, hidden layers, loss, output, batch size): every

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import OPTIMIZERS, assert_close
-from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
-import naive
 from fastmlp._team import train_epoch
 from fastmlp.kernels import SIZE
 from fastmlp.kernels.update import row_update, step_rate
+
+import naive
+from cases import OPTIMIZERS, assert_close
+from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
 LAYER_SIZES = (5, 7, 6, 3)  # 7 and 6 rows: a block of GRAIN rows and rows left over in every layer
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import assert_close, make_targets
-from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
+
+from fastmlp._team import train_epoch
 
 import naive
-from fastmlp._team import train_epoch
+from cases import assert_close, make_targets
+from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
 #: A covering set of (dtype, loss, output, hidden layers, batch size): both dtypes, every loss, one to
 #: three hidden layers, batch sizes below and above the parallel threshold.

@@ -48,8 +48,8 @@ def test_team_epoch(dtype, loss_output, depth, batch_size, members, optimizer):
     for team in sorted({1, members}):
         args = KernelArgs(thetas, dtype, batch_size)
         opt = args.opt(**settings)
-        losses = [train_epoch(args.net, opt, X, as_targets(Y, dtype), np.empty(0, dtype), order, batch_size, dtype.type(1.0),
-                              codes(loss, output), args.work, n_threads=team) for order in orders]
+        losses = [train_epoch(args.net, opt, X, as_targets(Y, dtype), np.empty(0, dtype), order, batch_size,
+                              dtype.type(1.0), codes(loss, output), args.work, n_threads=team) for order in orders]
         results.append((args.params, losses))
     for epoch, order in enumerate(orders):
         expected, velocity, expected_loss = naive.train_epoch(expected, velocity, X[order], Y[order], batch_size,
