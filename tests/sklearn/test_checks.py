@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import warnings
 
+import numba
+import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastmlp.sklearn import MLPClassifier, MLPRegressor
+
+#: Training runs as plain Python under NUMBA_DISABLE_JIT=1 (the coverage run): far too slow for these.
+pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: training is too slow")
 
 #: Small and fast, and still accurate enough for check_classifiers_train (accuracy > 0.83) and
 #: check_regressors_train (R^2 > 0.5).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numba
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
@@ -13,6 +14,9 @@ from sklearn.neural_network import MLPRegressor as SkRegressor
 
 import fastmlp
 from fastmlp.sklearn import MLPClassifier, MLPRegressor
+
+#: Training runs as plain Python under NUMBA_DISABLE_JIT=1 (the coverage run): far too slow for these.
+pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: training is too slow")
 
 
 def blobs(n=48, n_features=5, n_classes=3, seed=0):
