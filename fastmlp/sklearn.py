@@ -663,7 +663,7 @@ def from_record(record: dict, net: MLP, where: str):
     cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[record["class"]]
     try:
         params = decode_params(record["params"])
-        unknown = sorted(set(params) - set(cls._get_param_names()))
+        unknown = sorted(set(params) - set(cls().get_params()))
         if unknown:
             raise ValueError(f"unknown parameters {unknown}")
         estimator = cls(**params)

@@ -3,8 +3,11 @@ clone, pickle and fastmlp's own files; class weights and early stopping on probl
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import pickle
 import warnings
+from pathlib import Path
 
 import joblib
 import numba
@@ -19,6 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import fastmlp
+from fastmlp.bench import main as bench_main
+from fastmlp.bench.sklearn_compare import CONFIGS
 from fastmlp.sklearn import MLPClassifier, MLPRegressor
 
 #: Training runs as plain Python under NUMBA_DISABLE_JIT=1 (the coverage run): far too slow for these.
@@ -146,3 +151,26 @@ def test_early_stopping_restores_the_best_weights():
     for restored_layer, best_layer in zip(restored.coefs_, until_best.coefs_):
         np.testing.assert_array_equal(restored_layer, best_layer)
     assert not np.array_equal(kept.coefs_[0], restored.coefs_[0])
+
+
+def test_bench_sklearn_quick_run_and_its_table(tmp_path):
+    path = tmp_path / "sklearn.json"
+    assert bench_main(["--sklearn", "--quick", "--json", str(path)]) == 0
+    result = json.loads(path.read_text())
+    assert [(row["activation"], row["solver"]) for row in result["rows"]] == CONFIGS
+    for row in result["rows"]:
+        ours, theirs = row["fastmlp"], row["scikit-learn"]
+        assert row["dataset"] == "iris" and 0 <= ours["mean_accuracy"] <= 1 and theirs["samples_per_s"][0] > 0
+        assert row["gap_points"] == pytest.approx(100 * (ours["mean_accuracy"] - theirs["mean_accuracy"]))
+    script = Path(__file__).resolve().parents[2] / "scripts" / "sklearn_table.py"
+    spec = importlib.util.spec_from_file_location("sklearn_table", script)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    page = tmp_path / "sklearn.md"
+    page.write_text(f"Intro.\n{table.BEGIN}\nstale\n{table.END}\nAfter.\n")
+    assert table.main([str(path), "--page", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith(f"Intro.\n{table.BEGIN}\n") and text.endswith(f"{table.END}\nAfter.\n")
+    assert "stale" not in text and "| iris | relu | adam |" in text and "Fashion-MNIST (float32" not in text
+    page.write_text("no markers\n")
+    assert table.main([str(path), "--page", str(page)]) == 1
