@@ -45,15 +45,6 @@ class Backward(_KernelBenchmark):
         common.run_gradients(self.case)
 
 
-class Update(_KernelBenchmark):
-    """sgd_step: the SGD update of every parameter with a minibatch's gradient."""
-
-    kernels = ("forward_backward", "gradients", "sgd_step")
-
-    def time_sgd_step(self, batch_size, hidden, dtype, threads):
-        common.run_sgd_step(self.case)
-
-
 class Epoch:
     """train_epoch: every minibatch of 2,048 shuffled samples in one compiled call (784-100-10)."""
 

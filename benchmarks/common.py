@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+import fastmlp.kernels
 from fastmlp import MLP
-from fastmlp.kernels import SGD
 
 #: One seed for every builder: the same numbers on every commit and in both suites.
 SEED = 1234
@@ -74,10 +74,11 @@ class KernelCase:
     order: np.ndarray  # (n_samples,) int64 shuffled row order
     batch_size: int
     scale: np.floating  # 1/255 in the network's dtype: uint8 pixels are scaled inside the kernels
-    codes: np.ndarray  # (2,) loss and output codes
+    codes: np.ndarray  # (3,) loss, output and hidden activation codes
     net: object  # kernels.Net
-    opt: object  # kernels.SGD
+    opt: object  # kernels.Optimizer
     work: object  # kernels.Work for batch_size samples
+    weights: np.ndarray  # (0,) no sample weights
     out: np.ndarray  # (n_samples, n_out) prediction output
     identity: np.ndarray  # (0,) int64: the identity order for prediction
 
@@ -89,6 +90,12 @@ def kernel_case(batch_size: int, hidden: int = 100, dtype: str = "float32", n_sa
     rng = np.random.default_rng(SEED)
     kind = model.dtype.type
     velocity = np.zeros_like(model.params)
+    # A small rate keeps the weights near their start however many times a benchmark repeats a step.
+    if hasattr(fastmlp.kernels, "Optimizer"):
+        opt = fastmlp.kernels.Optimizer(fastmlp.kernels.SGD, velocity, np.empty(0, model.dtype), np.zeros(1, np.int64),
+                                        kind(1e-4), kind(0.0), kind(0.0), False, kind(0.9), kind(0.999), kind(1e-8))
+    else:  # commits before the Optimizer bundle (asv runs this file against the project's history)
+        opt = fastmlp.kernels.SGD(velocity, kind(1e-4), kind(0.0), kind(0.0), False)
     return KernelCase(
         model=model,
         X=X,
@@ -98,51 +105,46 @@ def kernel_case(batch_size: int, hidden: int = 100, dtype: str = "float32", n_sa
         scale=kind(1.0 / 255.0),
         codes=model._codes(),
         net=model._net(),
-        # A small rate keeps the weights near their start however many times a benchmark repeats a step.
-        opt=SGD(velocity, kind(1e-4), kind(0.0), kind(0.0), False),
+        opt=opt,
         work=model._work(batch_size),
+        weights=np.empty(0, model.dtype),
         out=np.empty((n_samples, model.layer_sizes[-1]), model.dtype),
         identity=np.empty(0, np.int64),
     )
 
 
 # One function per kernel, each one call with the arguments of a minibatch at the start of the data:
-# the asv classes and the pytest-benchmark tests time these same calls.
+# the asv classes and the pytest-benchmark tests time these same calls. asv also runs them against
+# the project's history: _WEIGHTED tells the kernels of before sample weights and hidden activations
+# (codes of two entries, no ``weights`` argument) from today's.
+_WEIGHTED = hasattr(fastmlp.kernels, "Optimizer")
+
+
 def run_forward(case: KernelCase) -> None:
     """predict_chunk on one minibatch (forward propagation only)."""
     from fastmlp.kernels.forward import predict_chunk
 
-    predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, case.codes[1], case.work.acts,
-                  case.out)
+    codes = case.codes if _WEIGHTED else case.codes[1]
+    predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, codes, case.work.acts, case.out)
 
 
 def run_forward_backward(case: KernelCase) -> None:
     """forward_backward on one minibatch: forward pass, loss and deltas."""
     from fastmlp.kernels.backward import forward_backward
 
-    forward_backward(case.net, case.X, case.targets, case.order, 0, case.batch_size, case.scale, case.codes,
-                     case.work)
+    weights = (case.weights,) if _WEIGHTED else ()
+    forward_backward(case.net, case.X, case.targets, *weights, case.order, 0, case.batch_size, case.scale,
+                     case.codes, case.work)
 
 
 def run_gradients(case: KernelCase) -> None:
     """gradients of one minibatch from its deltas (needs run_forward_backward first)."""
     from fastmlp.kernels.backward import gradients
 
-    gradients(case.net, case.work, case.batch_size)
-
-
-def run_sgd_step(case: KernelCase) -> None:
-    """sgd_step with the minibatch's gradient."""
-    from fastmlp.kernels.update import sgd_step
-
-    sgd_step(case.net, case.opt, case.work.grads)
-
-
-def run_train_step(case: KernelCase) -> None:
-    """train_step: gradients and the SGD update fused (needs run_forward_backward first)."""
-    from fastmlp.kernels.update import train_step
-
-    train_step(case.net, case.opt, case.work, case.batch_size)
+    if _WEIGHTED:
+        gradients(case.net, case.weights, case.order, 0, case.batch_size, case.work)
+    else:
+        gradients(case.net, case.work, case.batch_size)
 
 
 def run_epoch(case: KernelCase) -> float:
@@ -152,7 +154,8 @@ def run_epoch(case: KernelCase) -> float:
     except ImportError:  # commits before the team epoch (asv runs this file against the project's history)
         from fastmlp.kernels.epoch import train_epoch
 
-    return train_epoch(case.net, case.opt, case.X, case.targets, case.order, case.batch_size, case.scale,
+    weights = (case.weights,) if _WEIGHTED else ()
+    return train_epoch(case.net, case.opt, case.X, case.targets, *weights, case.order, case.batch_size, case.scale,
                        case.codes, case.work)
 
 
@@ -160,8 +163,6 @@ KERNELS = {
     "forward": run_forward,
     "forward_backward": run_forward_backward,
     "gradients": run_gradients,
-    "sgd_step": run_sgd_step,
-    "train_step": run_train_step,
     "epoch": run_epoch,
 }
 

@@ -11,24 +11,87 @@ import glob
 import hashlib
 import os
 import sys
+import threading
 
-# Numba's tbb layer is both thread-safe (two Python threads may train at once) and fork-safe (a forked
-# child may train). GNU OpenMP, the default here, kills a forked child; workqueue aborts on concurrent
-# use. pip's tbb puts libtbb.so.12 in <prefix>/lib, where the dynamic loader does not look, so load it
-# by path first: Numba's tbbpool extension then finds it by its soname.
-_TBB_LOADED = False
+# Numba's threading layers differ in what they survive (numba docs, "The Threading Layers"):
+# - tbb is thread-safe (two Python threads may predict at once) and fork-safe (a forked child may
+#   train and predict). pip's tbb puts libtbb.so.12 in <prefix>/lib, where the dynamic loader does
+#   not look, so it is loaded by path first: Numba's tbbpool extension then finds it by its soname.
+# - GNU OpenMP, Numba's choice on Linux when tbb is missing, kills a child forked after the parent
+#   made a parallel call ("fork() called from a process already using GNU OpenMP").
+# - workqueue is fork-safe but aborts the process when two threads launch parallel kernels at once.
+# So without tbb, fastmlp uses workqueue and its parallel kernels take turns through a lock
+# (tests/robustness/test_no_tbb.py). Training needs neither: it runs serial kernels on its own team.
 for _path in sorted(glob.glob(os.path.join(sys.prefix, "lib", "libtbb.so.12*"))):
     try:
         ctypes.CDLL(_path, mode=ctypes.RTLD_GLOBAL)
     except OSError:
         continue
-    _TBB_LOADED = True
     break
 
-import numba  # noqa: E402  (must come after the tbb preload)
+#: Why Numba cannot be imported, or None when it can. Without Numba a model still predicts, in NumPy
+#: (fastmlp.inference); training needs the kernels.
+NUMBA_ERROR = None
+try:
+    import numba  # noqa: E402  (must come after the tbb preload)
+except ImportError as error:
+    numba = None
+    NUMBA_ERROR = f"{type(error).__name__}: {error}"
 
-if "NUMBA_THREADING_LAYER" not in os.environ and _TBB_LOADED:
-    numba.config.THREADING_LAYER = "tbb"
+#: Numba's minimum tbb: TBB_INTERFACE_VERSION of oneTBB 2021.6.
+_TBB_MIN_INTERFACE = 12060
+
+
+def _tbb_usable() -> bool:
+    """True when Numba's tbb layer will load (pip's tbb preloaded above, or conda's, or the system's)."""
+    name = {"win32": "tbb12.dll", "darwin": "libtbb.12.dylib"}.get(sys.platform, "libtbb.so.12")
+    try:
+        version = ctypes.CDLL(name).TBB_runtime_interface_version
+        version.restype = ctypes.c_int
+        if version() < _TBB_MIN_INTERFACE:
+            return False
+        from numba.np.ufunc import tbbpool  # noqa: F401  (links against libtbb)
+    except (OSError, AttributeError, ImportError):
+        return False
+    return True
+
+
+TBB = False
+LAYER_CHOICE = "Numba cannot be imported: prediction runs in NumPy"
+TAKE_TURNS = False
+_TURN = threading.Lock()
+
+
+def _new_turn() -> None:
+    """A forked child starts with a free lock, whichever thread of the parent held it."""
+    global _TURN
+    _TURN = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_turn)
+
+if numba is not None:
+    TBB = _tbb_usable()
+    #: Why the layer is what it is, for ``fastmlp info``.
+    LAYER_CHOICE = "set by NUMBA_THREADING_LAYER" if "NUMBA_THREADING_LAYER" in os.environ else \
+        "thread-safe and fork-safe" if TBB else "tbb could not be loaded; fork-safe fallback"
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER = "tbb" if TBB else "workqueue"
+    #: True when the layer may turn out to be workqueue: parallel kernels then take turns (one launch at a
+    #: time in the process), because workqueue aborts on concurrent launches from several threads.
+    TAKE_TURNS = str(numba.config.THREADING_LAYER).lower() not in ("tbb", "omp", "safe", "threadsafe")
+
+    class _TakingTurns(numba.core.registry.CPUDispatcher):
+        """A dispatcher that holds the process-wide launch lock while called from Python.
+
+        Jitted callers would bypass it; no kernel calls a parallel kernel (tests/robustness/test_no_tbb.py).
+        """
+
+        def __call__(self, *args, **kwargs):
+            with _TURN:
+                return super().__call__(*args, **kwargs)
+
 
 # reassoc lets LLVM vectorise float reductions; contract allows FMA. No nnan/ninf: the model checks
 # losses for NaN/inf, and those flags would let LLVM delete the checks.
@@ -69,6 +132,8 @@ def _make(func, parallel: bool, **extra):
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     if hasattr(cache_file, "_source_stamp"):
         cache_file._source_stamp = (cache_file._source_stamp, _DIGEST)
+    if parallel and TAKE_TURNS and isinstance(dispatcher, numba.core.registry.CPUDispatcher):
+        dispatcher.__class__ = _TakingTurns
     REGISTRY.append(dispatcher)
     return dispatcher
 
@@ -91,7 +156,15 @@ def parallel_kernel(func):
 
 def threading_layer() -> str:
     """Name of the threading layer in use (after the first parallel call), else the configured one."""
+    if numba is None:
+        return "none"
     try:
         return numba.threading_layer()
     except ValueError:
         return str(numba.config.THREADING_LAYER)
+
+
+def threading_summary() -> str:
+    """The threading layer, why it was chosen and whether parallel calls take turns (``fastmlp info``)."""
+    turns = "; parallel calls from several threads take turns" if TAKE_TURNS else ""
+    return f"{threading_layer()} ({LAYER_CHOICE}{turns})"

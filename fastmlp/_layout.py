@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import SIZE, THETA, UNIT
-
-#: Weight rows per unit of parallel work in the gradient and update kernels (see kernels.backward).
-ROWS_PER_BLOCK = 4
+from .kernels import GRAIN, SIZE, THETA, UNIT
 
 
 def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``layout`` (n_layers + 1, 3) and ``row_blocks`` (n_blocks, 3), as kernels.Net expects.
+    """Return ``layout`` (n_layers + 1, 3) and ``row_blocks`` (n_blocks, 3), as kernels.Net expects:
+    each layer's weight rows cut into blocks of GRAIN rows (the last may be short).
 
     Layer l's parameters are one (n_{l+1}, n_l + 1) matrix, the lecture's theta with the bias in the
     last column, stored row-major at ``layout[l, THETA]``; its units sit at ``layout[l, UNIT]``.
@@ -22,9 +20,9 @@ def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
     layout[1:, THETA] = np.cumsum(sizes[1:] * (sizes[:-1] + 1))
     layout[1:, UNIT] = np.cumsum(sizes[:-1])
     blocks = [
-        (l, j, min(ROWS_PER_BLOCK, sizes[l + 1] - j))
+        (l, j, min(GRAIN, sizes[l + 1] - j))
         for l in range(sizes.size - 1)
-        for j in range(0, sizes[l + 1], ROWS_PER_BLOCK)
+        for j in range(0, sizes[l + 1], GRAIN)
     ]
     return layout, np.array(blocks, dtype=np.int64).reshape(-1, 3)
 

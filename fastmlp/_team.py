@@ -116,22 +116,30 @@ def team_size(layout: np.ndarray, batch_size: int, n_threads: int) -> int:
     return n_threads
 
 
-def train_epoch(net, opt, X, targets, order, batch_size, scale, codes, work, n_threads=None) -> float:
-    """Train one epoch on the minibatches order[0:b], order[b:2b], ...; returns the mean per-sample loss.
+def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, n_threads=None) -> float:
+    """Train one epoch on the minibatches order[0:b], order[b:2b], ...; returns the mean per-sample
+    loss, weighted by ``weights`` when it is not empty: sum w_i L_i / sum w_i (NaN when that sum is 0).
 
-    Arguments as kernels.team.team_epoch. ``n_threads``: the team's size; by default Numba's current
-    thread count (``numba.set_num_threads``), or 1 for a network too small to share. The weights do
-    not depend on it.
+    Arguments as kernels.team.team_epoch: ``net`` a kernels.Net, ``opt`` a kernels.Optimizer (its
+    state and step count advance), X (n_samples, n_in), targets (n_samples,) labels or (n_samples, n_out),
+    weights (n_samples,) in the parameters' dtype or empty, order (n,) int64 rows, codes int64 (loss,
+    output, hidden activation), work a kernels.Work for ``batch_size`` samples. ``n_threads``: the
+    team's size; by default Numba's current thread count (``numba.set_num_threads``), or 1 for a
+    network too small to share. The weights do not depend on it.
     """
     members = team_size(net.layout, batch_size, numba.get_num_threads()) if n_threads is None else n_threads
     state = np.zeros(STATE_SIZE, np.int64)
-    args = (net, opt, X, targets, order, batch_size, scale, codes, work, state)
+    args = (net, opt, X, targets, weights, order, batch_size, scale, codes, work, state)
     if members == 1:
-        return team_epoch(*args, 0, 1) / order.size
-    helpers = _helpers(members - 1)
-    for member, helper in enumerate(helpers, start=1):
-        helper.start(lambda member=member: team_epoch(*args, member, members))
-    total = team_epoch(*args, 0, members)
-    for helper in helpers:
-        helper.wait()
-    return total / order.size
+        total = team_epoch(*args, 0, 1)
+    else:
+        helpers = _helpers(members - 1)
+        for member, helper in enumerate(helpers, start=1):
+            helper.start(lambda member=member: team_epoch(*args, member, members))
+        total = team_epoch(*args, 0, members)
+        for helper in helpers:
+            helper.wait()
+    if weights.size == 0:
+        return total / order.size
+    weight_sum = float(np.sum(weights[order], dtype=np.float64))
+    return total / weight_sum if weight_sum > 0 else float("nan")

@@ -9,23 +9,23 @@ from collections import namedtuple
 from contextlib import contextmanager
 from typing import Any
 
-import numba
 import numpy as np
 
 from . import _validation as check
 from . import checkpoint as checkpointing
-from . import io
+from . import inference, io
+from ._compile import NUMBA_ERROR
 from ._layout import build_layout, n_params, n_units, theta_views
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
-from ._team import train_epoch
-from .kernels import SGD, UNIT, Net, Work
-from .kernels import activations as codes
-from .kernels.backward import forward_backward, gradients
-from .kernels.forward import predict_chunk
+from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, UNIT, Net, Optimizer, Work
 
-LOSS_CODES = {"mse": codes.MSE, "sigmoid_cross_entropy": codes.SIGMOID_CROSS_ENTROPY,
-              "softmax_cross_entropy": codes.SOFTMAX_CROSS_ENTROPY}
-OUTPUT_CODES = {"identity": codes.IDENTITY, "sigmoid": codes.SIGMOID, "softmax": codes.SOFTMAX}
+if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) and cannot train
+    import numba
+
+    from ._team import train_epoch
+    from .kernels.backward import forward_backward, gradients
+    from .kernels.forward import predict_chunk
+
 #: Samples per call of the prediction kernel: bounds the work buffer to CHUNK x n_units.
 CHUNK = 1024
 #: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
@@ -35,6 +35,12 @@ MIN_ADAPTIVE_RATE = 1e-6
 _Data = namedtuple("_Data", ["X", "scale", "y", "weights"])
 #: The metadata fields that define a network (a checkpoint must match them to be resumed).
 NETWORK_FIELDS = ("layer_sizes", "loss", "output", "activation", "dtype")
+
+
+def _require_numba(what: str) -> None:
+    if NUMBA_ERROR is not None:
+        raise ImportError(f"{what} needs Numba, which cannot be imported here ({NUMBA_ERROR}): pip install numba. "
+                          "Without it a model can still predict.")
 
 
 def _check_threads(n_threads) -> int | None:
@@ -251,7 +257,8 @@ class MLP:
         return Net(self.params, self._layout, self._row_blocks)
 
     def _codes(self) -> np.ndarray:
-        return np.array([LOSS_CODES[self.loss], OUTPUT_CODES[self.output]], dtype=np.int64)
+        """The kernels' (loss, output, hidden activation) codes."""
+        return np.array([LOSSES[self.loss], OUTPUTS[self.output], HIDDEN_ACTIVATIONS[self.activation]], np.int64)
 
     def _work(self, batch_size: int) -> Work:
         units = n_units(self._layout)
@@ -263,10 +270,12 @@ class MLP:
             grads=np.empty(self.n_params, self.dtype),
         )
 
-    def _optimizer(self, settings: TrainingSettings, learning_rate: float):
+    def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:
+        """The kernels' update rule: state buffers, ``step`` (int64[1], updates so far) and the settings."""
         dtype = self.dtype.type
-        return SGD(self._first, dtype(learning_rate), dtype(settings.momentum), dtype(settings.weight_decay),
-                   settings.nesterov)
+        return Optimizer(OPTIMIZERS[settings.optimizer], self._first, self._second, step, dtype(learning_rate),
+                         dtype(settings.momentum), dtype(settings.weight_decay), settings.nesterov,
+                         dtype(settings.beta_1), dtype(settings.beta_2), dtype(settings.epsilon))
 
     # ----------------------------------------------------------------- inference
     def forward(self, X) -> np.ndarray:
@@ -279,6 +288,17 @@ class MLP:
         (5, 2)
         """
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
+        if NUMBA_ERROR is None:
+            out = self._forward_compiled(X, scale)
+        else:
+            out = inference.forward(theta_views(self.params, self._layout), X, scale, activation=self.activation,
+                                    output=self.output)
+        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/robustness)
+            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
+        return out
+
+    def _forward_compiled(self, X: np.ndarray, scale: float) -> np.ndarray:
+        """Output activations of checked inputs by the compiled kernels, CHUNK samples at a time."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         acts = np.empty((min(n, CHUNK), n_units(self._layout)), self.dtype)
@@ -286,9 +306,7 @@ class MLP:
         net = self._net()
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
-            predict_chunk(net, X, order, start, count, self.dtype.type(scale), OUTPUT_CODES[self.output], acts, out)
-        if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/test_fuzz.py)
-            raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
+            predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
         return out
 
     def predict_proba(self, X) -> np.ndarray:
@@ -332,15 +350,18 @@ class MLP:
         ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out);
         ``sample_weight`` makes both the weighted mean.
         """
+        _require_numba("loss_and_gradients")
         data = self._data(X, Y, sample_weight, None)
         n = data.X.shape[0]
         work = self._work(n)
         net = self._net()
-        forward_backward(net, data.X, data.y, np.empty(0, np.int64), 0, n, self.dtype.type(data.scale),
+        order = np.empty(0, np.int64)
+        forward_backward(net, data.X, data.y, data.weights, order, 0, n, self.dtype.type(data.scale),
                          self._codes(), work)
-        gradients(net, work, n)
+        gradients(net, data.weights, order, 0, n, work)
+        total = float(data.weights.sum(dtype=np.float64)) if data.weights.size else n
         with np.errstate(over="ignore"):  # finite per-sample losses near the float64 limit: reported below
-            loss = float(work.losses.mean())
+            loss = float(work.losses.sum() / total)  # the weighted losses w_i L_i
         if not (np.isfinite(loss) and np.isfinite(work.grads).all()):  # overflow, as in forward
             raise ValueError(f"the loss or its gradient overflows {self.dtype.name} for these inputs; scale X down")
         return loss, [g.copy() for g in theta_views(work.grads, self._layout)]
@@ -401,6 +422,7 @@ class MLP:
 
         Ctrl-C (KeyboardInterrupt) leaves the model at its last completed epoch.
         """
+        _require_numba("training")
         chosen = TrainingSettings.from_kwargs("fit", settings)
         chosen.check_dtype(self.dtype)
         n_threads = _check_threads(n_threads)
@@ -438,6 +460,7 @@ class MLP:
 
         Takes the settings of :meth:`fit` except ``epochs`` and those of early stopping and convergence.
         """
+        _require_numba("training")
         chosen = TrainingSettings.from_kwargs("partial_fit", settings, exclude=_WHOLE_FIT_SETTINGS)
         chosen.check_dtype(self.dtype)
         n_threads = _check_threads(n_threads)
@@ -497,11 +520,11 @@ class MLP:
         if valid.size == 0 or keep.size == 0:
             raise ValueError(f"validation_fraction={fraction} leaves no validation or no training samples of {n}")
 
-        def part(rows):
-            weights = data.weights[rows] if data.weights.size else data.weights
+        def part(rows, weighted):
+            weights = data.weights[rows] if data.weights.size and weighted else data.weights[:0]
             return _Data(np.ascontiguousarray(data.X[rows]), data.scale, data.y[rows], weights)
 
-        return part(keep), part(valid)
+        return part(keep, True), part(valid, False)  # validation scores are unweighted
 
     def _train(self, data: _Data, validation: _Data | None, settings: TrainingSettings, epochs: int,
                n_threads: int | None, verbose: int, saver, callback) -> MLP:
@@ -511,6 +534,7 @@ class MLP:
         net = self._net()
         codes_ = self._codes()
         scale = self.dtype.type(data.scale)
+        step = np.array([self._progress["step"]], np.int64)
         try:
             with _threads(n_threads):
                 for _ in range(epochs):
@@ -522,13 +546,14 @@ class MLP:
                         order = self._rng.permutation(n) if settings.shuffle else np.arange(n)
                         learning_rate = self._progress["learning_rate"]
                         began = time.perf_counter()
-                        loss = train_epoch(net, self._optimizer(settings, learning_rate), data.X, data.y, order,
-                                           batch, scale, codes_, work)
+                        step[0] = self._progress["step"]  # a rolled-back epoch leaves it advanced
+                        loss = train_epoch(net, self._optimizer(settings, learning_rate, step), data.X, data.y,
+                                           data.weights, order, batch, scale, codes_, work)
                         seconds = time.perf_counter() - began
                         self._check_epoch(loss, learning_rate)
                         self.loss_curve_.append(float(loss))
                         self._progress["samples_seen"] += n
-                        self._progress["step"] += -(-n // batch)
+                        self._progress["step"] = int(step[0])
                         if validation is not None:
                             self._validate(validation)
                         stop = self._after_epoch(settings, validation is not None)
@@ -579,12 +604,12 @@ class MLP:
         z0 = self._layout[-1, UNIT]
         for start in range(0, n, CHUNK):
             count = min(CHUNK, n - start)
-            forward_backward(net, validation.X, validation.y, np.empty(0, np.int64), start, count, scale,
-                             self._codes(), work)
+            forward_backward(net, validation.X, validation.y, validation.weights, np.empty(0, np.int64), start,
+                             count, scale, self._codes(), work)
             losses[start : start + count] = work.losses[:count]
             # The output layer's z sits at the end of each activation row; activate it as prediction does.
             out[start : start + count] = work.acts[:count, z0:]
-        out = _activate(out, self.output)
+        out = inference.OUTPUTS[self.output](out)
         self.validation_scores_.append(self._score(out, validation.y))
         self.validation_loss_curve_.append(float(losses.mean()))
 
@@ -625,6 +650,12 @@ class MLP:
         arrays = {key: state[key] for key in io.ARRAYS["model"]}
         io.write(path, self._metadata("model"), arrays)
 
+    def to_onnx(self, path: str | os.PathLike | None = None, **options):
+        """The network as an ONNX model, also written to ``path``; see :func:`fastmlp.onnx_export.to_onnx`."""
+        from .onnx_export import to_onnx
+
+        return to_onnx(self, path, **options)
+
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.layer_sizes))
         return (f"MLP({sizes}, loss={self.loss!r}, output={self.output!r}, activation={self.activation!r}, "
@@ -634,16 +665,6 @@ class MLP:
 #: Settings that only a whole fit uses.
 _WHOLE_FIT_SETTINGS = ("epochs", "early_stopping", "validation_fraction", "convergence", "tol", "n_iter_no_change",
                        "restore_best_weights")
-
-
-def _activate(z: np.ndarray, output: str) -> np.ndarray:
-    """The output activation of a block of output pre-activations, in NumPy (for validation scores)."""
-    if output == "identity":
-        return z
-    if output == "sigmoid":
-        return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _fit_signature() -> inspect.Signature:

@@ -21,7 +21,6 @@ NUMBA_FACTORIES = {"njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil"
 STABLE_KERNELS = {
     "forward": ["predict_chunk"],
     "backward": ["forward_backward", "gradients"],
-    "update": ["sgd_step", "train_step"],
     "team": ["team_epoch"],
 }
 #: Under NUMBA_DISABLE_JIT=1 (the coverage run) kernels are plain Python functions: no dispatchers to check.

@@ -10,10 +10,10 @@ import naive
 from fastmlp import MLP
 from fastmlp._team import train_epoch
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
-from fastmlp.kernels import SGD, Net, Work
+from fastmlp.kernels import SGD, Net, Optimizer, Work
+from fastmlp.kernels.activations import LOGISTIC
 from fastmlp.kernels.backward import forward_backward, gradients
 from fastmlp.kernels.forward import predict_chunk
-from fastmlp.kernels.update import sgd_step, train_step
 from fastmlp.model import LOSSES, OUTPUTS
 
 
@@ -42,7 +42,8 @@ class Case:
 
     def opt(self, momentum=0.0, nesterov=False, weight_decay=0.0):
         t = self.dtype.type
-        return SGD(self.velocity, t(LEARNING_RATE), t(momentum), t(weight_decay), nesterov)
+        return Optimizer(SGD, self.velocity, np.empty(0, self.dtype), np.zeros(1, np.int64), t(LEARNING_RATE),
+                         t(momentum), t(weight_decay), nesterov, t(0.9), t(0.999), t(1e-8))
 
     def thetas(self, flat=None):
         return [view.copy() for view in theta_views(self.params if flat is None else flat, self.layout)]
@@ -53,7 +54,7 @@ def random_thetas(layer_sizes, dtype, rng):
 
 
 def codes(loss, output):
-    return np.array([LOSSES[loss], OUTPUTS[output]], dtype=np.int64)
+    return np.array([LOSSES[loss], OUTPUTS[output], LOGISTIC], dtype=np.int64)
 
 
 def as_targets(Y, dtype):
@@ -71,7 +72,7 @@ def test_predict_chunk(dtype, output, layer_sizes, batch_size, ordered):
     order = rng.permutation(n) if ordered else np.empty(0, np.int64)
     case = Case(thetas, dtype, batch_size)
     out = np.full((n, layer_sizes[-1]), np.nan, dtype)
-    predict_chunk(case.net, X, order, start, batch_size, dtype.type(1.0), OUTPUTS[output], case.work.acts, out)
+    predict_chunk(case.net, X, order, start, batch_size, dtype.type(1.0), codes("mse", output), case.work.acts, out)
     rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
@@ -89,9 +90,10 @@ def test_forward_backward_and_gradients(dtype, loss, output, layer_sizes, batch_
     Y = make_targets(rng, loss, output, n, layer_sizes[-1])
     order = rng.permutation(n)
     case = Case(thetas, dtype, batch_size)
-    forward_backward(case.net, X, as_targets(Y, dtype), order, start, batch_size, dtype.type(1.0),
+    no_weights = np.empty(0, dtype)
+    forward_backward(case.net, X, as_targets(Y, dtype), no_weights, order, start, batch_size, dtype.type(1.0),
                      codes(loss, output), case.work)
-    gradients(case.net, case.work, batch_size)
+    gradients(case.net, no_weights, order, start, batch_size, case.work)
     rows = order[start : start + batch_size]
     losses, activations, deltas = naive.forward_backward(thetas, X[rows], Y[rows], loss, output)
     assert_close(case.work.losses[:batch_size], losses, dtype, err_msg="per-sample losses")
@@ -100,74 +102,7 @@ def test_forward_backward_and_gradients(dtype, loss, output, layer_sizes, batch_
         assert_close(grad, expected, dtype, err_msg=f"gradient of layer {l}")
 
 
-# ---------------------------------------------------------------- update
-@pytest.mark.parametrize("n_steps", [1, 3])
-def test_sgd_step(dtype, layer_sizes, optimizer, n_steps):
-    rng = np.random.default_rng(3)
-    thetas = random_thetas(layer_sizes, dtype, rng)
-    case = Case(thetas, dtype, 1)
-    opt = case.opt(**optimizer)
-    expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
-    for _ in range(n_steps):
-        grads = rng.normal(size=case.params.size).astype(dtype)
-        sgd_step(case.net, opt, grads)
-        expected, velocity = naive.sgd_step(expected, velocity, case.thetas(grads), LEARNING_RATE, **optimizer)
-    for l, theta in enumerate(case.thetas()):
-        assert theta.dtype == dtype
-        assert_close(theta, expected[l], dtype, err_msg=f"layer {l}")
-        assert_close(case.thetas(case.velocity)[l], velocity[l], dtype, err_msg=f"velocity of layer {l}")
-
-
-@pytest.mark.parametrize("optimizer_name", ["momentum", "nesterov", "all"])
-def test_sgd_step_matches_torch(optimizer_name):
-    """The update rule is torch.optim.SGD's (weight decay in a param group of weights only)."""
-    torch = pytest.importorskip("torch")
-    settings = OPTIMIZERS[optimizer_name]
-    rng = np.random.default_rng(4)
-    thetas = random_thetas((4, 6, 3), np.float64, rng)
-    case = Case(thetas, np.float64, 1)
-    opt = case.opt(**settings)
-    weights = [torch.tensor(theta[:, :-1], requires_grad=True) for theta in thetas]
-    biases = [torch.tensor(theta[:, -1], requires_grad=True) for theta in thetas]
-    decay = settings.get("weight_decay", 0.0)
-    torch_sgd = torch.optim.SGD(
-        [{"params": weights, "weight_decay": decay}, {"params": biases, "weight_decay": 0.0}],
-        lr=LEARNING_RATE, momentum=settings["momentum"], nesterov=settings.get("nesterov", False),
-    )
-    for _ in range(4):
-        grads = rng.normal(size=case.params.size)
-        sgd_step(case.net, opt, grads)
-        for grad, weight, bias in zip(case.thetas(grads), weights, biases):
-            weight.grad = torch.tensor(grad[:, :-1])
-            bias.grad = torch.tensor(grad[:, -1])
-        torch_sgd.step()
-    for theta, weight, bias in zip(case.thetas(), weights, biases):
-        np.testing.assert_allclose(theta[:, :-1], weight.detach().numpy(), rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(theta[:, -1], bias.detach().numpy(), rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("loss, output", LOSS_OUTPUTS)
-def test_train_step(dtype, loss, output, layer_sizes, batch_size):
-    settings = OPTIMIZERS["all"]
-    rng = np.random.default_rng(5)
-    thetas = random_thetas(layer_sizes, dtype, rng)
-    X = rng.normal(size=(batch_size, layer_sizes[0])).astype(dtype)
-    Y = make_targets(rng, loss, output, batch_size, layer_sizes[-1])
-    case = Case(thetas, dtype, batch_size)
-    opt = case.opt(**settings)
-    expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
-    for _ in range(2):  # two steps, so that the momentum buffer from the first one is used
-        forward_backward(case.net, X, as_targets(Y, dtype), np.empty(0, np.int64), 0, batch_size,
-                         dtype.type(1.0), codes(loss, output), case.work)
-        train_step(case.net, opt, case.work, batch_size)
-        _, grads = naive.loss_and_gradients(expected, X, Y, loss, output)
-        expected, velocity = naive.sgd_step(expected, velocity, grads, LEARNING_RATE, **settings)
-        for l, grad in enumerate(case.thetas(case.work.grads)):
-            assert_close(grad, grads[l], dtype, factor=5, err_msg=f"gradient of layer {l}")
-    for l, theta in enumerate(case.thetas()):
-        assert_close(theta, expected[l], dtype, factor=5, err_msg=f"layer {l}")
-
-
+# ---------------------------------------------------------------- the team epoch
 @pytest.mark.parametrize("members", [1, 2, 3])
 @pytest.mark.parametrize("loss, output", LOSS_OUTPUTS)
 def test_train_epoch(dtype, loss, output, layer_sizes, batch_size, members):
@@ -183,8 +118,8 @@ def test_train_epoch(dtype, loss, output, layer_sizes, batch_size, members):
     expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
     for epoch in range(2):
         order = rng.permutation(n)
-        mean_loss = train_epoch(case.net, opt, X, as_targets(Y, dtype), order, batch_size, dtype.type(1.0),
-                                codes(loss, output), case.work, n_threads=members)
+        mean_loss = train_epoch(case.net, opt, X, as_targets(Y, dtype), np.empty(0, dtype), order, batch_size,
+                                dtype.type(1.0), codes(loss, output), case.work, n_threads=members)
         expected, velocity, expected_loss = naive.train_epoch(expected, velocity, X[order], Y[order], batch_size,
                                                               loss, output, learning_rate=LEARNING_RATE, **settings)
         assert_close(mean_loss, expected_loss, dtype, factor=10, err_msg=f"loss of epoch {epoch}")

@@ -258,8 +258,10 @@ def test_team_size_bit_identical(dtype, batch_size):
     results = []
     for members in (1, 2, 3):
         net = MLP((20, 13, 9, 4), dtype=dtype, random_state=8)
-        opt = fastmlp.kernels.SGD(net._velocity, dtype.type(0.3), dtype.type(0.9), dtype.type(1e-3), False)
-        loss = fastmlp._team.train_epoch(net._net(), opt, X, y, order, batch_size,
+        t = dtype.type
+        opt = fastmlp.kernels.Optimizer(fastmlp.kernels.SGD, net._velocity, np.empty(0, dtype), np.zeros(1, np.int64),
+                                        t(0.3), t(0.9), t(1e-3), False, t(0.9), t(0.999), t(1e-8))
+        loss = fastmlp._team.train_epoch(net._net(), opt, X, y, np.empty(0, dtype), order, batch_size,
                                          dtype.type(1 / 255), net._codes(), net._work(batch_size), n_threads=members)
         results.append((net.params, loss))
     assert not np.array_equal(results[0][0], MLP((20, 13, 9, 4), dtype=dtype, random_state=8).params)

@@ -1,4 +1,4 @@
-"""``fastmlp bench``: fastmlp against NumPy, PyTorch and scikit-learn on the same work, in the same run.
+"""``fastmlp bench``: fastmlp against NumPy, PyTorch, scikit-learn and ONNX Runtime on the same work, in the same run.
 
 ``add_arguments(parser)`` and ``run(args)`` are what ``fastmlp.cli`` registers; ``python -m fastmlp.bench``
 calls :func:`main`. Submodules are imported inside :func:`run` so that importing this package stays cheap.
@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--dtypes", type=_list(str), default=None, help="float32,float64 (default: both)")
     parser.add_argument("--batch-sizes", type=_list(int), default=None, help="default: 1,10,32,128,512")
     parser.add_argument("--peers", type=_list(str), default=None,
-                        help="numpy,pytorch,scikit-learn (default: every one installed; numpy always is)")
+                        help="numpy,pytorch,scikit-learn,onnxruntime (default: every one installed; numpy always "
+                             "is; onnxruntime only predicts, with fastmlp's exported model)")
     parser.add_argument("--samples", type=int, default=None,
                         help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 5000, 20000, "
                              "60000, 60000, 60000, scaled down for costlier networks, at least 1000)")

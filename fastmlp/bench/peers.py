@@ -1,4 +1,5 @@
-"""What a user would pick instead of fastmlp: plain NumPy (always), PyTorch eager and scikit-learn (if installed).
+"""What a user would pick instead of fastmlp: plain NumPy (always), PyTorch eager and scikit-learn (if installed);
+for prediction also ONNX Runtime running the exported model (if installed).
 
 Every contender trains the same network by plain minibatch SGD (no momentum, no weight decay) on the same
 samples, with the loss averaged over each minibatch. Peers get the data already scaled to [0, 1] in the
@@ -308,17 +309,69 @@ class Sklearn(_BlasPeer):
         return model.predict(data[0])
 
 
+# ---------------------------------------------------------------------------------------- ONNX Runtime
+class OnnxRuntime:
+    """ONNX Runtime running the trained fastmlp model's exported graph: prediction only, so it has no
+    ``build``/``train_epoch``. Like fastmlp it reads the uint8 images (Cast and x / 255 inside the graph).
+    One session per thread setting, its intra-op thread pool of that size."""
+
+    name = "onnxruntime"
+    variants = (ONE_THREAD, ALL_THREADS)
+
+    def threads(self, variant):
+        return contextlib.nullcontext()
+
+    def prepare(self, X, labels, dtype, loss):
+        return X, labels
+
+    def from_fastmlp(self, net) -> dict:
+        """A session per variant for the trained ``net``, its graph taking uint8 images."""
+        import onnxruntime
+
+        from ..onnx_export import to_onnx
+
+        model = to_onnx(net, input_dtype="uint8").SerializeToString()
+        sessions = {}
+        for variant in self.variants:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1 if variant == ONE_THREAD else os.cpu_count()
+            options.inter_op_num_threads = 1
+            sessions[variant] = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return sessions
+
+    def predict(self, model, data, variant=ALL_THREADS):
+        return model[variant].run(["label"], {"input": data[0]})[0]
+
+
+#: Accepted spellings of each peer's name in ``--peers``.
+ALIASES = {"numpy": "numpy", "pytorch": "pytorch", "torch": "pytorch", "scikit-learn": "scikit-learn",
+           "sklearn": "scikit-learn", "onnxruntime": "onnxruntime", "ort": "onnxruntime"}
+
+
+def _wanted(names) -> set | None:
+    if names is None:
+        return None
+    unknown = set(names) - set(ALIASES)
+    if unknown:
+        raise ValueError(f"unknown peers {sorted(unknown)}; expected numpy, pytorch, scikit-learn, onnxruntime")
+    return {ALIASES[name] for name in names}
+
+
 def available_peers(names=None) -> list:
-    """The peers installed here, in a fixed order, restricted to ``names`` when given."""
+    """The training (and prediction) peers installed here, in a fixed order, restricted to ``names`` when given."""
     peers = [Numpy()]
     if importlib.util.find_spec("torch") is not None:
         peers.append(Torch())
     if importlib.util.find_spec("sklearn") is not None:
         peers.append(Sklearn())
-    if names is not None:
-        unknown = set(names) - {"numpy", "pytorch", "torch", "scikit-learn", "sklearn"}
-        if unknown:
-            raise ValueError(f"unknown peers {sorted(unknown)}; expected numpy, pytorch, scikit-learn")
-        wanted = {{"torch": "pytorch", "sklearn": "scikit-learn"}.get(name, name) for name in names}
-        peers = [peer for peer in peers if peer.name in wanted]
-    return peers
+    wanted = _wanted(names)
+    return peers if wanted is None else [peer for peer in peers if peer.name in wanted]
+
+
+def available_prediction_peers(names=None) -> list:
+    """Peers that only predict (ONNX Runtime, with the onnx package to export the graph), restricted to ``names``."""
+    peers = []
+    if importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None:
+        peers.append(OnnxRuntime())
+    wanted = _wanted(names)
+    return peers if wanted is None else [peer for peer in peers if peer.name in wanted]

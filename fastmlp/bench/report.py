@@ -38,7 +38,7 @@ def machine() -> dict:
     import numba
 
     versions = {"python": platform.python_version(), "fastmlp": __version__}
-    for package in ("numpy", "numba", "torch", "scikit-learn"):
+    for package in ("numpy", "numba", "torch", "scikit-learn", "onnxruntime"):
         try:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -169,7 +169,7 @@ def training_table(result: dict) -> list[list[str]]:
 
 
 def prediction_table(result: dict) -> list[list[str]]:
-    peers = result["peers"]
+    peers = result["peers"] + result.get("prediction_peers", [])
     rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer"]]
     for row in result["prediction"]:
         results = row["results"]

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import roofline
-from .peers import Fastmlp, available_peers
+from .peers import Fastmlp, available_peers, available_prediction_peers
 from .runner import best_peer, measure_prediction, measure_training
 
 #: name -> (layer sizes, loss). The lecture's 784-15-10 has sigmoid outputs and MSE.
@@ -67,6 +67,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     order = np.random.default_rng(seed).permutation(X_train.shape[0])
     fastmlp = Fastmlp()
     peers = available_peers(peer_names)
+    predictors = available_prediction_peers(peer_names)  # prediction only, from fastmlp's trained model
     contenders = [fastmlp, *peers]
     flops = {dtype: [] for dtype in dtypes}
     for dtype in dtypes:
@@ -95,8 +96,9 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 training.append(row)
                 _log(verbose, f"[{time.perf_counter() - began:6.0f} s] {name} {dtype} batch {batch_size}: "
                      + ", ".join(f"{label} {r['samples_per_s']:,.0f}/s" for label, r in row["results"].items()))
-            test = {c.name: c.prepare(X_test, y_test, dtype, loss) for c in contenders}
-            result = measure_prediction(fastmlp, peers, models, test, repeat)
+            test = {c.name: c.prepare(X_test, y_test, dtype, loss) for c in contenders + predictors}
+            models.update((p.name, p.from_fastmlp(models["fastmlp"])) for p in predictors)
+            result = measure_prediction(fastmlp, peers + predictors, models, test, repeat)
             result.update(network=name, layer_sizes=list(layer_sizes), loss=loss, dtype=dtype)
             prediction.append(result)
             _log(verbose, f"[{time.perf_counter() - began:6.0f} s] {name} {dtype} prediction: "
@@ -105,13 +107,15 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                     "matmul_size": matmul_size, "estimate": "highest of the measurements"}
             for dtype, values in flops.items()}
     peer_names = [peer.name for peer in peers]
+    predictor_names = [peer.name for peer in predictors]
     for row in training:
         derive(row, peer_names, roof[row["dtype"]]["flops"])
     for row in prediction:
-        derive(row, peer_names, None)
+        derive(row, peer_names + predictor_names, None)
     return {
         "data": source,
         "peers": peer_names,
+        "prediction_peers": predictor_names,
         "settings": {"repeat": repeat, "learning_rate": learning_rate, "seed": seed,
                      "samples": {name: {str(b): min(samples or default_samples(b, NETWORKS[name][0]), 60000)
                                         for b in batch_sizes} for name in networks},

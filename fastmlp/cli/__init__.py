@@ -1,4 +1,4 @@
-"""The ``fastmlp`` command: train, evaluate, predict, info and bench subcommands.
+"""The ``fastmlp`` command: train, evaluate, predict, export, info and bench subcommands.
 
 Each subcommand lives in its own module with ``add_arguments(parser)`` and ``run(args) -> int``; this
 module builds the parser and turns errors a user can cause into one line on stderr and exit code 1.
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from . import evaluate, info, predict, train
+from . import evaluate, export, info, predict, train
 
 DESCRIPTION = """\
 Train and use sigmoid multilayer perceptrons with fastmlp's compiled, parallel kernels.
@@ -21,6 +21,7 @@ examples:
   fastmlp train digits --hidden 64 --save digits.npz
   fastmlp evaluate digits.npz digits
   fastmlp predict digits.npz images.npy -o labels.csv
+  fastmlp export digits.npz digits.onnx         for ONNX Runtime and other ONNX tools
   fastmlp info                                  versions, threading layer, cores, kernel cache
   fastmlp COMMAND --help                        the options of one command
 """
@@ -30,6 +31,7 @@ COMMANDS = {
     "train": (train, "train a network on a dataset, print per-epoch progress and the test accuracy"),
     "evaluate": (evaluate, "accuracy and loss of a saved model on a dataset"),
     "predict": (predict, "predict the labels (or probabilities) of new samples with a saved model"),
+    "export": (export, "write a saved model as an ONNX file (needs the onnx package)"),
     "info": (info, "versions, threading layer, cores and kernel cache location"),
 }
 BENCH_HELP = "measure training speed (samples/s) against a matrix-multiply roofline and peers"

@@ -35,7 +35,7 @@ def facts() -> dict:
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
         "numpy": np.__version__,
         "numba": numba.__version__,
-        "threading layer": f"{_compile.threading_layer()} (prediction; training runs its own thread team)",
+        "threading layer": f"{_compile.threading_summary()}, for prediction; training runs its own thread team",
         "cores": f"{os.cpu_count()} (os.cpu_count)",
         "numba threads": f"{numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), {numba.get_num_threads()} in use",
         "kernel cache": cache_dir if _compile.CACHING else "off (no writable cache location; set NUMBA_CACHE_DIR)",

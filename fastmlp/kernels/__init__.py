@@ -4,17 +4,43 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 
 - ``Net(params, layout, row_blocks)``: the flat parameter vector, the ``(n_layers + 1, 3)`` table of
   layer size, parameter offset and activation offset, and the ``(n_blocks, 3)`` table of
-  ``(layer, first_row, n_rows)`` blocks that the gradient and update kernels share out between threads.
+  ``(layer, first_row, n_rows)`` blocks of GRAIN rows that ``backward.gradients`` shares out between threads.
 - ``Work(acts, targets, deltas, losses, grads)``: the per-minibatch buffers a model allocates once.
-- ``SGD(velocity, learning_rate, momentum, weight_decay, nesterov)``: optimizer state and settings,
-  the scalars in the parameters' dtype.
+- ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
+  epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
+  velocity or Adam's first moment, ``second`` Adam's second moment (may be empty for SGD), both shaped
+  like ``params``; ``step`` is int64[1], the updates made so far; the scalars are in the parameters' dtype.
 """
 
 from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
 Work = namedtuple("Work", ["acts", "targets", "deltas", "losses", "grads"])
-SGD = namedtuple("SGD", ["velocity", "learning_rate", "momentum", "weight_decay", "nesterov"])
+Optimizer = namedtuple(
+    "Optimizer",
+    ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",
+     "epsilon"],
+)
 
 # Columns of ``Net.layout``.
 SIZE, THETA, UNIT = 0, 1, 2
+# ``Optimizer.kind``.
+SGD, ADAM = 0, 1
+OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
+
+# ``codes``, the int64 array (loss, output, hidden activation) the kernels take. Defined here, where
+# nothing imports Numba, so that a model can name them and still predict without Numba.
+MSE, SIGMOID_CROSS_ENTROPY, SOFTMAX_CROSS_ENTROPY = 0, 1, 2
+LOSSES = {"mse": MSE, "sigmoid_cross_entropy": SIGMOID_CROSS_ENTROPY, "softmax_cross_entropy": SOFTMAX_CROSS_ENTROPY}
+IDENTITY, SIGMOID, SOFTMAX = 0, 1, 2
+OUTPUTS = {"identity": IDENTITY, "sigmoid": SIGMOID, "softmax": SOFTMAX}
+LOGISTIC, TANH, RELU, HIDDEN_IDENTITY = 0, 1, 2, 3
+#: Hidden layers' activations by scikit-learn's names; "logistic" is the lecture's sigmoid.
+HIDDEN_ACTIVATIONS = {"logistic": LOGISTIC, "tanh": TANH, "relu": RELU, "identity": HIDDEN_IDENTITY}
+
+#: The blocking grain: samples and weight rows go GRAIN at a time through the forward tile
+#: (forward._dense_4x4) and the gradient tile (backward._gradient_4x4), and a team of threads cuts
+#: samples and rows at multiples of it (team.share, _layout.build_layout). The tiles are unrolled for
+#: GRAIN x GRAIN = 4 x 4; tests/kernels/test_grain.py fails if GRAIN changes without them. Weights do
+#: not depend on the number of threads only because every cut falls on this one grain.
+GRAIN = 4

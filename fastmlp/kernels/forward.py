@@ -3,14 +3,12 @@
 from numba import prange
 
 from .._compile import kernel, parallel_kernel
-from . import SIZE, THETA, UNIT
-from .activations import activate, sigmoid_inplace
+from . import GRAIN, SIZE, THETA, UNIT
+from .activations import activate, hidden_activate
 from .intrinsics import prefetch
 
-#: Samples that share each pass over a weight matrix: every weight loaded feeds BLOCK multiply-adds.
-BLOCK = 4
-#: From this many samples up, the parallel kernels (prediction, forward_backward, train_step) share
-#: samples or rows out between Numba's threads; below it they run on the calling thread.
+#: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
+#: between Numba's threads; below it they run on the calling thread.
 PARALLEL_MIN_SAMPLES = 16
 
 
@@ -44,6 +42,8 @@ def prefetch_rows(X, order, start, i0, n):
 @kernel
 def _dense_4x4(params, t0, stride, n_in, acts, i, valid, a0, z0, j):
     """z of rows j..j+3 of W for samples i..i+3: sixteen dot products that share each load.
+
+    The tile is GRAIN x GRAIN, unrolled for GRAIN = 4 (tests/kernels/test_grain.py).
 
     Every weight loaded feeds four multiply-adds, and so does every input: eight loads per sixteen
     FMAs keep the FMA units rather than the loads busy (80 -> 104 GFLOP/s on one core here).
@@ -118,12 +118,12 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     """Pre-activations z = W a + b (bias last column) of units [j_first, j_stop) of layer ``l + 1``,
     for samples [i0, i0 + n).
 
-    Blocks of four samples by four rows (``_dense_4x4``), then the rows left over one at a time.
-    Two or three samples left over make a last block of four, padded (it costs what two single
-    samples cost: a pass over W is the price); one left over goes alone. Which code computes a value
-    depends only on its row's place among [j_first, j_stop) and its sample's among [i0, i0 + n):
-    callers that share rows or samples out cut them at multiples of four (kernels.team), so no
-    result depends on the cut.
+    Blocks of GRAIN samples by GRAIN rows (``_dense_4x4``), then the rows left over one at a time
+    (for GRAIN samples, unrolled as the tile is). Two or three samples left over make a last block,
+    padded (it costs what two single samples cost: a pass over W is the price); one left over goes
+    alone. Which code computes a value depends only on its row's place among [j_first, j_stop) and its
+    sample's among [i0, i0 + n): callers that share rows or samples out cut them at multiples of GRAIN
+    (kernels.team), so no result depends on the cut.
     """
     n_in = layout[l, SIZE]
     stride = n_in + 1
@@ -133,11 +133,11 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     zero = acts.dtype.type(0.0)
     i = i0
     while i0 + n - i >= 2:
-        valid = min(BLOCK, i0 + n - i)
+        valid = min(GRAIN, i0 + n - i)
         j = j_first
-        while j + 4 <= j_stop:
+        while j + GRAIN <= j_stop:
             _dense_4x4(params, t0, stride, n_in, acts, i, valid, a0, z0, j)
-            j += 4
+            j += GRAIN
         x0 = acts[i, a0 : a0 + n_in]
         x1 = acts[i + min(1, valid - 1), a0 : a0 + n_in]
         x2 = acts[i + min(2, valid - 1), a0 : a0 + n_in]
@@ -176,8 +176,9 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
 
 
 @kernel
-def hidden_forward(net, acts, i0, n):
-    """Every layer of samples [i0, i0 + n) up to the output pre-activations; sigmoid on hidden layers."""
+def hidden_forward(net, acts, i0, n, activation):
+    """Every layer of samples [i0, i0 + n) up to the output pre-activations; the hidden activation
+    with code ``activation`` on hidden layers."""
     layout = net.layout
     n_layers = layout.shape[0] - 1
     for l in range(n_layers):
@@ -186,45 +187,46 @@ def hidden_forward(net, acts, i0, n):
             z0 = layout[l + 1, UNIT]
             z1 = z0 + layout[l + 1, SIZE]
             for i in range(i0, i0 + n):
-                sigmoid_inplace(acts[i, z0:z1])
+                hidden_activate(acts[i, z0:z1], activation)
 
 
 @kernel
-def dense_units(net, acts, count, l, j0, j1):
-    """Outputs of units [j0, j1) of layer ``l + 1`` for samples [0, count): the sigmoid of z on
-    hidden layers, z itself on the output layer."""
+def dense_units(net, acts, count, l, j0, j1, activation):
+    """Outputs of units [j0, j1) of layer ``l + 1`` for samples [0, count): the hidden activation
+    (code ``activation``) of z on hidden layers, z itself on the output layer."""
     layout = net.layout
     dense(net.params, layout, l, acts, 0, count, j0, j1)
     if l < layout.shape[0] - 2:
         z0 = layout[l + 1, UNIT]
         for i in range(count):
-            sigmoid_inplace(acts[i, z0 + j0 : z0 + j1])
+            hidden_activate(acts[i, z0 + j0 : z0 + j1], activation)
 
 
 @kernel
-def _predict_block(net, X, order, start, count, scale, output, acts, out, block):
-    i0 = block * BLOCK
-    n = min(BLOCK, count - i0)
+def _predict_block(net, X, order, start, count, scale, codes, acts, out, block):
+    i0 = block * GRAIN
+    n = min(GRAIN, count - i0)
     gather(X, order, start, scale, acts, i0, n)
-    hidden_forward(net, acts, i0, n)
+    hidden_forward(net, acts, i0, n, codes[2])
     layout = net.layout
     z0 = layout[-1, UNIT]
     z1 = z0 + layout[-1, SIZE]
     for i in range(i0, i0 + n):
-        activate(acts[i, z0:z1], output, out[start + i])
+        activate(acts[i, z0:z1], codes[1], out[start + i])
 
 
 @parallel_kernel
-def predict_chunk(net, X, order, start, count, scale, output, acts, out):
+def predict_chunk(net, X, order, start, count, scale, codes, acts, out):
     """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples.
 
     X: (n_samples, n_in) uint8 or float; order: row order, empty for the identity;
-    acts: (>= count, n_units) work buffer; out: (n_samples, n_out).
+    codes: int64 (loss, output, hidden activation), the loss unused; acts: (>= count, n_units) work
+    buffer; out: (n_samples, n_out).
     """
-    n_blocks = (count + BLOCK - 1) // BLOCK
+    n_blocks = (count + GRAIN - 1) // GRAIN
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):
-            _predict_block(net, X, order, start, count, scale, output, acts, out, block)
+            _predict_block(net, X, order, start, count, scale, codes, acts, out, block)
     else:
         for block in range(n_blocks):
-            _predict_block(net, X, order, start, count, scale, output, acts, out, block)
+            _predict_block(net, X, order, start, count, scale, codes, acts, out, block)

@@ -1,4 +1,4 @@
-"""One epoch of minibatch SGD, run by a team of threads that each own a fixed share of the work.
+"""One epoch of minibatch training, run by a team of threads that each own a fixed share of the work.
 
 Every member of the team (``member`` of ``n_members``) calls :func:`team_epoch` on its own thread
 (see fastmlp._team) and goes through every minibatch with the others, meeting them at a barrier
@@ -14,21 +14,19 @@ wherever it needs their results:
 5. gradient and update of its own rows of every layer, with no barrier in between.
 
 No value is computed by two members, and each is computed by the same code in the same order
-whichever member computes it; shares are cut at whole blocks of four samples and of four rows,
-the grains of ``dense`` and of the gradient. So the weights do not depend on the number of members
-(tests/test_training.py::test_team_size_bit_identical).
+whichever member computes it; shares are cut at whole blocks of GRAIN samples and of GRAIN rows,
+the grain of ``dense`` and of the gradient. So the weights do not depend on the number of members
+(tests/test_training.py::test_team_size_bit_identical). Every member decides alike whether a
+minibatch makes a step (its weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
-from . import SIZE
-from .backward import hidden_deltas, output_delta
-from .forward import BLOCK, dense, dense_units, gather, prefetch_rows
+from . import GRAIN, SIZE
+from .backward import hidden_deltas, minibatch_weight, output_delta
+from .forward import dense, dense_units, gather, prefetch_rows
 from .sync import barrier
-from .update import step_rows
-
-#: Rows of W are shared out four at a time: ``dense`` and the gradient compute four rows at a time.
-ROW_GRAIN = 4
+from .update import step_rate, step_rows
 
 
 @kernel
@@ -41,44 +39,54 @@ def share(n, member, n_members, grain):
 
 
 @kernel
-def team_epoch(net, opt, X, targets, order, batch_size, scale, codes, work, state, member, n_members):
+def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, state, member, n_members):
     """Train on the minibatches order[0:b], order[b:2b], ... as one member of the team; returns the
-    sum of the per-sample losses (member 0; the others return 0).
+    sum of the per-sample losses, each times its sample's weight (member 0; the others return 0).
 
-    state: the team's barrier, int64[sync.STATE_SIZE] of zeros. Each sample's loss is taken on the
-    forward pass of its own minibatch, before that step's update.
+    weights: (n_samples,) sample weights or empty; each step follows the minibatch's weighted mean
+    gradient, and a minibatch whose weights sum to 0 makes no step. opt.step[0] counts the steps:
+    each member counts on from it, and member 0 writes the count back at the end (after the
+    barriers that follow every member's read). state: the team's barrier, int64[sync.STATE_SIZE] of
+    zeros. Each sample's loss is taken on the forward pass of its own minibatch, before that step's update.
     """
     layout = net.layout
     n_layers = layout.shape[0] - 1
     n_out = layout[n_layers, SIZE]
     acts = work.acts
-    plain = opt.momentum == 0 and opt.weight_decay == 0
+    activation = codes[2]
+    steps = opt.step[0]
     total = 0.0
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
-        s0, s1 = share(count, member, n_members, BLOCK)
+        s0, s1 = share(count, member, n_members, GRAIN)
         gather(X, order, start, scale, acts, s0, s1 - s0)
         if start + batch_size < order.size:  # the inputs this member will gather next
-            p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members, BLOCK)
+            p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members, GRAIN)
             prefetch_rows(X, order, start + batch_size, p0, p1 - p0)
         barrier(state, n_members)
         for l in range(n_layers - 1):
-            j0, j1 = share(layout[l + 1, SIZE], member, n_members, ROW_GRAIN)
-            dense_units(net, acts, count, l, j0, j1)
+            j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
+            dense_units(net, acts, count, l, j0, j1, activation)
             barrier(state, n_members)
         dense(net.params, layout, n_layers - 1, acts, s0, s1 - s0, 0, n_out)
         for i in range(s0, s1):
-            output_delta(net, targets, order, start, codes, work, i)
+            output_delta(net, targets, weights, order, start, codes, work, i)
         barrier(state, n_members)
         for l in range(n_layers - 1, 0, -1):
-            k0, k1 = share(layout[l, SIZE], member, n_members, ROW_GRAIN)
-            hidden_deltas(net, work, count, l, k0, k1)
+            k0, k1 = share(layout[l, SIZE], member, n_members, GRAIN)
+            hidden_deltas(net, work, count, l, k0, k1, activation)
             barrier(state, n_members)
         if member == 0:
             for i in range(count):
                 total += work.losses[i]
-        for l in range(n_layers):
-            j0, j1 = share(layout[l + 1, SIZE], member, n_members, ROW_GRAIN)
-            step_rows(net, opt, work, count, l, j0, j1 - j0, plain)
+        weight_sum = minibatch_weight(weights, order, start, count)
+        if weight_sum > 0:
+            steps += 1
+            rate = step_rate(opt, steps)
+            for l in range(n_layers):
+                j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
+                step_rows(net, opt, work, count, weight_sum, rate, l, j0, j1 - j0)
         barrier(state, n_members)  # the next gather overwrites inputs that the gradients read
+    if member == 0:
+        opt.step[0] = steps
     return total

@@ -1,27 +1,30 @@
-"""The SGD update, with momentum and Nesterov momentum exactly as torch.optim.SGD (dampening 0)."""
+"""The update: SGD with momentum and Nesterov momentum exactly as torch.optim.SGD (dampening 0), and
+Adam bias-corrected exactly as scikit-learn's AdamOptimizer."""
 
-from numba import prange
+import numpy as np
 
-from .._compile import kernel, parallel_kernel
-from . import SIZE, THETA
+from .._compile import kernel
+from . import ADAM, SIZE, THETA
 from .backward import row_gradient
-from .forward import PARALLEL_MIN_SAMPLES
 
 
 @kernel
-def row_update(net, opt, grads, l, j0, n_rows):
-    """theta -= lr * step for rows [j0, j0 + n_rows) of layer l, where step follows torch.optim.SGD:
+def step_rate(opt, t):
+    """The learning rate of update number t (from 1), in the parameters' dtype: SGD's own, or Adam's
+    lr sqrt(1 - beta_2^t) / (1 - beta_1^t), worked out in float64 as scikit-learn does."""
+    if opt.kind != ADAM:
+        return opt.learning_rate
+    b1 = np.float64(opt.beta_1)
+    b2 = np.float64(opt.beta_2)
+    rate = np.float64(opt.learning_rate) * np.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+    return opt.first.dtype.type(rate)
 
-    g = grad + weight_decay * theta (weights only, never the bias column)
-    v = momentum * v + g;  step = g + momentum * v if nesterov else v   (momentum > 0)
-    step = g                                                           (momentum = 0)
-    """
-    layout = net.layout
-    stride = layout[l, SIZE] + 1
-    first = layout[l, THETA] + j0 * stride
+
+@kernel
+def _sgd_rows(net, opt, grads, first, n_rows, stride, rate):
+    """SGD on rows [first, first + n_rows * stride) of params; see row_update."""
     params = net.params
-    velocity = opt.velocity
-    lr = opt.learning_rate
+    velocity = opt.first
     mu = opt.momentum
     decay = opt.weight_decay
     zero = params.dtype.type(0.0)
@@ -31,49 +34,68 @@ def row_update(net, opt, grads, l, j0, n_rows):
             # Branch-free in p so the loop vectorises: the bias column gets no weight decay.
             g = grads[p] + (decay if p != bias else zero) * params[p]
             if mu == 0:
-                params[p] -= lr * g
+                params[p] -= rate * g
             elif opt.nesterov:
                 velocity[p] = mu * velocity[p] + g
-                params[p] -= lr * (g + mu * velocity[p])
+                params[p] -= rate * (g + mu * velocity[p])
             else:
                 velocity[p] = mu * velocity[p] + g
-                params[p] -= lr * velocity[p]
-
-
-@parallel_kernel
-def sgd_step(net, opt, grads):
-    """Apply one SGD update with the gradient ``grads`` (the flat parameter layout), parallel over rows."""
-    blocks = net.row_blocks
-    for block in prange(blocks.shape[0]):
-        row_update(net, opt, grads, blocks[block, 0], blocks[block, 1], blocks[block, 2])
+                params[p] -= rate * velocity[p]
 
 
 @kernel
-def step_rows(net, opt, work, count, l, j0, n_rows, plain):
-    """Gradient and SGD update of rows [j0, j0 + n_rows) of layer l; ``plain``: no momentum, no weight decay."""
-    if plain:  # no state to keep: add -lr/count * sum delta [a, 1] straight into the weights
-        factor = -opt.learning_rate / net.params.dtype.type(count)
+def _adam_rows(net, opt, grads, first, n_rows, stride, rate):
+    """Adam on rows [first, first + n_rows * stride) of params; see row_update."""
+    params = net.params
+    m = opt.first
+    v = opt.second
+    b1 = opt.beta_1
+    b2 = opt.beta_2
+    eps = opt.epsilon
+    decay = opt.weight_decay
+    zero = params.dtype.type(0.0)
+    one = params.dtype.type(1.0)
+    c1 = one - b1
+    c2 = one - b2
+    for r in range(n_rows):
+        bias = first + (r + 1) * stride - 1
+        for p in range(first + r * stride, bias + 1):
+            g = grads[p] + (decay if p != bias else zero) * params[p]
+            m[p] = b1 * m[p] + c1 * g
+            v[p] = b2 * v[p] + c2 * (g * g)
+            params[p] -= rate * m[p] / (np.sqrt(v[p]) + eps)
+
+
+@kernel
+def row_update(net, opt, grads, l, j0, n_rows, rate):
+    """theta -= the update of rows [j0, j0 + n_rows) of layer l, with the gradient ``grads`` and the
+    step's learning rate ``rate`` (step_rate):
+
+    g = grad + weight_decay * theta (weights only, never the bias column)
+    SGD:  v = momentum * v + g;  step = g + momentum * v if nesterov else v   (momentum > 0)
+          step = g                                                           (momentum = 0)
+          theta -= rate * step
+    Adam: m = beta_1 m + (1 - beta_1) g;  v = beta_2 v + (1 - beta_2) g^2
+          theta -= rate * m / (sqrt(v) + epsilon)
+    """
+    stride = net.layout[l, SIZE] + 1
+    first = net.layout[l, THETA] + j0 * stride
+    if opt.kind == ADAM:
+        _adam_rows(net, opt, grads, first, n_rows, stride, rate)
+    else:
+        _sgd_rows(net, opt, grads, first, n_rows, stride, rate)
+
+
+@kernel
+def step_rows(net, opt, work, count, weight_sum, rate, l, j0, n_rows):
+    """Gradient and update of rows [j0, j0 + n_rows) of layer l: the minibatch's ``count`` samples,
+    whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate."""
+    dtype = net.params.dtype.type
+    if opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0:
+        # No state to keep: add -lr / sum w * sum delta [a, 1] straight into the weights.
+        factor = -rate / dtype(weight_sum)
         row_gradient(net, work, count, l, j0, n_rows, factor, net.params, False)
     else:
-        factor = net.params.dtype.type(1.0) / net.params.dtype.type(count)
+        factor = dtype(1.0) / dtype(weight_sum)
         row_gradient(net, work, count, l, j0, n_rows, factor, work.grads, True)
-        row_update(net, opt, work.grads, l, j0, n_rows)
-
-
-@kernel
-def step_block(net, opt, work, count, block, plain):
-    """step_rows for one block of ``net.row_blocks``."""
-    blocks = net.row_blocks
-    step_rows(net, opt, work, count, blocks[block, 0], blocks[block, 1], blocks[block, 2], plain)
-
-
-@parallel_kernel
-def train_step(net, opt, work, count):
-    """Gradient of the minibatch's mean loss and the SGD update, row block by row block while hot."""
-    plain = opt.momentum == 0 and opt.weight_decay == 0
-    if count >= PARALLEL_MIN_SAMPLES:
-        for block in prange(net.row_blocks.shape[0]):
-            step_block(net, opt, work, count, block, plain)
-    else:
-        for block in range(net.row_blocks.shape[0]):
-            step_block(net, opt, work, count, block, plain)
+        row_update(net, opt, work.grads, l, j0, n_rows, rate)

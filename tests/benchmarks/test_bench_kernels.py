@@ -26,7 +26,7 @@ def _only_when_benchmarking(request):
     if config.getoption("benchmark_disable") and not config.getoption("benchmark_enable"):
         pytest.skip("benchmarks run only with --benchmark-enable (bash scripts/bench_pytest.sh)")
 
-KERNEL_NAMES = ["forward", "forward_backward", "gradients", "sgd_step", "train_step"]
+KERNEL_NAMES = ["forward", "forward_backward", "gradients"]
 
 
 @pytest.fixture(params=common.THREADS, ids=lambda t: f"{t}thr")

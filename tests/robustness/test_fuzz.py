@@ -2,8 +2,10 @@
 
 A call that raises leaves the model exactly as it was (parameters, momentum, random generator, loss curve);
 DivergenceError is the one failure that may keep completed epochs, and then the weights stay finite.
-Each case is counted by category; the counts go to artifacts/fuzz/counts.json, from which
-scripts/robustness_table.py writes the README table.
+Each call is counted by outcome and input category; a run of the whole file writes the counts to
+artifacts/fuzz.json, from which scripts/robustness_table.py writes the docs table.
+
+    FASTMLP_FUZZ_CALLS=10000 python -m pytest -W error tests/robustness/test_fuzz.py   # the long mode CI runs
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections import Counter
 from pathlib import Path
 
+import hypothesis
 import numba
 import numpy as np
 import pytest
@@ -22,15 +26,33 @@ from hypothesis import strategies as st
 
 import fastmlp
 
-COUNTS_FILE = Path(__file__).resolve().parent.parent / "artifacts" / "fuzz" / "counts.json"
-#: (function, dimension, category) -> outcome -> cases
+COUNTS_FILE = Path(__file__).resolve().parents[2] / "artifacts" / "fuzz.json"
+#: (function, dimension, category) -> outcome -> calls
 COUNTS: dict[tuple[str, str, str], Counter] = {}
 
-#: Examples per (function, fault) pair: each test is parametrized over the one input dimension it breaks
-#: ("nothing broken" = every input of a valid type and shape, values possibly extreme), so every category
-#: gets its share of cases.
+
+def faults(dimensions):
+    """The faults a test is parametrized over: "nothing broken" and each dimension it breaks."""
+    return ["nothing broken", *dimensions]
+
+
+MUTATIONS = ["random bytes", "bit flips", "truncated", "inserted bytes", "deleted bytes", "spliced",
+             "metadata field replaced", "entry replaced"]
+#: Each test is parametrized over the one input dimension it breaks ("nothing broken" = every input of a
+#: valid type and shape, values possibly extreme), so every category gets its share of calls.
+CASES = {
+    "fit": faults(["X shape", "X dtype", "X values", "y", "hyperparameters"]),
+    "partial_fit": faults(["X shape", "X dtype", "X values", "y", "hyperparameters"]),
+    "predict": faults(["X shape", "X dtype", "X values"]),
+    "loss_and_gradients": faults(["X shape", "X dtype", "X values", "y"]),
+    "from_thetas": faults(["thetas shape", "thetas dtype", "thetas values", "loss/output", "dtype argument"]),
+    "load": MUTATIONS,
+}
+#: Calls over the whole file: a few hundred by default, FASTMLP_FUZZ_CALLS=10000 for the long mode.
+CALLS = int(os.environ.get("FASTMLP_FUZZ_CALLS", "350"))
+EXAMPLES = -(-CALLS // sum(map(len, CASES.values())))  # per (function, fault) case, rounded up
 FUZZ = settings(
-    max_examples=int(os.environ.get("FASTMLP_FUZZ_EXAMPLES", "25")),
+    max_examples=EXAMPLES,
     deadline=None,
     database=None,  # nothing written to the working tree
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -51,14 +73,50 @@ VALUES = X_VALUES[0] + X_VALUES[1]
 ARRAY_DTYPES = X_DTYPES[0] + X_DTYPES[1]
 
 
+OUTCOMES = ["ok", "ValueError", "TypeError", "DivergenceError"]
+
+
+def _ran_whole_file(session, module) -> bool:
+    fuzz_items = [item for item in session.items if item.module is module and item.name.startswith("test_fuzz_")]
+    return len(fuzz_items) == sum(map(len, CASES.values()))
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _write_counts():
+def _write_counts(request):
+    """Report the outcomes; after a run of the whole file, write them to artifacts/fuzz.json."""
+    began, failed = time.perf_counter(), request.session.testsfailed
     yield
-    COUNTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(COUNTS_FILE.read_text()) if COUNTS_FILE.exists() else {}
-    rows = {"|".join(key): dict(counter) for key, counter in COUNTS.items()}
-    previous.update(rows)  # a run of part of the file keeps the other functions' counts
-    COUNTS_FILE.write_text(json.dumps(previous, indent=1, sort_keys=True) + "\n")
+    seconds = time.perf_counter() - began
+    outcomes = sum((counter for (_, dimension, _), counter in COUNTS.items() if dimension == "all"), Counter())
+    calls = sum(outcomes.values())
+    summary = ", ".join(f"{outcome} {outcomes.get(outcome, 0)}" for outcome in OUTCOMES)
+    line = f"fuzz: {calls} calls ({EXAMPLES} per case) in {seconds:.0f} s: {summary}"
+    if request.session.testsfailed > failed:
+        line += "; not written to artifacts/fuzz.json (a test failed)"
+    elif _ran_whole_file(request.session, request.module):
+        COUNTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        COUNTS_FILE.write_text(json.dumps({
+            "calls": calls,
+            "requested_calls": CALLS,
+            "calls_per_case": EXAMPLES,
+            "seconds": round(seconds, 1),
+            "versions": {"fastmlp": fastmlp.__version__, "numpy": np.__version__, "numba": numba.__version__,
+                         "hypothesis": hypothesis.__version__},
+            "outcomes": {outcome: outcomes.get(outcome, 0) for outcome in OUTCOMES},
+            "counts": {"|".join(key): dict(counter) for key, counter in sorted(COUNTS.items())},
+        }, indent=1) + "\n")
+        line += f"; written to {COUNTS_FILE}"
+    request.config.pluginmanager.register(_Summary(line))  # printed in pytest's closing summary
+
+
+class _Summary:
+    """A plugin that adds one line to pytest's terminal summary (output here would be captured)."""
+
+    def __init__(self, line: str):
+        self.line = line
+
+    def pytest_terminal_summary(self, terminalreporter):
+        terminalreporter.write_line(self.line)
 
 
 def _record(function: str, categories: dict, outcome: str) -> None:
@@ -163,11 +221,6 @@ def _layout(array: np.ndarray, order: str) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def faults(dimensions):
-    """The faults a test is parametrized over: "nothing broken" and each dimension it breaks."""
-    return ["nothing broken", *dimensions]
-
-
 def _pick(draw, choices, bad: bool):
     return draw(st.sampled_from(choices[1] if bad else choices[0]))
 
@@ -268,7 +321,7 @@ def _assert_healthy(net) -> None:
 
 
 # ------------------------------------------------------------------------------------------- training
-@pytest.mark.parametrize("fault", faults(["X shape", "X dtype", "X values", "y", "hyperparameters"]))
+@pytest.mark.parametrize("fault", CASES["fit"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_fit(fault, data):
@@ -290,7 +343,7 @@ def test_fuzz_fit(fault, data):
         _assert_unchanged(net, before)
 
 
-@pytest.mark.parametrize("fault", faults(["X shape", "X dtype", "X values", "y", "hyperparameters"]))
+@pytest.mark.parametrize("fault", CASES["partial_fit"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_partial_fit(fault, data):
@@ -311,7 +364,7 @@ def test_fuzz_partial_fit(fault, data):
 
 
 # ------------------------------------------------------------------------------------------- inference
-@pytest.mark.parametrize("fault", faults(["X shape", "X dtype", "X values"]))
+@pytest.mark.parametrize("fault", CASES["predict"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_predict(fault, data):
@@ -327,7 +380,7 @@ def test_fuzz_predict(fault, data):
         assert np.isfinite(result).all()
 
 
-@pytest.mark.parametrize("fault", faults(["X shape", "X dtype", "X values", "y"]))
+@pytest.mark.parametrize("fault", CASES["loss_and_gradients"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_loss_and_gradients(fault, data):
@@ -380,9 +433,7 @@ def theta_lists(draw, fault):
     return thetas, categories
 
 
-@pytest.mark.parametrize(
-    "fault", faults(["thetas shape", "thetas dtype", "thetas values", "loss/output", "dtype argument"])
-)
+@pytest.mark.parametrize("fault", CASES["from_thetas"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_from_thetas(fault, data):
@@ -432,10 +483,6 @@ JSON_VALUES = st.recursive(
 )
 
 
-MUTATIONS = ["random bytes", "bit flips", "truncated", "inserted bytes", "deleted bytes", "spliced",
-             "metadata field replaced", "entry replaced"]
-
-
 def _mutate(data, original: bytes, kind: str) -> tuple[bytes, str]:
     content = bytearray(original)
     if kind == "random bytes":
@@ -481,7 +528,7 @@ def _rewrite(data, original: bytes, folder: Path, kind: str) -> bytes:
     return target.read_bytes()
 
 
-@pytest.mark.parametrize("mutation", MUTATIONS)
+@pytest.mark.parametrize("mutation", CASES["load"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_load(mutation, data, model_files):
@@ -515,3 +562,13 @@ def test_loss_mean_that_overflows_is_a_clear_error():
     X = np.full((8, 1), 5e307)  # z = x for both outputs; loss 2x per sample with targets 0
     with pytest.raises(ValueError, match="overflows float64"):
         net.loss_and_gradients(X, np.zeros((8, 2)))
+
+
+def test_every_case_made_its_calls(request):
+    """Each (function, fault) case was called EXAMPLES times, so the long mode makes the calls it promises."""
+    if not _ran_whole_file(request.session, request.module):
+        pytest.skip("only meaningful after a run of the whole file")
+    made = {(function, fault): sum(COUNTS.get((function, "broken", fault), Counter()).values())
+            for function, function_faults in CASES.items() for fault in function_faults}
+    assert {case: calls for case, calls in made.items() if calls != EXAMPLES} == {}
+    assert sum(made.values()) >= CALLS

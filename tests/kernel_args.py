@@ -1,0 +1,80 @@
+"""Kernel argument bundles (kernels.Net, Work, Optimizer) built straight from the lecture's thetas.
+
+A module of its own, like cases.py, for the kernel tests under tests/ and tests/kernels/.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastmlp._layout import build_layout, n_params, n_units, theta_views
+from fastmlp.kernels import ADAM, SGD, Net, Optimizer, Work
+from fastmlp.kernels.activations import HIDDEN_ACTIVATIONS
+from fastmlp.kernels.backward import forward_backward, gradients
+from fastmlp.model import LOSSES, OUTPUTS
+
+
+class Case:
+    """A network's kernel arguments built from ``thetas``: Net, Work for ``batch`` samples (filled with NaN,
+    so a value the kernels should have written and did not shows) and the optimizer's state."""
+
+    def __init__(self, thetas, dtype, batch):
+        sizes = [thetas[0].shape[1] - 1] + [theta.shape[0] for theta in thetas]
+        self.layout, row_blocks = build_layout(sizes)
+        self.dtype = np.dtype(dtype)
+        self.params = np.empty(n_params(self.layout), self.dtype)
+        for view, theta in zip(theta_views(self.params, self.layout), thetas):
+            view[:] = theta
+        self.first = np.zeros_like(self.params)
+        self.second = np.zeros_like(self.params)
+        self.step = np.zeros(1, np.int64)
+        self.net = Net(self.params, self.layout, row_blocks)
+        units = n_units(self.layout)
+        self.work = Work(
+            acts=np.full((batch, units), np.nan, self.dtype),
+            targets=np.full((batch, sizes[-1]), np.nan, self.dtype),
+            deltas=np.full((batch, units), np.nan, self.dtype),
+            losses=np.full(batch, np.nan),
+            grads=np.full(self.params.size, np.nan, self.dtype),
+        )
+
+    def opt(self, kind="sgd", learning_rate=0.3, momentum=0.0, nesterov=False, weight_decay=0.0, beta_1=0.9,
+            beta_2=0.999, epsilon=1e-8) -> Optimizer:
+        """The Optimizer over this case's state (first, second, step), settings as the model passes them."""
+        t = self.dtype.type
+        return Optimizer({"sgd": SGD, "adam": ADAM}[kind], self.first, self.second, self.step, t(learning_rate),
+                         t(momentum), t(weight_decay), bool(nesterov), t(beta_1), t(beta_2), t(epsilon))
+
+    def loss_and_gradients(self, X, Y, codes, weights=None, order=None, start=0, count=None):
+        """forward_backward then gradients on samples [start, start + count) of ``order`` (all of X by
+        default); returns the per-sample losses (each times its weight) and the per-layer gradients."""
+        count = len(X) if count is None else count
+        weights = np.empty(0, self.dtype) if weights is None else weights
+        order = np.empty(0, np.int64) if order is None else order
+        forward_backward(self.net, X, as_targets(Y, self.dtype), weights, order, start, count, self.dtype.type(1.0),
+                         codes, self.work)
+        gradients(self.net, weights, order, start, count, self.work)
+        return self.work.losses[:count].copy(), self.thetas(self.work.grads)
+
+    def thetas(self, flat=None) -> list[np.ndarray]:
+        """Copies of the per-layer matrices of ``flat`` (the parameters by default)."""
+        return [view.copy() for view in theta_views(self.params if flat is None else flat, self.layout)]
+
+
+def random_thetas(layer_sizes, dtype, rng, scale=0.8) -> list[np.ndarray]:
+    return [rng.normal(0, scale, (n_out, n_in + 1)).astype(dtype) for n_in, n_out in zip(layer_sizes, layer_sizes[1:])]
+
+
+def codes(loss, output, hidden="logistic") -> np.ndarray:
+    """The kernels' int64 codes (loss, output, hidden activation)."""
+    return np.array([LOSSES[loss], OUTPUTS[output], HIDDEN_ACTIVATIONS[hidden]], dtype=np.int64)
+
+
+def as_targets(Y, dtype) -> np.ndarray:
+    """Labels as int64, target matrices in the network's dtype."""
+    return Y.astype(np.int64) if Y.ndim == 1 else Y.astype(dtype)
+
+
+def no_weights(dtype) -> np.ndarray:
+    """The empty sample-weight array: every sample weighs 1."""
+    return np.empty(0, dtype)
