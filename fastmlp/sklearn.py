@@ -421,6 +421,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         early stopping).
     n_iter_, t_, n_layers_, n_outputs_, out_activation_, n_features_in_, feature_names_in_
         As scikit-learn's MLP.
+    multilabel_ : bool
+        Fitted on a label indicator matrix (fastmlp's skl2onnx converter reads it).
     model_ : fastmlp.MLP
         The trained network.
 
@@ -553,6 +555,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self.model_.output == "softmax":
             return "multiclass"
         return "binary" if self.model_.layer_sizes[-1] == 1 else "multilabel"
+
+    def _set_fitted(self, n_iter: int, t: int) -> None:
+        super()._set_fitted(n_iter, t)
+        self.multilabel_ = self._kind == "multilabel"  # what fastmlp's ONNX converter asks
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -174,3 +174,25 @@ def test_bench_sklearn_quick_run_and_its_table(tmp_path):
     assert "stale" not in text and "| iris | relu | adam |" in text and "Fashion-MNIST (float32" not in text
     page.write_text("no markers\n")
     assert table.main([str(path), "--page", str(page)]) == 1
+
+
+@pytest.mark.parametrize("multilabel", [False, True], ids=["labels", "multilabel"])
+def test_onnx_export_through_skl2onnx(iris, multilabel):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from fastmlp.onnx_export import register_skl2onnx
+
+    X, y = iris
+    X = X.astype(np.float32)
+    if multilabel:
+        y = np.column_stack([y == "setosa", X[:, 0] > 5.8]).astype(np.int64)
+    register_skl2onnx(MLPClassifier)
+    pipeline = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipeline.fit(X, y)
+    session = onnxruntime.InferenceSession(skl2onnx.to_onnx(pipeline, X[:1]).SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    label, proba = session.run(None, {session.get_inputs()[0].name: X})
+    np.testing.assert_array_equal(label, pipeline.predict(X))
+    np.testing.assert_allclose(proba, pipeline.predict_proba(X), atol=1e-5)
