@@ -578,7 +578,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     >>> import numpy as np
     >>> from fastmlp.sklearn import MLPRegressor
     >>> X = np.linspace(0, 1, 50).reshape(-1, 1)
-    >>> reg = MLPRegressor(hidden_layer_sizes=(10,), learning_rate_init=0.05, max_iter=500, random_state=0)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(10,), batch_size=10, learning_rate_init=0.02, random_state=0)
     >>> bool(reg.fit(X, 2 * X[:, 0] + 1).score(X, 2 * X[:, 0] + 1) > 0.95)
     True
     """
