@@ -40,7 +40,9 @@ def block(result: dict) -> str:
     parts = [
         f"Measured by `fastmlp bench --sklearn` on {machine['cpu']}, {machine['cores']} cores "
         f"(fastmlp {versions.get('fastmlp')}, scikit-learn {versions.get('scikit-learn')}, numpy "
-        f"{versions.get('numpy')}; BLAS: {machine.get('numpy_blas') or 'not recorded'}).",
+        f"{versions.get('numpy')}; BLAS: {machine.get('numpy_blas') or 'not recorded'})"
+        + (f", load average {result['load_average'][0]:.1f} at the start and {result['load_average'][1]:.1f} at "
+           f"the end of the run." if "load_average" in result else "."),
         "",
         f"Settings for both: {shared}; {solvers}. Epochs: at most {settings['bundled_epochs']} on the bundled "
         f"datasets (both stop on the same convergence rule), {settings['fashion_epochs']} on Fashion-MNIST. "

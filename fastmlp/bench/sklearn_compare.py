@@ -161,8 +161,13 @@ def run(args) -> int:
         print("fastmlp bench: --sklearn needs scikit-learn (pip install scikit-learn)", file=sys.stderr)
         return 2
     options = dict(datasets=("iris",), seeds=(0,)) if args.quick else {}
+    load_before = os.getloadavg()[0]
+    began = time.perf_counter()
     result = run_comparison(fashion_epochs=args.sklearn_epochs, log=lambda text: print(text, file=sys.stderr),
                             **options)
+    # Other processes on the machine slow both libraries, and fastmlp's thread team the most.
+    result["load_average"] = [load_before, os.getloadavg()[0]]
+    result["seconds"] = time.perf_counter() - began
     result["machine"] = report.machine()
     print(text_report(result))
     if args.json:
