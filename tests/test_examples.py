@@ -25,7 +25,8 @@ def run_example(name, *args):
 
 def test_every_example_is_tested():
     tested = {"01_perceptron.py", "02_xor_two_layers.py", "03_mnist_forward.py", "04_costs.py",
-              "05_computational_graph.py", "06_training_loop.py"}
+              "05_computational_graph.py", "06_training_loop.py",
+              "07_sklearn_pipeline.py"}
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
 
@@ -86,3 +87,13 @@ def test_training_loop_by_hand_equals_fit():
     difference = float(re.search(r"largest weight difference, by hand vs MLP.fit: (\S+)", out).group(1))
     assert difference < 1e-8
     assert len(re.findall(r"by hand, epoch \d: mean loss", out)) == 2
+
+
+@needs_compiled_kernels
+def test_sklearn_pipeline(tmp_path):
+    out = run_example("07_sklearn_pipeline.py", "--max-iter", 30, "--save", tmp_path / "digits.npz")
+    assert "grid search: 4 settings x 3 folds on 2 workers" in out
+    assert len(re.findall(r"mean validation accuracy (\S+)", out)) == 4
+    assert float(re.search(r"test accuracy of the best pipeline: (\S+)", out).group(1)) > 0.9
+    assert "loaded back as MLPClassifier, same probabilities: True" in out
+    assert (tmp_path / "digits.npz").is_file()

@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                          help="measure only memory and start-up (fresh processes, cold and cached kernel cache)")
     startup.add_argument("--no-startup", action="store_true", help="skip the memory and start-up part")
     parser.add_argument("--synthetic", action="store_true", help="random images instead of Fashion-MNIST")
+    parser.add_argument("--sklearn", action="store_true",
+                        help="instead: fastmlp.sklearn.MLPClassifier beside scikit-learn's MLPClassifier, test "
+                             "accuracy on digits, iris, wine, breast_cancer and Fashion-MNIST (3 seeds) and "
+                             "training speed on Fashion-MNIST at batch 200 (with --quick: iris, one seed)")
+    parser.add_argument("--sklearn-epochs", type=int, default=10, metavar="N",
+                        help="with --sklearn: epochs on Fashion-MNIST (default 10)")
     return parser
 
 
@@ -73,6 +79,10 @@ def run(args) -> int:
     from .startup import measure_startup
     from .suite import run_suite
 
+    if getattr(args, "sklearn", False):
+        from .sklearn_compare import run as run_sklearn
+
+        return run_sklearn(args)
     try:
         settings = _settings(args)
     except ValueError as error:
