@@ -187,7 +187,7 @@ def fit_epoch(X, y, batch_size: int = 32, hidden: int = 100, dtype: str = "float
     return model.fit(X, y, epochs=epochs, batch_size=batch_size, learning_rate=LEARNING_RATE, n_threads=n_threads)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained_quality(dtype: str = "float32", epochs: int = TRACK_EPOCHS) -> tuple[float, float]:
     """(training loss of the last epoch, test accuracy) of 784-100-10 after ``epochs`` epochs on Fashion-MNIST."""
     (X_train, y_train), (X_test, y_test) = fashion_mnist()

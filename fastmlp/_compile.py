@@ -33,7 +33,7 @@ for _path in sorted(glob.glob(os.path.join(sys.prefix, "lib", "libtbb.so.12*")))
 #: (fastmlp.inference); training needs the kernels.
 NUMBA_ERROR = None
 try:
-    import numba  # noqa: E402  (must come after the tbb preload)
+    import numba
 except ImportError as error:
     numba = None
     NUMBA_ERROR = f"{type(error).__name__}: {error}"

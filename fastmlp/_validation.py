@@ -40,7 +40,7 @@ def check_choice(value, name: str, choices) -> str:
 def _as_real_array(values, name: str) -> np.ndarray:
     try:
         array = np.asarray(values)
-    except Exception as error:  # ragged lists and the like
+    except Exception as error:  # noqa: BLE001 - ragged lists and the like, whatever NumPy raises
         raise TypeError(f"{name} could not be converted to an array: {error}") from None
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")

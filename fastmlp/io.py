@@ -33,7 +33,14 @@ ARRAYS = {
 ARRAYS_V1 = {"model": ("params", "loss_curve"), "checkpoint": ("params", "velocity", "loss_curve")}
 #: The metadata fields every file has; checkpoints add CHECKPOINT_FIELDS.
 MODEL_FIELDS = ("format", "format_version", "kind", "fastmlp_version", "layer_sizes", "loss", "output",
-                "activation", "dtype", "random_state", "input_dtype")
+                "activation", "dtype", "random_state", "input_dtype", "estimator")
+#: Fields a version 2 file may leave out; reading fills them in as null.
+OPTIONAL_FIELDS = ("estimator",)
+#: The ``estimator`` field of a file saved from a scikit-learn estimator (null for a plain network):
+#: its class, get_params() as JSON, its labels and feature names (or null), epochs of its last fit and
+#: samples seen. fastmlp.sklearn rebuilds the estimator from it.
+ESTIMATOR_FIELDS = ("class", "params", "classes", "feature_names", "n_iter", "t")
+ESTIMATOR_CLASSES = ("MLPClassifier", "MLPRegressor")
 MODEL_FIELDS_V1 = ("format", "format_version", "kind", "fastmlp_version", "layer_sizes", "loss", "output",
                    "dtype", "random_state")
 CHECKPOINT_FIELDS = ("epochs_done", "rng_state", "training", "data", "progress")
@@ -186,7 +193,7 @@ def _check_arrays(metadata: dict, arrays: dict, size: int, name: str) -> None:
 def _upgrade_v1(metadata: dict, arrays: dict) -> tuple[dict, dict]:
     """A version 1 file as version 2 would hold it: sigmoid hidden layers, input dtype unknown, no
     validation curves; a checkpoint's momentum buffer becomes the first optimizer buffer."""
-    metadata = dict(metadata, format_version=FORMAT_VERSION, activation="logistic", input_dtype=None)
+    metadata = dict(metadata, format_version=FORMAT_VERSION, activation="logistic", input_dtype=None, estimator=None)
     empty = np.empty(0, np.float64)
     arrays = dict(arrays, validation_scores=empty, validation_loss_curve=empty.copy())
     if metadata["kind"] == "checkpoint":
@@ -262,9 +269,12 @@ def _parse_metadata(raw: bytes, name: str) -> dict:
         fields = MODEL_FIELDS_V1 + (CHECKPOINT_FIELDS_V1 if kind == "checkpoint" else ())
     else:
         fields = MODEL_FIELDS + (CHECKPOINT_FIELDS if kind == "checkpoint" else ())
-    if set(metadata) != set(fields):
-        missing, extra = sorted(set(fields) - set(metadata)), sorted(set(metadata) - set(fields))
+    missing = sorted(set(fields) - set(metadata) - (set(OPTIONAL_FIELDS) if version >= 2 else set()))
+    extra = sorted(set(metadata) - set(fields))
+    if missing or extra:
         raise ValueError(f"{name}: metadata fields missing {missing}, unexpected {extra}")
+    if version >= 2:
+        metadata.update({field: None for field in OPTIONAL_FIELDS if field not in metadata})
     _check_model_fields(metadata, name)
     if kind == "checkpoint":
         (_check_checkpoint_fields_v1 if version == 1 else _check_checkpoint_fields)(metadata, name)
@@ -302,6 +312,45 @@ def _check_model_fields(metadata: dict, name: str) -> None:
         if metadata["input_dtype"] is not None and metadata["input_dtype"] not in check.INPUT_DTYPES:
             raise ValueError(f"{name}: input_dtype must be null or one of {list(check.INPUT_DTYPES)}, "
                              f"got {metadata['input_dtype']!r}")
+        _check_estimator_field(metadata["estimator"], sizes[0], name)
+
+
+def _is_label(value) -> bool:
+    return isinstance(value, (str, bool, int)) or (isinstance(value, float) and bool(np.isfinite(value)))
+
+
+def _is_json_setting(value) -> bool:
+    """A parameter value as fastmlp.sklearn stores it: null, a scalar, or a list of them (or of pairs)."""
+    if value is None or _is_label(value):
+        return True
+    return isinstance(value, list) and all(_is_json_setting(item) for item in value)
+
+
+def _check_estimator_field(record, n_features: int, name: str) -> None:
+    """The ``estimator`` field's structure; fastmlp.sklearn checks the parameters' values when it rebuilds."""
+    if record is None:
+        return
+    if not isinstance(record, dict) or set(record) != set(ESTIMATOR_FIELDS):
+        raise ValueError(f"{name}: estimator must be null or an object with the fields {list(ESTIMATOR_FIELDS)}")
+    if record["class"] not in ESTIMATOR_CLASSES:
+        raise ValueError(f"{name}: estimator class must be one of {list(ESTIMATOR_CLASSES)}, got {record['class']!r}")
+    params = record["params"]
+    if not isinstance(params, dict) or not all(_is_json_setting(value) for value in params.values()):
+        raise ValueError(f"{name}: estimator params must be an object of JSON scalars and lists")
+    classes = record["classes"]
+    if classes is not None:
+        kinds = {str if isinstance(label, str) else bool if isinstance(label, bool) else float for label in classes} \
+            if isinstance(classes, list) else set()
+        if not classes or len(kinds) != 1 or not all(_is_label(label) for label in classes) \
+                or len(set(map(repr, classes))) != len(classes):
+            raise ValueError(f"{name}: estimator classes must be null or a non-empty list of distinct labels "
+                             "of one kind (strings, numbers or booleans)")
+    names = record["feature_names"]
+    if names is not None and not (isinstance(names, list) and len(names) == n_features
+                                  and all(isinstance(feature, str) for feature in names)):
+        raise ValueError(f"{name}: estimator feature_names must be null or {n_features} strings")
+    if not all(_is_int(record[key]) and record[key] >= 0 for key in ("n_iter", "t")):
+        raise ValueError(f"{name}: estimator n_iter and t must be integers >= 0")
 
 
 def _check_checkpoint_fields(metadata: dict, name: str) -> None:

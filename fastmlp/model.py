@@ -6,10 +6,12 @@ import inspect
 import os
 import time
 from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _ranks, _threads
 from . import _validation as check
@@ -44,7 +46,7 @@ def _require_numba(what: str) -> None:
                           "Without it a model can still predict.")
 
 
-def _check_threads(n_threads, sharing=None) -> int:
+def _check_threads(n_threads: object, sharing: tuple[int, str] | None = None) -> int:
     """The thread count to train or predict on: ``n_threads``, or by default this process's share of the
     cores (fastmlp._threads: its CPU affinity over the MPI ranks or Dask tasks on the node; ``sharing``
     overrides who shares them), at most Numba's current count. Asking for more than the share warns."""
@@ -59,7 +61,7 @@ def _check_threads(n_threads, sharing=None) -> int:
 
 
 @contextmanager
-def _threads_context(n_threads: int | None):
+def _threads_context(n_threads: int | None) -> Iterator[None]:
     """Run the block with ``n_threads`` Numba threads (all of them when None)."""
     if n_threads is None:
         yield
@@ -116,8 +118,8 @@ class MLP:
     [0, 1, 1, 0]
     """
 
-    def __init__(self, layer_sizes, *, loss: str = "softmax_cross_entropy", output: str | None = None,
-                 activation: str = "logistic", dtype="float32", random_state: int | None = None):
+    def __init__(self, layer_sizes: Sequence[int], *, loss: str = "softmax_cross_entropy", output: str | None = None,
+                 activation: str = "logistic", dtype: DTypeLike = "float32", random_state: int | None = None) -> None:
         self.layer_sizes = check.check_layer_sizes(layer_sizes)
         self.loss, self.output = check.check_loss_output(loss, output)
         self.activation = check.check_choice(activation, "activation", check.ACTIVATIONS)
@@ -142,8 +144,9 @@ class MLP:
 
     # ----------------------------------------------------------------- parameters
     @classmethod
-    def from_thetas(cls, thetas, *, loss: str = "softmax_cross_entropy", output: str | None = None,
-                    activation: str = "logistic", dtype=None, random_state: int | None = None) -> MLP:
+    def from_thetas(cls, thetas: Sequence[ArrayLike], *, loss: str = "softmax_cross_entropy",
+                    output: str | None = None, activation: str = "logistic", dtype: DTypeLike | None = None,
+                    random_state: int | None = None) -> MLP:
         """Build a network from the lecture's matrices: ``thetas[l]`` has shape (n_out, n_in + 1), bias last.
 
         The dtype is that of the matrices when they are all float32 or all float64, else float64.
@@ -283,7 +286,7 @@ class MLP:
                          dtype(settings.beta_1), dtype(settings.beta_2), dtype(settings.epsilon))
 
     # ----------------------------------------------------------------- inference
-    def forward(self, X) -> np.ndarray:
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Output activations, shape (n_samples, n_out). uint8 inputs are read as x / 255.
 
         Examples
@@ -315,7 +318,7 @@ class MLP:
                 predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
         return out
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (n_samples, n_classes); a single sigmoid unit gives columns (1 - p, p)."""
         if self.output == "identity":
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's output is identity")
@@ -324,7 +327,7 @@ class MLP:
             proba = np.hstack([1 - proba, proba])
         return proba
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Class labels (n_samples,); the outputs themselves for an identity (regression) output."""
         return self._labels(self.forward(X))
 
@@ -335,7 +338,7 @@ class MLP:
             return (out[:, 0] > 0.5).astype(np.int64)
         return out.argmax(axis=1)
 
-    def score(self, X, y) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy of :meth:`predict` against ``y`` (labels or one-hot); R^2 for an identity output."""
         X, _ = check.check_X(X, self.layer_sizes[0], self.dtype)
         y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype)
@@ -350,7 +353,8 @@ class MLP:
         return float(np.mean(self._labels(out) == labels))
 
     # ----------------------------------------------------------------- training
-    def loss_and_gradients(self, X, Y, sample_weight=None) -> tuple[float, list[np.ndarray]]:
+    def loss_and_gradients(self, X: ArrayLike, Y: ArrayLike, sample_weight: ArrayLike | None = None,
+                           ) -> tuple[float, list[np.ndarray]]:
         """Mean loss over the samples of ``X`` and its gradient, one (n_out, n_in + 1) array per layer.
 
         ``Y`` is integer class labels (n_samples,) or a float target matrix (n_samples, n_out);
@@ -372,9 +376,13 @@ class MLP:
             raise ValueError(f"the loss or its gradient overflows {self.dtype.name} for these inputs; scale X down")
         return loss, [g.copy() for g in theta_views(work.grads, self._layout)]
 
-    def fit(self, X, y, *, sample_weight=None, class_weight=None, validation_data=None, n_threads=None,
-            verbose: int = 0, callback=None, checkpoint=None, checkpoint_every: int = 1, resume=None,
-            comm=None, sync_every: int = 1, **settings) -> MLP:
+    def fit(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+            class_weight: str | dict[int, float] | None = None,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None, n_threads: int | None = None,
+            verbose: int = 0, callback: Callable[[MLP, float], object] | None = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+            resume: str | os.PathLike | None = None, comm: Any = None, sync_every: int = 1,
+            **settings: Any) -> MLP:
         """Train from the current weights; returns ``self``. Settings are keywords (see below).
 
         Starts afresh: optimizer state, curves and schedules are reset. Each epoch runs entirely in
@@ -410,6 +418,14 @@ class MLP:
         resume : path or None
             Continue from this checkpoint: the result is bit-identical to an uninterrupted fit with
             the same data and settings, which are checked.
+        comm : mpi4py communicator or None
+            Train data-parallel (docs/distributed.md): every rank of ``comm`` calls ``fit`` with the same
+            arguments and its own shard of the data; all end with the same weights. Rank 0's initial
+            state is used, rank 0 writes the checkpoints, and ``n_threads`` defaults to the rank's share
+            of its node's cores.
+        sync_every : int >= 1
+            With ``comm``: average the weights and optimizer state over the ranks every this many steps
+            (and at the end of each epoch). 1 with plain SGD is synchronous SGD at ranks x batch_size.
         **settings
             epochs=10 (the total; with ``resume`` the epochs already done count), batch_size=32,
             learning_rate=0.1, optimizer="sgd" or "adam", momentum=0 and nesterov=False
@@ -474,8 +490,9 @@ class MLP:
             group.sync_every, group.saving = sync_every, checkpoint is not None
         return self._train(data, validation, chosen, epochs, n_threads, verbose, saver, callback, group)
 
-    def partial_fit(self, X, y, *, sample_weight=None, class_weight=None, n_threads=None, verbose: int = 0,
-                    **settings) -> MLP:
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+                    class_weight: str | dict[int, float] | None = None, n_threads: int | None = None,
+                    verbose: int = 0, **settings: Any) -> MLP:
         """Train one more epoch, keeping the optimizer state, the schedule's progress and the curves.
 
         Takes the settings of :meth:`fit` except ``epochs`` and those of early stopping and convergence.
@@ -490,7 +507,8 @@ class MLP:
         self.input_dtype_ = data.X.dtype.name
         return self._train(data, None, chosen, 1, n_threads, verbose, None, None)
 
-    def _data(self, X, y, sample_weight, class_weight) -> _Data:
+    def _data(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None,
+              class_weight: str | dict[int, float] | None) -> _Data:
         """Check and convert training data; changes nothing."""
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
         y = check.check_targets(y, X.shape[0], self.layer_sizes[-1], self.dtype, probabilities=self.loss != "mse")
@@ -499,7 +517,7 @@ class MLP:
             weights = self._class_weighted(y, weights, class_weight)
         return _Data(X, scale, y, weights)
 
-    def _class_weighted(self, y: np.ndarray, weights: np.ndarray, class_weight) -> np.ndarray:
+    def _class_weighted(self, y: np.ndarray, weights: np.ndarray, class_weight: object) -> np.ndarray:
         if y.ndim != 1:
             raise ValueError("class_weight needs integer class labels y, not a target matrix")
         n_classes = max(self.layer_sizes[-1], 2)
@@ -521,10 +539,11 @@ class MLP:
             raise ValueError("class_weight and sample_weight give every sample weight 0")
         return np.ascontiguousarray(result, dtype=self.dtype)
 
-    def _validation(self, validation_data) -> _Data:
+    def _validation(self, validation_data: object) -> _Data:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise TypeError("validation_data must be a pair (X_val, y_val)")
-        return self._data(*validation_data, None, None)
+        X_val, y_val = validation_data
+        return self._data(X_val, y_val, None, None)
 
     def _hold_out(self, data: _Data, fraction: float, seed: int) -> tuple[_Data, _Data]:
         """Split off ``fraction`` of the data for validation, stratified by label for labels."""
@@ -540,14 +559,15 @@ class MLP:
         if valid.size == 0 or keep.size == 0:
             raise ValueError(f"validation_fraction={fraction} leaves no validation or no training samples of {n}")
 
-        def part(rows, weighted):
+        def part(rows: np.ndarray, weighted: bool) -> _Data:
             weights = data.weights[rows] if data.weights.size and weighted else data.weights[:0]
             return _Data(np.ascontiguousarray(data.X[rows]), data.scale, data.y[rows], weights)
 
         return part(keep, True), part(valid, False)  # validation scores are unweighted
 
     def _train(self, data: _Data, validation: _Data | None, settings: TrainingSettings, epochs: int,
-               n_threads: int | None, verbose: int, saver, callback, group=None) -> MLP:
+               n_threads: int | None, verbose: int, saver: checkpointing.Checkpointer | None,
+               callback: Callable[[MLP, float], object] | None, group: _ranks.Group | None = None) -> MLP:
         n = data.X.shape[0]
         # Data-parallel: the ranks agree on the minibatch size and the steps per epoch.
         batch = min(settings.batch_size, n) if group is None else group.plan(n, settings.batch_size)
@@ -686,7 +706,7 @@ class MLP:
         arrays = {key: state[key] for key in io.ARRAYS["model"]}
         io.write(path, self._metadata("model"), arrays)
 
-    def to_onnx(self, path: str | os.PathLike | None = None, **options):
+    def to_onnx(self, path: str | os.PathLike | None = None, **options: Any) -> Any:
         """The network as an ONNX model, also written to ``path``; see :func:`fastmlp.onnx_export.to_onnx`."""
         from .onnx_export import to_onnx
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dashboard  # noqa: E402
+import dashboard
 
 ROOT = dashboard.ROOT
 ARTIFACTS = ROOT / "artifacts" / "dashboard-check"

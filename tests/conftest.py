@@ -1,18 +1,27 @@
-"""Shared fixtures: the parameter grid (dtype, loss/output, depth, batch size) and problems (see cases.py)."""
+"""Fixtures only; the shared factors, problems and helpers are modules of their own (cases.py, covering.py, ...)."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
-from cases import (HIDDEN, LEARNING_RATE, LOSS_OUTPUTS, N_IN, N_OUT, OPTIMIZERS, TOLERANCE, assert_close,
-                   make_problem, make_targets, tolerance)
 
-# Two conftest.py files outside packages (this one and benchmarks/conftest.py) share the module name
+import fastmlp._team
+from fastmlp._layout import build_layout
+
+import python_intrinsics
+from cases import HIDDEN, LOSS_OUTPUTS, N_IN, N_OUT, OPTIMIZERS, make_problem
+
+# conftest.py files outside packages (this one, cli/ and benchmarks/conftest.py) share the module name
 # "conftest"; --doctest-modules would import them as modules and find the name taken. Neither has doctests.
-collect_ignore = ["conftest.py", "benchmarks/conftest.py"]
+collect_ignore = ["conftest.py", "benchmarks/conftest.py", "cli/conftest.py"]
 
-__all__ = ["HIDDEN", "LEARNING_RATE", "LOSS_OUTPUTS", "N_IN", "N_OUT", "OPTIMIZERS", "TOLERANCE", "assert_close",
-           "make_problem", "make_targets", "tolerance"]
+
+@pytest.fixture(scope="session", autouse=True)
+def _python_intrinsics():
+    """Under NUMBA_DISABLE_JIT=1 (the coverage run) the kernels' LLVM intrinsics get Python stand-ins."""
+    if numba.config.DISABLE_JIT:
+        python_intrinsics.install()
 
 
 @pytest.fixture(params=["float32", "float64"])
@@ -45,3 +54,11 @@ def optimizer(request):
 def problem():
     """make_problem as a fixture: problem(layer_sizes, loss, output, dtype, n, seed=0)."""
     return make_problem
+
+
+@pytest.fixture
+def teams(monkeypatch):
+    """Every fit trains on a team of all its threads (fastmlp._team), however small the network."""
+    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)
+    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_UNITS", 0)
+    assert fastmlp._team.team_size(build_layout((2, 1, 1))[0], 1, 2) == 2

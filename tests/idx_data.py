@@ -1,20 +1,13 @@
-"""Small MNIST-format datasets in a temporary directory for the dataset, CLI and example tests; a skip marker."""
+"""Small MNIST-format datasets in a temporary directory, for the dataset, CLI and example tests."""
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
-import numba
 import numpy as np
-import pytest
 
 from fastmlp.datasets import IDX_FILES, load_fashion_mnist
-
-#: For tests that train on images or on the digits: under NUMBA_DISABLE_JIT=1 (the coverage run) the
-#: kernels are plain Python loops and such training would take many minutes.
-needs_compiled_kernels = pytest.mark.skipif(numba.config.DISABLE_JIT,
-                                            reason="NUMBA_DISABLE_JIT=1: training on images is too slow as Python")
 
 
 def write_idx(path, array: np.ndarray) -> Path:

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from idx_data import fashion_slice, needs_compiled_kernels
+
+from child_env import child_env
+from idx_data import fashion_slice
+from markers import needs_compiled_kernels
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_example(name, *args):
     done = subprocess.run([sys.executable, "-W", "error", str(EXAMPLES / name), *map(str, args)],
-                          capture_output=True, text=True, timeout=600, env={**os.environ})
+                          capture_output=True, text=True, timeout=600, env=child_env())
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 def test_every_example_is_tested():
     tested = {"01_perceptron.py", "02_xor_two_layers.py", "03_mnist_forward.py", "04_costs.py",
-              "05_computational_graph.py", "06_training_loop.py"}
+              "05_computational_graph.py", "06_training_loop.py",
+              "07_sklearn_pipeline.py"}
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested
 
 
@@ -84,3 +87,13 @@ def test_training_loop_by_hand_equals_fit():
     difference = float(re.search(r"largest weight difference, by hand vs MLP.fit: (\S+)", out).group(1))
     assert difference < 1e-8
     assert len(re.findall(r"by hand, epoch \d: mean loss", out)) == 2
+
+
+@needs_compiled_kernels
+def test_sklearn_pipeline(tmp_path):
+    out = run_example("07_sklearn_pipeline.py", "--max-iter", 30, "--save", tmp_path / "digits.npz")
+    assert "grid search: 4 settings x 3 folds on 2 workers" in out
+    assert len(re.findall(r"mean validation accuracy (\S+)", out)) == 4
+    assert float(re.search(r"test accuracy of the best pipeline: (\S+)", out).group(1)) > 0.9
+    assert "loaded back as MLPClassifier, same probabilities: True" in out
+    assert (tmp_path / "digits.npz").is_file()

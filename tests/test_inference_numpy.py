@@ -16,7 +16,6 @@ import pytest
 
 import fastmlp
 from fastmlp import MLP, inference
-from fastmlp.kernels import activations
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 #: Labels are compared on samples whose outputs keep this far from a decision boundary, where a rounding
@@ -63,16 +62,6 @@ def numpy_forward(net, X):
 
 
 # ------------------------------------------------------------------------------------------- in process
-def test_the_models_codes_are_the_kernels():
-    """model.py spells the kernels' codes out, so that it imports without Numba."""
-    losses = getattr(fastmlp.model, "LOSS_CODES", None) or fastmlp.model.LOSSES
-    outputs = getattr(fastmlp.model, "OUTPUT_CODES", None) or fastmlp.model.OUTPUTS
-    assert losses == {"mse": activations.MSE, "sigmoid_cross_entropy": activations.SIGMOID_CROSS_ENTROPY,
-                      "softmax_cross_entropy": activations.SOFTMAX_CROSS_ENTROPY}
-    assert outputs == {"identity": activations.IDENTITY, "sigmoid": activations.SIGMOID,
-                       "softmax": activations.SOFTMAX}
-
-
 @pytest.mark.parametrize("uint8", [False, True], ids=["float", "uint8"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("sizes, loss, output", NETWORKS, ids=[f"{n[1]}-{n[2]}{n[0][-1]}" for n in NETWORKS])

@@ -9,10 +9,11 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import LOSS_OUTPUTS
 
 import fastmlp
 from fastmlp import io
+
+from cases import LOSS_OUTPUTS
 
 
 def _net(dtype="float32", loss="softmax_cross_entropy", output=None, sizes=(5, 6, 3), seed=0, epochs=2):
@@ -59,14 +60,14 @@ def test_round_trip(tmp_path, dtype, loss, output):
 def test_format_is_plain_npz_with_json_metadata(tmp_path):
     net = _net(seed=3)
     path = tmp_path / "net.npz"
-    fastmlp.io.save(net, str(path))
+    net.save(str(path))
     entries = _entries(path)  # readable by NumPy alone, without pickle
-    assert sorted(entries) == ["loss_curve", "metadata", "params"]
+    assert sorted(entries) == ["loss_curve", "metadata", "params", "validation_loss_curve", "validation_scores"]
     metadata = json.loads(entries["metadata"].tobytes())
     assert metadata == {
-        "format": "fastmlp", "format_version": 1, "kind": "model", "fastmlp_version": fastmlp.__version__,
+        "format": "fastmlp", "format_version": 2, "kind": "model", "fastmlp_version": fastmlp.__version__,
         "layer_sizes": [5, 6, 3], "loss": "softmax_cross_entropy", "output": "softmax", "dtype": "float32",
-        "random_state": 3,
+        "random_state": 3, "activation": "logistic", "input_dtype": None,
     }
     np.testing.assert_array_equal(entries["params"], net.params)
     with zipfile.ZipFile(path) as archive:

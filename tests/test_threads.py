@@ -1,7 +1,9 @@
-"""Threads and processes: concurrent training and prediction, fork children, read-only installs.
+"""fastmlp._team and the threading layer: team sizes, helper threads, results independent of the thread count,
+concurrent training and prediction, fork children, read-only installs.
 
-These check the claims of fastmlp/_compile.py: the tbb threading layer is safe for concurrent use
-from several Python threads and in a forked child, and an unwritable kernel cache falls back.
+These check the claims of fastmlp/_team.py and fastmlp/_compile.py: the weights do not depend on the number of
+threads; the tbb threading layer is safe for concurrent use from several Python threads and in a forked child;
+an unwritable kernel cache falls back.
 """
 
 from __future__ import annotations
@@ -16,20 +18,25 @@ import textwrap
 import threading
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
 import fastmlp
 import fastmlp._team
-from fastmlp import _compile
+from fastmlp import MLP, _compile
+from fastmlp._layout import build_layout
+
+import naive
+from cases import DTYPES, assert_close, float_thetas
+from covering import pairwise
+from markers import needs_compiled_kernels, needs_jit, needs_two_threads
 
 FIT = dict(epochs=3, batch_size=16, learning_rate=0.5, momentum=0.9)
 
 
-@pytest.fixture(autouse=True)
-def _teams_even_for_small_networks(monkeypatch):
-    """Every fit here trains on a team of threads (fastmlp._team), as a large network does."""
-    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)
+#: Every fit of the tests that use it trains on a team of threads, as a large network does.
+on_teams = pytest.mark.usefixtures("teams")
 
 
 def _data(seed, n=300, n_features=12, n_classes=4):
@@ -61,6 +68,7 @@ def _run_threads(targets):
         raise errors[0]
 
 
+@on_teams
 def test_threading_layer_is_thread_and_fork_safe():
     _trained(0)  # the layer is chosen at the first parallel launch
     assert _compile.threading_layer() in {"tbb", "omp"} or "NUMBA_THREADING_LAYER" in os.environ
@@ -68,6 +76,7 @@ def test_threading_layer_is_thread_and_fork_safe():
         assert _compile.threading_layer() == "tbb"
 
 
+@on_teams
 def test_two_threads_train_two_models_at_once():
     expected = [_trained(seed).params for seed in (1, 2)]
     for _ in range(3):
@@ -77,6 +86,7 @@ def test_two_threads_train_two_models_at_once():
             np.testing.assert_array_equal(nets[seed].params, params)
 
 
+@on_teams
 def test_team_helpers_are_kept_per_calling_thread_and_end_with_it():
     X, y = _data(9)
     fastmlp.MLP([12, 16, 4], random_state=0).fit(X, y, epochs=2, n_threads=2)
@@ -97,6 +107,7 @@ def test_team_helpers_are_kept_per_calling_thread_and_end_with_it():
     assert mine.is_alive()
 
 
+@on_teams
 def test_concurrent_predict_on_one_model():
     net = _trained(3)
     X = np.random.default_rng(4).random((2000, 12)).astype(np.float32)
@@ -112,6 +123,7 @@ def test_concurrent_predict_on_one_model():
         np.testing.assert_array_equal(result, expected)
 
 
+@on_teams
 def test_predict_while_another_thread_trains_another_model():
     net = _trained(5)
     X = np.random.default_rng(6).random((500, 12)).astype(np.float32)
@@ -128,6 +140,7 @@ def _child_trains(queue):
     queue.put((net.params.copy(), net.predict(X)))
 
 
+@on_teams
 @pytest.mark.skipif(sys.platform != "linux", reason="fork is the default start method on Linux only")
 def test_fork_child_trains_and_predicts_after_parent_trained():
     parent = _trained(8)  # the parent has started Numba's thread pool before forking
@@ -148,6 +161,7 @@ def _blocked(path: Path) -> Path:
     return path / "cache"
 
 
+@needs_jit  # all in a child, which compiles every kernel cold: nothing for the coverage run to see
 @pytest.mark.skipif(sys.platform != "linux", reason="uses POSIX permissions")
 def test_read_only_install_without_cache_still_runs(tmp_path):
     """A copy of the package where no cache location is writable imports, trains and predicts.
@@ -171,19 +185,18 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
         XDG_CACHE_HOME=str(_blocked(tmp_path / "xdg-cache")),
         HOME=str(_blocked(tmp_path / "home")),
     )
-    env.pop("NUMBA_DISABLE_JIT", None)  # the point is compiling without a cache, also in a coverage run
+    env.pop("NUMBA_DISABLE_JIT", None)  # the point is compiling without a cache
     script = textwrap.dedent(
         """
         import numpy as np, fastmlp
         from fastmlp import _compile
-        assert fastmlp.__file__.startswith(%r), fastmlp.__file__
-        X = np.random.default_rng(0).random((64, 5)); y = np.arange(64) %% 3
+        assert fastmlp.__file__.startswith(INSTALL), fastmlp.__file__
+        X = np.random.default_rng(0).random((64, 5)); y = np.arange(64) % 3
         net = fastmlp.MLP([5, 4, 3], random_state=0).fit(X, y, epochs=2, batch_size=8)
         assert np.isfinite(net.forward(X)).all()
         print("caching", _compile.CACHING)
         """
-        % str(install)
-    )
+    ).replace("INSTALL", repr(str(install)))
     try:
         result = subprocess.run(
             [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
@@ -193,3 +206,77 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
             path.chmod(0o755 if path.is_dir() else 0o644)
     assert result.returncode == 0, result.stderr
     assert "caching False" in result.stdout
+
+
+# ---------------------------------------------------------------- team size
+@pytest.mark.parametrize("sizes, batch_size, members", [
+    ((784, 100, 10), 1, 2),     # 79,510 multiply-adds a step: worth two threads
+    ((784, 100, 10), 32, 2),
+    ((784, 15, 10), 32, 1),     # 15 hidden units: too few to share at a small minibatch
+    ((784, 15, 10), 512, 2),
+    ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds: too little to share
+])
+def test_team_size(sizes, batch_size, members):
+    layout, _ = build_layout(sizes)
+    assert fastmlp._team.team_size(layout, batch_size, 2) == members
+    assert fastmlp._team.team_size(layout, batch_size, 1) == 1
+
+
+# ---------------------------------------------------------------- results independent of the thread count
+def train(X, y, dtype, batch_size, n_threads, seed=40):
+    net = MLP((X.shape[1], 13, 9, 4), loss="softmax_cross_entropy", dtype=dtype, random_state=seed)
+    return net.fit(X, y, epochs=2, batch_size=batch_size, learning_rate=0.2, momentum=0.9, weight_decay=1e-3,
+                   n_threads=n_threads)
+
+
+@on_teams
+@needs_two_threads
+@pairwise(dtype=DTYPES, batch_size=[1, 7, 33, 64], uint8=[False, True])
+def test_threads_bit_identical(dtype, batch_size, uint8):
+    """The trained weights, loss curve and outputs do not depend on the number of threads."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(41)
+    X = rng.integers(0, 256, (150, 20), dtype=np.uint8)
+    if not uint8:
+        X = X.astype(dtype) / dtype.type(255)
+    y = rng.integers(0, 4, 150)
+    one = train(X, y, dtype, batch_size, n_threads=1)
+    two = train(X, y, dtype, batch_size, n_threads=2)
+    assert not np.array_equal(one.params, MLP((20, 13, 9, 4), dtype=dtype, random_state=40).params)  # it trained
+    np.testing.assert_array_equal(one.params, two.params)
+    assert one.loss_curve_ == two.loss_curve_
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        out_one = one.forward(X)
+        numba.set_num_threads(2)
+        out_two = one.forward(X)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(out_one, out_two)
+
+
+@needs_two_threads
+@needs_compiled_kernels
+@pairwise(dtype=DTYPES, batch_size=[1, 4, 10, 15, 16], plain=[True, False])
+def test_threads_bit_identical_wide_layers(dtype, batch_size, plain):
+    """Small minibatches, where a thread may get no samples to gather or no output rows (kernels.team),
+    give the same weights on one thread and on two, and the reference's SGD."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(7)
+    X = rng.integers(0, 256, (96, 784), dtype=np.uint8)
+    y = rng.integers(0, 10, 96)
+    settings = dict(epochs=1, batch_size=batch_size, learning_rate=0.1, momentum=0.0 if plain else 0.9)
+    one = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=1, **settings)
+    two = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=2, **settings)
+    start = MLP((784, 100, 10), dtype=dtype, random_state=3)
+    np.testing.assert_array_equal(one.params, two.params)
+    assert one.loss_curve_ == two.loss_curve_
+    # and it is the reference's SGD, minibatch by minibatch
+    Xf = X.astype(np.float64) * np.float64(dtype.type(1 / 255))
+    thetas, velocity = float_thetas(start), naive.zeros_like(start.thetas())
+    fitted = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, shuffle=False, n_threads=2, **settings)
+    thetas, velocity, _ = naive.train_epoch(thetas, velocity, Xf, y, batch_size, "softmax_cross_entropy",
+                                            "softmax", learning_rate=0.1, momentum=settings["momentum"])
+    for l, theta in enumerate(fitted.thetas()):
+        assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")

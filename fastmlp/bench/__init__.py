@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                          help="measure only memory and start-up (fresh processes, cold and cached kernel cache)")
     startup.add_argument("--no-startup", action="store_true", help="skip the memory and start-up part")
     parser.add_argument("--synthetic", action="store_true", help="random images instead of Fashion-MNIST")
+    parser.add_argument("--sklearn", action="store_true",
+                        help="instead: fastmlp.sklearn.MLPClassifier beside scikit-learn's MLPClassifier, test "
+                             "accuracy on digits, iris, wine, breast_cancer and Fashion-MNIST (3 seeds) and "
+                             "training speed on Fashion-MNIST at batch 200 (with --quick: iris, one seed)")
+    parser.add_argument("--sklearn-epochs", type=int, default=10, metavar="N",
+                        help="with --sklearn: epochs on Fashion-MNIST (default 10)")
     return parser
 
 
@@ -58,7 +64,8 @@ def _settings(args) -> dict:
     for name in ("networks", "dtypes", "batch_sizes", "samples", "repeat"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    unknown = [n for n in settings["networks"] if n not in NETWORKS] + [d for d in settings["dtypes"] if d not in DTYPES]
+    unknown = [n for n in settings["networks"] if n not in NETWORKS]
+    unknown += [d for d in settings["dtypes"] if d not in DTYPES]
     if unknown:
         raise ValueError(f"unknown networks or dtypes {unknown}; networks: {list(NETWORKS)}, dtypes: {list(DTYPES)}")
     if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] or 1) < 1:
@@ -72,6 +79,10 @@ def run(args) -> int:
     from .startup import measure_startup
     from .suite import run_suite
 
+    if getattr(args, "sklearn", False):
+        from .sklearn_compare import run as run_sklearn
+
+        return run_sklearn(args)
     try:
         settings = _settings(args)
     except ValueError as error:

@@ -32,10 +32,10 @@ def cpu_flags() -> list[str]:
 
 def machine() -> dict:
     """CPU, cores, threading layer and library versions; call after a parallel kernel has run."""
+    import numba
+
     from .. import __version__
     from .._compile import threading_layer
-
-    import numba
 
     versions = {"python": platform.python_version(), "fastmlp": __version__}
     for package in ("numpy", "numba", "torch", "scikit-learn", "onnxruntime"):
@@ -67,7 +67,8 @@ def machine_line(info: dict) -> str:
     versions = info["versions"]
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
     flags = "+".join(info.get("cpu_flags", [])) or "?"
-    return (f"{info['cpu']} ({flags}), {info['cores']} cores, training on fastmlp's own thread team, prediction on Numba's {info['threading_layer']} threading layer, "
+    return (f"{info['cpu']} ({flags}), {info['cores']} cores, training on fastmlp's own thread team, "
+            f"prediction on Numba's {info['threading_layer']} threading layer, "
             f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}")
 
 
@@ -213,7 +214,8 @@ def startup_lines(startup: dict) -> list[str]:
                          f"cache hits {run['cache_hits']}, misses {run['cache_misses']}")
     if startup.get("peak_rss_above_loaded_mb") is not None:
         lines.append(f"peak RSS of the fit above the process after loading the data: "
-                     f"{startup['peak_rss_above_loaded_mb']:.1f} MB (cold run {startup['cold_peak_rss_above_loaded_mb']:.1f} MB,"
+                     f"{startup['peak_rss_above_loaded_mb']:.1f} MB "
+                     f"(cold run {startup['cold_peak_rss_above_loaded_mb']:.1f} MB,"
                      f" loaded process {startup['rss_after_load_mb']:.1f} MB)")
     return lines
 
@@ -235,6 +237,7 @@ def text_report(result: dict) -> str:
                   + ", ".join(f"{d} {s:.2f} s" for d, s in result["fastmlp_first_call_seconds"].items())]
     lines = startup_lines(result.get("startup"))
     if lines:
-        parts += ["", "memory and start-up (fresh processes, 784-100-10, one epoch of Fashion-MNIST from uint8)", *lines]
+        title = "memory and start-up (fresh processes, 784-100-10, one epoch of Fashion-MNIST from uint8)"
+        parts += ["", title, *lines]
     parts += ["", "issue 3 targets (measured in this run)", format_table(targets_table(result["targets"]))]
     return "\n".join(parts)

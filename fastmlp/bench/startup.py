@@ -84,7 +84,7 @@ def child(began: float, imported: float, batch_size: int, learning_rate: float, 
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        peak_source = "ru_maxrss (could not reset VmHWM; includes the loading peak of %.0f MB)" % before_peak
+        peak_source = f"ru_maxrss (could not reset VmHWM; includes the loading peak of {before_peak:.0f} MB)"
     return json.dumps({
         "data": source,
         "import_seconds": imported - began,

@@ -51,7 +51,10 @@ def load_data(synthetic: bool = False, seed: int = 0):
         except FileNotFoundError as error:
             print(f"fastmlp bench: {error}; using random synthetic images instead", file=sys.stderr)
     rng = np.random.default_rng(seed)
-    make = lambda n: (rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64))
+
+    def make(n):
+        return rng.integers(0, 256, (n, 784), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
+
     return make(60000), make(10000), "synthetic"
 
 

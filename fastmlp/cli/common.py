@@ -31,8 +31,8 @@ def load_data(args, name: str) -> datasets.Splits:
 
 
 def load_model(path):
-    """A model (or checkpoint) written by ``net.save``."""
-    from .. import load
+    """The network of a model file (or checkpoint), also of one saved from a fastmlp.sklearn estimator."""
+    from ..model import load
 
     return load(path)
 

@@ -4,8 +4,19 @@ gradients, computed stably from z."""
 import numpy as np
 
 from .._compile import inline_kernel, kernel
-from . import (HIDDEN_ACTIVATIONS, HIDDEN_IDENTITY, IDENTITY, LOGISTIC, MSE, RELU,  # noqa: F401 (codes, re-exported)
-               SIGMOID, SIGMOID_CROSS_ENTROPY, SOFTMAX, SOFTMAX_CROSS_ENTROPY, TANH)
+from . import (  # noqa: F401 (codes, re-exported)
+    HIDDEN_ACTIVATIONS,
+    HIDDEN_IDENTITY,
+    IDENTITY,
+    LOGISTIC,
+    MSE,
+    RELU,
+    SIGMOID,
+    SIGMOID_CROSS_ENTROPY,
+    SOFTMAX,
+    SOFTMAX_CROSS_ENTROPY,
+    TANH,
+)
 from .intrinsics import pow2_float32
 
 

@@ -101,7 +101,8 @@ def prefetch(typingctx, array, index):
         pointer = _pointer(context, builder, signature.args[0], args[0], args[1])
         function = cgutils.get_or_insert_function(
             builder.module,
-            ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
+            ir.FunctionType(ir.VoidType(),
+                            [ir.IntType(8).as_pointer(), ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
             "llvm.prefetch.p0i8",
         )
         i32 = ir.IntType(32)

@@ -20,7 +20,8 @@ N_IN = 5
 
 @pytest.fixture
 def block():
-    """GRAIN + 1 samples of N_IN inputs and GRAIN + 1 rows of weights (bias last): one more of each than a tile takes."""
+    """GRAIN + 1 samples of N_IN inputs and GRAIN + 1 rows of weights (bias last): one more of each than a
+    tile takes."""
     rng = np.random.default_rng(0)
     return rng.normal(size=(GRAIN + 1, N_IN)), rng.normal(size=(GRAIN + 1, N_IN + 1))
 
@@ -58,7 +59,7 @@ def test_shares_and_row_blocks_are_cut_at_the_grain():
             cuts = [share(n, member, n_members, GRAIN) for member in range(n_members)]
             assert cuts[0][0] == 0 and cuts[-1][1] == n
             for (_, stop), (first, _) in zip(cuts, cuts[1:]):
-                assert stop == first or stop == n
+                assert stop in (first, n)
                 assert first % GRAIN == 0 or first == n
     sizes = [7, 2 * GRAIN + 2, 3]
     _, row_blocks = build_layout(sizes)

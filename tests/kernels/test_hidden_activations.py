@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import assert_close, make_targets
-from kernel_args import Case, as_targets, codes, no_weights, random_thetas
 
-import naive
 from fastmlp._team import train_epoch
 from fastmlp.kernels.activations import HIDDEN_ACTIVATIONS, hidden_activate, tanh_inplace, times_derivative
 from fastmlp.kernels.forward import predict_chunk
+
+import naive
+from cases import assert_close, make_targets
+from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
 HIDDEN = list(HIDDEN_ACTIVATIONS)
 #: A covering set of (hidden activation, dtype, hidden layers, loss, output, batch size): every
@@ -68,7 +69,7 @@ def test_predict_chunk(hidden, dtype, hidden_sizes, loss, output, batch):
     layer_sizes = (5, *hidden_sizes, 3)
     thetas = random_thetas(layer_sizes, dtype, rng)
     X = rng.normal(size=(batch + 3, 5)).astype(dtype)
-    case = Case(thetas, dtype, batch)
+    case = KernelArgs(thetas, dtype, batch)
     out = np.full((batch + 3, 3), np.nan, dtype)
     predict_chunk(case.net, X, np.empty(0, np.int64), 3, batch, dtype.type(1.0), codes(loss, output, hidden),
                   case.work.acts, out)
@@ -86,7 +87,7 @@ def test_forward_backward_and_gradients(hidden, dtype, hidden_sizes, loss, outpu
     X = rng.normal(size=(n, 5)).astype(dtype)
     Y = make_targets(rng, loss, output, n, 3)
     order = rng.permutation(n)
-    case = Case(thetas, dtype, batch)
+    case = KernelArgs(thetas, dtype, batch)
     losses, grads = case.loss_and_gradients(X, Y, codes(loss, output, hidden), order=order, start=2, count=batch)
     rows = order[2 : 2 + batch]
     expected_losses, activations, deltas = naive.forward_backward(thetas, X[rows], Y[rows], loss, output, hidden)
@@ -129,8 +130,8 @@ def test_gradient_matches_finite_differences(hidden, loss, dtype):
         activations, _ = naive.forward(thetas, X, output, "relu")
         z_hidden = [naive.with_bias(a) @ theta.T for a, theta in zip(activations[:2], thetas[:2])]
         assert min(np.abs(z).min() for z in z_hidden) > 100 * EPS
-    _, analytic = mean_loss(Case(thetas, dtype, 10), X, Y, code)
-    exact = Case([theta.astype(np.float64) for theta in thetas], np.float64, 10)
+    _, analytic = mean_loss(KernelArgs(thetas, dtype, 10), X, Y, code)
+    exact = KernelArgs([theta.astype(np.float64) for theta in thetas], np.float64, 10)
     X64 = X.astype(np.float64)
     numeric = np.empty(exact.params.size)
     for p in range(exact.params.size):
@@ -163,7 +164,7 @@ def test_team_epoch_bit_identical_and_matches_reference(hidden, dtype):
     settings = dict(learning_rate=0.1, momentum=0.9)
     results = []
     for members in (1, 2, 3):
-        case = Case(thetas, dtype, batch)
+        case = KernelArgs(thetas, dtype, batch)
         loss = train_epoch(case.net, case.opt(**settings), X, as_targets(y, dtype), no_weights(dtype), order, batch,
                            dtype.type(1.0), codes("softmax_cross_entropy", "softmax", hidden), case.work,
                            n_threads=members)
@@ -175,5 +176,5 @@ def test_team_epoch_bit_identical_and_matches_reference(hidden, dtype):
         [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas), X[order], y[order], batch,
         "softmax_cross_entropy", "softmax", hidden, **settings)
     assert_close(results[0][1], expected_loss, dtype, factor=10, err_msg="epoch loss")
-    for l, theta in enumerate(Case(thetas, dtype, 1).thetas(results[0][0])):
+    for l, theta in enumerate(KernelArgs(thetas, dtype, 1).thetas(results[0][0])):
         assert_close(theta, expected[l], dtype, factor=20, err_msg=f"layer {l}")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import OPTIMIZERS, assert_close
-from kernel_args import Case, as_targets, codes, no_weights, random_thetas
 
-import naive
 from fastmlp._team import train_epoch
 from fastmlp.kernels import SIZE
 from fastmlp.kernels.update import row_update, step_rate
+
+import naive
+from cases import OPTIMIZERS, assert_close
+from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
 LAYER_SIZES = (5, 7, 6, 3)  # 7 and 6 rows: a block of GRAIN rows and rows left over in every layer
 
@@ -40,7 +41,7 @@ def test_sgd_update_matches_reference(name, dtype):
     settings = OPTIMIZERS[name]
     rng = np.random.default_rng(20)
     thetas = random_thetas(LAYER_SIZES, dtype, rng)
-    case = Case(thetas, dtype, 1)
+    case = KernelArgs(thetas, dtype, 1)
     opt = case.opt(learning_rate=0.3, **settings)
     expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
     for t in range(1, 4):
@@ -58,7 +59,7 @@ def test_adam_update_matches_reference(dtype, weight_decay):
     """Five Adam steps, gradients of very different sizes, against naive.adam_step (scikit-learn's formula)."""
     rng = np.random.default_rng(21)
     thetas = random_thetas(LAYER_SIZES, dtype, rng)
-    case = Case(thetas, dtype, 1)
+    case = KernelArgs(thetas, dtype, 1)
     settings = dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6, weight_decay=weight_decay)
     opt = case.opt("adam", **settings)
     expected, state = [theta.astype(np.float64) for theta in thetas], naive.adam_state(thetas)
@@ -80,7 +81,7 @@ def test_adam_update_matches_scikit_learn():
 
     rng = np.random.default_rng(22)
     thetas = random_thetas(LAYER_SIZES, np.float64, rng)
-    case = Case(thetas, np.float64, 1)
+    case = KernelArgs(thetas, np.float64, 1)
     opt = case.opt("adam", learning_rate=0.001)
     theirs = [theta.copy() for theta in thetas]
     adam = AdamOptimizer(theirs, learning_rate_init=0.001)
@@ -110,7 +111,7 @@ def test_adam_epochs_match_reference_and_count_steps(dtype):
     settings = dict(learning_rate=0.01, weight_decay=0.01)
     cases = []
     for members in (1, 2, 3):
-        case = Case(thetas, dtype, batch)
+        case = KernelArgs(thetas, dtype, batch)
         losses = [adam_epoch(case, X, y, order, batch, members, **settings) for order in orders]
         cases.append((case, losses))
     for case, losses in cases[1:]:
@@ -139,12 +140,12 @@ def test_adam_resumes_exactly_from_its_state():
     X = rng.normal(size=(30, 5)).astype(dtype)
     y = rng.integers(0, 3, 30)
     orders = [rng.permutation(30) for _ in range(2)]
-    straight = Case(thetas, dtype, 8)
+    straight = KernelArgs(thetas, dtype, 8)
     for order in orders:
         adam_epoch(straight, X, y, order, 8, learning_rate=0.01)
-    first_half = Case(thetas, dtype, 8)
+    first_half = KernelArgs(thetas, dtype, 8)
     adam_epoch(first_half, X, y, orders[0], 8, learning_rate=0.01)
-    resumed = Case(first_half.thetas(), dtype, 8)
+    resumed = KernelArgs(first_half.thetas(), dtype, 8)
     for array in ("first", "second", "step"):
         getattr(resumed, array)[:] = getattr(first_half, array)
     adam_epoch(resumed, X, y, orders[1], 8, learning_rate=0.01)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import assert_close, make_targets
-from kernel_args import Case, as_targets, codes, no_weights, random_thetas
+
+from fastmlp._team import train_epoch
 
 import naive
-from fastmlp._team import train_epoch
+from cases import assert_close, make_targets
+from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
 #: A covering set of (dtype, loss, output, hidden layers, batch size): both dtypes, every loss, one to
 #: three hidden layers, batch sizes below and above the parallel threshold.
@@ -41,7 +42,7 @@ def test_weighted_losses_and_gradients_match_reference(dtype, loss, output, hidd
     order = rng.permutation(n)
     rows = order[3 : 3 + batch]
     weights[rows[0]] = 2.0  # the minibatch weighs more than 0
-    case = Case(thetas, dtype, batch)
+    case = KernelArgs(thetas, dtype, batch)
     losses, grads = case.loss_and_gradients(X, Y, codes(loss, output), weights, order, 3, batch)
     expected_losses, activations, deltas = naive.forward_backward(thetas, X[rows], Y[rows], loss, output)
     w = weights[rows].astype(np.float64)
@@ -57,10 +58,10 @@ def test_integer_weights_equal_repeated_samples(dtype):
     X = rng.normal(size=(9, 5)).astype(dtype)
     y = rng.integers(0, 3, 9)
     counts = np.array([2, 0, 1, 3, 1, 0, 4, 1, 2])
-    losses, grads = Case(thetas, dtype, 9).loss_and_gradients(X, y, codes("softmax_cross_entropy", "softmax"),
+    losses, grads = KernelArgs(thetas, dtype, 9).loss_and_gradients(X, y, codes("softmax_cross_entropy", "softmax"),
                                                               counts.astype(dtype))
     repeated = np.repeat(np.arange(9), counts)
-    case = Case(thetas, dtype, repeated.size)
+    case = KernelArgs(thetas, dtype, repeated.size)
     expected_losses, expected_grads = case.loss_and_gradients(X[repeated], y[repeated],
                                                               codes("softmax_cross_entropy", "softmax"))
     assert_close(losses.sum() / counts.sum(), expected_losses.mean(), dtype, err_msg="mean loss")
@@ -72,7 +73,7 @@ def test_weights_summing_to_zero_give_a_zero_gradient(dtype):
     rng = np.random.default_rng(12)
     thetas = random_thetas((5, 6, 3), dtype, rng)
     X = rng.normal(size=(6, 5)).astype(dtype)
-    losses, grads = Case(thetas, dtype, 6).loss_and_gradients(X, rng.integers(0, 3, 6),
+    losses, grads = KernelArgs(thetas, dtype, 6).loss_and_gradients(X, rng.integers(0, 3, 6),
                                                               codes("softmax_cross_entropy", "softmax"),
                                                               np.zeros(6, dtype))
     assert (losses == 0).all() and all((grad == 0).all() for grad in grads)
@@ -80,7 +81,7 @@ def test_weights_summing_to_zero_give_a_zero_gradient(dtype):
 
 def epoch(thetas, dtype, batch, X, y, weights, order, members=1, **settings):
     """A case trained one epoch by train_epoch; returns the case and the epoch's loss."""
-    case = Case(thetas, dtype, batch)
+    case = KernelArgs(thetas, dtype, batch)
     loss = train_epoch(case.net, case.opt(**settings), X, as_targets(y, dtype), weights, order, batch,
                        np.dtype(dtype).type(1.0), codes("softmax_cross_entropy", "softmax", "tanh"), case.work,
                        n_threads=members)
@@ -97,8 +98,8 @@ def test_all_ones_weights_are_bit_identical_to_no_weights(dtype, settings):
     y = rng.integers(0, 3, n)
     ones = np.ones(n, dtype)
     code = codes("softmax_cross_entropy", "softmax")
-    losses, grads = Case(thetas, dtype, n).loss_and_gradients(X, y, code)
-    ones_losses, ones_grads = Case(thetas, dtype, n).loss_and_gradients(X, y, code, ones)
+    losses, grads = KernelArgs(thetas, dtype, n).loss_and_gradients(X, y, code)
+    ones_losses, ones_grads = KernelArgs(thetas, dtype, n).loss_and_gradients(X, y, code, ones)
     np.testing.assert_array_equal(ones_losses, losses)
     for grad, ones_grad in zip(grads, ones_grads):
         np.testing.assert_array_equal(ones_grad, grad)
@@ -108,7 +109,7 @@ def test_all_ones_weights_are_bit_identical_to_no_weights(dtype, settings):
     np.testing.assert_array_equal(ones_case.params, plain.params)
     np.testing.assert_array_equal(ones_case.first, plain.first)
     assert ones_loss == plain_loss and ones_case.step[0] == plain.step[0] == 6
-    assert not np.array_equal(plain.params, Case(thetas, dtype, 1).params)  # training moved the weights
+    assert not np.array_equal(plain.params, KernelArgs(thetas, dtype, 1).params)  # training moved the weights
 
 
 @pytest.mark.parametrize("dtype, settings", [("float32", dict(momentum=0.9)),

@@ -304,19 +304,19 @@ def hyperparameters(draw, fault="nothing broken", epochs=True):
 
 # ------------------------------------------------------------------------------------------- checks
 def _state(net) -> dict:
-    return dict(params=net.params.copy(), velocity=net._velocity.copy(), rng=net._rng.bit_generator.state,
+    return dict(params=net.params.copy(), velocity=net._first.copy(), rng=net._rng.bit_generator.state,
                 curve=list(net.loss_curve_))
 
 
 def _assert_unchanged(net, state) -> None:
     np.testing.assert_array_equal(net.params, state["params"])
-    np.testing.assert_array_equal(net._velocity, state["velocity"])
+    np.testing.assert_array_equal(net._first, state["velocity"])
     assert net._rng.bit_generator.state == state["rng"]
     assert net.loss_curve_ == state["curve"]
 
 
 def _assert_healthy(net) -> None:
-    assert np.isfinite(net.params).all() and np.isfinite(net._velocity).all()
+    assert np.isfinite(net.params).all() and np.isfinite(net._first).all()
     assert all(np.isfinite(net.loss_curve_))
 
 
@@ -542,7 +542,7 @@ def test_fuzz_load(mutation, data, model_files):
     net, error = _call(lambda: fastmlp.load(path))
     _record("load", {"broken": kind, "file": source}, _outcome(error))
     if error is None:
-        assert np.isfinite(net.params).all() and np.isfinite(net._velocity).all()
+        assert np.isfinite(net.params).all() and np.isfinite(net._first).all()
         assert all(np.isfinite(net.loss_curve_))
         if content != files[source] and kind not in ("metadata field replaced", "entry replaced"):
             # A byte-level change the format let through (e.g. in a zip timestamp) changed nothing that matters.

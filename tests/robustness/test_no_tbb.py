@@ -43,7 +43,7 @@ def test_no_kernel_calls_a_parallel_kernel():
 @needs_jit
 def test_parallel_kernels_take_turns_only_when_the_layer_may_be_workqueue():
     layer = str(numba.config.THREADING_LAYER).lower()
-    assert _compile.TAKE_TURNS == (layer not in ("tbb", "omp", "safe", "threadsafe"))
+    assert (layer not in ("tbb", "omp", "safe", "threadsafe")) == _compile.TAKE_TURNS
     turns = [type(d) is _compile._TakingTurns for d in _compile.REGISTRY if d.targetoptions.get("parallel")]
     assert turns and all(taking == _compile.TAKE_TURNS for taking in turns)
 

@@ -1,45 +1,13 @@
-"""The team's barrier (kernels.sync) and the vectorised float32 exp and sigmoid (kernels.activations)."""
+"""kernels.activations: the float32 exp, sigmoid and softmax against exact values, at every magnitude."""
 
 from __future__ import annotations
 
-import threading
-
+import numba
 import numpy as np
 import pytest
 
 from fastmlp._compile import kernel
 from fastmlp.kernels.activations import exp_nonpositive_float32, sigmoid, sigmoid_inplace, softmax
-from fastmlp.kernels.sync import STATE_SIZE, barrier
-
-
-@kernel
-def _rounds(state, n_threads, me, seen, errors, rounds):
-    """Each round: write my round number, meet, check everyone's, meet again."""
-    for r in range(1, rounds + 1):
-        seen[me * 16] = r  # one cache line per thread
-        barrier(state, n_threads)
-        for other in range(n_threads):
-            if seen[other * 16] != r:
-                errors[me] += 1
-        barrier(state, n_threads)
-
-
-@pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_barrier_makes_every_write_before_it_visible_after_it(n_threads):
-    state = np.zeros(STATE_SIZE, np.int64)
-    seen = np.zeros(16 * n_threads, np.int64)
-    errors = np.zeros(n_threads, np.int64)
-    rounds = 20_000
-    helpers = [threading.Thread(target=_rounds, args=(state, n_threads, me, seen, errors, rounds))
-               for me in range(1, n_threads)]
-    for thread in helpers:
-        thread.start()
-    _rounds(state, n_threads, 0, seen, errors, rounds)
-    for thread in helpers:
-        thread.join(timeout=60)
-        assert not thread.is_alive()
-    assert errors.tolist() == [0] * n_threads
-    assert (seen[:: 16] == rounds).all()
 
 
 @kernel
@@ -49,7 +17,8 @@ def _exp_all(x, out):
 
 
 def test_exp_nonpositive_float32_is_within_two_ulp():
-    x = -np.linspace(0.0, 87.0, 1_000_001, dtype=np.float32)
+    # A million points compiled; as Python (the coverage run) a tenth of them keeps the run short.
+    x = -np.linspace(0.0, 87.0, 100_001 if numba.config.DISABLE_JIT else 1_000_001, dtype=np.float32)
     out = np.empty_like(x)
     _exp_all(x, out)
     exact = np.exp(x.astype(np.float64))

@@ -1,10 +1,14 @@
-"""The one compile policy: every kernel is made by fastmlp._compile, none spells out numba.njit itself."""
+"""fastmlp._compile: every kernel is made by the one policy (none spells out numba.njit itself), and kernels
+cached on disk load in a new process instead of compiling."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import json
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
@@ -15,16 +19,18 @@ import fastmlp
 import fastmlp.kernels
 from fastmlp import _compile
 
+from child_env import child_env
+from markers import needs_jit
+
 #: Names that, called or used as a decorator, make a compiled function outside the policy.
 NUMBA_FACTORIES = {"njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil", "generated_jit"}
 #: The kernels other code relies on by name (see the issue's API section).
 STABLE_KERNELS = {
     "forward": ["predict_chunk"],
     "backward": ["forward_backward", "gradients"],
+    "update": ["row_update", "step_rows"],
     "team": ["team_epoch"],
 }
-#: Under NUMBA_DISABLE_JIT=1 (the coverage run) kernels are plain Python functions: no dispatchers to check.
-needs_jit = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: kernels are not compiled")
 
 
 def kernel_modules():
@@ -106,3 +112,41 @@ def test_no_module_spells_out_numba_options():
             if name:
                 offenders.append(f"{path.relative_to(root)}:{node.lineno} {name}")
     assert offenders == []
+
+
+# ---------------------------------------------------------------- the kernel cache
+CHILD = """
+import json, numpy as np
+import fastmlp
+from fastmlp._compile import REGISTRY
+rng = np.random.default_rng(0)
+X = rng.integers(0, 256, (300, 64), dtype=np.uint8)
+y = rng.integers(0, 3, 300)
+# Big enough for a team of two threads (fastmlp._team.TEAM_MIN_MACS).
+net = fastmlp.MLP([64, 64, 3], random_state=0).fit(X, y, epochs=2, batch_size=16, learning_rate=0.5)
+misses = sorted(d.py_func.__name__ for d in REGISTRY if d.stats.cache_misses)
+hits = sorted(d.py_func.__name__ for d in REGISTRY if d.stats.cache_hits)
+print(json.dumps({"params": net.params.tolist(), "misses": misses, "hits": hits}))
+"""
+
+
+def run_child(cache_dir):
+    env = child_env(NUMBA_CACHE_DIR=str(cache_dir))
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"child failed with {done.returncode}:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout)
+
+
+@needs_jit
+def test_second_process_loads_every_kernel_from_the_cache(tmp_path):
+    cold = run_child(tmp_path)
+    assert "team_epoch" in cold["misses"], "the first process should compile the fused epoch"
+    # Loaded from the cache, the epoch must run as compiled: its barrier calls sched_yield, a symbol
+    # resolved when the cached code is loaded. (An earlier epoch, a serial kernel calling parallel
+    # ones, called through a null pointer when loaded from the cache: SIGSEGV, numba issue 8578.)
+    cached = run_child(tmp_path)
+    assert cached["misses"] == [], f"recompiled although cached: {cached['misses']}"
+    assert "team_epoch" in cached["hits"]
+    assert cached["params"] == cold["params"] or max(
+        abs(a - b) for a, b in zip(cached["params"], cold["params"])
+    ) < 1e-5

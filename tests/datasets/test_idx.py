@@ -8,8 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from fastmlp.datasets import load_fashion_mnist
 from fastmlp.datasets.idx import IDXError, parse_idx, read_idx
+
+from covering import pairwise
 
 #: The IDX type byte of each element type (the data is big-endian).
 TYPE_BYTES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
@@ -40,9 +41,7 @@ def test_hand_built_header_is_what_the_format_says():
     assert raw == bytes([0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 255])
 
 
-@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
-@pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)])
-@pytest.mark.parametrize("dtype", list(TYPE_BYTES), ids=lambda t: t.__name__)
+@pairwise(dtype=list(TYPE_BYTES), shape=[(5,), (3, 4), (2, 3, 4)], compress=[False, True])
 def test_round_trip(tmp_path, dtype, shape, compress):
     array = sample(dtype, shape)
     path = write(tmp_path, idx_bytes(array), compress=compress)
@@ -83,15 +82,16 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("case", list(BAD))
-def test_bad_bytes(tmp_path, case, compress):
+def test_bad_bytes(tmp_path, case):
+    """Each bad file, plain and gzip-compressed, raises an IDXError (a ValueError) that names the file."""
     raw, message = BAD[case]
-    path = write(tmp_path, raw, compress=compress)
-    with pytest.raises(IDXError, match=message) as error:
-        read_idx(path)
-    assert str(path) in str(error.value)  # the message names the file
-    assert isinstance(error.value, ValueError)
+    for compress in (False, True):
+        path = write(tmp_path, raw, compress=compress)
+        with pytest.raises(IDXError, match=message) as error:
+            read_idx(path)
+        assert str(path) in str(error.value)  # the message names the file
+        assert isinstance(error.value, ValueError)
 
 
 def test_truncated_gzip(tmp_path):
@@ -112,58 +112,3 @@ def test_corrupt_gzip(tmp_path):
     path = write(tmp_path, bytes(garbled), name="garbled.idx.gz")
     with pytest.raises(IDXError):
         read_idx(path)
-
-
-# ---------------------------------------------------------------- the Fashion-MNIST loader on hand-built files
-def write_dataset(directory, n_train=6, n_test=4, compress=True, n_labels=None):
-    rng = np.random.default_rng(0)
-    data = {}
-    for split, n, images, labels in (("train", n_train, "train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                                     ("test", n_test, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
-        X = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        y = rng.integers(0, 10, n if n_labels is None else n_labels, dtype=np.uint8)
-        write(directory, idx_bytes(X), name=images, compress=compress)
-        write(directory, idx_bytes(y), name=labels, compress=compress)
-        data[split] = (X, y)
-    return data
-
-
-@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
-def test_load_fashion_mnist_from_a_directory(tmp_path, compress):
-    data = write_dataset(tmp_path, compress=compress)
-    (X, y), (X_test, y_test) = load_fashion_mnist(tmp_path)
-    assert X.dtype == np.uint8 and X.shape == (6, 784) and X_test.shape == (4, 784)
-    assert y.dtype == np.int64
-    np.testing.assert_array_equal(X, data["train"][0].reshape(6, 784))
-    np.testing.assert_array_equal(y, data["train"][1])
-    np.testing.assert_array_equal(X_test, data["test"][0].reshape(4, 784))
-    np.testing.assert_array_equal(y_test, data["test"][1])
-    (Xs, _), _ = load_fashion_mnist(tmp_path, scale=True)
-    assert Xs.dtype == np.float32
-    np.testing.assert_array_equal(Xs, data["train"][0].reshape(6, 784).astype(np.float32) / np.float32(255))
-
-
-def test_load_fashion_mnist_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"Fashion-MNIST not found in .*dataset-fashion-mnist"):
-        load_fashion_mnist(tmp_path / "nowhere")
-
-
-def test_load_fashion_mnist_missing_file(tmp_path):
-    write_dataset(tmp_path)
-    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(FileNotFoundError, match=r"t10k-labels-idx1-ubyte"):
-        load_fashion_mnist(tmp_path)
-
-
-def test_load_fashion_mnist_label_count_mismatch(tmp_path):
-    write_dataset(tmp_path, n_labels=5)
-    with pytest.raises(IDXError, match=r"labels for 6 images"):
-        load_fashion_mnist(tmp_path)
-
-
-def test_load_fashion_mnist_truncated_file(tmp_path):
-    write_dataset(tmp_path, compress=False)
-    path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(IDXError, match=r"train-images-idx3-ubyte: truncated"):
-        load_fashion_mnist(tmp_path)

@@ -1,92 +1,14 @@
-"""fastmlp.datasets.load: every dataset by name, IDX directories, user .npz/.csv files, feature files."""
+"""fastmlp.datasets.files: labelled .npz and .csv files, and feature files for prediction."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from idx_data import fashion_slice, write_idx, write_idx_dir
 
 from fastmlp import datasets
-from fastmlp.datasets import Splits, load
+from fastmlp.datasets import load
 
-
-@pytest.fixture(scope="module")
-def small_idx(tmp_path_factory):
-    return fashion_slice(tmp_path_factory.mktemp("idx"), 300, 100)
-
-
-@pytest.mark.parametrize("name, labels", [("and", [0, 0, 0, 1]), ("or", [0, 1, 1, 1]), ("xor", [0, 1, 1, 0])])
-def test_truth_tables_are_the_lectures(name, labels):
-    (X_train, y_train), (X_test, y_test) = load(name)
-    assert X_train.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
-    assert y_train.tolist() == labels and y_test.tolist() == labels
-    assert X_train.dtype == np.float32 and y_train.dtype == np.int64
-    X_train[0, 0] = 7  # the splits do not share memory with each other or with the module's table
-    assert load(name).train[0][0, 0] == 0 and X_test[0, 0] == 0
-
-
-def test_names_are_case_insensitive():
-    assert load("XOR").name == "xor"
-
-
-def test_digits_split_is_seeded_and_complete():
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
-    data = load("digits")
-    (X_train, y_train), (X_test, y_test) = data
-    assert X_train.shape == (1438, 64) and X_test.shape == (359, 64)
-    assert X_train.dtype == np.float32 and 0 <= X_train.min() and X_train.max() <= 1
-    assert data.image_shape == (8, 8) and data.n_classes == 10
-    again = load("digits")
-    np.testing.assert_array_equal(again.test[0], X_test)
-    every_label = np.concatenate([y_train, y_test])
-    assert np.bincount(every_label).tolist() == np.bincount(sklearn_datasets.load_digits().target).tolist()
-    assert load("digits", seed=1).test[1].tolist() != y_test.tolist()
-    assert load("digits", test_fraction=0.5).test[0].shape[0] == 898  # round(898.5), to even
-
-
-def test_fashion_mnist_by_name_stays_uint8():
-    data = load("fashion-mnist")
-    (X_train, y_train), (X_test, y_test) = data
-    assert X_train.shape == (60000, 784) and X_test.shape == (10000, 784)
-    assert X_train.dtype == np.uint8 and y_train.dtype == np.int64
-    assert data.image_shape == (28, 28) and data.class_names[0] == "T-shirt/top" and data.n_classes == 10
-    assert repr(data).startswith("Splits('fashion-mnist': 60000 train, 10000 test")
-
-
-def test_fashion_mnist_from_a_directory(small_idx):
-    data = load("fashion-mnist", directory=small_idx)
-    assert data.train[0].shape == (300, 784) and data.test[0].shape == (100, 784)
-
-
-def test_mnist_needs_a_directory(monkeypatch, small_idx):
-    monkeypatch.delenv("FASTMLP_MNIST", raising=False)
-    with pytest.raises(FileNotFoundError, match="FASTMLP_MNIST"):
-        load("mnist")
-    data = load("mnist", directory=small_idx)
-    assert data.name == "mnist" and data.image_shape == (28, 28) and data.class_names[3] == "3"
-    monkeypatch.setenv("FASTMLP_MNIST", str(small_idx))
-    np.testing.assert_array_equal(load("mnist").train[1], data.train[1])
-
-
-def test_an_idx_directory_by_path(tmp_path):
-    rng = np.random.default_rng(0)
-    train = (rng.integers(0, 256, (20, 4, 4)), rng.integers(0, 3, 20))
-    test = (rng.integers(0, 256, (6, 4, 4)), rng.integers(0, 3, 6))
-    directory = write_idx_dir(tmp_path / "tiny", train, test, gz=False)
-    data = load(directory)
-    assert data.image_shape == (4, 4) and data.n_features == 16 and data.n_classes == 3
-    np.testing.assert_array_equal(data.train[0], train[0].reshape(20, 16))
-    np.testing.assert_array_equal(data.test[1], test[1])
-
-
-def test_a_truncated_idx_file_is_a_clear_error(tmp_path, small_idx):
-    directory = tmp_path / "bad"
-    directory.mkdir()
-    for path in small_idx.iterdir():
-        (directory / path.name).write_bytes(path.read_bytes())
-    write_idx(directory / "t10k-labels-idx1-ubyte.gz", np.zeros(5))  # 5 labels for 100 images
-    with pytest.raises(ValueError, match="labels for 100 images"):
-        load(directory)
+from idx_data import write_idx
 
 
 def test_npz_with_its_own_splits(tmp_path):
@@ -178,15 +100,6 @@ def test_csv_errors(tmp_path):
         load(tmp_path / "empty.csv")
 
 
-def test_unknown_names_and_missing_paths():
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'.*fashion-mnist"):
-        load("cifar")
-    with pytest.raises(FileNotFoundError):
-        load("/no/such/data.npz")
-    with pytest.raises(FileNotFoundError):
-        load("/no/such/directory")
-
-
 def test_read_features_from_each_format(tmp_path):
     images = np.arange(2 * 9, dtype=np.uint8).reshape(2, 3, 3)
     np.save(tmp_path / "x.npy", images)
@@ -201,10 +114,3 @@ def test_read_features_from_each_format(tmp_path):
     assert datasets.read_features(tmp_path / "x.csv", label_column=2).tolist() == [[1, 7], [3, 8]]
     with pytest.raises(FileNotFoundError):
         datasets.read_features(tmp_path / "missing.npy")
-
-
-def test_splits_unpack_like_tuples():
-    data = load("and")
-    assert isinstance(data, Splits) and isinstance(data, tuple) and len(data) == 2
-    (X, y), _ = data
-    assert data.train[0] is X and data.n_features == 2 and data.n_classes == 2

@@ -1,5 +1,5 @@
-"""fit and partial_fit: a hand-worked step, steps and epochs against the reference and torch, thread
-independence, uint8 input, XOR and Fashion-MNIST."""
+"""MLP.fit and partial_fit: hand-worked steps, steps and epochs against the reference and torch, XOR and
+Fashion-MNIST; the one full-grid run of every factor (marked slow)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,28 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
-from cases import LEARNING_RATE, LOSS_OUTPUTS, OPTIMIZERS, assert_close, make_problem
+
+from fastmlp import MLP
 
 import naive
-import fastmlp._team
-from fastmlp import MLP
-from fastmlp._layout import build_layout
+from cases import (
+    BATCH_SIZES,
+    DEPTHS,
+    DTYPES,
+    LEARNING_RATE,
+    LOSS_OUTPUTS,
+    OPTIMIZER_NAMES,
+    OPTIMIZERS,
+    assert_close,
+    float_thetas,
+    layer_sizes,
+    make_problem,
+)
+from covering import full_grid, pairwise
 
-
-
-def float_thetas(net):
-    return [theta.astype(np.float64) for theta in net.thetas()]
+#: Thread counts a fit may ask for here (Numba's pool may have only one).
+THREADS = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 # ---------------------------------------------------------------- the golden example
@@ -88,29 +99,32 @@ def test_golden_minibatch_of_two_averages(dtype):
 
 
 # ---------------------------------------------------------------- against the reference
-def test_one_fit_step(dtype, loss_output, layer_sizes, batch_size, optimizer):
-    loss, output = loss_output
-    net, X, Y = make_problem(layer_sizes, loss, output, dtype, batch_size, seed=30)
+@pairwise(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, optimizer=OPTIMIZER_NAMES,
+          n_threads=THREADS)
+def test_one_fit_step(teams, dtype, loss_output, depth, batch_size, optimizer, n_threads):
+    """One epoch of one minibatch: the reference's step, at the tolerance of a single step."""
+    (loss, output), dtype, settings = loss_output, np.dtype(dtype), OPTIMIZERS[optimizer]
+    net, X, Y = make_problem(layer_sizes(depth), loss, output, dtype, batch_size, seed=30)
     before = float_thetas(net)
-    net.fit(X, Y, epochs=1, batch_size=batch_size, learning_rate=LEARNING_RATE, shuffle=False, **optimizer)
+    net.fit(X, Y, epochs=1, batch_size=batch_size, learning_rate=LEARNING_RATE, shuffle=False, n_threads=n_threads,
+            **settings)
     expected, _, expected_loss = naive.train_step(before, naive.zeros_like(before), X, Y, loss, output,
-                                                  learning_rate=LEARNING_RATE, **optimizer)
+                                                  learning_rate=LEARNING_RATE, **settings)
     for l, theta in enumerate(net.thetas()):
         assert theta.dtype == dtype
         assert_close(theta, expected[l], dtype, err_msg=f"layer {l}")
     assert_close(net.loss_curve_, [expected_loss.mean()], dtype)
 
 
-def test_epochs_without_shuffle(dtype, loss_output, layer_sizes, batch_size):
-    """Two epochs of minibatches X[0:b], X[b:2b], ... (the last one partial) match the reference's."""
-    settings = OPTIMIZERS["all"]
-    loss, output = loss_output
+def check_epochs(dtype, loss, output, sizes, batch_size, settings, n_threads, epochs=2):
+    """``epochs`` epochs of minibatches X[0:b], X[b:2b], ... (the last one partial) against the reference."""
     n = 3 * batch_size + batch_size // 2 + 1
-    net, X, Y = make_problem(layer_sizes, loss, output, dtype, n, seed=31)
+    net, X, Y = make_problem(sizes, loss, output, dtype, n, seed=31)
     thetas, velocity = float_thetas(net), naive.zeros_like(net.thetas())
-    net.fit(X, Y, epochs=2, batch_size=batch_size, learning_rate=LEARNING_RATE, shuffle=False, **settings)
+    net.fit(X, Y, epochs=epochs, batch_size=batch_size, learning_rate=LEARNING_RATE, shuffle=False,
+            n_threads=n_threads, **settings)
     expected_curve = []
-    for _ in range(2):
+    for _ in range(epochs):
         thetas, velocity, mean_loss = naive.train_epoch(thetas, velocity, X, Y, batch_size, loss, output,
                                                         learning_rate=LEARNING_RATE, **settings)
         expected_curve.append(mean_loss)
@@ -119,16 +133,28 @@ def test_epochs_without_shuffle(dtype, loss_output, layer_sizes, batch_size):
         assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")
 
 
-def test_epochs_each_optimizer(dtype, optimizer):
-    loss, output = "softmax_cross_entropy", "softmax"
-    net, X, Y = make_problem((5, 6, 5, 3), loss, output, dtype, 40, seed=32)
-    thetas, velocity = float_thetas(net), naive.zeros_like(net.thetas())
-    net.fit(X, Y, epochs=3, batch_size=7, learning_rate=LEARNING_RATE, shuffle=False, **optimizer)
-    for _ in range(3):
-        thetas, velocity, _ = naive.train_epoch(thetas, velocity, X, Y, 7, loss, output,
-                                                learning_rate=LEARNING_RATE, **optimizer)
-    for l, theta in enumerate(net.thetas()):
-        assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")
+@pairwise(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, optimizer=OPTIMIZER_NAMES,
+          n_threads=THREADS)
+def test_epochs_without_shuffle(teams, dtype, loss_output, depth, batch_size, optimizer, n_threads):
+    """Two epochs, so the momentum carries over between them, and a last partial minibatch in each."""
+    check_epochs(np.dtype(dtype), *loss_output, layer_sizes(depth), batch_size, OPTIMIZERS[optimizer], n_threads)
+
+
+@pytest.mark.slow
+def test_full_grid(teams):
+    """The cross product the covering sets above stand in for: every dtype, loss/output, depth, batch size,
+    optimizer and thread count together, two epochs each (the one full-grid test; about 900 fits)."""
+    factors = dict(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES,
+                   optimizer=OPTIMIZER_NAMES, n_threads=THREADS)
+    grid = full_grid(factors)
+    assert len(grid) == 2 * 5 * 3 * 3 * 5 * len(THREADS)
+    for dtype, (loss, output), depth, batch_size, optimizer, n_threads in grid:
+        try:
+            check_epochs(np.dtype(dtype), loss, output, layer_sizes(depth), batch_size, OPTIMIZERS[optimizer],
+                         n_threads)
+        except AssertionError as error:
+            raise AssertionError(f"{dtype} {loss}/{output} depth {depth} batch {batch_size} {optimizer} "
+                                 f"{n_threads} threads: {error}") from None
 
 
 def test_partial_fit_keeps_momentum_and_fit_resets_it():
@@ -177,6 +203,29 @@ def test_batch_larger_than_data_is_one_batch():
         assert_close(theta, want, np.float64)
 
 
+def test_shuffle_visits_every_sample_once_per_epoch():
+    """With a learning rate too small to move the weights, a shuffled epoch's mean loss is the mean over
+    all samples: each one is visited exactly once, whatever the order."""
+    net, X, Y = make_problem((5, 6, 3), "softmax_cross_entropy", "softmax", np.float64, 23, seed=44)
+    expected = naive.loss_and_gradients(net.thetas(), X, Y, "softmax_cross_entropy", "softmax")[0]
+    net.fit(X, Y, epochs=1, batch_size=4, learning_rate=1e-12, shuffle=True)
+    assert net.loss_curve_[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_same_seed_same_weights(dtype):
+    rng = np.random.default_rng(42)
+    X = rng.normal(size=(60, 20)).astype(dtype)
+    y = rng.integers(0, 4, 60)
+
+    def train(seed):
+        net = MLP((20, 13, 9, 4), dtype=dtype, random_state=seed)
+        return net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.2, momentum=0.9, weight_decay=1e-3)
+
+    first, second, other = train(40), train(40), train(43)
+    np.testing.assert_array_equal(first.params, second.params)
+    assert not np.array_equal(first.params, other.params)
+
+
 # ---------------------------------------------------------------- against torch
 @pytest.mark.parametrize("loss, output", [pair for pair in LOSS_OUTPUTS if pair[1] != "identity"])
 def test_training_matches_torch(loss, output):
@@ -214,110 +263,11 @@ def test_training_matches_torch(loss, output):
         np.testing.assert_allclose(theta[:, -1], bias.detach().numpy(), rtol=1e-9, atol=1e-12)
 
 
-# ---------------------------------------------------------------- determinism
-def train(X, y, dtype, batch_size, n_threads, seed=40):
-    net = MLP((X.shape[1], 13, 9, 4), loss="softmax_cross_entropy", dtype=dtype, random_state=seed)
-    return net.fit(X, y, epochs=2, batch_size=batch_size, learning_rate=0.2, momentum=0.9, weight_decay=1e-3,
-                   n_threads=n_threads)
-
-
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a Numba thread pool of at least 2 threads")
-@pytest.mark.parametrize("uint8", [False, True], ids=["float", "uint8"])
-@pytest.mark.parametrize("batch_size", [1, 7, 33, 64])
-def test_threads_bit_identical(dtype, batch_size, uint8, monkeypatch):
-    """The trained weights, loss curve and outputs do not depend on the number of threads."""
-    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)  # a team of two even for this small network
-    rng = np.random.default_rng(41)
-    X = rng.integers(0, 256, (150, 20), dtype=np.uint8)
-    if not uint8:
-        X = X.astype(dtype) / dtype.type(255)
-    y = rng.integers(0, 4, 150)
-    one = train(X, y, dtype, batch_size, n_threads=1)
-    two = train(X, y, dtype, batch_size, n_threads=2)
-    assert not np.array_equal(one.params, MLP((20, 13, 9, 4), dtype=dtype, random_state=40).params)  # it trained
-    np.testing.assert_array_equal(one.params, two.params)
-    assert one.loss_curve_ == two.loss_curve_
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        out_one = one.forward(X)
-        numba.set_num_threads(2)
-        out_two = one.forward(X)
-    finally:
-        numba.set_num_threads(previous)
-    np.testing.assert_array_equal(out_one, out_two)
-
-
-@pytest.mark.parametrize("batch_size", [1, 5, 32])
-def test_team_size_bit_identical(dtype, batch_size):
-    """Teams of 1, 2 and 3 threads (3 split layers of 13 and 9 units unevenly) give the same weights."""
-    rng = np.random.default_rng(5)
-    X = rng.integers(0, 256, (70, 20), dtype=np.uint8)
-    y = rng.integers(0, 4, 70)
-    order = rng.permutation(70)
-    results = []
-    for members in (1, 2, 3):
-        net = MLP((20, 13, 9, 4), dtype=dtype, random_state=8)
-        t = dtype.type
-        opt = fastmlp.kernels.Optimizer(fastmlp.kernels.SGD, net._velocity, np.empty(0, dtype), np.zeros(1, np.int64),
-                                        t(0.3), t(0.9), t(1e-3), False, t(0.9), t(0.999), t(1e-8))
-        loss = fastmlp._team.train_epoch(net._net(), opt, X, y, np.empty(0, dtype), order, batch_size,
-                                         dtype.type(1 / 255), net._codes(), net._work(batch_size), n_threads=members)
-        results.append((net.params, loss))
-    assert not np.array_equal(results[0][0], MLP((20, 13, 9, 4), dtype=dtype, random_state=8).params)
-    for params, loss in results[1:]:
-        np.testing.assert_array_equal(params, results[0][0])
-        assert loss == results[0][1]
-
-
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs a Numba thread pool of at least 2 threads")
-@pytest.mark.parametrize("plain", [True, False], ids=["sgd", "momentum"])
-@pytest.mark.parametrize("batch_size", [1, 4, 10, 15, 16])
-def test_threads_bit_identical_wide_layers(dtype, batch_size, plain):
-    """Small minibatches, where a thread may get no samples to gather or no output rows (kernels.team),
-    give the same weights on one thread and on two, and the reference's SGD."""
-    rng = np.random.default_rng(7)
-    X = rng.integers(0, 256, (96, 784), dtype=np.uint8)
-    y = rng.integers(0, 10, 96)
-    settings = dict(epochs=1, batch_size=batch_size, learning_rate=0.1, momentum=0.0 if plain else 0.9)
-    one = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=1, **settings)
-    two = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=2, **settings)
-    start = MLP((784, 100, 10), dtype=dtype, random_state=3)
-    np.testing.assert_array_equal(one.params, two.params)
-    assert one.loss_curve_ == two.loss_curve_
-    # and it is the reference's SGD, minibatch by minibatch
-    Xf = X.astype(np.float64) * np.float64(dtype.type(1 / 255))
-    thetas, velocity = float_thetas(start), naive.zeros_like(start.thetas())
-    fitted = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, shuffle=False, n_threads=2, **settings)
-    thetas, velocity, _ = naive.train_epoch(thetas, velocity, Xf, y, batch_size, "softmax_cross_entropy",
-                                            "softmax", learning_rate=0.1, momentum=settings["momentum"])
-    for l, theta in enumerate(fitted.thetas()):
-        assert_close(theta, thetas[l], dtype, factor=20, err_msg=f"layer {l}")
-
-
-def test_same_seed_same_weights(dtype):
-    rng = np.random.default_rng(42)
-    X = rng.normal(size=(60, 20)).astype(dtype)
-    y = rng.integers(0, 4, 60)
-    first, second = train(X, y, dtype, 8, None), train(X, y, dtype, 8, None)
-    np.testing.assert_array_equal(first.params, second.params)
-    other = train(X, y, dtype, 8, None, seed=43)
-    assert not np.array_equal(first.params, other.params)
-
-
-def test_shuffle_visits_every_sample_once_per_epoch():
-    """With a learning rate too small to move the weights, a shuffled epoch's mean loss is the mean over
-    all samples: each one is visited exactly once, whatever the order."""
-    net, X, Y = make_problem((5, 6, 3), "softmax_cross_entropy", "softmax", np.float64, 23, seed=44)
-    expected = naive.loss_and_gradients(net.thetas(), X, Y, "softmax_cross_entropy", "softmax")[0]
-    net.fit(X, Y, epochs=1, batch_size=4, learning_rate=1e-12, shuffle=True)
-    assert net.loss_curve_[0] == pytest.approx(expected, rel=1e-9)
-
-
-# ---------------------------------------------------------------- uint8 input
-@pytest.mark.parametrize("batch_size", [1, 7, 64])
+# ---------------------------------------------------------------- input types
+@pairwise(dtype=DTYPES, batch_size=BATCH_SIZES)
 def test_uint8_input_equals_scaled_float_input(dtype, batch_size):
     """uint8 X trains and predicts as X * (1/255) in the model's dtype (np.float32(1/255) for float32)."""
+    dtype = np.dtype(dtype)
     rng = np.random.default_rng(45)
     X8 = rng.integers(0, 256, (100, 12), dtype=np.uint8)
     Xf = X8.astype(dtype) * dtype.type(1 / 255)
@@ -344,19 +294,16 @@ def test_float32_model_trains_on_float64_input_as_on_float32():
 
 
 # ---------------------------------------------------------------- learning
-@pytest.mark.parametrize("layer_sizes, loss, seed", [((2, 2, 1), "mse", 0), ((2, 3, 1), "sigmoid_cross_entropy", 3)])
-def test_xor(dtype, layer_sizes, loss, seed):
+@pytest.mark.parametrize("sizes, loss, seed", [((2, 2, 1), "mse", 0), ((2, 3, 1), "sigmoid_cross_entropy", 3)])
+def test_xor(dtype, sizes, loss, seed):
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype)
     y = np.array([0, 1, 1, 0])
-    net = MLP(layer_sizes, loss=loss, dtype=dtype, random_state=seed)
+    net = MLP(sizes, loss=loss, dtype=dtype, random_state=seed)
     assert net.score(X, y) < 1.0  # not solved before training
     net.fit(X, y, epochs=2000, batch_size=4, learning_rate=2.0, momentum=0.9)
     np.testing.assert_array_equal(net.predict(X), y)
     assert net.score(X, y) == 1.0
     assert net.loss_curve_[-1] < 0.1 * net.loss_curve_[0]
-
-
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 @pytest.mark.slow
@@ -378,16 +325,3 @@ def test_fashion_mnist_784_100_10():
     accuracy = net.score(X_test, y_test)
     assert len(net.loss_curve_) == 5 and net.loss_curve_[-1] < net.loss_curve_[0]
     assert accuracy >= 0.85, f"test accuracy {accuracy:.4f} after 5 epochs"
-
-
-@pytest.mark.parametrize("sizes, batch_size, members", [
-    ((784, 100, 10), 1, 2),     # 79,510 multiply-adds a step: worth two threads
-    ((784, 100, 10), 32, 2),
-    ((784, 15, 10), 32, 1),     # 15 hidden units: too few to share at a small minibatch
-    ((784, 15, 10), 512, 2),
-    ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds: too little to share
-])
-def test_team_size(sizes, batch_size, members):
-    layout, _ = build_layout(sizes)
-    assert fastmlp._team.team_size(layout, batch_size, 2) == members
-    assert fastmlp._team.team_size(layout, batch_size, 1) == 1

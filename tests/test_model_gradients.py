@@ -1,21 +1,23 @@
-"""loss_and_gradients: against the NumPy reference, and against central finite differences on float64."""
+"""MLP.loss_and_gradients: against the NumPy reference, and against central finite differences in float64."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from cases import assert_close, make_problem
 
 import naive
+from cases import BATCH_SIZES, DEPTHS, DTYPES, LOSS_OUTPUTS, assert_close, layer_sizes, make_problem
+from covering import pairwise
 
 #: Step of the central differences: the truncation error (eps^2) and the rounding error (1e-16 / eps)
 #: are both about 1e-12 of the loss here.
 EPS = 1e-6
 
 
-def test_loss_and_gradients_match_reference(dtype, loss_output, layer_sizes, batch_size):
-    loss, output = loss_output
-    net, X, Y = make_problem(layer_sizes, loss, output, dtype, batch_size, seed=20)
+@pairwise(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES)
+def test_loss_and_gradients_match_reference(dtype, loss_output, depth, batch_size):
+    (loss, output), dtype = loss_output, np.dtype(dtype)
+    net, X, Y = make_problem(layer_sizes(depth), loss, output, dtype, batch_size, seed=20)
     value, grads = net.loss_and_gradients(X, Y)
     expected_value, expected_grads = naive.loss_and_gradients(net.thetas(), X, Y, loss, output)
     assert_close(value, expected_value, dtype, err_msg="mean loss")
@@ -76,11 +78,11 @@ def finite_differences(net, X, Y):
     return estimate
 
 
-@pytest.mark.parametrize("n_hidden", [1, 2, 3])
+@pytest.mark.parametrize("n_hidden", DEPTHS)
 def test_gradient_matches_finite_differences(loss_output, n_hidden):
     loss, output = loss_output
-    layer_sizes = (4, 5, 4, 3)[: n_hidden + 1] + (3,)
-    net, X, Y = make_problem(layer_sizes, loss, output, np.float64, 10, seed=24)
+    sizes = (4, 5, 4, 3)[: n_hidden + 1] + (3,)
+    net, X, Y = make_problem(sizes, loss, output, np.float64, 10, seed=24)
     _, grads = net.loss_and_gradients(X, Y)
     analytic = np.concatenate([grad.ravel() for grad in grads])  # thetas() order is the flat vector's
     numeric = finite_differences(net, X, Y)
@@ -88,9 +90,3 @@ def test_gradient_matches_finite_differences(loss_output, n_hidden):
     error = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-7)
     assert error.max() < 1e-4, f"worst relative error {error.max():.2e} at parameter {error.argmax()}"
     assert error.mean() < 1e-6, f"mean relative error {error.mean():.2e}"
-
-
-def test_flat_parameter_order_is_thetas_order():
-    """net.params is the concatenation of thetas() row by row (the finite-difference check relies on it)."""
-    net, _, _ = make_problem((4, 5, 3), "mse", "sigmoid", np.float64, 1, seed=25)
-    np.testing.assert_array_equal(net.params, np.concatenate([theta.ravel() for theta in net.thetas()]))

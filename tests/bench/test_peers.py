@@ -1,0 +1,65 @@
+"""fastmlp.bench.peers: the NumPy peer does fastmlp's arithmetic and learns; the PyTorch peer builds the same
+network."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from fastmlp import MLP
+from fastmlp.bench.peers import Numpy, NumpyMLP
+
+from cases import assert_close
+
+LOSSES = ["softmax_cross_entropy", "mse", "sigmoid_cross_entropy"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss", LOSSES)
+def test_numpy_peer_matches_fastmlp_step(loss, dtype):
+    """One SGD step on the same minibatch from the same weights gives the same weights: a fair peer."""
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (13, 784), dtype=np.uint8)
+    labels = rng.integers(0, 10, 13)
+    net = MLP([784, 9, 7, 10], loss=loss, dtype=dtype, random_state=2)
+    peer = NumpyMLP(net.thetas(), loss)
+    X_peer, targets = Numpy().prepare(X, labels, dtype, loss)
+    summed = peer.step(X_peer, targets, 0.7)
+    net.fit(X, labels, epochs=1, batch_size=13, learning_rate=0.7, shuffle=False)
+    assert summed / 13 == pytest.approx(net.loss_curve_[0], rel=1e-5)
+    for theta_peer, theta in zip(peer.thetas(), net.thetas()):
+        assert theta_peer.dtype == np.dtype(dtype)
+        assert_close(theta_peer, theta, dtype)
+
+
+@pytest.mark.parametrize("loss", ["softmax_cross_entropy", "mse"])
+def test_numpy_peer_learns(loss):
+    rng = np.random.default_rng(0)
+    prototypes = rng.integers(0, 256, (10, 784))
+    labels = rng.integers(0, 10, 600)
+    X = np.clip(prototypes[labels] + rng.normal(0, 40, (600, 784)), 0, 255).astype(np.uint8)
+    peer = Numpy()
+    model = peer.build([784, 15, 10], loss, "float32", 0)
+    data = peer.prepare(X, labels, "float32", loss)
+    losses = [peer.train_epoch(model, data, 10, 0.5) for _ in range(5)]
+    assert losses[-1] < 0.5 * losses[0]
+    assert np.mean(peer.predict(model, data) == labels) > 0.9
+
+
+def test_sigmoid_does_not_warn_at_large_inputs():
+    z = np.array([[-1000.0, 0.0, 1000.0]], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
+        out = NumpyMLP([np.zeros((3, 4), np.float32)], "mse").output(z)
+    np.testing.assert_array_equal(out, [[0.0, 0.5, 1.0]])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch not installed")
+def test_torch_peer_trains_same_network():
+    from fastmlp.bench.peers import Torch
+
+    peer = Torch()
+    model = peer.build([784, 15, 10], "mse", "float64", 0)
+    assert [tuple(p.shape) for p in model.parameters()] == [(15, 784), (15,), (10, 15), (10,)]
+    assert next(model.parameters()).dtype == peer.torch.float64

@@ -1,0 +1,83 @@
+"""fastmlp bench (fastmlp.bench, .suite, .runner, .report): a quick run's JSON and report, and the README table
+that scripts/readme_table.py writes from it.
+
+The quick run trains 784-100-10 networks, so it runs compiled in a child process, also in the coverage run;
+the report is made from its JSON here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastmlp.bench import main as bench_main
+from fastmlp.bench import report
+
+from child_env import child_env
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import readme_table  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "fastmlp", "bench", "--quick", "--json", str(path)],
+                          capture_output=True, text=True, timeout=600, env=child_env())
+    assert done.returncode == 0, done.stderr
+    assert "fastmlp bench on" in done.stdout
+    return json.loads(path.read_text())
+
+
+def test_quick_run_json_structure(quick_result):
+    result = quick_result
+    assert {"machine", "settings", "roofline", "training", "prediction", "targets", "peers"} <= set(result)
+    assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+    assert "numpy" in result["peers"]
+    assert result["roofline"]["float32"]["flops"] > 1e8
+    (row,) = result["training"]
+    assert (row["network"], row["dtype"], row["batch_size"], row["samples"]) == ("784-100-10", "float32", 32, 512)
+    for name in ["fastmlp", "fastmlp 1 thread", *result["peers"]]:
+        record = row["results"][name]
+        assert record["samples_per_s"] > 0 and record["variant"] is not None
+        timed = record["variants"][record["variant"]]
+        assert len(timed["seconds"]) == 1 and timed["samples"] == 512
+    assert row["best_peer"] in result["peers"]
+    assert row["ratio"] == pytest.approx(row["fastmlp_samples_per_s"] / row["best_peer_samples_per_s"])
+    assert row["roofline_share"] == pytest.approx(
+        row["fastmlp_samples_per_s"] * row["flops"] / row["samples"] / row["roofline_flops"])
+    assert row["thread_scaling"] > 0
+    (predicted,) = result["prediction"]
+    assert predicted["samples"] == 10000 and predicted["ratio"] > 0
+    measured = {t["target"]: t for t in result["targets"]}
+    assert measured["784-100-10 float32 batch 32: vs best peer"]["met"] == (row["ratio"] >= 2.5)
+    assert measured["784-100-10 float32 batch 1: vs best peer"]["met"] is None  # not in a quick run
+    assert "fastmlp bench on" in report.text_report(result)
+
+
+def test_bench_rejects_unknown_network(capsys):
+    assert bench_main(["--quick", "--networks", "784-7-10"]) == 2
+    assert "unknown networks" in capsys.readouterr().err
+
+
+def test_readme_table_renders_and_replaces_only_its_block(quick_result, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n## Benchmarks\n\nIntro.\n\n## Next\n\nkept\n")
+    argv = [str(tmp_path / "bench.json"), "--readme", str(readme)]
+    (tmp_path / "bench.json").write_text(json.dumps(quick_result))
+    assert readme_table.main(argv) == 0
+    first = readme.read_text()
+    assert first.index("Intro.") < first.index(readme_table.START) < first.index("## Next")
+    assert first.endswith("## Next\n\nkept\n")
+    block = first.split(readme_table.START)[1].split(readme_table.END)[0]
+    assert "| 784-100-10 | float32 | 32 | 512 |" in block
+    assert quick_result["machine"]["cpu"] in block
+    assert "| 784-100-10 float32 batch 32: vs best peer | >= 2.5x |" in block
+    readme.write_text(first.replace("How the kernels", "How our kernels"))  # a later hand edit survives
+    assert readme_table.main(argv) == 0
+    assert readme.read_text() == first.replace("How the kernels", "How our kernels")

@@ -1,0 +1,78 @@
+"""fastmlp.cli.evaluate: accuracy and loss of a saved model on a split, its plots, and bad models or data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import fastmlp
+from fastmlp.cli.evaluate import mean_loss
+from fastmlp.datasets import load
+
+from cli_calls import call
+from markers import needs_compiled_kernels
+
+
+def test_evaluate_reports_score_and_loss(capsys, tmp_path, tiny_images, tiny_model):
+    net = fastmlp.load(tiny_model)
+    data = load(tiny_images)
+    code, out, err = call(capsys, "evaluate", tiny_model, tiny_images)
+    assert code == 0, err
+    found = re.search(r"\(16-4-3\) on .* test split: accuracy (\S+), loss (\S+) \(12 samples\)", out)
+    assert found, out
+    X, y = data.test
+    assert float(found.group(1)) == pytest.approx(net.score(X, y), abs=1e-4)
+    loss = float(found.group(2))
+    assert loss == pytest.approx(net.loss_and_gradients(X, y)[0], abs=1e-4)
+    assert loss == pytest.approx(mean_loss(net, X, y), abs=1e-4)
+    code, out, _ = call(capsys, "evaluate", tiny_model, tiny_images, "--split", "train",
+                        "--plot-weights", tmp_path / "w.png", "--plot-predictions", tmp_path / "p.png")
+    assert code == 0 and "train split" in out and "(30 samples)" in out and out.count("wrote ") == 2
+    image = pytest.importorskip("matplotlib.image")
+    assert image.imread(tmp_path / "w.png").shape[:2] == (250, 250)  # 4 units: a 2x2 grid
+
+
+def test_plots_need_images_and_a_hidden_layer(capsys, tmp_path, tiny_images):
+    xor = tmp_path / "xor.npz"
+    fastmlp.MLP([2, 3, 2], random_state=0).save(xor)
+    code, _, err = call(capsys, "evaluate", xor, "xor", "--plot-weights", tmp_path / "w.png")
+    assert code == 1 and "need image data" in err
+    flat = tmp_path / "flat.npz"
+    fastmlp.MLP([16, 3], random_state=0).save(flat)
+    code, _, err = call(capsys, "evaluate", flat, tiny_images, "--plot-weights", tmp_path / "w.png")
+    assert code == 1 and "needs a hidden layer" in err
+
+
+@needs_compiled_kernels
+def test_evaluate_a_saved_model(capsys, digits_model):
+    code, out, err = call(capsys, "evaluate", digits_model, "digits")
+    assert code == 0, err
+    accuracy = float(re.search(r"accuracy (\S+),", out).group(1))
+    net = fastmlp.load(digits_model)
+    (_, _), (X_test, y_test) = fastmlp.datasets.load("digits")
+    assert accuracy == pytest.approx(net.score(X_test, y_test), abs=1e-4)
+    assert accuracy > 0.9 and "359 samples" in out and "64-64-10" in out
+    code, out, _ = call(capsys, "evaluate", digits_model, "digits", "--split", "train")
+    assert code == 0 and "1,438 samples" in out
+
+
+@needs_compiled_kernels
+def test_evaluate_images_with_plots(capsys, tmp_path, idx_dir, fashion_model):
+    code, out, err = call(capsys, "evaluate", fashion_model, "fashion-mnist", "--data-dir", idx_dir,
+                          "--plot-weights", tmp_path / "w.png", "--plot-predictions", tmp_path / "p.png")
+    assert code == 0, err
+    assert "on fashion-mnist test split" in out and "(500 samples)" in out and out.count("wrote ") == 2
+    image = pytest.importorskip("matplotlib.image")
+    assert image.imread(tmp_path / "w.png").shape[:2] == (350, 350)  # 8 units: a 3x3 grid
+    assert image.imread(tmp_path / "p.png")[..., :3].var() > 1e-4
+
+
+@needs_compiled_kernels
+def test_bad_model_and_data(capsys, tmp_path, digits_model):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a model")
+    code, _, err = call(capsys, "evaluate", bad, "digits")
+    assert code == 1 and err.startswith("fastmlp evaluate: error: ") and err.count("\n") == 1
+    code, _, err = call(capsys, "evaluate", digits_model, "xor")  # 2 features for a 64-input model
+    assert code == 1 and "2 features" in err and "64" in err

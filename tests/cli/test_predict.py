@@ -1,0 +1,95 @@
+"""fastmlp.cli.predict: labels and probabilities as CSV, .npy or on stdout, from any input format."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import fastmlp
+from fastmlp.datasets import load
+
+from child_env import child_env
+from cli_calls import call
+from markers import needs_compiled_kernels
+
+
+def test_predict_every_output_form(capsys, tmp_path, tiny_images, tiny_model):
+    """Labels and probabilities of a dataset's test split or of a file, as CSV on stdout or in a file, or .npy."""
+    net = fastmlp.load(tiny_model)
+    X = load(tiny_images).test[0]
+    code, out, _ = call(capsys, "predict", tiny_model, tiny_images, "--proba")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "label,p0,p1,p2" and len(rows) == 13
+    table = np.array([row.split(",") for row in rows[1:]], dtype=float)
+    np.testing.assert_array_equal(table[:, 0], net.predict(X))
+    np.testing.assert_allclose(table[:, 1:], net.predict_proba(X), rtol=1e-5)
+    np.save(tmp_path / "samples.npy", X[:5])
+    code, _, err = call(capsys, "predict", tiny_model, tmp_path / "samples.npy", "-o", tmp_path / "labels.npy")
+    assert code == 0 and "wrote labels of 5 samples" in err
+    np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), net.predict(X[:5]))
+    code, _, err = call(capsys, "predict", tiny_model, tmp_path / "samples.npy", "--proba", "-o", tmp_path / "p.csv")
+    assert code == 0 and "wrote probabilities of 5 samples" in err
+    written = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(written[:, 1:], net.predict_proba(X[:5]), rtol=1e-5)
+
+
+def test_regression_outputs_are_columns(capsys, tmp_path):
+    """An identity-output model's predictions are its outputs, one column each."""
+    path = tmp_path / "regression.npz"
+    net = fastmlp.MLP([2, 3, 2], loss="mse", output="identity", random_state=0)
+    net.save(path)
+    code, out, _ = call(capsys, "predict", path, "xor")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "output0,output1" and len(rows) == 5
+    np.testing.assert_allclose(np.array([row.split(",") for row in rows[1:]], dtype=float),
+                               net.predict(load("xor").test[0]), rtol=1e-5)
+
+
+@needs_compiled_kernels
+def test_predict_to_csv_npy_and_stdout(capsys, tmp_path, digits_model):
+    net = fastmlp.load(digits_model)
+    X = fastmlp.datasets.load("digits").test[0]
+    np.save(tmp_path / "samples.npy", X[:20])
+    expected = net.predict(X[:20])
+    code, _, err = call(capsys, "predict", digits_model, tmp_path / "samples.npy", "-o", tmp_path / "labels.csv")
+    assert code == 0 and "wrote labels of 20 samples" in err
+    table = np.loadtxt(tmp_path / "labels.csv", delimiter=",", skiprows=1, dtype=np.int64)
+    assert (tmp_path / "labels.csv").read_text().startswith("label\n")
+    np.testing.assert_array_equal(table, expected)
+
+    code, _, _ = call(capsys, "predict", digits_model, tmp_path / "samples.npy", "--proba", "-o", tmp_path / "p.npy")
+    assert code == 0
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), net.predict_proba(X[:20]))
+
+    code, out, _ = call(capsys, "predict", digits_model, "digits", "--proba")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "label," + ",".join(f"p{j}" for j in range(10)) and len(rows) == 360
+    proba = np.array([row.split(",") for row in rows[1:]], dtype=float)
+    np.testing.assert_array_equal(proba[:, 0], net.predict(X))
+    np.testing.assert_allclose(proba[:, 1:].sum(axis=1), 1, atol=1e-4)
+
+
+@needs_compiled_kernels
+def test_predict_idx_images(capsys, idx_dir, fashion_model):
+    images = idx_dir / "t10k-images-idx3-ubyte.gz"
+    code, out, _ = call(capsys, "predict", fashion_model, images)
+    labels = np.array(out.split()[1:], dtype=np.int64)
+    assert code == 0 and labels.shape == (500,)
+    np.testing.assert_array_equal(labels, fastmlp.load(fashion_model).predict(fastmlp.datasets.read_features(images)))
+
+    # A reader that stops early (| head): no traceback, no error message.
+    child = subprocess.Popen([sys.executable, "-m", "fastmlp", "predict", str(fashion_model), "fashion-mnist",
+                              "--proba"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+    assert child.stdout.readline().startswith("label,p0")
+    child.stdout.close()
+    errors = child.stderr.read()
+    child.stderr.close()
+    assert child.wait(timeout=120) == 1 and errors == ""
+
+
+@needs_compiled_kernels
+def test_output_must_be_csv_or_npy(capsys, tmp_path, digits_model):
+    code, _, err = call(capsys, "predict", digits_model, "digits", "-o", tmp_path / "out.txt")
+    assert code == 1 and "must end in .csv or .npy" in err

@@ -1,0 +1,48 @@
+"""kernels.forward: predict_chunk (gather, dense layers, output activation) against the NumPy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastmlp.kernels.forward import predict_chunk
+
+import naive
+from cases import BATCH_SIZES, DEPTHS, DTYPES, OUTPUTS, assert_close, layer_sizes, random_thetas
+from covering import pairwise
+from kernel_args import KernelArgs, codes
+
+
+@pairwise(dtype=DTYPES, output=OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, ordered=[False, True])
+def test_predict_chunk(dtype, output, depth, batch_size, ordered):
+    """Rows [start, start + count) of X, in order or through a permutation; nothing outside them is written."""
+    dtype, sizes = np.dtype(dtype), layer_sizes(depth)
+    rng = np.random.default_rng(1)
+    thetas = random_thetas(sizes, dtype, rng)
+    n, start = batch_size + 5, 3
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    order = rng.permutation(n) if ordered else np.empty(0, np.int64)
+    args = KernelArgs(thetas, dtype, batch_size)
+    out = np.full((n, sizes[-1]), np.nan, dtype)
+    predict_chunk(args.net, X, order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts, out)
+    rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
+    assert out.dtype == dtype
+    assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
+    assert np.isnan(out[:start]).all() and np.isnan(out[start + batch_size :]).all()
+
+
+@pairwise(dtype=DTYPES, batch_size=BATCH_SIZES)
+def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
+    """uint8 X with scale 1/255 gives the outputs of the float X * dtype(1/255), bit for bit."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(2)
+    thetas = random_thetas(layer_sizes(2), dtype, rng)
+    X8 = rng.integers(0, 256, (batch_size, thetas[0].shape[1] - 1), dtype=np.uint8)
+    scale = dtype.type(1 / 255)
+    outs = []
+    for X, x_scale in ((X8, scale), (X8.astype(dtype) * scale, dtype.type(1.0))):
+        args = KernelArgs(thetas, dtype, batch_size)
+        out = np.empty((batch_size, thetas[-1].shape[0]), dtype)
+        predict_chunk(args.net, X, np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
+                      args.work.acts, out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])

@@ -1,0 +1,64 @@
+"""kernels.intrinsics compiled, against the Python stand-ins (tests/python_intrinsics.py) that the coverage
+run uses in their place: both must do the same."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastmlp._compile import kernel
+from fastmlp.kernels.intrinsics import atomic_add, atomic_load, atomic_store, pow2_float32, prefetch
+
+import python_intrinsics
+from markers import needs_jit
+
+pytestmark = needs_jit
+
+
+@kernel
+def _powers(exponents, out):
+    for k in range(exponents.size):
+        out[k] = pow2_float32(exponents[k])
+
+
+@kernel
+def _atomics(state, out):
+    out[0] = atomic_add(state, 3, 5)
+    out[1] = atomic_load(state, 3)
+    atomic_store(state, 2, 7)
+    prefetch(state, 0)
+
+
+def test_pow2_float32_is_exact_for_every_normal_exponent():
+    exponents = np.arange(-126, 128, dtype=np.int64)
+    out = np.empty(exponents.size, np.float32)
+    _powers(exponents, out)
+    expected = np.ldexp(np.float32(1.0), exponents.astype(np.int32))
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal([python_intrinsics.pow2_float32(n) for n in exponents], expected)
+
+
+def test_atomics_do_what_their_stand_ins_do():
+    compiled, python = np.arange(16, dtype=np.int64), np.arange(16, dtype=np.int64)
+    out = np.zeros(2, np.int64)
+    _atomics(compiled, out)
+    old = python_intrinsics.atomic_add(python, 3, 5)
+    assert out.tolist() == [old, python_intrinsics.atomic_load(python, 3)] == [3, 8]
+    python_intrinsics.atomic_store(python, 2, 7)
+    python_intrinsics.prefetch(python, 0)
+    np.testing.assert_array_equal(compiled, python)
+
+
+def test_install_replaces_only_intrinsics(monkeypatch):
+    """install() swaps each intrinsic a kernel module imported for its stand-in (undone after the test)."""
+    import importlib
+
+    modules = {name: importlib.import_module(f"fastmlp.kernels.{name}") for name in ("activations", "forward", "sync")}
+    for module in modules.values():
+        for name in python_intrinsics.STAND_INS:
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, getattr(module, name))  # restored at teardown
+    replaced = python_intrinsics.install()
+    assert {"fastmlp.kernels.activations.pow2_float32", "fastmlp.kernels.forward.prefetch",
+            "fastmlp.kernels.sync.atomic_add", "fastmlp.kernels.sync.yield_core"} <= set(replaced)
+    assert modules["sync"].atomic_add is python_intrinsics.atomic_add
+    assert python_intrinsics.install() == []  # nothing left to replace

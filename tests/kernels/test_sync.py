@@ -1,0 +1,44 @@
+"""kernels.sync: the team's barrier makes every write before it visible to every thread after it."""
+
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+from fastmlp._compile import kernel
+from fastmlp.kernels.sync import STATE_SIZE, barrier
+
+from cases import TEAM_SIZES
+
+
+@kernel
+def _rounds(state, n_threads, me, seen, errors, rounds):
+    """Each round: write my round number, meet, check everyone's, meet again."""
+    for r in range(1, rounds + 1):
+        seen[me * 16] = r  # one cache line per thread
+        barrier(state, n_threads)
+        for other in range(n_threads):
+            if seen[other * 16] != r:
+                errors[me] += 1
+        barrier(state, n_threads)
+
+
+@pytest.mark.parametrize("n_threads", TEAM_SIZES)
+def test_barrier_makes_every_write_before_it_visible_after_it(n_threads):
+    state = np.zeros(STATE_SIZE, np.int64)
+    seen = np.zeros(16 * n_threads, np.int64)
+    errors = np.zeros(n_threads, np.int64)
+    rounds = 300 if numba.config.DISABLE_JIT else 20_000  # as Python, each meeting waits for the GIL
+    helpers = [threading.Thread(target=_rounds, args=(state, n_threads, me, seen, errors, rounds))
+               for me in range(1, n_threads)]
+    for thread in helpers:
+        thread.start()
+    _rounds(state, n_threads, 0, seen, errors, rounds)
+    for thread in helpers:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert errors.tolist() == [0] * n_threads
+    assert (seen[::16] == rounds).all()

@@ -1,0 +1,95 @@
+"""kernels.team: the epoch of minibatch SGD run by a team of 1 to 3 threads, against the NumPy reference.
+
+The team is started by fastmlp._team.train_epoch; the weights must not depend on its size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastmlp import MLP
+from fastmlp._team import train_epoch
+from fastmlp.kernels.team import share
+
+import naive
+from cases import (
+    BATCH_SIZES,
+    DEPTHS,
+    DTYPES,
+    LEARNING_RATE,
+    LOSS_OUTPUTS,
+    OPTIMIZER_NAMES,
+    OPTIMIZERS,
+    TEAM_SIZES,
+    assert_close,
+    layer_sizes,
+    make_targets,
+    random_thetas,
+)
+from covering import pairwise
+from kernel_args import KernelArgs, as_targets, codes
+
+
+@pairwise(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, members=TEAM_SIZES,
+          optimizer=OPTIMIZER_NAMES)
+def test_team_epoch(dtype, loss_output, depth, batch_size, members, optimizer):
+    """Two shuffled epochs ending in a partial minibatch: the loss and weights of the reference, and the
+    same bits as a team of one."""
+    (loss, output), dtype, sizes, settings = loss_output, np.dtype(dtype), layer_sizes(depth), OPTIMIZERS[optimizer]
+    rng = np.random.default_rng(6)
+    thetas = random_thetas(sizes, dtype, rng)
+    n = 3 * batch_size + batch_size // 2 + 1  # a last, partial minibatch (except for batch size 1)
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    Y = make_targets(rng, loss, output, n, sizes[-1])
+    orders = [rng.permutation(n) for _ in range(2)]
+    expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
+    results = []
+    for team in sorted({1, members}):
+        args = KernelArgs(thetas, dtype, batch_size)
+        opt = args.opt(**settings)
+        losses = [train_epoch(args.net, opt, X, as_targets(Y, dtype), np.empty(0, dtype), order, batch_size,
+                              dtype.type(1.0), codes(loss, output), args.work, n_threads=team) for order in orders]
+        results.append((args.params, losses))
+    for epoch, order in enumerate(orders):
+        expected, velocity, expected_loss = naive.train_epoch(expected, velocity, X[order], Y[order], batch_size,
+                                                              loss, output, learning_rate=LEARNING_RATE, **settings)
+        assert_close(results[-1][1][epoch], expected_loss, dtype, factor=10, err_msg=f"loss of epoch {epoch}")
+    for l, theta in enumerate(args.thetas()):
+        assert_close(theta, expected[l], dtype, factor=20, err_msg=f"layer {l}")
+    np.testing.assert_array_equal(results[-1][0], results[0][0])
+    assert results[-1][1] == results[0][1]
+
+
+@pairwise(dtype=DTYPES, batch_size=[1, 5, 32])
+def test_team_size_bit_identical_on_uint8(dtype, batch_size):
+    """uint8 inputs, layers of 13 and 9 units that 2 and 3 members share unevenly: the same bits for 1, 2, 3."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (70, 20), dtype=np.uint8)
+    y = rng.integers(0, 4, 70)
+    order = rng.permutation(70)
+    start = MLP((20, 13, 9, 4), dtype=dtype, random_state=8).thetas()
+    results = []
+    for members in TEAM_SIZES:
+        args = KernelArgs(start, dtype, batch_size)
+        opt = args.opt(learning_rate=0.3, momentum=0.9, weight_decay=1e-3)
+        loss = train_epoch(args.net, opt, X, y, np.empty(0, dtype), order, batch_size, dtype.type(1 / 255),
+                           codes("softmax_cross_entropy", "softmax"), args.work, n_threads=members)
+        results.append((args.params, loss))
+    assert not np.array_equal(results[0][0], KernelArgs(start, dtype, 1).params)  # it trained
+    for params, loss in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        assert loss == results[0][1]
+
+
+@pytest.mark.parametrize("grain", [1, 4])
+def test_share_cuts_whole_grains_in_order(grain):
+    """The members' parts of range(n) are contiguous, in member order, cover it once, and start at whole grains."""
+    for n in range(0, 40):
+        for n_members in TEAM_SIZES:
+            parts = [share(n, member, n_members, grain) for member in range(n_members)]
+            assert parts[0][0] == 0 and parts[-1][1] == n
+            for (first, stop), (next_first, _) in zip(parts, parts[1:]):
+                assert first <= stop == next_first
+            assert all(first % grain == 0 for first, stop in parts if stop > first)

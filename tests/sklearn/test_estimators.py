@@ -1,0 +1,335 @@
+"""fastmlp.sklearn's estimators: scikit-learn's training step for step, parameters, labels, attributes, files."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numba
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.neural_network import MLPRegressor as SkRegressor
+
+import fastmlp
+from fastmlp.sklearn import MLPClassifier, MLPRegressor
+
+#: Training runs as plain Python under NUMBA_DISABLE_JIT=1 (the coverage run): far too slow for these.
+pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: training is too slow")
+
+
+def blobs(n=48, n_features=5, n_classes=3, seed=0):
+    """Separable-ish classes around random centres; float64 X (n, n_features), int labels (n,)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    centres = rng.normal(0, 2, (n_classes, n_features))
+    return centres[y] + rng.normal(0, 1, (n, n_features)), y
+
+
+def quiet_fit(estimator, *args, **kwargs):
+    """fit without the ConvergenceWarning of a deliberately short run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------- the same steps as scikit-learn
+def _sklearn_from(ours, X, y, sk_class, params):
+    """scikit-learn's MLP with ``params``, started from the weights ``ours`` has now, with a fresh optimizer."""
+    sk = sk_class(**params, max_iter=1, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sk.fit(X, y)
+    sk.coefs_ = [c.copy() for c in ours.coefs_]
+    sk.intercepts_ = [b.copy() for b in ours.intercepts_]
+    del sk._optimizer  # partial_fit then starts a new one, as MLP.fit does
+    return sk
+
+
+CASES = {
+    "binary-sgd-nesterov": (SkClassifier, MLPClassifier, 2, dict(solver="sgd", momentum=0.9, alpha=0.01)),
+    "multiclass-adam": (SkClassifier, MLPClassifier, 3, dict(solver="adam", alpha=0.001)),
+    "multilabel-sgd": (SkClassifier, MLPClassifier, "multilabel", dict(solver="sgd", momentum=0.5, alpha=0.0)),
+    "regression-sgd-tanh": (SkRegressor, MLPRegressor, 1, dict(solver="sgd", momentum=0.9, activation="tanh",
+                                                                nesterovs_momentum=False)),
+    "two-targets-adam-relu": (SkRegressor, MLPRegressor, 2, dict(solver="adam", alpha=0.01, activation="relu")),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_epochs_match_scikit_learn(case):
+    """Three epochs of minibatch training from the same weights give scikit-learn's weights (float64)."""
+    sk_class, our_class, kind, settings = CASES[case]
+    X, labels = blobs(48, 4, 3, seed=1)
+    if sk_class is SkRegressor:
+        y = X[:, :kind].sum(axis=1) if kind == 1 else np.column_stack([X[:, 0] - X[:, 1], X[:, 2] * 0.5])
+    elif kind == "multilabel":
+        y = np.column_stack([labels == 0, X[:, 0] > 0, labels != 1]).astype(np.int64)
+    else:
+        y = labels % kind
+    params = dict(hidden_layer_sizes=(6,), batch_size=16, learning_rate_init=0.02, random_state=0,
+                  activation="logistic") | settings
+    ours = quiet_fit(our_class(**params, max_iter=1, warm_start=True, shuffle=False), X, y)
+    sk = _sklearn_from(ours, X, y, sk_class, params)
+    quiet_fit(ours.set_params(max_iter=3), X, y)  # continues from those weights with a fresh optimizer
+    for _ in range(3):
+        sk.partial_fit(X, y)
+    for got, want in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+    # The losses agree too, except that scikit-learn adds the L2 term alpha ||W||^2 / (2 n) to its own.
+    assert ours.loss_curve_[-1] == pytest.approx(sk.loss_curve_[-1], rel=0.05)
+
+
+def test_last_smaller_batch_is_where_alpha_differs():
+    """scikit-learn divides alpha by the size of each batch, fastmlp by the full batch size (documented)."""
+    X, y = blobs(40, 4, 2)
+    params = dict(hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, batch_size=16, alpha=1.0,
+                  learning_rate_init=0.05, random_state=0)
+    ours = quiet_fit(MLPClassifier(**params, max_iter=1, warm_start=True, shuffle=False), X, y)
+    sk = _sklearn_from(ours, X, y, SkClassifier, params)
+    quiet_fit(ours, X, y)
+    sk.partial_fit(X, y)
+    difference = max(np.abs(a - b).max() for a, b in zip(ours.coefs_, sk.coefs_))
+    assert 1e-6 < difference < 0.05
+
+
+# ---------------------------------------------------------------------- parameters and settings
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        (dict(alpha=-1.0), "alpha"), (dict(max_iter=0), "max_iter"), (dict(batch_size="big"), "batch_size"),
+        (dict(solver="lbfgs"), "lbfgs"), (dict(activation="softplus"), "activation"),
+        (dict(hidden_layer_sizes=(10, 0)), "hidden layer size"), (dict(momentum=1.5), "momentum"),
+        (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
+        (dict(n_threads=0), "n_threads"), (dict(learning_rate="cyclic"), "learning_rate"),
+        (dict(class_weight="uniform"), "class_weight"),
+    ],
+)
+def test_parameters_checked_in_fit_not_init(params, fragment):
+    X, y = blobs(12)
+    estimator = MLPClassifier(**params)  # stores them unchanged, as clone needs
+    assert all(estimator.get_params()[name] == value for name, value in params.items())
+    with pytest.raises((TypeError, ValueError), match=fragment):
+        estimator.fit(X, y)
+    assert not hasattr(estimator, "model_")
+
+
+def test_dtype_follows_X_like_scikit_learn():
+    X, y = blobs(20)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    assert quiet_fit(MLPClassifier(**kw), X.astype(np.float32), y).model_.dtype == np.float32
+    assert quiet_fit(MLPClassifier(**kw), X, y).model_.dtype == np.float64
+    assert quiet_fit(MLPClassifier(**kw), (X * 10).astype(np.int32), y).model_.dtype == np.float64
+    assert quiet_fit(MLPClassifier(**kw, dtype="float32"), X, y).coefs_[0].dtype == np.float32
+
+
+def test_convergence_warning_only_when_max_iter_is_reached():
+    X, y = blobs(30)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=500, tol=10.0, n_iter_no_change=2, random_state=0)
+        clf.fit(X, y)
+    # scikit-learn's rule: the first epoch sets the best loss, and training stops when the count of epochs
+    # without a gain of tol exceeds n_iter_no_change.
+    assert clf.n_iter_ == 4
+
+
+# ---------------------------------------------------------------------- labels and outputs
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog", "emu"]), np.array([-7, 3, 100]), np.array([2, 9])])
+def test_any_labels(labels):
+    X, index = blobs(60, 4, labels.size, seed=2)
+    y = labels[index]
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=150, random_state=0),
+                    X, y)
+    np.testing.assert_array_equal(clf.classes_, np.sort(labels))
+    predicted = clf.predict(X)
+    assert predicted.dtype == y.dtype and set(predicted) <= set(labels)
+    assert clf.score(X, y) > 0.9
+    proba = clf.predict_proba(X)
+    assert proba.shape == (60, labels.size)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], predicted)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+    assert (clf.n_outputs_, clf.out_activation_) == ((1, "logistic") if labels.size == 2 else (3, "softmax"))
+
+
+def test_multilabel():
+    X, labels = blobs(60, 4, 3, seed=3)
+    Y = np.column_stack([labels == 0, labels == 1, labels >= 1]).astype(np.int64)
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=200, random_state=0),
+                    X, Y)
+    assert (clf.n_outputs_, clf.out_activation_) == (3, "logistic")
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    predicted = clf.predict(X)
+    assert predicted.shape == Y.shape and predicted.dtype == Y.dtype
+    np.testing.assert_array_equal(predicted, (clf.predict_proba(X) > 0.5).astype(np.int64))
+    assert clf.score(X, Y) > 0.8  # subset accuracy
+
+
+def test_regressor_outputs_and_shapes():
+    X, _ = blobs(40, 3)
+    reg = quiet_fit(MLPRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0), X, X[:, 0])
+    assert reg.predict(X).shape == (40,) and reg.out_activation_ == "identity"
+    with pytest.warns(DataConversionWarning):
+        quiet_fit(reg, X, X[:, :1])
+    assert reg.predict(X).shape == (40,)
+    quiet_fit(reg, X, X[:, :2])
+    assert reg.predict(X).shape == (40, 2) and reg.n_outputs_ == 2 and reg.coefs_[-1].shape == (6, 2)
+
+
+def test_fitted_attributes_as_scikit_learn_names_them():
+    X, y = blobs(50, 4, 3)
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(7, 5), max_iter=4, random_state=0), X, y)
+    assert [c.shape for c in clf.coefs_] == [(4, 7), (7, 5), (5, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (5,), (3,)]
+    thetas = clf.model_.thetas()  # the lecture's (n_out, n_in + 1) layout, bias last
+    np.testing.assert_array_equal(clf.coefs_[1], thetas[1][:, :-1].T)
+    np.testing.assert_array_equal(clf.intercepts_[2], thetas[2][:, -1])
+    assert (clf.n_layers_, clf.n_outputs_, clf.n_iter_, clf.t_, clf.n_features_in_) == (4, 3, 4, 200, 4)
+    assert len(clf.loss_curve_) == 4 and clf.loss_ == clf.loss_curve_[-1] and clf.best_loss_ == min(clf.loss_curve_)
+    assert clf.validation_scores_ is None and clf.best_validation_score_ is None
+    assert clf.validation_loss_curve_ is None
+
+
+def test_early_stopping_curves():
+    X, y = blobs(80, 4, 2)
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(6,), early_stopping=True, max_iter=8, random_state=0), X, y)
+    assert len(clf.validation_scores_) == len(clf.validation_loss_curve_) == len(clf.loss_curve_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_) and clf.best_loss_ is None
+    assert clf.t_ == clf.n_iter_ * 72  # the training part: 80 less a stratified tenth
+
+
+def test_warm_start_continues_and_keeps_the_curves():
+    X, y = blobs(40)
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, warm_start=True, random_state=0), X, y)
+    before = [c.copy() for c in clf.coefs_]
+    network = clf.model_
+    quiet_fit(clf, X, y)
+    assert clf.model_ is network and len(clf.loss_curve_) == 6 and clf.n_iter_ == 3 and clf.t_ == 240
+    assert not np.array_equal(before[0], clf.coefs_[0])
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X, y % 2)
+    quiet_fit(clf.set_params(warm_start=False), X, y)
+    assert clf.model_ is not network and len(clf.loss_curve_) == 3
+
+
+def test_partial_fit():
+    X, y = blobs(60)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    for _ in range(3):
+        clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])  # a batch may miss a class
+    assert clf.n_outputs_ == 3 and len(clf.loss_curve_) == 3 and clf.n_iter_ == 1 and clf.t_ == 120
+    with pytest.raises(ValueError, match="not in `self.classes_`"):
+        clf.partial_fit(X, y + 1)
+    with pytest.raises(ValueError, match="balanced"):
+        clf.set_params(class_weight="balanced").partial_fit(X, y)
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, X[:, 0])
+
+
+def test_one_class_is_refused_with_its_name():
+    X, y = blobs(10)
+    with pytest.raises(ValueError, match="one class: 'a'"):
+        MLPClassifier().fit(X, np.full(10, "a"))
+    with pytest.raises(ValueError, match="only one class has them: 1"):
+        MLPClassifier().fit(X, y % 2, sample_weight=(y % 2).astype(float))
+
+
+def test_class_weight_dict_uses_the_labels():
+    X, index = blobs(60, 4, 2)
+    y = np.array(["no", "yes"])[index]
+    kw = dict(hidden_layer_sizes=(6,), max_iter=30, learning_rate_init=0.01, random_state=0)
+    heavy = quiet_fit(MLPClassifier(**kw, class_weight={"no": 100.0, "yes": 0.01}), X, y)
+    assert np.mean(heavy.predict(X) == "no") > 0.9
+    sample_weighted = quiet_fit(MLPClassifier(**kw), X, y, sample_weight=np.where(y == "no", 100.0, 0.01))
+    np.testing.assert_array_equal(heavy.coefs_[0], sample_weighted.coefs_[0])
+
+
+def test_threads_clamped_and_weights_independent_of_them():
+    X, y = blobs(256, 20, 3)
+    kw = dict(hidden_layer_sizes=(64,), max_iter=2, batch_size=256, random_state=0)
+    one = quiet_fit(MLPClassifier(**kw, n_threads=1), X, y)
+    many = quiet_fit(MLPClassifier(**kw, n_threads=64), X, y)  # more than Numba's pool: its size is used
+    np.testing.assert_array_equal(one.coefs_[0], many.coefs_[0])
+
+
+def test_random_state_instance_and_none():
+    X, y = blobs(20)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=2)
+    a = quiet_fit(MLPClassifier(**kw, random_state=np.random.RandomState(5)), X, y)
+    b = quiet_fit(MLPClassifier(**kw, random_state=np.random.RandomState(5)), X, y)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    c = quiet_fit(MLPClassifier(**kw), X, y)
+    assert c.coefs_[0].shape == a.coefs_[0].shape
+
+
+# ---------------------------------------------------------------------- files
+def test_file_round_trip_and_field(tmp_path):
+    X, index = blobs(40, 3, 3)
+    y = np.array(["a", "b", "c"])[index]
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, class_weight={"a": 2.0}, random_state=0),
+                    X, y)
+    clf.feature_names_in_ = np.array(["x0", "x1", "x2"], dtype=object)
+    path = tmp_path / "clf.npz"
+    clf.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        record = json.loads(archive["metadata"].tobytes())["estimator"]
+    assert record["class"] == "MLPClassifier" and record["classes"] == ["a", "b", "c"]
+    assert record["params"]["hidden_layer_sizes"] == [5] and record["params"]["class_weight"] == [["a", 2.0]]
+    loaded = fastmlp.load(path)
+    assert type(loaded) is MLPClassifier and loaded.get_params() == clf.get_params()
+    with warnings.catch_warnings():  # fitted "with feature names", X has none
+        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    for name in ("classes_", "feature_names_in_", "loss_curve_", "n_iter_", "t_", "n_features_in_", "best_loss_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
+    plain = tmp_path / "net.npz"
+    fastmlp.save(clf.model_, plain)
+    assert type(fastmlp.load(plain)) is fastmlp.MLP
+
+
+def test_saving_needs_a_fitted_estimator(tmp_path):
+    with pytest.raises(NotFittedError):
+        fastmlp.save(MLPRegressor(), tmp_path / "x.npz")
+    with pytest.raises(TypeError, match="fastmlp.MLP or a fastmlp.sklearn estimator"):
+        fastmlp.save(SkRegressor(), tmp_path / "x.npz")
+
+
+def _rewrite_record(path, change):
+    with np.load(path, allow_pickle=False) as archive:
+        entries = {key: archive[key] for key in archive.files}
+    metadata = json.loads(entries["metadata"].tobytes())
+    change(metadata["estimator"])
+    entries["metadata"] = np.frombuffer(json.dumps(metadata).encode(), np.uint8)
+    np.savez(path, **entries)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda r: r.update(extra=1), "estimator must be null or an object"),
+        (lambda r: r.update({"class": "SVC"}), "estimator class"),
+        (lambda r: r.update(classes=["a", "a"]), "distinct labels"),
+        (lambda r: r.update(classes=["a", 1]), "of one kind"),
+        (lambda r: r.update(classes=["a", "b"]), "3 classes for 3 output units"),
+        (lambda r: r.update(feature_names=["x"]), "feature_names"),
+        (lambda r: r.update(n_iter=-1), "n_iter"),
+        (lambda r: r["params"].update(kernel="rbf"), "unknown parameters \\['kernel'\\]"),
+        (lambda r: r["params"].update(alpha=-1), "alpha"),
+        (lambda r: r["params"].update(alpha={"a": 1}), "params must be an object of JSON"),
+        (lambda r: (r.update({"class": "MLPRegressor"}), r["params"].pop("class_weight")),
+         "MLPRegressor needs an identity output"),
+    ],
+)
+def test_bad_estimator_field_is_a_clear_value_error(tmp_path, change, fragment):
+    X, y = blobs(30)
+    path = tmp_path / "clf.npz"
+    quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=1, random_state=0), X, y).save(path)
+    _rewrite_record(path, change)
+    with pytest.raises(ValueError, match=fragment):
+        fastmlp.load(path)

@@ -1,0 +1,34 @@
+"""fastmlp._layout: where each layer lives in the flat parameter vector and in a sample's activations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastmlp._layout import build_layout, n_params, n_units, theta_views
+from fastmlp.kernels import GRAIN, SIZE, THETA, UNIT
+
+
+@pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1)])
+def test_layout_tiles_parameters_and_units(sizes):
+    layout, row_blocks = build_layout(sizes)
+    assert layout[:, SIZE].tolist() == list(sizes)
+    assert n_params(layout) == sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes, sizes[1:]))
+    assert n_units(layout) == sum(sizes)
+    # each layer's parameters start where the previous layer's end; its units likewise
+    for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        assert layout[l + 1, THETA] - layout[l, THETA] == n_out * (n_in + 1)
+        assert layout[l + 1, UNIT] - layout[l, UNIT] == n_in
+    # the row blocks cover every row of every layer once, in order, at most GRAIN rows each
+    rows = [(l, j0 + r) for l, j0, n_rows in row_blocks for r in range(n_rows)]
+    assert rows == [(l, j) for l, n_out in enumerate(sizes[1:]) for j in range(n_out)]
+    assert all(1 <= n_rows <= GRAIN and j0 % GRAIN == 0 for _, j0, n_rows in row_blocks)
+
+
+def test_theta_views_are_views_in_order():
+    layout, _ = build_layout((3, 4, 2))
+    params = np.arange(n_params(layout), dtype=np.float64)
+    views = theta_views(params, layout)
+    assert [view.shape for view in views] == [(4, 4), (2, 5)]
+    assert all(view.base is params for view in views)
+    np.testing.assert_array_equal(np.concatenate([view.ravel() for view in views]), params)
