@@ -13,10 +13,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _ranks, _threads
+from . import _ranks, _threads, inference, io
 from . import _validation as check
 from . import checkpoint as checkpointing
-from . import inference, io
 from ._compile import NUMBA_ERROR
 from ._layout import build_layout, n_params, n_units, theta_views
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
@@ -620,7 +619,7 @@ class MLP:
                         break
         except BaseException as error:
             # Ctrl-C, or in a data-parallel fit another rank's failure: keep the last completed epoch.
-            stopped = isinstance(error, KeyboardInterrupt) or isinstance(error, _ranks.RankError)
+            stopped = isinstance(error, (KeyboardInterrupt, _ranks.RankError))
             if stopped and saver is not None:
                 saver.finish(len(self.loss_curve_))
             if group is not None:  # tell the other ranks, unless every rank saw the same divergence
@@ -646,7 +645,7 @@ class MLP:
             epoch,
         )
 
-    def _validate(self, validation: _Data, group=None) -> None:
+    def _validate(self, validation: _Data, group: _ranks.Group | None = None) -> None:
         """Score and mean loss on the validation data, appended to the validation curves."""
         n = validation.X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)

@@ -137,11 +137,11 @@ def _run(command: list[str]) -> dict:
 
 
 def _machine() -> dict:
+    import numba
+    import numpy
     from mpi4py import MPI
 
     import fastmlp
-    import numba
-    import numpy
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())

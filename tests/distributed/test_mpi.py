@@ -236,9 +236,9 @@ def test_each_rank_reads_its_rows_of_a_file(shared_dir, kind):
 # ----------------------------------------------------------------------------------------- command line
 @pytest.mark.parametrize("gz", [True, False], ids=["gz", "plain"])
 def test_command_line_trains_on_shards_and_rank_0_reports(shared_dir, capsys, gz):
-    from idx_data import write_idx_dir
-
     from fastmlp.cli import main
+
+    from idx_data import write_idx_dir
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 300)
