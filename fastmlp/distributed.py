@@ -171,9 +171,12 @@ def _npz_shard(name: str, key: str | None, part: Part) -> np.ndarray:
             raise ValueError(f"{name}: has no array {key!r}; it holds {members}")
         info = archive.getinfo(key + ".npy")
         with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(member)
+            try:
+                version = np.lib.format.read_magic(member)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran, dtype = read(member)
+            except ValueError as error:
+                raise ValueError(f"{name}: array {key!r} is not a valid .npy member ({error})") from None
             header = member.tell()
             if fortran or dtype.hasobject or len(shape) == 0:
                 raise ValueError(f"{name}: array {key!r} must be C-ordered numbers with rows, to be split")
