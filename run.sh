@@ -16,7 +16,7 @@ install() {
     [ -x .venv/bin/python ] || python3 -m venv .venv
     local log
     log=$(mktemp)
-    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,peers,plot,bench,onnx]" >"$log" 2>&1; then
+    if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,peers,plot,bench,onnx,mpi,dask]" >"$log" 2>&1; then
         cat "$log" >&2
         exit 1
     fi
