@@ -10,6 +10,8 @@ Runs, each `--repeat` times and interleaved (the machine is shared: medians, not
 - Fashion-MNIST 784-100-10, SGD, batch 32, learning rate 0.2, `--epochs` epochs on all 60,000 training
   images: one process on two threads, and two MPI ranks (mpiexec -n 2) of one thread each with
   sync_every 1, 4, 16 and 64; the job's samples/s and the test accuracy;
+- with --cache, the first fit and prediction in a fresh Dask worker with an empty kernel cache and with a
+  filled one;
 - for the cost model: the time of one SGD step at batches 32, 128 and 512 on one thread and on two, for
   784-100-10 and the ten times larger 784-1000-10, and the time of averaging each parameter vector over two
   ranks (one Allreduce, as a fit does).
@@ -125,6 +127,36 @@ def _allreduce(args) -> None:
         print(json.dumps(out), flush=True)
 
 
+def _first_fit() -> None:
+    """A first fit and prediction, as a task in a fresh Dask worker would run them."""
+    import numpy as np
+
+    from fastmlp import MLP
+
+    X = np.random.default_rng(0).integers(0, 256, (256, 784), dtype=np.uint8)
+    y = np.arange(256) % 10
+    MLP([784, 100, 10], random_state=0).fit(X, y, epochs=1).predict(X)
+
+
+def _cache(args) -> None:
+    """Seconds of the first fit in a fresh Dask worker with an empty NUMBA_CACHE_DIR, then in another fresh
+    worker with the cache the first one filled; prints a JSON line."""
+    import tempfile
+
+    from distributed import Client, LocalCluster
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for name in ("cold_seconds", "warm_seconds"):
+            with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None,
+                              env={"NUMBA_CACHE_DIR": cache}) as cluster, Client(cluster) as client:
+                client.submit(int, 0).result()  # the worker is up
+                began = time.perf_counter()
+                client.submit(_first_fit, pure=False).result()
+                out[name] = time.perf_counter() - began
+    print(json.dumps(out), flush=True)
+
+
 # ------------------------------------------------------------------------------------------- driver
 def _run(command: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
@@ -157,13 +189,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--append", action="store_true", help="add to the runs already in --out")
-    parser.add_argument("--worker", choices=("train", "steps", "allreduce"), help=argparse.SUPPRESS)
+    parser.add_argument("--cache", action="store_true",
+                        help="also time the first fit in a fresh Dask worker, with and without a filled kernel cache")
+    parser.add_argument("--worker", choices=("train", "steps", "allreduce", "cache"), help=argparse.SUPPRESS)
     parser.add_argument("--ranks", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sync-every", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        {"train": _train, "steps": _steps, "allreduce": _allreduce}[args.worker](args)
+        {"train": _train, "steps": _steps, "allreduce": _allreduce, "cache": _cache}[args.worker](args)
         return 0
 
     mpiexec = shutil.which("mpiexec", path=os.path.dirname(sys.executable))
@@ -174,10 +208,13 @@ def main(argv=None) -> int:
     configs = {"1 rank x 2 threads": me + ["--threads", "2"]}
     configs.update({f"2 ranks x 1 thread, sync_every {k}": two_ranks + ["--ranks", "2", "--sync-every", str(k)]
                     for k in SYNC_EVERY})
-    raw = {"training": {name: [] for name in configs}, "steps": [], "allreduce": []}
+    raw = {"training": {name: [] for name in configs}, "steps": [], "allreduce": [], "cache": None}
     if args.append and Path(args.out).is_file():
         raw = json.loads(Path(args.out).read_text())["raw"]
     runs, steps, allreduce = raw["training"], raw["steps"], raw["allreduce"]
+    if args.cache:
+        raw["cache"] = _run(me + ["--worker", "cache"])
+        print(f"first fit in a fresh Dask worker: {raw['cache']}", flush=True)
     for repeat in range(args.repeat):
         for name, command in configs.items():
             runs[name].append(_run(command + ["--worker", "train", "--epochs", str(args.epochs)]))
@@ -200,6 +237,7 @@ def main(argv=None) -> int:
         "step_seconds": {key: median([s[key] for s in steps]) for key in steps[0]},
         "allreduce": {name: {"n_params": allreduce[0][name]["n_params"],
                              "seconds": median([a[name]["seconds"] for a in allreduce])} for name in NETWORKS},
+        "cache": raw.get("cache"),
         "raw": raw,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

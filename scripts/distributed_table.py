@@ -1,5 +1,6 @@
-"""Render scripts/distributed_bench.py's JSON into the two generated blocks of docs/distributed.md: the
-measured table and the cost model for 8-64 nodes (whose step times come from the same measurement).
+"""Render scripts/distributed_bench.py's JSON into the three generated blocks of docs/distributed.md, in page
+order: the kernel cache in a fresh Dask worker, the measured training table, and the cost model for 8-64
+nodes (whose step and averaging times come from the same measurement).
 
     python scripts/distributed_table.py artifacts/distributed.json [--docs docs/distributed.md] [--print]
 """
@@ -74,6 +75,15 @@ def measured_block(result: dict) -> str:
     return "\n".join(lines)
 
 
+def cache_block(result: dict) -> str:
+    cache = result.get("cache")
+    if not cache:
+        return "(not measured yet: python scripts/distributed_bench.py --cache --append)"
+    return ("| first fit and prediction in a fresh Dask worker | seconds |\n|---|---|\n"
+            f"| empty kernel cache (compiles) | {cache['cold_seconds']:.1f} |\n"
+            f"| the cache a previous worker filled (loads) | {cache['warm_seconds']:.1f} |")
+
+
 def model_block(result: dict) -> str:
     lines = ["Assumed fabrics: " + "; ".join(
         f"{name}: latency {_time(f['alpha'])}, bandwidth {f['beta'] / 1e9:g} GB/s ({f['note']})"
@@ -115,7 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--print", action="store_true", help="print the blocks instead of writing the page")
     args = parser.parse_args(argv)
     result = json.loads(Path(args.result).read_text())
-    blocks = [measured_block(result), model_block(result)]
+    blocks = [cache_block(result), measured_block(result), model_block(result)]
     if args.print:
         print("\n\n".join(blocks))
         return 0
