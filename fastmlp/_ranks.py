@@ -109,6 +109,8 @@ class Group:
         sharing = sum(1 for cpus in node.allgather(mine) if cpus & mine)  # ranks competing for my cores
         node.Free()
         self.sharing = (sharing, f"{sharing} ranks of this fit on this node")
+        # Ranks of the job outside comm (a fit on a sub-communicator) share the node too: the launcher counts them.
+        self.sharing = max(self.sharing, _threads.sharers(), key=lambda counted: counted[0])
         self.syncs = 0
 
     # ------------------------------------------------------------------ waiting

@@ -78,17 +78,24 @@ def test_sync_every_step_equals_one_process_with_twice_the_batch(dtype, settings
 # ------------------------------------------------------------------------------ identical on every rank
 @pytest.mark.parametrize("settings", [dict(momentum=0.9), dict(optimizer="adam", learning_rate=0.01)],
                          ids=["momentum", "adam"])
-def test_every_rank_holds_the_same_weights_and_state_after_each_epoch(settings):
+def test_every_rank_holds_the_same_weights_and_state_after_each_sync(settings, monkeypatch):
     _, _, X, y = _problem(n_per_rank=50 + 7 * RANK)  # unequal shards; 50 / 4 steps end mid-period
-    seen = []
+    after_sync, after_epoch = [], []
+    average = Group.average
+
+    def checked_average(group, arrays):  # every rank calls it at the same point: its check may be collective
+        average(group, arrays)
+        after_sync.append(all(_all_equal(array) for array in arrays))
 
     def same_everywhere(net, seconds):
-        seen.append(_all_equal(net.params) and _all_equal(net._first) and _all_equal(net._second))
+        after_epoch.append(_all_equal(net.params) and _all_equal(net._first) and _all_equal(net._second))
 
+    monkeypatch.setattr(Group, "average", checked_average)
     net = MLP([12, 9, 3], random_state=RANK)  # different initial weights: rank 0's are broadcast
     net.fit(X, y, comm=WORLD, sync_every=3, epochs=4, batch_size=4, callback=same_everywhere,
             **{"learning_rate": 0.2, **settings})
-    assert seen == [True] * 4
+    assert after_sync == [True] * 4 * 5  # 13 steps per epoch (50 / 4, rounded up): syncs after 3, 6, 9, 12, 13
+    assert after_epoch == [True] * 4
     assert _all_equal(np.array(net.loss_curve_))
 
 
