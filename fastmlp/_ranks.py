@@ -1,7 +1,6 @@
-"""Data-parallel training over MPI, the part a fit calls: the ranks of a communicator agree on the checks,
-take rank 0's state, train their own shards in chunks of ``sync_every`` steps and average the parameters
-and optimizer state after each chunk. See docs/distributed.md; mpi4py is imported only when a fit is given
-a communicator."""
+"""Data-parallel training over MPI, the part a fit calls: the ranks agree on the checks, take rank 0's
+state, train their shards in chunks of ``sync_every`` steps and average parameters and optimizer state after
+each chunk (docs/distributed.md). mpi4py is imported only when a fit is given a communicator."""
 
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ import sys
 import time
 import zlib
 from contextlib import contextmanager
+from hashlib import sha256
 
 import numpy as np
 
@@ -92,6 +92,7 @@ class Group:
             raise TypeError(f"comm must be an mpi4py intracommunicator such as MPI.COMM_WORLD, "
                             f"got {type(comm).__name__}")
         self.MPI = MPI
+        self.job = comm  # what MPI_Abort ends if a rank stops answering
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.timeout = timeout()
         self.side = None  # the side channel for failure notices (wait() polls it)
@@ -111,7 +112,6 @@ class Group:
         self.sharing = (sharing, f"{sharing} ranks of this fit on this node")
         # Ranks of the job outside comm (a fit on a sub-communicator) share the node too: the launcher counts them.
         self.sharing = max(self.sharing, _threads.sharers(), key=lambda counted: counted[0])
-        self.syncs = 0
 
     # ------------------------------------------------------------------ waiting
     def _wait(self, request, what: str) -> None:
@@ -128,7 +128,7 @@ class Group:
             if self.side is not None and self.side.iprobe(source=self.MPI.ANY_SOURCE, tag=FAILED):
                 raise RankError(self.side.recv(source=self.MPI.ANY_SOURCE, tag=FAILED))
             if time.monotonic() > deadline:
-                _abort_at_exit(self.comm)
+                _abort_at_exit(self.job)
                 raise RankError(f"rank {self.rank} of {self.size}: no answer from the other ranks for "
                                 f"{self.timeout:g} s while {what}: a rank died, hangs or was never started "
                                 f"(set {TIMEOUT_VARIABLE} to wait longer)")
@@ -197,8 +197,6 @@ class Group:
         digest = np.frombuffer(bytes.fromhex(record["sha256"]), np.uint8).astype(np.float64)
         rows = self._gather(np.concatenate([[record["n_samples"]], digest]), "hashing the data")
         combined = rows[:, 1:].astype(np.uint8).tobytes()
-        from hashlib import sha256
-
         return {"n_samples": int(rows[:, 0].sum()), "sha256": sha256(combined).hexdigest()}
 
     def plan(self, n_samples: int, batch_size: int) -> int:
@@ -246,7 +244,6 @@ class Group:
         for array in arrays:
             array[:] = flat[start:start + array.size]
             start += array.size
-        self.syncs += 1
 
     def train_epoch(self, rng, shuffle: bool, net, opt, X, targets, weights, batch_size, scale, codes,
                     work) -> tuple[float, int]:

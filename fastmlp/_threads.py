@@ -1,9 +1,6 @@
-"""The thread budget: how many threads a fit or a prediction takes by default, so that the processes
-sharing a node (MPI ranks, Dask workers) never ask for more threads than there are cores.
-
-Neither MPI launchers nor Dask set NUMBA_NUM_THREADS, and Numba's pool ignores the CPU affinity: two
-ranks of two threads each on two cores ran a step 8x slower than two ranks of one thread (docs/distributed.md).
-"""
+"""The thread budget: by default a fit or a prediction takes this process's share of the cores (its CPU
+affinity over the MPI ranks or Dask task threads on the node, at most Numba's count), since neither MPI
+launchers nor Dask set NUMBA_NUM_THREADS (docs/distributed.md)."""
 
 from __future__ import annotations
 
