@@ -73,7 +73,7 @@ def _train(args) -> None:
         seconds = sum(s for _, s, _ in epochs)
         print(json.dumps({"samples_per_s": samples / seconds, "test_accuracy": net.score(X_test, y_test),
                           "final_loss": net.loss_curve_[-1], "epoch_seconds": [s for _, s, _ in epochs],
-                          "threads_per_rank": epochs[0][2]}), flush=True)
+                          "threads_per_rank": epochs[0][2], "load_average": os.getloadavg()[0]}), flush=True)
 
 
 def _steps(args) -> None:

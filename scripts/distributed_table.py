@@ -50,6 +50,13 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} us" if seconds >= 1e-5 else f"{seconds * 1e6:.1f} us"
 
 
+def _load(result: dict) -> str:
+    """The range of the one-minute load average at the end of the training runs, where recorded."""
+    loads = [run["load_average"] for runs in result.get("raw", {}).get("training", {}).values() for run in runs
+             if "load_average" in run]
+    return f"; the load average on the two cores was {min(loads):.1f}-{max(loads):.1f} during them" if loads else ""
+
+
 def measured_block(result: dict) -> str:
     machine = result["machine"]
     mpi = " ".join(machine["mpi"].replace("Version:", "").split())
@@ -57,7 +64,8 @@ def measured_block(result: dict) -> str:
     lines = [f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, shared with other work), "
              f"{mpi}, numba {machine['numba']}; {settings['network']}, {settings['optimizer'].upper()} "
              f"batch {settings['batch_size']}, learning rate {settings['learning_rate']:g}, {settings['epochs']} "
-             f"epochs of {settings['data']}. Median of {settings['repeat']} runs (all runs in brackets).",
+             f"epochs of {settings['data']}. Median of {settings['repeat']} runs (all runs in brackets)"
+             f"{_load(result)}.",
              "",
              "| configuration | samples/s of the job | test accuracy after the last epoch |",
              "|---|---|---|"]
