@@ -5,6 +5,8 @@ A module of its own, like cases.py, for the kernel tests under tests/ and tests/
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
@@ -62,7 +64,7 @@ class Case:
 
 
 def random_thetas(layer_sizes, dtype, rng, scale=0.8) -> list[np.ndarray]:
-    return [rng.normal(0, scale, (n_out, n_in + 1)).astype(dtype) for n_in, n_out in zip(layer_sizes, layer_sizes[1:])]
+    return [rng.normal(0, scale, (n_out, n_in + 1)).astype(dtype) for n_in, n_out in itertools.pairwise(layer_sizes)]
 
 
 def codes(loss, output, hidden="logistic") -> np.ndarray:

@@ -3,12 +3,12 @@ reference (tests/naive.py) and central finite differences, and teams of any size
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
 from cases import assert_close, make_targets
 from kernel_args import Case, as_targets, codes, no_weights, random_thetas
 
-import naive
 from fastmlp._team import train_epoch
 from fastmlp.kernels.activations import HIDDEN_ACTIVATIONS, hidden_activate, tanh_inplace, times_derivative
 from fastmlp.kernels.forward import predict_chunk
@@ -160,7 +160,7 @@ def test_team_epoch_bit_identical_and_matches_reference(hidden, dtype):
     X = rng.normal(size=(n, 5)).astype(dtype)
     y = rng.integers(0, 3, n)
     order = rng.permutation(n)
-    settings = dict(learning_rate=0.1, momentum=0.9)
+    settings = {"learning_rate": 0.1, "momentum": 0.9}
     results = []
     for members in (1, 2, 3):
         case = Case(thetas, dtype, batch)
