@@ -6,7 +6,11 @@ a loop that uses one can still be vectorised and the kernel can still be cached.
 """
 
 import platform
+import threading
+import time
 
+import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -126,3 +130,35 @@ def pow2_float32(typingctx, n):
         return builder.bitcast(bits, ir.FloatType())
 
     return types.float32(n), codegen
+
+
+if numba.config.DISABLE_JIT:
+    # NUMBA_DISABLE_JIT=1 (the coverage run) runs the kernels as Python, where an intrinsic cannot be
+    # called: the same operations in plain Python, a lock making the atomics atomic.
+    _LOCK = threading.Lock()
+
+    def atomic_add(array, index, value):  # noqa: F811
+        with _LOCK:
+            old = array[index]
+            array[index] += value
+            return old
+
+    def atomic_load(array, index):  # noqa: F811
+        with _LOCK:
+            return array[index]
+
+    def atomic_store(array, index, value):  # noqa: F811
+        with _LOCK:
+            array[index] = value
+
+    def spin_pause():  # noqa: F811
+        pass
+
+    def yield_core():  # noqa: F811
+        time.sleep(0)  # lets the other Python threads of the team run
+
+    def prefetch(array, index):  # noqa: F811
+        pass
+
+    def pow2_float32(n):  # noqa: F811
+        return np.float32(np.ldexp(np.float32(1.0), int(n)))
