@@ -80,7 +80,11 @@ class TrainingSettings:
 
     @classmethod
     def from_record(cls, record, where: str) -> TrainingSettings:
-        """Settings back from a file's record; anything invalid is a ValueError naming ``where``."""
+        """Settings back from a file's record; anything invalid is a ValueError naming ``where``.
+
+        A setting missing from the record takes the table's default, so files written before a setting
+        existed stay readable (and resume as they were trained); an unknown one is refused.
+        """
         if not isinstance(record, dict) or not set(record) <= set(RECORDED):
             raise ValueError(f"{where}: training settings must be an object with fields from {list(RECORDED)}")
         try:

@@ -228,7 +228,7 @@ def test_checkpoint_validation_rejects_tampered_state(tmp_path):
         (dict(rng_state={"bit_generator": "MT19937"}), "rng_state"),
         (dict(rng_state=dict(metadata["rng_state"], state={"state": -1, "inc": 1})), "rng_state"),
         (dict(training=dict(metadata["training"], batch_size=0)), "batch_size"),
-        (dict(training={}), "training settings"),
+        (dict(training={"learning_rte": 0.1}), "training settings"),
     ]:
         tampered = dict(entries, metadata=np.frombuffer(json.dumps(dict(metadata, **change)).encode(), np.uint8))
         np.savez(tmp_path / "bad.npz", **tampered)
