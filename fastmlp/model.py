@@ -274,11 +274,14 @@ class MLP:
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:
-        """The kernels' update rule: state buffers, ``step`` (int64[1], updates so far) and the settings."""
-        dtype = self.dtype.type
-        return Optimizer(OPTIMIZERS[settings.optimizer], self._first, self._second, step, dtype(learning_rate),
-                         dtype(settings.momentum), dtype(settings.weight_decay), settings.nesterov,
-                         dtype(settings.beta_1), dtype(settings.beta_2), dtype(settings.epsilon))
+        """The kernels' update rule: state buffers, ``step`` (int64[1], updates so far), the epoch's
+        learning rate, and every other field of ``Optimizer`` taken by name from the settings (numbers in
+        the parameters' dtype), so a new setting of the update needs no code here."""
+        named = {name: getattr(settings, name) for name in Optimizer._fields if name in FIELDS}
+        named = {name: value if isinstance(value, bool) else self.dtype.type(value) for name, value in named.items()}
+        named["learning_rate"] = self.dtype.type(learning_rate)
+        return Optimizer(kind=OPTIMIZERS[settings.optimizer], first=self._first, second=self._second, step=step,
+                         **named)
 
     # ----------------------------------------------------------------- inference
     def forward(self, X: ArrayLike) -> np.ndarray:
