@@ -6,7 +6,6 @@ network in ``model_``. docs/sklearn.md lists what maps how and where the results
 """
 
 # scikit-learn ships no type information: its names are typed as Any here.
-# mypy: disable-error-code="import-untyped"
 
 from __future__ import annotations
 
