@@ -234,8 +234,8 @@ def test_checkpoint_validation_rejects_tampered_state(tmp_path):
         np.savez(tmp_path / "bad.npz", **tampered)
         with pytest.raises(ValueError, match=fragment):
             fastmlp.load(tmp_path / "bad.npz")
-    np.savez(tmp_path / "bad.npz", **dict(entries, velocity=np.full_like(entries["velocity"], np.nan)))
-    with pytest.raises(ValueError, match="'velocity' contains NaN"):
+    np.savez(tmp_path / "bad.npz", **dict(entries, first=np.full_like(entries["first"], np.nan)))
+    with pytest.raises(ValueError, match="'first' contains NaN"):
         fastmlp.load(tmp_path / "bad.npz")
 
 
