@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -389,6 +390,17 @@ class _BaseMLP(BaseEstimator):
             return self.model_.forward(X)
 
     # --------------------------------------------------------------------- files
+    def to_onnx(self, path: str | os.PathLike | None = None, **options: Any) -> Any:
+        """The fitted network as an ONNX model (``label`` gives this estimator's labels), also written to
+        ``path``; see :func:`fastmlp.onnx_export.to_onnx`. Inside a Pipeline, see
+        :func:`register_onnx_converters`."""
+        from .onnx_export import to_onnx
+
+        check_is_fitted(self)
+        if is_classifier(self) and not self.multilabel_:
+            options.setdefault("classes", self.classes_)
+        return to_onnx(self.model_, path, multilabel=bool(getattr(self, "multilabel_", False)), **options)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to ``path`` (fastmlp's .npz model file); ``fastmlp.load`` reads it back."""
         record = self._file_record()  # checks that the estimator is fitted
@@ -733,3 +745,16 @@ def from_record(record: dict, net: MLP, where: str) -> MLPClassifier | MLPRegres
         estimator.feature_names_in_ = np.array(record["feature_names"], dtype=object)
     estimator._set_fitted(record["n_iter"], record["t"])
     return estimator
+
+
+def register_onnx_converters() -> None:
+    """Register converters for MLPClassifier and MLPRegressor with skl2onnx, so that ``skl2onnx.to_onnx``
+    converts pipelines that hold them. Done on import when skl2onnx is already imported; importing
+    skl2onnx takes seconds, so otherwise call this once before converting."""
+    from .onnx_export import register_skl2onnx
+
+    register_skl2onnx(MLPClassifier, MLPRegressor)
+
+
+if "skl2onnx" in sys.modules:
+    register_onnx_converters()
