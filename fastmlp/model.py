@@ -694,22 +694,9 @@ MLP.fit.__signature__ = _fit_signature()  # type: ignore[attr-defined]
 
 
 def load(path: str | os.PathLike) -> MLP:
-    """Read a model (or a checkpoint) written by :meth:`MLP.save`; returns an :class:`MLP`.
+    """The network in a model file or checkpoint, also one saved from a scikit-learn estimator.
 
-    Raises ValueError naming the problem for a file that is not a valid fastmlp file: truncated,
-    corrupted, foreign (a .npy, a pickle, another zip), of a newer format version, or with entries
-    whose shapes, dtypes or values do not fit the metadata. A checkpoint also restores the optimizer
-    state and the random generator, so training can go on exactly where it stopped. Files of format
-    version 1 are read too.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import fastmlp
-    >>> net = fastmlp.MLP([4, 3, 2], random_state=0)
-    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
-    >>> net.save(path)
-    >>> bool((fastmlp.load(path).params == net.params).all())
-    True
+    :func:`fastmlp.load` is the public entry point (it rebuilds estimators too); both check every entry
+    and raise ValueError naming the problem for a file that is not a valid fastmlp file.
     """
     return MLP._from_file(*io.read(path))
