@@ -7,12 +7,16 @@ An estimator's file is its network's model file with the ``estimator`` metadata 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from . import io
 from .model import MLP
 
+if TYPE_CHECKING:  # for the annotations only: importing fastmlp.sklearn imports scikit-learn
+    from .sklearn import MLPClassifier, MLPRegressor
 
-def save(model, path: str | os.PathLike) -> None:
+
+def save(model: MLP | MLPClassifier | MLPRegressor, path: str | os.PathLike) -> None:
     """Write an :class:`~fastmlp.MLP` or a fitted ``fastmlp.sklearn`` estimator to ``path`` (atomic .npz).
 
     Examples
@@ -31,7 +35,7 @@ def save(model, path: str | os.PathLike) -> None:
     model.save(path)
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> MLP | MLPClassifier | MLPRegressor:
     """Read a file written by :func:`save`, ``MLP.save`` or a checkpoint.
 
     Returns a ``fastmlp.sklearn`` estimator when the file was saved from one (scikit-learn must be

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 
-def setting(default, *, low=None, high=None, positive=False, choices=(), recorded=True, help=""):
+def setting(default: Any, *, low: float | None = None, high: float | None = None, positive: bool = False,
+            choices: tuple[str, ...] = (), recorded: bool = True, help: str = "") -> Any:
     """One row of the table: ``low`` <= value (< ``high``), > 0 when ``positive``, one of ``choices``.
 
     ``recorded`` settings are written into checkpoints and must match to resume one exactly.
@@ -53,7 +54,7 @@ class TrainingSettings:
     n_iter_no_change: int = setting(10, low=1, help="epochs without improvement that stop or adapt")
     restore_best_weights: bool = setting(True, help="with early stopping, end with the best-scoring weights")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             object.__setattr__(self, field.name, _checked(field, getattr(self, field.name)))
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
@@ -79,8 +80,12 @@ class TrainingSettings:
                 if field.metadata["recorded"]}
 
     @classmethod
-    def from_record(cls, record, where: str) -> TrainingSettings:
-        """Settings back from a file's record; anything invalid is a ValueError naming ``where``."""
+    def from_record(cls, record: object, where: str) -> TrainingSettings:
+        """Settings back from a file's record; anything invalid is a ValueError naming ``where``.
+
+        A setting missing from the record takes the table's default, so files written before a setting
+        existed stay readable (and resume as they were trained); an unknown one is refused.
+        """
         if not isinstance(record, dict) or not set(record) <= set(RECORDED):
             raise ValueError(f"{where}: training settings must be an object with fields from {list(RECORDED)}")
         try:
@@ -98,7 +103,7 @@ class TrainingSettings:
                 raise ValueError(f"{name}={value} is not representable in {dtype.name}")
 
 
-def _checked(field, value):
+def _checked(field: dataclasses.Field, value: Any) -> Any:
     meta = field.metadata
     name = field.name
     kind = field.type
@@ -110,11 +115,13 @@ def _checked(field, value):
         if not isinstance(value, str) or value not in meta["choices"]:
             raise ValueError(f"{name} must be one of {list(meta['choices'])}, got {value!r}")
         return value
+    number: int | float
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or \
             (kind == "int" and not isinstance(value, numbers.Integral)):
         what = "an integer" if kind == "int" else "a real number"
         raise TypeError(f"{name} must be {what}, got {type(value).__name__} {value!r}")
-    value = int(value) if kind == "int" else float(value)
+    number = int(value) if isinstance(value, numbers.Integral) and kind == "int" else float(value)
+    value = number
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if meta["positive"] and value <= 0:

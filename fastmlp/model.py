@@ -278,11 +278,14 @@ class MLP:
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:
-        """The kernels' update rule: state buffers, ``step`` (int64[1], updates so far) and the settings."""
-        dtype = self.dtype.type
-        return Optimizer(OPTIMIZERS[settings.optimizer], self._first, self._second, step, dtype(learning_rate),
-                         dtype(settings.momentum), dtype(settings.weight_decay), settings.nesterov,
-                         dtype(settings.beta_1), dtype(settings.beta_2), dtype(settings.epsilon))
+        """The kernels' update rule: state buffers, ``step`` (int64[1], updates so far), the epoch's
+        learning rate, and every other field of ``Optimizer`` taken by name from the settings (numbers in
+        the parameters' dtype), so a new setting of the update needs no code here."""
+        named = {name: getattr(settings, name) for name in Optimizer._fields if name in FIELDS}
+        named = {name: value if isinstance(value, bool) else self.dtype.type(value) for name, value in named.items()}
+        named["learning_rate"] = self.dtype.type(learning_rate)
+        return Optimizer(kind=OPTIMIZERS[settings.optimizer], first=self._first, second=self._second, step=step,
+                         **named)
 
     # ----------------------------------------------------------------- inference
     def forward(self, X: ArrayLike) -> np.ndarray:
@@ -735,22 +738,9 @@ MLP.fit.__signature__ = _fit_signature()  # type: ignore[attr-defined]
 
 
 def load(path: str | os.PathLike) -> MLP:
-    """Read a model (or a checkpoint) written by :meth:`MLP.save`; returns an :class:`MLP`.
+    """The network in a model file or checkpoint, also one saved from a scikit-learn estimator.
 
-    Raises ValueError naming the problem for a file that is not a valid fastmlp file: truncated,
-    corrupted, foreign (a .npy, a pickle, another zip), of a newer format version, or with entries
-    whose shapes, dtypes or values do not fit the metadata. A checkpoint also restores the optimizer
-    state and the random generator, so training can go on exactly where it stopped. Files of format
-    version 1 are read too.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import fastmlp
-    >>> net = fastmlp.MLP([4, 3, 2], random_state=0)
-    >>> path = os.path.join(tempfile.mkdtemp(), "net.npz")
-    >>> net.save(path)
-    >>> bool((fastmlp.load(path).params == net.params).all())
-    True
+    :func:`fastmlp.load` is the public entry point (it rebuilds estimators too); both check every entry
+    and raise ValueError naming the problem for a file that is not a valid fastmlp file.
     """
     return MLP._from_file(*io.read(path))

@@ -5,19 +5,26 @@ defaults to the lecture's "logistic"), map them onto :meth:`fastmlp.MLP.fit` and
 network in ``model_``. docs/sklearn.md lists what maps how and where the results can differ.
 """
 
+# scikit-learn ships no type information: its names are typed as Any here.
+
 from __future__ import annotations
 
+import math
 import numbers
 import os
+import sys
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any, Literal, Self, overload
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_array, column_or_1d
+from sklearn.utils import Tags, check_array, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
@@ -34,41 +41,54 @@ WHOLE_FIT = ("epochs", "early_stopping", "convergence", "tol", "n_iter_no_change
 
 
 # ------------------------------------------------------------------------------------ parameters
-def _number(value, name: str, *, integer=False, low=None, high=None, low_open=False, high_open=False):
+@overload
+def _number(value: object, name: str, *, integer: Literal[True], low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> int: ...
+@overload
+def _number(value: object, name: str, *, integer: Literal[False] = False, low: float | None = None,
+            high: float | None = None, low_open: bool = False, high_open: bool = False) -> float: ...
+def _number(value: object, name: str, *, integer: bool = False, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as int or float, checked against the interval; TypeError/ValueError naming ``name``."""
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kind):
+    number: float | None
+    if isinstance(value, (bool, np.bool_)):  # an Integral to Python, not a number to the user
+        number = None
+    elif integer:
+        number = int(value) if isinstance(value, numbers.Integral) else None
+    else:
+        number = float(value) if isinstance(value, numbers.Real) else None
+    if number is None:
         raise TypeError(f"{name} must be {'an integer' if integer else 'a real number'}, got {value!r}")
-    if not integer and not np.isfinite(value):
+    if not integer and not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
         interval = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
-    return int(value) if integer else float(value)
+    return number
 
 
-def _flag(value, name: str) -> bool:
+def _flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def _choice(value, name: str, choices) -> str:
+def _choice(value: object, name: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
 
 
-def _hidden_sizes(value) -> list[int]:
+def _hidden_sizes(value: object) -> list[int]:
     sizes = [value] if isinstance(value, numbers.Integral) else value
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
         raise TypeError(f"hidden_layer_sizes must be an integer or a sequence of integers, got {value!r}")
     return [_number(size, "every hidden layer size", integer=True, low=1) for size in sizes]
 
 
-def _dtype(value) -> np.dtype | None:
+def _dtype(value: DTypeLike | None) -> np.dtype | None:
     if value is None:
         return None
     try:
@@ -81,7 +101,7 @@ def _dtype(value) -> np.dtype | None:
 
 
 @contextmanager
-def _numba_threads(n_threads: int | None):
+def _numba_threads(n_threads: int | None) -> Iterator[None]:
     """Run the block with at most ``n_threads`` Numba threads (Numba's own count when None)."""
     if n_threads is None or n_threads >= numba.get_num_threads():
         yield
@@ -98,11 +118,19 @@ def _numba_threads(n_threads: int | None):
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, training, prediction, files."""
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="logistic", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, dtype=None, n_threads=None, restore_best_weights=True):
+    # Set by fitting (annotated here, not assigned: scikit-learn tells a fitted estimator by these attributes).
+    model_: MLP
+    t_: int
+
+    def __init__(self, hidden_layer_sizes: int | Iterable[int] = (100,), activation: str = "logistic", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
+                 dtype: DTypeLike | None = None, n_threads: int | None = None,
+                 restore_best_weights: bool = True) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -217,7 +245,7 @@ class _BaseMLP(BaseEstimator):
         return min(int(self.n_threads), numba.config.NUMBA_NUM_THREADS)
 
     # --------------------------------------------------------------------- training
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train the network on ``X`` (n_samples, n_features) and ``y``; returns ``self``.
 
         Starts from new random weights, or with ``warm_start=True`` from those of the previous fit.
@@ -225,12 +253,15 @@ class _BaseMLP(BaseEstimator):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+    def _fit(self, X_given: ArrayLike, y_given: ArrayLike, sample_weight: ArrayLike | None, *, incremental: bool,
+             classes: ArrayLike | None = None) -> Self:
         params = self._checked_params()
         if incremental and params["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
         fresh = not hasattr(self, "model_") or (not incremental and not params["warm_start"])
-        X, y = validate_data(self, X, y, reset=fresh, accept_sparse=False, multi_output=True,
+        X: np.ndarray
+        y: np.ndarray
+        X, y = validate_data(self, X_given, y_given, reset=fresh, accept_sparse=False, multi_output=True,
                              dtype=(np.float64, np.float32), y_numeric=not is_classifier(self))
         if hasattr(y, "toarray"):  # a sparse label indicator matrix
             y = y.toarray()
@@ -253,14 +284,15 @@ class _BaseMLP(BaseEstimator):
         else:
             net = self.model_
             self._check_same_network(net, params, n_outputs)
-        kwargs = dict(sample_weight=w_train, n_threads=self._threads(), verbose=int(self.verbose or 0))
+        threads, verbose = self._threads(), int(self.verbose or 0)
         previous = None if fresh or incremental else self._curves(net)
         if incremental:
-            net.partial_fit(X_train, y_train, **kwargs,
+            net.partial_fit(X_train, y_train, sample_weight=w_train, n_threads=threads, verbose=verbose,
                             **{key: value for key, value in settings.items() if key not in WHOLE_FIT})
             n_iter = 1
         else:
-            net.fit(X_train, y_train, validation_data=validation, epochs=params["max_iter"], **kwargs, **settings)
+            net.fit(X_train, y_train, sample_weight=w_train, validation_data=validation, n_threads=threads,
+                    verbose=verbose, epochs=params["max_iter"], **settings)
             n_iter = len(net.loss_curve_)
             if previous is not None:  # warm start: the curves go on, as scikit-learn's do
                 net.loss_curve_ = previous[0] + net.loss_curve_
@@ -275,7 +307,7 @@ class _BaseMLP(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
 
-    def _network(self, n_features: int, params: dict, encoded: _Encoded, dtype, seed: int) -> MLP:
+    def _network(self, n_features: int, params: dict, encoded: _Encoded, dtype: np.dtype, seed: int | None) -> MLP:
         loss, output = self._loss_output(encoded.kind)
         return MLP([n_features, *params["hidden"], encoded.n_outputs], loss=loss, output=output,
                    activation=params["activation"], dtype=dtype, random_state=seed)
@@ -288,11 +320,12 @@ class _BaseMLP(BaseEstimator):
                 f"with {net.activation} units; hidden_layer_sizes={self.hidden_layer_sizes!r}, "
                 f"activation={self.activation!r} and {n_outputs} outputs do not fit it")
 
-    def _sample_weight(self, sample_weight, y, n_samples: int, incremental: bool):
+    def _sample_weight(self, sample_weight: ArrayLike | None, y: np.ndarray, n_samples: int,
+                       incremental: bool) -> np.ndarray | None:
         """Sample weights (n_samples,) float64, or None; the classifier multiplies in class weights."""
         if sample_weight is None:
             return None
-        if isinstance(sample_weight, numbers.Number):
+        if isinstance(sample_weight, numbers.Real):
             weights = np.full(n_samples, float(sample_weight))
         else:
             weights = check_array(sample_weight, ensure_2d=False, dtype=np.float64, input_name="sample_weight")
@@ -306,10 +339,12 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("Sample weights must contain at least one non-zero number")
         return weights
 
-    def _check_enough_classes(self, encoded, weights, incremental: bool) -> None:
+    def _check_enough_classes(self, encoded: _Encoded, weights: np.ndarray | None, incremental: bool) -> None:
         pass
 
-    def _hold_out(self, X, targets, weights, params: dict, rng):
+    def _hold_out(self, X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None, params: dict,
+                  rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
+                                                       tuple[np.ndarray, np.ndarray]]:
         """Split off validation_fraction of the data (stratified for single-output classifiers)."""
         stratify = targets if is_classifier(self) and targets.ndim == 1 else None
         arrays = (X, targets) if weights is None else (X, targets, weights)
@@ -323,7 +358,7 @@ class _BaseMLP(BaseEstimator):
         return X_train, y_train, w_train, (X_val, y_val)
 
     @staticmethod
-    def _curves(net: MLP) -> tuple[list, list, list]:
+    def _curves(net: MLP) -> tuple[list[float], list[float], list[float]]:
         return list(net.loss_curve_), list(net.validation_scores_), list(net.validation_loss_curve_)
 
     def _set_fitted(self, n_iter: int, t: int) -> None:
@@ -341,13 +376,13 @@ class _BaseMLP(BaseEstimator):
         validated = bool(net.validation_scores_)
         self.validation_scores_ = list(net.validation_scores_) if validated else None
         self.validation_loss_curve_ = [value * scale for value in net.validation_loss_curve_] if validated else None
-        self.best_validation_score_ = max(self.validation_scores_) if validated else None
+        self.best_validation_score_ = max(net.validation_scores_) if validated else None
         self.best_loss_ = None if validated or not self.loss_curve_ else min(self.loss_curve_)
         self.n_iter_ = n_iter
         self.t_ = t
 
     # --------------------------------------------------------------------- prediction
-    def _forward(self, X) -> np.ndarray:
+    def _forward(self, X: ArrayLike) -> np.ndarray:
         """The network's outputs (n_samples, n_outputs) for checked ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse=False, dtype=(np.float64, np.float32))
@@ -355,6 +390,17 @@ class _BaseMLP(BaseEstimator):
             return self.model_.forward(X)
 
     # --------------------------------------------------------------------- files
+    def to_onnx(self, path: str | os.PathLike | None = None, **options: Any) -> Any:
+        """The fitted network as an ONNX model (``label`` gives this estimator's labels), also written to
+        ``path``; see :func:`fastmlp.onnx_export.to_onnx`. Inside a Pipeline, see
+        :func:`register_onnx_converters`."""
+        from .onnx_export import to_onnx
+
+        check_is_fitted(self)
+        if is_classifier(self) and not self.multilabel_:
+            options.setdefault("classes", self.classes_)
+        return to_onnx(self.model_, path, multilabel=bool(getattr(self, "multilabel_", False)), **options)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to ``path`` (fastmlp's .npz model file); ``fastmlp.load`` reads it back."""
         record = self._file_record()  # checks that the estimator is fitted
@@ -380,10 +426,10 @@ class _Encoded:
     ``kind``: "binary", "multiclass", "multilabel" or "regression".
     """
 
-    def __init__(self, targets: np.ndarray, n_outputs: int, kind: str, classes=None):
+    def __init__(self, targets: np.ndarray, n_outputs: int, kind: str, classes: np.ndarray | None = None) -> None:
         self.targets, self.n_outputs, self.kind, self.classes = targets, n_outputs, kind, classes
 
-    def assign(self, estimator) -> None:
+    def assign(self, estimator: _BaseMLP) -> None:
         if self.classes is not None:
             estimator.classes_ = self.classes
 
@@ -437,12 +483,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ['no', 'yes']
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="logistic", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
-                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-8, n_iter_no_change=10, dtype=None, n_threads=None, class_weight=None,
-                 restore_best_weights=True):
+    def __init__(self, hidden_layer_sizes: int | Iterable[int] = (100,), activation: str = "logistic", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
+                 dtype: DTypeLike | None = None, n_threads: int | None = None,
+                 class_weight: str | dict[Any, float] | None = None,
+                 restore_best_weights: bool = True) -> None:
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
@@ -453,7 +503,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             restore_best_weights=restore_best_weights)
         self.class_weight = class_weight
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """Train one epoch on ``X``, ``y``, continuing the network (and the optimizer's state).
 
         ``classes`` (all labels of every call) is needed on the first call, as in scikit-learn.
@@ -465,7 +516,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return "softmax_cross_entropy", "softmax"
         return "sigmoid_cross_entropy", "sigmoid"
 
-    def _encode(self, y, *, fresh: bool, incremental: bool, classes) -> _Encoded:
+    def _encode(self, y: np.ndarray, *, fresh: bool, incremental: bool, classes: ArrayLike | None) -> _Encoded:
         """Labels to what the network trains on: 0/1 (binary), indices (multiclass), a 0/1 matrix (multilabel)."""
         check_classification_targets(y)
         kind = type_of_target(y)
@@ -502,7 +553,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return _Encoded((index == 1).astype(np.float64), 1, "binary", labels)
         return _Encoded(index.astype(np.int64), labels.size, "multiclass", labels)
 
-    def _sample_weight(self, sample_weight, y, n_samples: int, incremental: bool):
+    def _sample_weight(self, sample_weight: ArrayLike | None, y: np.ndarray, n_samples: int,
+                       incremental: bool) -> np.ndarray | None:
         weights = super()._sample_weight(sample_weight, y, n_samples, incremental)
         if self.class_weight is None:
             return weights
@@ -518,9 +570,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError("class_weight and sample_weight give every sample weight zero")
         return weights
 
-    def _check_enough_classes(self, encoded: _Encoded, weights, incremental: bool) -> None:
+    def _check_enough_classes(self, encoded: _Encoded, weights: np.ndarray | None, incremental: bool) -> None:
         """A fit needs two classes with weight (else there is nothing to learn); partial_fit batches do not."""
-        if incremental or encoded.targets.ndim != 1:
+        if incremental or encoded.targets.ndim != 1 or encoded.classes is None:
             return
         present = encoded.targets if weights is None else encoded.targets[weights > 0]
         if np.unique(present).size < 2:
@@ -528,7 +580,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"MLPClassifier needs samples of at least 2 classes with non-zero weight; only one "
                              f"class has them: {label!r}")
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels (n_samples,) from ``classes_``; a 0/1 matrix (n_samples, n_labels) for multilabel."""
         out = self._forward(X)
         if self.out_activation_ == "softmax":
@@ -537,14 +589,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[(out[:, 0] > 0.5).astype(np.int64)]
         return (out > 0.5).astype(np.int64)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probabilities (n_samples, n_classes) in the order of ``classes_``; per label for multilabel."""
         out = self._forward(X)
         if self.n_outputs_ == 1:
             return np.hstack([1 - out, out])
         return out
 
-    def predict_log_proba(self, X) -> np.ndarray:
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """log of :meth:`predict_proba` (-inf where a probability rounds to 0)."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -560,7 +612,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         super()._set_fitted(n_iter, t)
         self.multilabel_ = self._kind == "multilabel"  # what fastmlp's ONNX converter asks
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
@@ -583,7 +635,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     True
     """
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train one epoch on ``X``, ``y``, continuing the network (and the optimizer's state)."""
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -596,27 +648,27 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _loss_scale(self, n_outputs: int) -> float:
         return 1.0 / (2.0 * n_outputs)
 
-    def _encode(self, y, *, fresh: bool, incremental: bool, classes) -> _Encoded:
+    def _encode(self, y: np.ndarray, *, fresh: bool, incremental: bool, classes: ArrayLike | None) -> _Encoded:
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         return _Encoded(np.asarray(y, dtype=np.float64), n_outputs, "regression")
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_samples,) for a 1-D training ``y``, else (n_samples, n_targets)."""
         out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
 
 # ------------------------------------------------------------------------------------ files
-def _public_class(estimator) -> type:
+def _public_class(estimator: _BaseMLP) -> type[_BaseMLP]:
     return MLPClassifier if isinstance(estimator, MLPClassifier) else MLPRegressor
 
 
-def _plain(value):
+def _plain(value: object) -> object:
     """A NumPy scalar as the Python value it holds (JSON knows those)."""
     return value.item() if isinstance(value, np.generic) else value
 
@@ -627,15 +679,15 @@ def encode_params(params: dict) -> dict:
     A RandomState instance is stored as null (its state is not kept); anything else not JSON is a ValueError.
     """
     encoded = {}
-    for name, value in params.items():
-        value = _plain(value)
-        if name == "hidden_layer_sizes" and not isinstance(value, numbers.Integral):
-            value = [_plain(size) for size in value]
-        elif name == "dtype" and value is not None:
-            value = np.dtype(value).name
-        elif name == "class_weight" and isinstance(value, dict):
-            value = [[_plain(label), _plain(weight)] for label, weight in value.items()]
-        elif name == "random_state" and isinstance(value, np.random.RandomState):
+    for name, raw in params.items():
+        value = _plain(raw)
+        if name == "hidden_layer_sizes" and not isinstance(raw, numbers.Integral):
+            value = [_plain(size) for size in raw]
+        elif name == "dtype" and raw is not None:
+            value = np.dtype(raw).name
+        elif name == "class_weight" and isinstance(raw, dict):
+            value = [[_plain(label), _plain(weight)] for label, weight in raw.items()]
+        elif name == "random_state" and isinstance(raw, np.random.RandomState):
             value = None
         if not _json_value(value):
             raise ValueError(f"cannot save parameter {name}={value!r} in a model file")
@@ -643,7 +695,7 @@ def encode_params(params: dict) -> dict:
     return encoded
 
 
-def _json_value(value) -> bool:
+def _json_value(value: object) -> bool:
     if value is None or isinstance(value, (bool, int, str)):
         return True
     if isinstance(value, float):
@@ -664,7 +716,7 @@ def decode_params(params: dict) -> dict:
     return decoded
 
 
-def from_record(record: dict, net: MLP, where: str):
+def from_record(record: dict, net: MLP, where: str) -> MLPClassifier | MLPRegressor:
     """The estimator a model file's ``estimator`` entry describes, around the network read from it."""
     cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[record["class"]]
     try:
@@ -693,3 +745,16 @@ def from_record(record: dict, net: MLP, where: str):
         estimator.feature_names_in_ = np.array(record["feature_names"], dtype=object)
     estimator._set_fitted(record["n_iter"], record["t"])
     return estimator
+
+
+def register_onnx_converters() -> None:
+    """Register converters for MLPClassifier and MLPRegressor with skl2onnx, so that ``skl2onnx.to_onnx``
+    converts pipelines that hold them. Done on import when skl2onnx is already imported; importing
+    skl2onnx takes seconds, so otherwise call this once before converting."""
+    from .onnx_export import register_skl2onnx
+
+    register_skl2onnx(MLPClassifier, MLPRegressor)
+
+
+if "skl2onnx" in sys.modules:
+    register_onnx_converters()

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
 import fastmlp._team
 from fastmlp._layout import build_layout
 
-import python_intrinsics
 from cases import HIDDEN, LOSS_OUTPUTS, N_IN, N_OUT, OPTIMIZERS, make_problem
 
 # conftest.py files outside packages (this one, cli/ and benchmarks/conftest.py) share the module name
 # "conftest"; --doctest-modules would import them as modules and find the name taken. Neither has doctests.
 collect_ignore = ["conftest.py", "benchmarks/conftest.py", "cli/conftest.py"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _python_intrinsics():
-    """Under NUMBA_DISABLE_JIT=1 (the coverage run) the kernels' LLVM intrinsics get Python stand-ins."""
-    if numba.config.DISABLE_JIT:
-        python_intrinsics.install()
 
 
 @pytest.fixture(params=["float32", "float64"])

@@ -228,14 +228,14 @@ def test_checkpoint_validation_rejects_tampered_state(tmp_path):
         (dict(rng_state={"bit_generator": "MT19937"}), "rng_state"),
         (dict(rng_state=dict(metadata["rng_state"], state={"state": -1, "inc": 1})), "rng_state"),
         (dict(training=dict(metadata["training"], batch_size=0)), "batch_size"),
-        (dict(training={}), "training settings"),
+        (dict(training={"learning_rte": 0.1}), "training settings"),
     ]:
         tampered = dict(entries, metadata=np.frombuffer(json.dumps(dict(metadata, **change)).encode(), np.uint8))
         np.savez(tmp_path / "bad.npz", **tampered)
         with pytest.raises(ValueError, match=fragment):
             fastmlp.load(tmp_path / "bad.npz")
-    np.savez(tmp_path / "bad.npz", **dict(entries, velocity=np.full_like(entries["velocity"], np.nan)))
-    with pytest.raises(ValueError, match="'velocity' contains NaN"):
+    np.savez(tmp_path / "bad.npz", **dict(entries, first=np.full_like(entries["first"], np.nan)))
+    with pytest.raises(ValueError, match="'first' contains NaN"):
         fastmlp.load(tmp_path / "bad.npz")
 
 

@@ -67,7 +67,7 @@ def test_format_is_plain_npz_with_json_metadata(tmp_path):
     assert metadata == {
         "format": "fastmlp", "format_version": 2, "kind": "model", "fastmlp_version": fastmlp.__version__,
         "layer_sizes": [5, 6, 3], "loss": "softmax_cross_entropy", "output": "softmax", "dtype": "float32",
-        "random_state": 3, "activation": "logistic", "input_dtype": None,
+        "random_state": 3, "activation": "logistic", "input_dtype": net.input_dtype_,
     }
     np.testing.assert_array_equal(entries["params"], net.params)
     with zipfile.ZipFile(path) as archive:
@@ -206,7 +206,7 @@ def _metadata(path) -> tuple[dict, dict]:
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        (dict(format_version=2), "newer fastmlp"),
+        (dict(format_version=3), "newer fastmlp"),
         (dict(format_version=0), "invalid format_version"),
         (dict(format_version="1"), "invalid format_version"),
         (dict(format="other"), "not a fastmlp file"),

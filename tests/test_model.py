@@ -86,7 +86,7 @@ def test_lecture_784_15_10_forward():
 
 def test_repr_and_n_params():
     net = MLP([4, 6, 3], loss="mse", output="identity", dtype="float64")
-    assert repr(net) == "MLP(4-6-3, loss='mse', output='identity', dtype='float64')"
+    assert repr(net) == "MLP(4-6-3, loss='mse', output='identity', activation='logistic', dtype='float64')"
     assert net.n_params == 6 * 5 + 3 * 7 == net.params.size
 
 

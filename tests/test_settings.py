@@ -32,11 +32,11 @@ def bad_values(field) -> list:
     return values
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_every_bad_value_is_refused_with_its_name(name):
-    for value in bad_values(FIELDS[name]):
-        with pytest.raises((TypeError, ValueError), match=name):
-            TrainingSettings(**{name: value})
+def test_every_bad_value_is_refused_with_its_name(subtests):
+    for name in NAMES:
+        for value in bad_values(FIELDS[name]):
+            with subtests.test(setting=name, value=value), pytest.raises((TypeError, ValueError), match=name):
+                TrainingSettings(**{name: value})
 
 
 def test_defaults_are_valid_and_frozen():

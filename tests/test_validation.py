@@ -80,11 +80,11 @@ def assert_refused(net, methods, error, message, X, y=None, **kwargs):
         np.testing.assert_array_equal(net.params, before, err_msg=method)
 
 
-@pytest.mark.parametrize("case", list(BAD_X))
-def test_bad_X(net, case):
-    """Every method that takes X refuses it."""
-    X, error, message = BAD_X[case]
-    assert_refused(net, X_METHODS, error, message, X, good_y(X.shape[0] if is_2d_samples(X) else 4))
+def test_bad_X(net, subtests):
+    """Every method that takes X refuses each bad X (one subtest per case)."""
+    for case, (X, error, message) in BAD_X.items():
+        with subtests.test(case=case):
+            assert_refused(net, X_METHODS, error, message, X, good_y(X.shape[0] if is_2d_samples(X) else 4))
 
 
 def is_2d_samples(X) -> bool:
@@ -115,11 +115,11 @@ BAD_Y = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_Y))
-def test_bad_y(net, case):
-    """Every method that takes y refuses it."""
-    y, error, message = BAD_Y[case]
-    assert_refused(net, Y_METHODS, error, message, good_X(4), y)
+def test_bad_y(net, subtests):
+    """Every method that takes y refuses each bad y (one subtest per case)."""
+    for case, (y, error, message) in BAD_Y.items():
+        with subtests.test(case=case):
+            assert_refused(net, Y_METHODS, error, message, good_X(4), y)
 
 
 BAD_SETTINGS = {
@@ -135,20 +135,20 @@ BAD_SETTINGS = {
     "momentum < 0": (dict(momentum=-0.1), ValueError, r"momentum must be >= 0"),
     "weight_decay < 0": (dict(weight_decay=-1e-3), ValueError, r"weight_decay must be >= 0"),
     "weight_decay inf": (dict(weight_decay=np.inf), ValueError, r"weight_decay must be finite"),
-    "nesterov not bool": (dict(nesterov="yes", momentum=0.9), TypeError, r"nesterov and shuffle must be True or False"),
-    "nesterov no momentum": (dict(nesterov=True), ValueError, r"nesterov=True needs momentum > 0"),
-    "shuffle not bool": (dict(shuffle=1), TypeError, r"nesterov and shuffle must be True or False"),
+    "nesterov not bool": (dict(nesterov="yes", momentum=0.9), TypeError, r"nesterov must be True or False"),
+    "nesterov no momentum": (dict(nesterov=True), ValueError, r"nesterov=True needs optimizer='sgd' and momentum > 0"),
+    "shuffle not bool": (dict(shuffle=1), TypeError, r"shuffle must be True or False"),
     "n_threads 0": (dict(n_threads=0), ValueError, r"n_threads must be >= 1"),
     "n_threads too many": (dict(n_threads=numba.config.NUMBA_NUM_THREADS + 1), ValueError, r"n_threads must be <="),
     "n_threads float": (dict(n_threads=1.0), TypeError, r"n_threads must be an integer"),
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_SETTINGS))
-def test_bad_training_settings(net, case):
-    """fit and partial_fit refuse the setting."""
-    settings, error, message = BAD_SETTINGS[case]
-    assert_refused(net, TRAIN_METHODS, error, message, good_X(4), good_y(4), **settings)
+def test_bad_training_settings(net, subtests):
+    """fit and partial_fit refuse each bad setting (one subtest per case) and change nothing."""
+    for case, (settings, error, message) in BAD_SETTINGS.items():
+        with subtests.test(case=case):
+            assert_refused(net, TRAIN_METHODS, error, message, good_X(4), good_y(4), **settings)
 
 
 @pytest.mark.parametrize("epochs, error, message", [(-1, ValueError, r"epochs must be >= 0, got -1"),
@@ -183,13 +183,13 @@ BAD_MODELS = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_MODELS))
-def test_bad_model(case):
-    arguments, error, message = BAD_MODELS[case]
-    arguments = dict(arguments)
-    layer_sizes = arguments.pop("layer_sizes", [3, 4, 2])
-    with pytest.raises(error, match=message):
-        MLP(layer_sizes, **arguments)
+def test_bad_model(subtests):
+    for case, (arguments, error, message) in BAD_MODELS.items():
+        with subtests.test(case=case):
+            arguments = dict(arguments)
+            layer_sizes = arguments.pop("layer_sizes", [3, 4, 2])
+            with pytest.raises(error, match=message):
+                MLP(layer_sizes, **arguments)
 
 
 BAD_THETAS = {
@@ -208,11 +208,10 @@ BAD_THETAS = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD_THETAS))
-def test_bad_thetas(case):
-    thetas, error, message = BAD_THETAS[case]
-    with pytest.raises(error, match=message):
-        MLP.from_thetas(thetas, loss="mse")
+def test_bad_thetas(subtests):
+    for case, (thetas, error, message) in BAD_THETAS.items():
+        with subtests.test(case=case), pytest.raises(error, match=message):
+            MLP.from_thetas(thetas, loss="mse")
 
 
 def test_from_thetas_checks_loss_and_output():
@@ -241,19 +240,19 @@ ODD_X = {
 }
 
 
-@pytest.mark.parametrize("case", list(ODD_X))
-def test_odd_but_valid_X(net, case):
+def test_odd_but_valid_X(net, subtests):
     """Anything that is a real 2-D array of the right width works, and means what its values say."""
-    X = good_X(6)
-    odd = ODD_X[case](X)
-    canonical = np.asarray(odd, dtype=np.float64)
-    np.testing.assert_array_equal(net.forward(odd), net.forward(canonical))
-    assert net.loss_and_gradients(odd, good_y(6))[0] == net.loss_and_gradients(canonical, good_y(6))[0]
-    trained = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0)
-    trained.fit(odd, good_y(6), epochs=2, batch_size=4)
-    reference = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0)
-    reference.fit(canonical, good_y(6), epochs=2, batch_size=4)
-    np.testing.assert_array_equal(trained.params, reference.params)
+    for case, make in ODD_X.items():
+        with subtests.test(case=case):
+            odd = make(good_X(6))
+            canonical = np.asarray(odd, dtype=np.float64)
+            np.testing.assert_array_equal(net.forward(odd), net.forward(canonical))
+            assert net.loss_and_gradients(odd, good_y(6))[0] == net.loss_and_gradients(canonical, good_y(6))[0]
+            trained = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0)
+            trained.fit(odd, good_y(6), epochs=2, batch_size=4)
+            reference = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0)
+            reference.fit(canonical, good_y(6), epochs=2, batch_size=4)
+            np.testing.assert_array_equal(trained.params, reference.params)
 
 
 ODD_Y = {
@@ -266,15 +265,16 @@ ODD_Y = {
 }
 
 
-@pytest.mark.parametrize("case", list(ODD_Y))
-def test_odd_but_valid_y(net, case):
+def test_odd_but_valid_y(net, subtests):
     X, y = good_X(6), good_y(6)
-    odd = ODD_Y[case](y)
-    assert net.loss_and_gradients(X, odd)[0] == net.loss_and_gradients(X, y)[0]
-    assert net.score(X, odd) == net.score(X, y)
-    trained = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0).fit(X, odd, epochs=2, batch_size=4)
-    reference = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0).fit(X, y, epochs=2, batch_size=4)
-    np.testing.assert_array_equal(trained.params, reference.params)
+    for case, make in ODD_Y.items():
+        with subtests.test(case=case):
+            odd = make(y)
+            assert net.loss_and_gradients(X, odd)[0] == net.loss_and_gradients(X, y)[0]
+            assert net.score(X, odd) == net.score(X, y)
+            trained = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0).fit(X, odd, epochs=2, batch_size=4)
+            reference = MLP([N_IN, 4, N_OUT], dtype="float64", random_state=0).fit(X, y, epochs=2, batch_size=4)
+            np.testing.assert_array_equal(trained.params, reference.params)
 
 
 def test_read_only_X(net):

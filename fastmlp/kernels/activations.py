@@ -30,12 +30,15 @@ def exp_nonpositive_float32(x):
     (Cody and Waite) so that r is exact, and exp(r) is the degree-7 polynomial of Cephes' expf.
     """
     f = np.float32
-    # Rounded to nearest by truncation toward zero, as x <= 0. Written with a select and np.int32:
+    # Below -87 the result is 0 (the select at the end); clamped there, the polynomial cannot overflow
+    # even when run as Python (NUMBA_DISABLE_JIT, where an overflow warns).
+    t = x if x >= f(-87.0) else f(-87.0)
+    # Rounded to nearest by truncation toward zero, as t <= 0. Written with a select and np.int32:
     # np.floor, int() and max() compile to calls here, and a loop with calls is not vectorised.
-    y = x * f(1.44269504088896341) - f(0.5)
+    y = t * f(1.44269504088896341) - f(0.5)
     k = np.int32(y if y > f(-126.0) else f(-126.0))
     n = f(k)
-    r = x - n * f(0.693359375)
+    r = t - n * f(0.693359375)
     r = r + n * f(2.12194440e-4)
     p = f(1.9875691500e-4)
     p = p * r + f(1.3981999507e-3)
@@ -105,13 +108,14 @@ def _tanh_float32(x):
     # odd polynomial |x| + |x|^3 P(x^2) of Cephes' tanhf takes over.
     e = exp_nonpositive_float32(f(-2.0) * size)
     far = (one - e) / (one + e)
-    s = size * size
+    near_size = size if size < f(0.625) else f(0.625)  # the polynomial's range (no overflow beyond it as Python)
+    s = near_size * near_size
     p = f(-5.70498872745e-3)
     p = p * s + f(2.06390887954e-2)
     p = p * s - f(5.37397155531e-2)
     p = p * s + f(1.33314422036e-1)
     p = p * s - f(3.33332819422e-1)
-    near = p * s * size + size
+    near = p * s * near_size + near_size
     t = near if size < f(0.625) else far
     return t if x >= 0 else -t
 

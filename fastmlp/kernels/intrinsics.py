@@ -6,7 +6,11 @@ a loop that uses one can still be vectorised and the kernel can still be cached.
 """
 
 import platform
+import threading
+import time
 
+import numba
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -127,3 +131,54 @@ def pow2_float32(typingctx, n):
         return builder.bitcast(bits, ir.FloatType())
 
     return types.float32(n), codegen
+
+
+class python:
+    """The same operations in plain Python, for NUMBA_DISABLE_JIT=1 (the coverage run), where the kernels
+    run as Python and an intrinsic cannot be called; a lock makes the atomics atomic.
+    tests/kernels/test_intrinsics.py checks that each does what its intrinsic does."""
+
+    _lock = threading.Lock()
+
+    @staticmethod
+    def atomic_add(array, index, value):
+        with python._lock:
+            old = array[index]
+            array[index] += value
+            return old
+
+    @staticmethod
+    def atomic_load(array, index):
+        with python._lock:
+            return array[index]
+
+    @staticmethod
+    def atomic_store(array, index, value):
+        with python._lock:
+            array[index] = value
+
+    @staticmethod
+    def spin_pause():
+        pass
+
+    @staticmethod
+    def yield_core():
+        time.sleep(0)  # lets the other Python threads of the team run
+
+    @staticmethod
+    def prefetch(array, index):
+        pass
+
+    @staticmethod
+    def pow2_float32(n):
+        return np.float32(np.ldexp(np.float32(1.0), int(n)))
+
+
+if numba.config.DISABLE_JIT:
+    atomic_add = python.atomic_add
+    atomic_load = python.atomic_load
+    atomic_store = python.atomic_store
+    spin_pause = python.spin_pause
+    yield_core = python.yield_core
+    prefetch = python.prefetch
+    pow2_float32 = python.pow2_float32

@@ -82,16 +82,16 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_bytes(tmp_path, case):
+def test_bad_bytes(tmp_path, subtests):
     """Each bad file, plain and gzip-compressed, raises an IDXError (a ValueError) that names the file."""
-    raw, message = BAD[case]
-    for compress in (False, True):
-        path = write(tmp_path, raw, compress=compress)
-        with pytest.raises(IDXError, match=message) as error:
-            read_idx(path)
-        assert str(path) in str(error.value)  # the message names the file
-        assert isinstance(error.value, ValueError)
+    for case, (raw, message) in BAD.items():
+        for compress in (False, True):
+            with subtests.test(case=case, compress=compress):
+                path = write(tmp_path, raw, compress=compress)
+                with pytest.raises(IDXError, match=message) as error:
+                    read_idx(path)
+                assert str(path) in str(error.value)  # the message names the file
+                assert isinstance(error.value, ValueError)
 
 
 def test_truncated_gzip(tmp_path):

@@ -6,6 +6,8 @@ The tiles (forward._dense_4x4, backward._gradient_4x4 and _gradient_1x4) are wri
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,7 @@ def test_shares_and_row_blocks_are_cut_at_the_grain():
         for n_members in (1, 2, 3):
             cuts = [share(n, member, n_members, GRAIN) for member in range(n_members)]
             assert cuts[0][0] == 0 and cuts[-1][1] == n
-            for (_, stop), (first, _) in zip(cuts, cuts[1:]):
+            for (_, stop), (first, _) in itertools.pairwise(cuts):
                 assert stop in (first, n)
                 assert first % GRAIN == 0 or first == n
     sizes = [7, 2 * GRAIN + 2, 3]

@@ -1,5 +1,5 @@
-"""kernels.intrinsics compiled, against the Python stand-ins (tests/python_intrinsics.py) that the coverage
-run uses in their place: both must do the same."""
+"""kernels.intrinsics compiled, against the Python stand-ins (intrinsics.python) that the coverage run uses
+in their place: both must do the same."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 
 from fastmlp._compile import kernel
 from fastmlp.kernels.intrinsics import atomic_add, atomic_load, atomic_store, pow2_float32, prefetch
+from fastmlp.kernels.intrinsics import python as python_intrinsics
 
-import python_intrinsics
 from markers import needs_jit
 
 pytestmark = needs_jit
@@ -46,19 +46,3 @@ def test_atomics_do_what_their_stand_ins_do():
     python_intrinsics.atomic_store(python, 2, 7)
     python_intrinsics.prefetch(python, 0)
     np.testing.assert_array_equal(compiled, python)
-
-
-def test_install_replaces_only_intrinsics(monkeypatch):
-    """install() swaps each intrinsic a kernel module imported for its stand-in (undone after the test)."""
-    import importlib
-
-    modules = {name: importlib.import_module(f"fastmlp.kernels.{name}") for name in ("activations", "forward", "sync")}
-    for module in modules.values():
-        for name in python_intrinsics.STAND_INS:
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, getattr(module, name))  # restored at teardown
-    replaced = python_intrinsics.install()
-    assert {"fastmlp.kernels.activations.pow2_float32", "fastmlp.kernels.forward.prefetch",
-            "fastmlp.kernels.sync.atomic_add", "fastmlp.kernels.sync.yield_core"} <= set(replaced)
-    assert modules["sync"].atomic_add is python_intrinsics.atomic_add
-    assert python_intrinsics.install() == []  # nothing left to replace

@@ -60,7 +60,7 @@ def test_adam_update_matches_reference(dtype, weight_decay):
     rng = np.random.default_rng(21)
     thetas = random_thetas(LAYER_SIZES, dtype, rng)
     case = KernelArgs(thetas, dtype, 1)
-    settings = dict(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-6, weight_decay=weight_decay)
+    settings = {"learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6, "weight_decay": weight_decay}
     opt = case.opt("adam", **settings)
     expected, state = [theta.astype(np.float64) for theta in thetas], naive.adam_state(thetas)
     for t in range(1, 6):
@@ -108,7 +108,7 @@ def test_adam_epochs_match_reference_and_count_steps(dtype):
     X = rng.normal(size=(n, 5)).astype(dtype)
     y = rng.integers(0, 3, n)
     orders = [rng.permutation(n) for _ in range(2)]
-    settings = dict(learning_rate=0.01, weight_decay=0.01)
+    settings = {"learning_rate": 0.01, "weight_decay": 0.01}
     cases = []
     for members in (1, 2, 3):
         case = KernelArgs(thetas, dtype, batch)

@@ -88,7 +88,7 @@ def epoch(thetas, dtype, batch, X, y, weights, order, members=1, **settings):
     return case, loss
 
 
-@pytest.mark.parametrize("settings", [dict(momentum=0.9), dict(kind="adam", learning_rate=0.01)],
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"kind": "adam", "learning_rate": 0.01}],
                          ids=["momentum", "adam"])
 def test_all_ones_weights_are_bit_identical_to_no_weights(dtype, settings):
     rng = np.random.default_rng(13)
@@ -112,8 +112,8 @@ def test_all_ones_weights_are_bit_identical_to_no_weights(dtype, settings):
     assert not np.array_equal(plain.params, KernelArgs(thetas, dtype, 1).params)  # training moved the weights
 
 
-@pytest.mark.parametrize("dtype, settings", [("float32", dict(momentum=0.9)),
-                                             ("float64", dict(kind="adam", learning_rate=0.01))],
+@pytest.mark.parametrize("dtype, settings", [("float32", {"momentum": 0.9}),
+                                             ("float64", {"kind": "adam", "learning_rate": 0.01})],
                          ids=["float32-momentum", "float64-adam"])
 def test_minibatch_of_weight_zero_makes_no_step(dtype, settings):
     """An epoch whose first minibatch weighs 0 is, bit for bit, the epoch without that minibatch:
@@ -135,8 +135,8 @@ def test_minibatch_of_weight_zero_makes_no_step(dtype, settings):
 
 
 @pytest.mark.parametrize("dtype, settings", [
-    ("float32", dict(kind="adam", learning_rate=0.01, weight_decay=0.01)),
-    ("float64", dict(learning_rate=0.2, momentum=0.8, nesterov=True, weight_decay=0.01)),
+    ("float32", {"kind": "adam", "learning_rate": 0.01, "weight_decay": 0.01}),
+    ("float64", {"learning_rate": 0.2, "momentum": 0.8, "nesterov": True, "weight_decay": 0.01}),
 ], ids=["float32-adam", "float64-nesterov"])
 def test_weighted_epoch_teams_bit_identical_and_match_reference(dtype, settings):
     rng = np.random.default_rng(15)

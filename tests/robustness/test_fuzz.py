@@ -77,7 +77,8 @@ OUTCOMES = ["ok", "ValueError", "TypeError", "DivergenceError"]
 
 
 def _ran_whole_file(session, module) -> bool:
-    fuzz_items = [item for item in session.items if item.module is module and item.name.startswith("test_fuzz_")]
+    fuzz_items = [item for item in session.items
+                  if getattr(item, "module", None) is module and item.name.startswith("test_fuzz_")]
     return len(fuzz_items) == sum(map(len, CASES.values()))
 
 

@@ -180,13 +180,13 @@ def test_bench_sklearn_quick_run_and_its_table(tmp_path):
 def test_onnx_export_through_skl2onnx(iris, multilabel):
     skl2onnx = pytest.importorskip("skl2onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
-    from fastmlp.onnx_export import register_skl2onnx
+    from fastmlp.sklearn import register_onnx_converters
 
     X, y = iris
     X = X.astype(np.float32)
     if multilabel:
         y = np.column_stack([y == "setosa", X[:, 0] > 5.8]).astype(np.int64)
-    register_skl2onnx(MLPClassifier)
+    register_onnx_converters()
     pipeline = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -196,3 +196,10 @@ def test_onnx_export_through_skl2onnx(iris, multilabel):
     label, proba = session.run(None, {session.get_inputs()[0].name: X})
     np.testing.assert_array_equal(label, pipeline.predict(X))
     np.testing.assert_allclose(proba, pipeline.predict_proba(X), atol=1e-5)
+    # The estimator's own export, fed the scaled inputs, gives the same labels and probabilities.
+    direct = onnxruntime.InferenceSession(pipeline[-1].to_onnx().SerializeToString(),
+                                          providers=["CPUExecutionProvider"])
+    direct_label, direct_proba = direct.run(["label", "probabilities"],
+                                            {"input": pipeline[0].transform(X).astype(np.float32)})
+    np.testing.assert_array_equal(direct_label, label)
+    np.testing.assert_allclose(direct_proba, proba, atol=1e-5)
