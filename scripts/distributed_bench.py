@@ -232,6 +232,7 @@ def main(argv=None) -> int:
                      "optimizer": "sgd", **SETTINGS, "repeat": len(steps)},
         "training": [{"config": name, "samples_per_s": median([r["samples_per_s"] for r in found]),
                       "samples_per_s_runs": [r["samples_per_s"] for r in found],
+                      "load_averages": [r.get("load_average") for r in found],
                       "test_accuracy": median([r["test_accuracy"] for r in found]),
                       "test_accuracy_runs": [r["test_accuracy"] for r in found]} for name, found in runs.items()],
         "step_seconds": {key: median([s[key] for s in steps]) for key in steps[0]},

@@ -50,13 +50,6 @@ def _time(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} us" if seconds >= 1e-5 else f"{seconds * 1e6:.1f} us"
 
 
-def _load(result: dict) -> str:
-    """The range of the one-minute load average at the end of the training runs, where recorded."""
-    loads = [run["load_average"] for runs in result.get("raw", {}).get("training", {}).values() for run in runs
-             if "load_average" in run]
-    return f"; the load average on the two cores was {min(loads):.1f}-{max(loads):.1f} during them" if loads else ""
-
-
 def measured_block(result: dict) -> str:
     machine = result["machine"]
     mpi = " ".join(machine["mpi"].replace("Version:", "").split())
@@ -64,16 +57,19 @@ def measured_block(result: dict) -> str:
     lines = [f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, shared with other work), "
              f"{mpi}, numba {machine['numba']}; {settings['network']}, {settings['optimizer'].upper()} "
              f"batch {settings['batch_size']}, learning rate {settings['learning_rate']:g}, {settings['epochs']} "
-             f"epochs of {settings['data']}. Median of {settings['repeat']} runs (all runs in brackets)"
-             f"{_load(result)}.",
+             f"epochs of {settings['data']}. {len(result['training'][0]['samples_per_s_runs'])} runs of each, "
+             "interleaved; after each run its one-minute load average on the two cores, in brackets.",
              "",
-             "| configuration | samples/s of the job | test accuracy after the last epoch |",
-             "|---|---|---|"]
+             "| configuration | samples/s of the job: median | best run | every run | test accuracy |",
+             "|---|---|---|---|---|"]
     for row in result["training"]:
-        runs = ", ".join(_rate(v) for v in row["samples_per_s_runs"])
-        accuracies = ", ".join(f"{v:.4f}" for v in row["test_accuracy_runs"])
-        lines.append(f"| {row['config']} | {_rate(row['samples_per_s'])} ({runs}) | "
-                     f"{row['test_accuracy']:.4f} ({accuracies}) |")
+        runs = row["samples_per_s_runs"]
+        loads = row.get("load_averages") or [None] * len(runs)
+        accuracies = sorted(set(row["test_accuracy_runs"]))
+        accuracy = f"{accuracies[0]:.4f}" if len(accuracies) == 1 else \
+            f"{row['test_accuracy']:.4f} ({', '.join(f'{v:.4f}' for v in row['test_accuracy_runs'])})"
+        every = ", ".join(_rate(v) + (f" ({load:.1f})" if load is not None else "") for v, load in zip(runs, loads))
+        lines.append(f"| {row['config']} | {_rate(row['samples_per_s'])} | {_rate(max(runs))} | {every} | {accuracy} |")
     lines += ["", "Ingredients of the cost model, measured in the same runs (medians):", "",
               "| network | parameters | averaging them over 2 ranks here (one Allreduce) | "
               "SGD step, batch 32 / 128 / 512, one thread |", "|---|---|---|---|"]
