@@ -189,6 +189,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--append", action="store_true", help="add to the runs already in --out")
+    parser.add_argument("--busy", action="store_true",
+                        help="train while another process spins on one core (a shared node), as separate rows")
     parser.add_argument("--cache", action="store_true",
                         help="also time the first fit in a fresh Dask worker, with and without a filled kernel cache")
     parser.add_argument("--worker", choices=("train", "steps", "allreduce", "cache"), help=argparse.SUPPRESS)
@@ -208,20 +210,30 @@ def main(argv=None) -> int:
     configs = {"1 rank x 2 threads": me + ["--threads", "2"]}
     configs.update({f"2 ranks x 1 thread, sync_every {k}": two_ranks + ["--ranks", "2", "--sync-every", str(k)]
                     for k in SYNC_EVERY})
+    busy = " (another process busy on a core)" if args.busy else ""
     raw = {"training": {name: [] for name in configs}, "steps": [], "allreduce": [], "cache": None}
     if args.append and Path(args.out).is_file():
         raw = json.loads(Path(args.out).read_text())["raw"]
     runs, steps, allreduce = raw["training"], raw["steps"], raw["allreduce"]
+    for name in configs:
+        runs.setdefault(name + busy, [])
     if args.cache:
         raw["cache"] = _run(me + ["--worker", "cache"])
         print(f"first fit in a fresh Dask worker: {raw['cache']}", flush=True)
     for repeat in range(args.repeat):
         for name, command in configs.items():
-            runs[name].append(_run(command + ["--worker", "train", "--epochs", str(args.epochs)]))
-            print(f"[{repeat + 1}/{args.repeat}] {name}: {runs[name][-1]['samples_per_s']:,.0f} samples/s, "
-                  f"test accuracy {runs[name][-1]['test_accuracy']:.4f}", flush=True)
-        steps.append(_run(me + ["--worker", "steps"]))
-        allreduce.append(_run(two_ranks + ["--worker", "allreduce"]))
+            hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+            try:
+                runs[name + busy].append(_run(command + ["--worker", "train", "--epochs", str(args.epochs)]))
+            finally:
+                if hog is not None:
+                    hog.kill()
+                    hog.wait()
+            print(f"[{repeat + 1}/{args.repeat}] {name}{busy}: {runs[name + busy][-1]['samples_per_s']:,.0f} "
+                  f"samples/s, test accuracy {runs[name + busy][-1]['test_accuracy']:.4f}", flush=True)
+        if not busy:  # the cost model's ingredients, on a machine as quiet as it gets
+            steps.append(_run(me + ["--worker", "steps"]))
+            allreduce.append(_run(two_ranks + ["--worker", "allreduce"]))
 
     def median(values):
         return statistics.median(values)
@@ -229,12 +241,13 @@ def main(argv=None) -> int:
     result = {
         "machine": _machine(),
         "settings": {"network": "784-100-10", "data": "Fashion-MNIST, 60,000 training images", "epochs": args.epochs,
-                     "optimizer": "sgd", **SETTINGS, "repeat": len(steps)},
+                     "optimizer": "sgd", **SETTINGS},
         "training": [{"config": name, "samples_per_s": median([r["samples_per_s"] for r in found]),
                       "samples_per_s_runs": [r["samples_per_s"] for r in found],
                       "load_averages": [r.get("load_average") for r in found],
                       "test_accuracy": median([r["test_accuracy"] for r in found]),
-                      "test_accuracy_runs": [r["test_accuracy"] for r in found]} for name, found in runs.items()],
+                      "test_accuracy_runs": [r["test_accuracy"] for r in found]}
+                     for name, found in runs.items() if found],
         "step_seconds": {key: median([s[key] for s in steps]) for key in steps[0]},
         "allreduce": {name: {"n_params": allreduce[0][name]["n_params"],
                              "seconds": median([a[name]["seconds"] for a in allreduce])} for name in NETWORKS},

@@ -57,8 +57,8 @@ def measured_block(result: dict) -> str:
     lines = [f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, shared with other work), "
              f"{mpi}, numba {machine['numba']}; {settings['network']}, {settings['optimizer'].upper()} "
              f"batch {settings['batch_size']}, learning rate {settings['learning_rate']:g}, {settings['epochs']} "
-             f"epochs of {settings['data']}. {len(result['training'][0]['samples_per_s_runs'])} runs of each, "
-             "interleaved; after each run its one-minute load average on the two cores, in brackets.",
+             f"epochs of {settings['data']}. Runs of the configurations interleaved; after each run its one-minute "
+             "load average on the two cores, in brackets.",
              "",
              "| configuration | samples/s of the job: median | best run | every run | test accuracy |",
              "|---|---|---|---|---|"]
