@@ -17,7 +17,6 @@ from hashlib import sha256
 import numpy as np
 
 from . import _threads
-from ._team import train_epoch
 from .kernels import ADAM
 
 #: Seconds a rank waits at a sync for the others before it gives up (a rank died or hangs);
@@ -252,6 +251,8 @@ class Group:
 
         The shard's order is a permutation seeded by a draw from ``rng`` (the same draw on every rank, so
         the model's generators stay identical) and the rank."""
+        from ._team import train_epoch  # here: the model imports this module also where Numba is missing
+
         n = X.shape[0]
         seed = int(rng.integers(2**63)) if shuffle else 0
         order = np.random.default_rng([seed, self.rank]).permutation(n) if shuffle else np.arange(n, dtype=np.int64)
