@@ -61,7 +61,8 @@ def block(result: dict) -> str:
     if "roofline" in result:
         parts += ["", f"Training speed on Fashion-MNIST (float32, batch {compare.SPEED_BATCH}), median over the "
                   f"seeds; a share is samples/s over the roofline's samples/s, and the last column is the largest "
-                  f"ratio to scikit-learn that the roofline allows:", "",
+                  f"ratio to scikit-learn that the roofline allows; the matrix multiply measured right after each row "
+                  f"shows whether a neighbour held a core meanwhile:", "",
                   _markdown(compare.speed_rows(result), text_columns=2), "", compare.roofline_line(result)]
     parts += [f"\nNot run: {name} ({why})." for name, why in result.get("skipped", {}).items()]
     return "\n".join(parts)

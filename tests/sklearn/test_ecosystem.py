@@ -170,8 +170,9 @@ def test_bench_sklearn_quick_run_and_its_table(tmp_path):
     # The speed columns: shares of the roofline's samples/s and the ratio it allows over scikit-learn.
     speed = {"roofline": {"samples_per_s": 800e3}, "rows": [
         {"dataset": FASHION, "activation": "relu", "solver": "adam", "epochs": 3, "speed_ratio": 80 / 24,
-         "fastmlp": {"median_samples_per_s": 80e3}, "scikit-learn": {"median_samples_per_s": 24e3}}]}
-    assert speed_rows(speed)[1][-4:] == ["3.33x", "10%", "3%", "33.3x"]
+         "fastmlp": {"median_samples_per_s": 80e3}, "scikit-learn": {"median_samples_per_s": 24e3},
+         "matmul_flops_after": 2.3e11}]}
+    assert speed_rows(speed)[1][-5:] == ["3.33x", "10%", "3%", "33.3x", "230 GFLOP/s"]
     script = Path(__file__).resolve().parents[2] / "scripts" / "sklearn_table.py"
     spec = importlib.util.spec_from_file_location("sklearn_table", script)
     table = importlib.util.module_from_spec(spec)
