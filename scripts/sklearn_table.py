@@ -30,29 +30,40 @@ def _markdown(rows: list[list[str]], text_columns: int) -> str:
 
 
 def block(result: dict) -> str:
-    """The machine, the settings, the accuracy table and the Fashion-MNIST speed table."""
+    """The machine, the method, the accuracy table and the Fashion-MNIST speed table with its roofline."""
     machine = result["machine"]
     versions = machine.get("versions", {})
     settings = result["settings"]
     solvers = "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items())
                         for name, values in settings["solvers"].items())
     shared = ", ".join(f"{k}={v}" for k, v in settings["shared"].items())
+    seeds, folds = settings["seeds"], settings["cv_folds"]
+    fashion_epochs = settings["fashion_epochs"]
+    shortened = (f" (fewer than the command's default {compare.FASHION_EPOCHS}, to keep the run short on "
+                 f"a shared machine)" if fashion_epochs < compare.FASHION_EPOCHS else "")
     parts = [
         f"Measured by `fastmlp bench --sklearn` on {machine['cpu']}, {machine['cores']} cores "
         f"(fastmlp {versions.get('fastmlp')}, scikit-learn {versions.get('scikit-learn')}, numpy "
         f"{versions.get('numpy')}; BLAS: {machine.get('numpy_blas') or 'not recorded'})"
         + (f", load average {result['load_average'][0]:.1f} at the start and {result['load_average'][1]:.1f} at "
-           f"the end of the run." if "load_average" in result else "."),
+           f"the end of the run" if "load_average" in result else "")
+        + (f", which took {result['seconds'] / 60:.1f} minutes." if "seconds" in result else "."),
         "",
         f"Settings for both: {shared}; {solvers}. Epochs: at most {settings['bundled_epochs']} on the bundled "
-        f"datasets (both stop on the same convergence rule), {settings['fashion_epochs']} on Fashion-MNIST. "
-        f"Seeds {', '.join(map(str, settings['seeds']))}; accuracy is the mean over them.",
+        f"datasets (both stop on the same convergence rule), {fashion_epochs} on Fashion-MNIST{shortened}. "
+        f"Bundled datasets: stratified {folds}-fold cross-validation (fold seed {settings['cv_seed']}), "
+        f"Fashion-MNIST: its test split. Seeds {', '.join(map(str, seeds))}. Accuracy: mean over folds x seeds; "
+        f"gap: fastmlp minus scikit-learn in accuracy points, with the standard error of the paired per-fold, "
+        f"per-seed gaps.",
         "",
-        _markdown(compare.accuracy_rows(result), text_columns=3),
+        _markdown(compare.accuracy_rows(result), text_columns=4),
     ]
-    if any(row["dataset"] == compare.FASHION for row in result["rows"]):
-        parts += ["", "Training speed on Fashion-MNIST (float32, batch 200), median over the seeds:", "",
-                  _markdown(compare.speed_rows(result), text_columns=2)]
+    if "roofline" in result:
+        parts += ["", f"Training speed on Fashion-MNIST (float32, batch {compare.SPEED_BATCH}), median over the "
+                  f"seeds; a share is samples/s over the roofline's samples/s, and the last column is the largest "
+                  f"ratio to scikit-learn that the roofline allows; the matrix multiply measured right after each row "
+                  f"shows whether a neighbour held a core meanwhile:", "",
+                  _markdown(compare.speed_rows(result), text_columns=2), "", compare.roofline_line(result)]
     parts += [f"\nNot run: {name} ({why})." for name, why in result.get("skipped", {}).items()]
     return "\n".join(parts)
 

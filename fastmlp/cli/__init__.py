@@ -13,7 +13,7 @@ import sys
 from . import evaluate, export, info, predict, train
 
 DESCRIPTION = """\
-Train and use sigmoid multilayer perceptrons with fastmlp's compiled, parallel kernels.
+Train and use multilayer perceptrons with fastmlp's compiled, parallel kernels.
 
 examples:
   fastmlp train                                 784-100-10 on Fashion-MNIST with the default settings

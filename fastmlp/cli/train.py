@@ -24,9 +24,10 @@ PRESETS = {
 
 
 _USAGE = """\
-Train a sigmoid MLP by minibatch SGD. Prints one line per epoch (training loss, validation accuracy,
-samples/s), then the test accuracy and the training speed. Options left out take the dataset's
-preset (listed below); for Fashion-MNIST that is 784-100-10, 10 epochs, batch 32, learning rate 0.2.
+Train an MLP (sigmoid hidden units by default) by minibatch SGD or Adam. Prints one line per epoch
+(training loss, validation accuracy, samples/s), then the test accuracy and the training speed.
+Options left out take the dataset's preset (listed below); for Fashion-MNIST that is 784-100-10,
+10 epochs, batch 32, learning rate 0.2.
 
 examples:
   fastmlp train                                   Fashion-MNIST, the default settings

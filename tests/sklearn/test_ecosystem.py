@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 
 import fastmlp
 from fastmlp.bench import main as bench_main
-from fastmlp.bench.sklearn_compare import CONFIGS
+from fastmlp.bench.sklearn_compare import CONFIGS, FASHION, speed_rows
 from fastmlp.sklearn import MLPClassifier, MLPRegressor
 
 #: Training runs as plain Python under NUMBA_DISABLE_JIT=1 (the coverage run): far too slow for these.
@@ -160,8 +160,19 @@ def test_bench_sklearn_quick_run_and_its_table(tmp_path):
     assert [(row["activation"], row["solver"]) for row in result["rows"]] == CONFIGS
     for row in result["rows"]:
         ours, theirs = row["fastmlp"], row["scikit-learn"]
-        assert row["dataset"] == "iris" and 0 <= ours["mean_accuracy"] <= 1 and theirs["samples_per_s"][0] > 0
+        # iris's 150 samples in 5 folds, each tested once; one seed in the quick run.
+        assert row["dataset"] == "iris" and row["n_splits"] == 5 and sum(row["n_test"]) == 150
+        assert 0 <= ours["mean_accuracy"] <= 1 and min(theirs["samples_per_s"][0]) > 0
         assert row["gap_points"] == pytest.approx(100 * (ours["mean_accuracy"] - theirs["mean_accuracy"]))
+        gaps = [100 * (a - b) for a, b in zip(ours["accuracy"][0], theirs["accuracy"][0])]
+        assert row["gaps_points"] == pytest.approx(gaps)
+        assert row["gap_standard_error_points"] == pytest.approx(np.std(gaps, ddof=1) / np.sqrt(5))
+    # The speed columns: shares of the roofline's samples/s and the ratio it allows over scikit-learn.
+    speed = {"roofline": {"samples_per_s": 800e3}, "rows": [
+        {"dataset": FASHION, "activation": "relu", "solver": "adam", "epochs": 3, "speed_ratio": 80 / 24,
+         "fastmlp": {"median_samples_per_s": 80e3}, "scikit-learn": {"median_samples_per_s": 24e3},
+         "matmul_flops_after": 2.3e11}]}
+    assert speed_rows(speed)[1][-5:] == ["3.33x", "10%", "3%", "33.3x", "230 GFLOP/s"]
     script = Path(__file__).resolve().parents[2] / "scripts" / "sklearn_table.py"
     spec = importlib.util.spec_from_file_location("sklearn_table", script)
     table = importlib.util.module_from_spec(spec)
