@@ -203,33 +203,34 @@ def _metadata(path) -> tuple[dict, dict]:
     return entries, json.loads(entries.pop("metadata").tobytes())
 
 
-@pytest.mark.parametrize(
-    "change, fragment",
-    [
-        (dict(format_version=3), "newer fastmlp"),
-        (dict(format_version=0), "invalid format_version"),
-        (dict(format_version="1"), "invalid format_version"),
-        (dict(format="other"), "not a fastmlp file"),
-        (dict(kind="weights"), "unknown kind"),
-        (dict(layer_sizes=[5, 6]), "'params' has shape"),
-        (dict(layer_sizes=[5]), "layer_sizes"),
-        (dict(layer_sizes=[5, 0, 3]), "layer_sizes"),
-        (dict(layer_sizes=[5, 6.0, 3]), "layer_sizes"),
-        (dict(layer_sizes="5-6-3"), "layer_sizes"),
-        (dict(loss="hinge"), "unknown loss"),
-        (dict(output="relu"), "unknown output"),
-        (dict(loss="sigmoid_cross_entropy"), "needs output"),
-        (dict(dtype="float16"), "dtype"),
-        (dict(dtype="float64"), "has dtype float32, expected float64"),
-        (dict(random_state=-1), "random_state"),
-        (dict(extra=1), "unexpected ['extra']"),
-    ],
-)
-def test_rejects_inconsistent_metadata(tmp_path, change, fragment):
-    entries, metadata = _metadata(_valid(tmp_path))
-    metadata.update(change)
-    _write_entries(tmp_path / "bad.npz", entries, metadata)
-    _assert_rejected(tmp_path / "bad.npz", fragment)
+INCONSISTENT_METADATA = [
+    (dict(format_version=3), "newer fastmlp"),
+    (dict(format_version=0), "invalid format_version"),
+    (dict(format_version="1"), "invalid format_version"),
+    (dict(format="other"), "not a fastmlp file"),
+    (dict(kind="weights"), "unknown kind"),
+    (dict(layer_sizes=[5, 6]), "'params' has shape"),
+    (dict(layer_sizes=[5]), "layer_sizes"),
+    (dict(layer_sizes=[5, 0, 3]), "layer_sizes"),
+    (dict(layer_sizes=[5, 6.0, 3]), "layer_sizes"),
+    (dict(layer_sizes="5-6-3"), "layer_sizes"),
+    (dict(loss="hinge"), "unknown loss"),
+    (dict(output="relu"), "unknown output"),
+    (dict(loss="sigmoid_cross_entropy"), "needs output"),
+    (dict(dtype="float16"), "dtype"),
+    (dict(dtype="float64"), "has dtype float32, expected float64"),
+    (dict(random_state=-1), "random_state"),
+    (dict(extra=1), "unexpected ['extra']"),
+]
+
+
+def test_rejects_inconsistent_metadata(tmp_path, subtests):
+    for change, fragment in INCONSISTENT_METADATA:
+        with subtests.test(change=change):
+            entries, metadata = _metadata(_valid(tmp_path))
+            metadata.update(change)
+            _write_entries(tmp_path / "bad.npz", entries, metadata)
+            _assert_rejected(tmp_path / "bad.npz", fragment)
 
 
 def test_rejects_missing_metadata_fields_and_bad_json(tmp_path):

@@ -53,7 +53,7 @@ def test_bench_says_when_its_module_is_missing(capsys, monkeypatch):
     assert code == 1 and "fastmlp bench: not available" in err
 
 
-@pytest.mark.parametrize("args, message", [
+USER_ERRORS = [
     (["train", "cifar"], "unknown dataset 'cifar'"),
     (["train", "/no/such/dir/"], "not a dataset directory"),
     (["train", "xor", "--lr", "-1"], "learning_rate must be > 0"),
@@ -69,12 +69,16 @@ def test_bench_says_when_its_module_is_missing(capsys, monkeypatch):
     (["train", "xor", "--save", "/no/such/dir/model.npz"], "its directory does not exist"),
     (["evaluate", "/no/such/model.npz", "xor"], "No such file"),
     (["predict", "/no/such/model.npz", "xor"], "No such file"),
-])
-def test_user_errors_are_one_line(capsys, args, message):
-    code, out, err = call(capsys, *args)
-    assert code == 1
-    assert err.count("\n") == 1 and err.startswith(f"fastmlp {args[0]}: error: ") and message in err, err
-    assert "Traceback" not in err and out == ""
+]
+
+
+def test_user_errors_are_one_line(capsys, subtests):
+    for args, message in USER_ERRORS:
+        with subtests.test(args=" ".join(args)):
+            code, out, err = call(capsys, *args)
+            assert code == 1
+            assert err.count("\n") == 1 and err.startswith(f"fastmlp {args[0]}: error: ") and message in err, err
+            assert "Traceback" not in err and out == ""
 
 
 def test_errors_in_a_real_process_have_no_traceback():

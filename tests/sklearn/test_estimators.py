@@ -95,24 +95,25 @@ def test_last_smaller_batch_is_where_alpha_differs():
 
 
 # ---------------------------------------------------------------------- parameters and settings
-@pytest.mark.parametrize(
-    "params, fragment",
-    [
+BAD_PARAMETERS = [
         (dict(alpha=-1.0), "alpha"), (dict(max_iter=0), "max_iter"), (dict(batch_size="big"), "batch_size"),
         (dict(solver="lbfgs"), "lbfgs"), (dict(activation="softplus"), "activation"),
         (dict(hidden_layer_sizes=(10, 0)), "hidden layer size"), (dict(momentum=1.5), "momentum"),
         (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
         (dict(n_threads=0), "n_threads"), (dict(learning_rate="cyclic"), "learning_rate"),
         (dict(class_weight="uniform"), "class_weight"),
-    ],
-)
-def test_parameters_checked_in_fit_not_init(params, fragment):
+]
+
+
+def test_parameters_checked_in_fit_not_init(subtests):
     X, y = blobs(12)
-    estimator = MLPClassifier(**params)  # stores them unchanged, as clone needs
-    assert all(estimator.get_params()[name] == value for name, value in params.items())
-    with pytest.raises((TypeError, ValueError), match=fragment):
-        estimator.fit(X, y)
-    assert not hasattr(estimator, "model_")
+    for params, fragment in BAD_PARAMETERS:
+        with subtests.test(params=params):
+            estimator = MLPClassifier(**params)  # stores them unchanged, as clone needs
+            assert all(estimator.get_params()[name] == value for name, value in params.items())
+            with pytest.raises((TypeError, ValueError), match=fragment):
+                estimator.fit(X, y)
+            assert not hasattr(estimator, "model_")
 
 
 def test_dtype_follows_X_like_scikit_learn():
@@ -309,9 +310,7 @@ def _rewrite_record(path, change):
     np.savez(path, **entries)
 
 
-@pytest.mark.parametrize(
-    "change, fragment",
-    [
+BAD_RECORDS = [
         (lambda r: r.update(extra=1), "estimator must be null or an object"),
         (lambda r: r.update({"class": "SVC"}), "estimator class"),
         (lambda r: r.update(classes=["a", "a"]), "distinct labels"),
@@ -324,12 +323,15 @@ def _rewrite_record(path, change):
         (lambda r: r["params"].update(alpha={"a": 1}), "params must be an object of JSON"),
         (lambda r: (r.update({"class": "MLPRegressor"}), r["params"].pop("class_weight")),
          "MLPRegressor needs an identity output"),
-    ],
-)
-def test_bad_estimator_field_is_a_clear_value_error(tmp_path, change, fragment):
+]
+
+
+def test_bad_estimator_field_is_a_clear_value_error(tmp_path, subtests):
     X, y = blobs(30)
     path = tmp_path / "clf.npz"
-    quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=1, random_state=0), X, y).save(path)
-    _rewrite_record(path, change)
-    with pytest.raises(ValueError, match=fragment):
-        fastmlp.load(path)
+    for change, fragment in BAD_RECORDS:
+        with subtests.test(fragment=fragment):
+            quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=1, random_state=0), X, y).save(path)
+            _rewrite_record(path, change)
+            with pytest.raises(ValueError, match=fragment):
+                fastmlp.load(path)
