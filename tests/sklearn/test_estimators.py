@@ -96,12 +96,12 @@ def test_last_smaller_batch_is_where_alpha_differs():
 
 # ---------------------------------------------------------------------- parameters and settings
 BAD_PARAMETERS = [
-        (dict(alpha=-1.0), "alpha"), (dict(max_iter=0), "max_iter"), (dict(batch_size="big"), "batch_size"),
-        (dict(solver="lbfgs"), "lbfgs"), (dict(activation="softplus"), "activation"),
-        (dict(hidden_layer_sizes=(10, 0)), "hidden layer size"), (dict(momentum=1.5), "momentum"),
-        (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
-        (dict(n_threads=0), "n_threads"), (dict(learning_rate="cyclic"), "learning_rate"),
-        (dict(class_weight="uniform"), "class_weight"),
+    (dict(alpha=-1.0), "alpha"), (dict(max_iter=0), "max_iter"), (dict(batch_size="big"), "batch_size"),
+    (dict(solver="lbfgs"), "lbfgs"), (dict(activation="softplus"), "activation"),
+    (dict(hidden_layer_sizes=(10, 0)), "hidden layer size"), (dict(momentum=1.5), "momentum"),
+    (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
+    (dict(n_threads=0), "n_threads"), (dict(learning_rate="cyclic"), "learning_rate"),
+    (dict(class_weight="uniform"), "class_weight"),
 ]
 
 
@@ -311,18 +311,18 @@ def _rewrite_record(path, change):
 
 
 BAD_RECORDS = [
-        (lambda r: r.update(extra=1), "estimator must be null or an object"),
-        (lambda r: r.update({"class": "SVC"}), "estimator class"),
-        (lambda r: r.update(classes=["a", "a"]), "distinct labels"),
-        (lambda r: r.update(classes=["a", 1]), "of one kind"),
-        (lambda r: r.update(classes=["a", "b"]), "3 classes for 3 output units"),
-        (lambda r: r.update(feature_names=["x"]), "feature_names"),
-        (lambda r: r.update(n_iter=-1), "n_iter"),
-        (lambda r: r["params"].update(kernel="rbf"), "unknown parameters \\['kernel'\\]"),
-        (lambda r: r["params"].update(alpha=-1), "alpha"),
-        (lambda r: r["params"].update(alpha={"a": 1}), "params must be an object of JSON"),
-        (lambda r: (r.update({"class": "MLPRegressor"}), r["params"].pop("class_weight")),
-         "MLPRegressor needs an identity output"),
+    (lambda r: r.update(extra=1), "estimator must be null or an object"),
+    (lambda r: r.update({"class": "SVC"}), "estimator class"),
+    (lambda r: r.update(classes=["a", "a"]), "distinct labels"),
+    (lambda r: r.update(classes=["a", 1]), "of one kind"),
+    (lambda r: r.update(classes=["a", "b"]), "3 classes for 3 output units"),
+    (lambda r: r.update(feature_names=["x"]), "feature_names"),
+    (lambda r: r.update(n_iter=-1), "n_iter"),
+    (lambda r: r["params"].update(kernel="rbf"), "unknown parameters \\['kernel'\\]"),
+    (lambda r: r["params"].update(alpha=-1), "alpha"),
+    (lambda r: r["params"].update(alpha={"a": 1}), "params must be an object of JSON"),
+    (lambda r: (r.update({"class": "MLPRegressor"}), r["params"].pop("class_weight")),
+     "MLPRegressor needs an identity output"),
 ]
 
 
