@@ -5,7 +5,7 @@ defaults to the lecture's "logistic"), map them onto :meth:`fastmlp.MLP.fit` and
 network in ``model_``. docs/sklearn.md lists what maps how and where the results can differ.
 """
 
-# scikit-learn ships no type information: its names are typed as Any here.
+# scikit-learn ships no type information: pyproject.toml tells mypy to read its names as Any.
 
 from __future__ import annotations
 
