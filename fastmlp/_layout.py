@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import GRAIN, SIZE, THETA, UNIT
+from .kernels import SIZE, THETA, UNIT, UNIT_BLOCK
 
 
 def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``layout`` (n_layers + 1, 3) and ``row_blocks`` (n_blocks, 3), as kernels.Net expects:
-    each layer's weight rows cut into blocks of GRAIN rows (the last may be short).
+    """Return ``layout`` (n_layers + 1, 3) and ``unit_blocks`` (n_blocks, 3), as kernels.Net expects:
+    each layer's units cut into blocks of UNIT_BLOCK (the last may be short).
 
-    Layer l's parameters are one (n_{l+1}, n_l + 1) matrix, the lecture's theta with the bias in the
-    last column, stored row-major at ``layout[l, THETA]``; its units sit at ``layout[l, UNIT]``.
+    Layer l's parameters are the lecture's theta (n_{l+1}, n_l + 1), bias in the last column, stored
+    transposed: a row-major (n_l + 1, n_{l+1}) block at ``layout[l, THETA]`` whose row k holds the
+    weights from input k to every unit, the biases in the last row. The kernels then read and write
+    runs of units with vector instructions (kernels.microkernel). Layer l's units sit at
+    ``layout[l, UNIT]`` of an activation row.
     """
     sizes = np.asarray(layer_sizes, dtype=np.int64)
     layout = np.zeros((sizes.size, 3), dtype=np.int64)
@@ -20,9 +23,9 @@ def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
     layout[1:, THETA] = np.cumsum(sizes[1:] * (sizes[:-1] + 1))
     layout[1:, UNIT] = np.cumsum(sizes[:-1])
     blocks = [
-        (l, j, min(GRAIN, sizes[l + 1] - j))
+        (l, j, min(UNIT_BLOCK, sizes[l + 1] - j))
         for l in range(sizes.size - 1)
-        for j in range(0, sizes[l + 1], GRAIN)
+        for j in range(0, sizes[l + 1], UNIT_BLOCK)
     ]
     return layout, np.array(blocks, dtype=np.int64).reshape(-1, 3)
 
@@ -38,9 +41,23 @@ def n_units(layout: np.ndarray) -> int:
 
 
 def theta_views(params: np.ndarray, layout: np.ndarray) -> list[np.ndarray]:
-    """Per-layer (n_out, n_in + 1) views into the flat ``params``."""
+    """Per-layer (n_out, n_in + 1) views into the flat ``params``: the lecture's thetas (strided views of
+    the stored transposes)."""
     return [
-        params[layout[l, THETA] : layout[l + 1, THETA]].reshape(layout[l + 1, SIZE], layout[l, SIZE] + 1)
+        params[layout[l, THETA] : layout[l + 1, THETA]].reshape(layout[l, SIZE] + 1, layout[l + 1, SIZE]).T
         for l in range(layout.shape[0] - 1)
     ]
 
+
+def to_lecture_order(params: np.ndarray, layout: np.ndarray) -> np.ndarray:
+    """A copy of the flat ``params`` (or anything laid out like them) in the lecture's order: every theta
+    row by row, layer after layer. Files and checkpoints hold this order."""
+    return np.concatenate([theta.ravel() for theta in theta_views(params, layout)])
+
+
+def from_lecture_order(flat: np.ndarray, layout: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_lecture_order`: a copy of ``flat`` in the stored (transposed) order."""
+    out = np.empty_like(flat)
+    for l, view in enumerate(theta_views(out, layout)):
+        view[:] = flat[layout[l, THETA] : layout[l + 1, THETA]].reshape(view.shape)
+    return out

@@ -8,6 +8,7 @@ import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from . import _ranks, _threads, inference, io
 from . import _validation as check
 from . import checkpoint as checkpointing
 from ._compile import NUMBA_ERROR
-from ._layout import build_layout, n_params, n_units, theta_views
+from ._layout import build_layout, from_lecture_order, n_params, n_units, theta_views, to_lecture_order
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
 from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, UNIT, Net, Optimizer, Work
 
@@ -125,7 +126,7 @@ class MLP:
         self.dtype = check.check_dtype(dtype)
         self.random_state = check.check_random_state(random_state)
         self._rng = np.random.default_rng(self.random_state)
-        self._layout, self._row_blocks = build_layout(self.layer_sizes)
+        self._layout, self._unit_blocks = build_layout(self.layer_sizes)
         self.params = np.empty(n_params(self._layout), dtype=self.dtype)
         for theta in theta_views(self.params, self._layout):
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
@@ -209,10 +210,12 @@ class MLP:
 
     # ----------------------------------------------------------------- state
     def _get_state(self) -> dict[str, Any]:
-        """Copies of everything training changes: the one snapshot that rollback, checkpoints and files use."""
+        """Copies of everything training changes: the one snapshot that rollback, checkpoints and files use.
+        Parameter-shaped arrays are in the lecture's order (thetas row by row), whatever the kernels store."""
+        lecture = [to_lecture_order(a, self._layout) for a in (self.params, self._first, self._second)]
+        best = to_lecture_order(self._best_params, self._layout) if self._best_params.size else self._best_params
         return {
-            "params": self.params.copy(), "first": self._first.copy(), "second": self._second.copy(),
-            "best_params": self._best_params.copy(),
+            "params": lecture[0], "first": lecture[1], "second": lecture[2], "best_params": best.copy(),
             "loss_curve": np.asarray(self.loss_curve_, np.float64).reshape(-1),
             "validation_scores": np.asarray(self.validation_scores_, np.float64).reshape(-1),
             "validation_loss_curve": np.asarray(self.validation_loss_curve_, np.float64).reshape(-1),
@@ -222,10 +225,12 @@ class MLP:
 
     def _set_state(self, state: dict[str, Any]) -> None:
         """Take back a state from :meth:`_get_state` or a file; missing optimizer entries are reset."""
-        self.params[:] = state["params"]  # in place: the kernels' Net tuples hold this very buffer
-        self._first[:] = state.get("first", 0)
-        self._second[:] = state.get("second", 0)
-        self._best_params = np.array(state.get("best_params", ()), dtype=self.dtype)
+        stored = partial(from_lecture_order, layout=self._layout)
+        self.params[:] = stored(np.asarray(state["params"]))  # in place: the kernels' Net tuples hold this buffer
+        self._first[:] = stored(np.asarray(state["first"])) if "first" in state else 0
+        self._second[:] = stored(np.asarray(state["second"])) if "second" in state else 0
+        best = np.array(state.get("best_params", ()), dtype=self.dtype)
+        self._best_params = stored(best) if best.size else best
         self.loss_curve_ = [float(v) for v in state["loss_curve"]]
         self.validation_scores_ = [float(v) for v in state["validation_scores"]]
         self.validation_loss_curve_ = [float(v) for v in state["validation_loss_curve"]]
@@ -261,7 +266,7 @@ class MLP:
 
     # ----------------------------------------------------------------- kernels' arguments
     def _net(self) -> Net:
-        return Net(self.params, self._layout, self._row_blocks)
+        return Net(self.params, self._layout, self._unit_blocks)
 
     def _codes(self) -> np.ndarray:
         """The kernels' (loss, output, hidden activation) codes."""
@@ -474,8 +479,8 @@ class MLP:
             self._set_state(dict(arrays, rng_state=metadata["rng_state"], progress=metadata["progress"],
                                  input_dtype=metadata["input_dtype"]))
         else:
-            self._set_state({"params": self.params, "loss_curve": (), "validation_scores": (),
-                             "validation_loss_curve": (), "input_dtype": self.input_dtype_,
+            self._set_state({"params": to_lecture_order(self.params, self._layout), "loss_curve": (),
+                             "validation_scores": (), "validation_loss_curve": (), "input_dtype": self.input_dtype_,
                              "progress": _fresh_progress(chosen.learning_rate)})
             if chosen.early_stopping and validation is None:
                 self._progress["split_seed"] = int(self._rng.integers(2**63))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastmlp._layout import build_layout, n_params, n_units, theta_views
-from fastmlp.kernels import GRAIN, SIZE, THETA, UNIT
+from fastmlp._layout import build_layout, from_lecture_order, n_params, n_units, theta_views, to_lecture_order
+from fastmlp.kernels import SIZE, THETA, UNIT, UNIT_BLOCK
 
 
 @pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1)])
 def test_layout_tiles_parameters_and_units(sizes):
-    layout, row_blocks = build_layout(sizes)
+    layout, unit_blocks = build_layout(sizes)
     assert layout[:, SIZE].tolist() == list(sizes)
     assert n_params(layout) == sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes, sizes[1:]))
     assert n_units(layout) == sum(sizes)
@@ -19,10 +19,10 @@ def test_layout_tiles_parameters_and_units(sizes):
     for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         assert layout[l + 1, THETA] - layout[l, THETA] == n_out * (n_in + 1)
         assert layout[l + 1, UNIT] - layout[l, UNIT] == n_in
-    # the row blocks cover every row of every layer once, in order, at most GRAIN rows each
-    rows = [(l, j0 + r) for l, j0, n_rows in row_blocks for r in range(n_rows)]
-    assert rows == [(l, j) for l, n_out in enumerate(sizes[1:]) for j in range(n_out)]
-    assert all(1 <= n_rows <= GRAIN and j0 % GRAIN == 0 for _, j0, n_rows in row_blocks)
+    # the unit blocks cover every unit of every layer once, in order, at most UNIT_BLOCK units each
+    units = [(l, j0 + r) for l, j0, n in unit_blocks for r in range(n)]
+    assert units == [(l, j) for l, n_out in enumerate(sizes[1:]) for j in range(n_out)]
+    assert all(1 <= n <= UNIT_BLOCK and j0 % UNIT_BLOCK == 0 for _, j0, n in unit_blocks)
 
 
 def test_theta_views_are_views_in_order():
@@ -31,4 +31,8 @@ def test_theta_views_are_views_in_order():
     views = theta_views(params, layout)
     assert [view.shape for view in views] == [(4, 4), (2, 5)]
     assert all(view.base is params for view in views)
-    np.testing.assert_array_equal(np.concatenate([view.ravel() for view in views]), params)
+    # stored transposed: (n_in + 1, n_out) blocks, biases in the last row
+    np.testing.assert_array_equal(np.concatenate([view.T.ravel() for view in views]), params)
+    lecture = to_lecture_order(params, layout)
+    np.testing.assert_array_equal(lecture, np.concatenate([view.ravel() for view in views]))
+    np.testing.assert_array_equal(from_lecture_order(lecture, layout), params)

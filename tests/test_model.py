@@ -139,10 +139,13 @@ def test_thetas_are_copies_both_ways():
     np.testing.assert_array_equal(net.thetas()[0], np.arange(8).reshape(2, 4))
 
 
-def test_flat_parameter_order_is_thetas_order():
-    """net.params is the concatenation of thetas() row by row (the finite-difference check relies on it)."""
+def test_flat_parameter_order_is_the_transposed_thetas():
+    """net.params holds each theta transposed (inputs by units, biases last), row by row, layer by layer;
+    the state that files hold is in the lecture's order, thetas row by row."""
     net, _, _ = make_problem((4, 5, 3), "mse", "sigmoid", np.float64, 1, seed=25)
-    np.testing.assert_array_equal(net.params, np.concatenate([theta.ravel() for theta in net.thetas()]))
+    np.testing.assert_array_equal(net.params, np.concatenate([theta.T.ravel() for theta in net.thetas()]))
+    lecture = np.concatenate([theta.ravel() for theta in net.thetas()])
+    np.testing.assert_array_equal(net._get_state()["params"], lecture)
 
 
 # ---------------------------------------------------------------- stability

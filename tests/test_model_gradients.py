@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fastmlp._layout import theta_views
+
 import naive
 from cases import BATCH_SIZES, DEPTHS, DTYPES, LOSS_OUTPUTS, assert_close, layer_sizes, make_problem
 from covering import pairwise
@@ -64,18 +66,19 @@ def test_uint8_input_equals_scaled_float_input(dtype):
 
 
 def finite_differences(net, X, Y):
-    """Central differences (L(p + eps) - L(p - eps)) / 2 eps of the mean loss for every entry of net.params."""
-    params = net.params
-    estimate = np.empty(params.size)
-    for p in range(params.size):
-        saved = params[p]
-        params[p] = saved + EPS
-        plus, _ = net.loss_and_gradients(X, Y)
-        params[p] = saved - EPS
-        minus, _ = net.loss_and_gradients(X, Y)
-        params[p] = saved
-        estimate[p] = (plus - minus) / (2 * EPS)
-    return estimate
+    """Central differences (L(p + eps) - L(p - eps)) / 2 eps of the mean loss for every entry of every theta,
+    in the order of thetas() (row by row, layer by layer)."""
+    estimate = []
+    for theta in theta_views(net.params, net._layout):  # views into the weights the kernels read
+        for index in np.ndindex(theta.shape):
+            saved = theta[index]
+            theta[index] = saved + EPS
+            plus, _ = net.loss_and_gradients(X, Y)
+            theta[index] = saved - EPS
+            minus, _ = net.loss_and_gradients(X, Y)
+            theta[index] = saved
+            estimate.append((plus - minus) / (2 * EPS))
+    return np.array(estimate)
 
 
 @pytest.mark.parametrize("n_hidden", DEPTHS)
@@ -84,7 +87,7 @@ def test_gradient_matches_finite_differences(loss_output, n_hidden):
     sizes = (4, 5, 4, 3)[: n_hidden + 1] + (3,)
     net, X, Y = make_problem(sizes, loss, output, np.float64, 10, seed=24)
     _, grads = net.loss_and_gradients(X, Y)
-    analytic = np.concatenate([grad.ravel() for grad in grads])  # thetas() order is the flat vector's
+    analytic = np.concatenate([grad.ravel() for grad in grads])
     numeric = finite_differences(net, X, Y)
     assert np.abs(numeric).max() > 1e-3  # the check has something to compare
     error = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), 1e-7)

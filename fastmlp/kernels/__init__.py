@@ -2,9 +2,10 @@
 
 Shared argument bundles (plain named tuples, which Numba passes by value):
 
-- ``Net(params, layout, row_blocks)``: the flat parameter vector, the ``(n_layers + 1, 3)`` table of
-  layer size, parameter offset and activation offset, and the ``(n_blocks, 3)`` table of
-  ``(layer, first_row, n_rows)`` blocks of GRAIN rows that ``backward.gradients`` shares out between threads.
+- ``Net(params, layout, unit_blocks)``: the flat parameter vector (each layer's theta stored transposed,
+  see fastmlp._layout), the ``(n_layers + 1, 3)`` table of layer size, parameter offset and activation
+  offset, and the ``(n_blocks, 3)`` table of ``(layer, first_unit, n_units)`` blocks of UNIT_BLOCK units
+  that ``backward.gradients`` shares out between threads.
 - ``Work(acts, targets, deltas, losses, grads)``: the per-minibatch buffers a model allocates once.
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
@@ -14,7 +15,7 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 
 from collections import namedtuple
 
-Net = namedtuple("Net", ["params", "layout", "row_blocks"])
+Net = namedtuple("Net", ["params", "layout", "unit_blocks"])
 Work = namedtuple("Work", ["acts", "targets", "deltas", "losses", "grads"])
 Optimizer = namedtuple(
     "Optimizer",
@@ -38,9 +39,11 @@ LOGISTIC, TANH, RELU, HIDDEN_IDENTITY = 0, 1, 2, 3
 #: Hidden layers' activations by scikit-learn's names; "logistic" is the lecture's sigmoid.
 HIDDEN_ACTIVATIONS = {"logistic": LOGISTIC, "tanh": TANH, "relu": RELU, "identity": HIDDEN_IDENTITY}
 
-#: The blocking grain: samples and weight rows go GRAIN at a time through the forward tile
-#: (forward._dense_4x4) and the gradient tile (backward._gradient_4x4), and a team of threads cuts
-#: samples and rows at multiples of it (team.share, _layout.build_layout). The tiles are unrolled for
-#: GRAIN x GRAIN = 4 x 4; tests/kernels/test_grain.py fails if GRAIN changes without them. Weights do
-#: not depend on the number of threads only because every cut falls on this one grain.
+#: The sharing grain: a team of threads cuts samples and units at multiples of it (team.share), and
+#: prediction goes GRAIN samples per parallel block. Results do not depend on where the cuts fall
+#: (every value is one fixed sequence of operations, see microkernel.gemm); whole multiples keep
+#: the microkernels' tiles full.
 GRAIN = 4
+
+#: Units per block of ``backward.gradients``, the parallel gradient of ``loss_and_gradients``.
+UNIT_BLOCK = 4 * GRAIN

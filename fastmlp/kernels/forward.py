@@ -5,6 +5,7 @@ from numba import prange
 from .._compile import kernel, parallel_kernel
 from . import GRAIN, SIZE, THETA, UNIT
 from .activations import activate, hidden_activate
+from .gemm_standin import ADD, gemm
 from .intrinsics import prefetch
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
@@ -40,139 +41,24 @@ def prefetch_rows(X, order, start, i0, n):
 
 
 @kernel
-def _dense_4x4(params, t0, stride, n_in, acts, i, valid, a0, z0, j):
-    """z of rows j..j+3 of W for samples i..i+3: sixteen dot products that share each load.
-
-    The tile is GRAIN x GRAIN, unrolled for GRAIN = 4 (tests/kernels/test_grain.py).
-
-    Every weight loaded feeds four multiply-adds, and so does every input: eight loads per sixteen
-    FMAs keep the FMA units rather than the loads busy (80 -> 104 GFLOP/s on one core here).
-    Only the first ``valid`` samples are real; the others repeat the last real one and are not written.
-    """
-    zero = acts.dtype.type(0.0)
-    x0 = acts[i, a0 : a0 + n_in]
-    x1 = acts[i + min(1, valid - 1), a0 : a0 + n_in]
-    x2 = acts[i + min(2, valid - 1), a0 : a0 + n_in]
-    x3 = acts[i + min(3, valid - 1), a0 : a0 + n_in]
-    wa = params[t0 + j * stride : t0 + j * stride + n_in]
-    wb = params[t0 + (j + 1) * stride : t0 + (j + 1) * stride + n_in]
-    wc = params[t0 + (j + 2) * stride : t0 + (j + 2) * stride + n_in]
-    wd = params[t0 + (j + 3) * stride : t0 + (j + 3) * stride + n_in]
-    a_0 = zero
-    a_1 = zero
-    a_2 = zero
-    a_3 = zero
-    b_0 = zero
-    b_1 = zero
-    b_2 = zero
-    b_3 = zero
-    c_0 = zero
-    c_1 = zero
-    c_2 = zero
-    c_3 = zero
-    d_0 = zero
-    d_1 = zero
-    d_2 = zero
-    d_3 = zero
-    for k in range(n_in):
-        v0 = x0[k]
-        v1 = x1[k]
-        v2 = x2[k]
-        v3 = x3[k]
-        p = wa[k]
-        q = wb[k]
-        r = wc[k]
-        s = wd[k]
-        a_0 += p * v0
-        a_1 += p * v1
-        a_2 += p * v2
-        a_3 += p * v3
-        b_0 += q * v0
-        b_1 += q * v1
-        b_2 += q * v2
-        b_3 += q * v3
-        c_0 += r * v0
-        c_1 += r * v1
-        c_2 += r * v2
-        c_3 += r * v3
-        d_0 += s * v0
-        d_1 += s * v1
-        d_2 += s * v2
-        d_3 += s * v3
-    bias = t0 + j * stride + n_in
-    pa = params[bias]
-    pb = params[bias + stride]
-    pc = params[bias + 2 * stride]
-    pd = params[bias + 3 * stride]
-    acts[i, z0 + j : z0 + j + 4] = (a_0 + pa, b_0 + pb, c_0 + pc, d_0 + pd)
-    if valid > 1:
-        acts[i + 1, z0 + j : z0 + j + 4] = (a_1 + pa, b_1 + pb, c_1 + pc, d_1 + pd)
-    if valid > 2:
-        acts[i + 2, z0 + j : z0 + j + 4] = (a_2 + pa, b_2 + pb, c_2 + pc, d_2 + pd)
-    if valid > 3:
-        acts[i + 3, z0 + j : z0 + j + 4] = (a_3 + pa, b_3 + pb, c_3 + pc, d_3 + pd)
-
-
-@kernel
 def dense(params, layout, l, acts, i0, n, j_first, j_stop):
-    """Pre-activations z = W a + b (bias last column) of units [j_first, j_stop) of layer ``l + 1``,
-    for samples [i0, i0 + n).
+    """Pre-activations z = W a + b of units [j_first, j_stop) of layer ``l + 1``, for samples [i0, i0 + n).
 
-    Blocks of GRAIN samples by GRAIN rows (``_dense_4x4``), then the rows left over one at a time
-    (for GRAIN samples, unrolled as the tile is). Two or three samples left over make a last block,
-    padded (it costs what two single samples cost: a pass over W is the price); one left over goes
-    alone. Which code computes a value depends only on its row's place among [j_first, j_stop) and its
-    sample's among [i0, i0 + n): callers that share rows or samples out cut them at multiples of GRAIN
-    (kernels.team), so no result depends on the cut.
+    z starts as the bias and takes the sum over inputs from ``gemm``, which computes every value by one
+    fixed sequence of operations: no result depends on how callers cut samples or units between threads.
     """
     n_in = layout[l, SIZE]
-    stride = n_in + 1
+    n_out = layout[l + 1, SIZE]
     t0 = layout[l, THETA]
     a0 = layout[l, UNIT]
     z0 = layout[l + 1, UNIT]
-    zero = acts.dtype.type(0.0)
-    i = i0
-    while i0 + n - i >= 2:
-        valid = min(GRAIN, i0 + n - i)
-        j = j_first
-        while j + GRAIN <= j_stop:
-            _dense_4x4(params, t0, stride, n_in, acts, i, valid, a0, z0, j)
-            j += GRAIN
-        x0 = acts[i, a0 : a0 + n_in]
-        x1 = acts[i + min(1, valid - 1), a0 : a0 + n_in]
-        x2 = acts[i + min(2, valid - 1), a0 : a0 + n_in]
-        x3 = acts[i + min(3, valid - 1), a0 : a0 + n_in]
-        while j < j_stop:
-            w = params[t0 + j * stride : t0 + j * stride + n_in]
-            s0 = zero
-            s1 = zero
-            s2 = zero
-            s3 = zero
-            for k in range(n_in):
-                p = w[k]
-                s0 += p * x0[k]
-                s1 += p * x1[k]
-                s2 += p * x2[k]
-                s3 += p * x3[k]
-            bias = params[t0 + j * stride + n_in]
-            acts[i, z0 + j] = s0 + bias
-            if valid > 1:
-                acts[i + 1, z0 + j] = s1 + bias
-            if valid > 2:
-                acts[i + 2, z0 + j] = s2 + bias
-            if valid > 3:
-                acts[i + 3, z0 + j] = s3 + bias
-            j += 1
-        i += valid
-    while i < i0 + n:
-        x = acts[i, a0 : a0 + n_in]
-        for j in range(j_first, j_stop):
-            w = params[t0 + j * stride : t0 + j * stride + n_in]
-            s = zero
-            for k in range(n_in):
-                s += w[k] * x[k]
-            acts[i, z0 + j] = s + params[t0 + j * stride + n_in]
-        i += 1
+    row = acts.shape[1]
+    bias = params[t0 + n_in * n_out + j_first : t0 + n_in * n_out + j_stop]
+    for i in range(i0, i0 + n):
+        acts[i, z0 + j_first : z0 + j_stop] = bias
+    one = acts.dtype.type(1.0)
+    gemm(acts, i0 * row + a0, row, 1, params, t0 + j_first, n_out, acts, i0 * row + z0 + j_first, row, n,
+         j_stop - j_first, n_in, one, ADD)
 
 
 @kernel

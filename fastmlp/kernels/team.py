@@ -26,7 +26,7 @@ from . import GRAIN, SIZE
 from .backward import hidden_deltas, minibatch_weight, output_delta
 from .forward import dense, dense_units, gather, prefetch_rows
 from .sync import barrier
-from .update import step_rate, step_rows
+from .update import step_rate, step_units
 
 
 @kernel
@@ -85,7 +85,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             rate = step_rate(opt, steps)
             for l in range(n_layers):
                 j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
-                step_rows(net, opt, work, count, weight_sum, rate, l, j0, j1 - j0)
+                step_units(net, opt, work, count, weight_sum, rate, l, j0, j1 - j0)
         barrier(state, n_members)  # the next gather overwrites inputs that the gradients read
     if member == 0:
         opt.step[0] = steps

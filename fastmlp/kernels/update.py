@@ -5,7 +5,7 @@ import numpy as np
 
 from .._compile import kernel
 from . import ADAM, SIZE, THETA
-from .backward import row_gradient
+from .backward import unit_gradient
 
 
 @kernel
@@ -21,81 +21,78 @@ def step_rate(opt, t):
 
 
 @kernel
-def _sgd_rows(net, opt, grads, first, n_rows, stride, rate):
-    """SGD on rows [first, first + n_rows * stride) of params; see row_update."""
+def _sgd_span(net, opt, grads, first, n, decay, rate):
+    """SGD on params[first:first + n] with weight decay ``decay``; see unit_update."""
     params = net.params
     velocity = opt.first
     mu = opt.momentum
-    decay = opt.weight_decay
-    zero = params.dtype.type(0.0)
-    for r in range(n_rows):
-        bias = first + (r + 1) * stride - 1
-        for p in range(first + r * stride, bias + 1):
-            # Branch-free in p so the loop vectorises: the bias column gets no weight decay.
-            g = grads[p] + (decay if p != bias else zero) * params[p]
-            if mu == 0:
-                params[p] -= rate * g
-            elif opt.nesterov:
-                velocity[p] = mu * velocity[p] + g
-                params[p] -= rate * (g + mu * velocity[p])
-            else:
-                velocity[p] = mu * velocity[p] + g
-                params[p] -= rate * velocity[p]
+    for p in range(first, first + n):
+        g = grads[p] + decay * params[p]
+        if mu == 0:
+            params[p] -= rate * g
+        elif opt.nesterov:
+            velocity[p] = mu * velocity[p] + g
+            params[p] -= rate * (g + mu * velocity[p])
+        else:
+            velocity[p] = mu * velocity[p] + g
+            params[p] -= rate * velocity[p]
 
 
 @kernel
-def _adam_rows(net, opt, grads, first, n_rows, stride, rate):
-    """Adam on rows [first, first + n_rows * stride) of params; see row_update."""
+def _adam_span(net, opt, grads, first, n, decay, rate):
+    """Adam on params[first:first + n] with weight decay ``decay``; see unit_update."""
     params = net.params
     m = opt.first
     v = opt.second
     b1 = opt.beta_1
     b2 = opt.beta_2
     eps = opt.epsilon
-    decay = opt.weight_decay
-    zero = params.dtype.type(0.0)
     one = params.dtype.type(1.0)
     c1 = one - b1
     c2 = one - b2
-    for r in range(n_rows):
-        bias = first + (r + 1) * stride - 1
-        for p in range(first + r * stride, bias + 1):
-            g = grads[p] + (decay if p != bias else zero) * params[p]
-            m[p] = b1 * m[p] + c1 * g
-            v[p] = b2 * v[p] + c2 * (g * g)
-            params[p] -= rate * m[p] / (np.sqrt(v[p]) + eps)
+    for p in range(first, first + n):
+        g = grads[p] + decay * params[p]
+        m[p] = b1 * m[p] + c1 * g
+        v[p] = b2 * v[p] + c2 * (g * g)
+        params[p] -= rate * m[p] / (np.sqrt(v[p]) + eps)
 
 
 @kernel
-def row_update(net, opt, grads, l, j0, n_rows, rate):
-    """theta -= the update of rows [j0, j0 + n_rows) of layer l, with the gradient ``grads`` and the
-    step's learning rate ``rate`` (step_rate):
+def unit_update(net, opt, grads, l, j0, n_units, rate):
+    """theta -= the update of the weights into units [j0, j0 + n_units) of layer l + 1 (a run of each
+    row of the stored transpose), with the gradient ``grads`` and the step's learning rate ``rate``
+    (step_rate):
 
-    g = grad + weight_decay * theta (weights only, never the bias column)
+    g = grad + weight_decay * theta (weights only, never the biases' row)
     SGD:  v = momentum * v + g;  step = g + momentum * v if nesterov else v   (momentum > 0)
           step = g                                                           (momentum = 0)
           theta -= rate * step
     Adam: m = beta_1 m + (1 - beta_1) g;  v = beta_2 v + (1 - beta_2) g^2
           theta -= rate * m / (sqrt(v) + epsilon)
     """
-    stride = net.layout[l, SIZE] + 1
-    first = net.layout[l, THETA] + j0 * stride
-    if opt.kind == ADAM:
-        _adam_rows(net, opt, grads, first, n_rows, stride, rate)
-    else:
-        _sgd_rows(net, opt, grads, first, n_rows, stride, rate)
+    n_in = net.layout[l, SIZE]
+    n_out = net.layout[l + 1, SIZE]
+    t0 = net.layout[l, THETA]
+    zero = net.params.dtype.type(0.0)
+    for k in range(n_in + 1):
+        decay = opt.weight_decay if k < n_in else zero
+        if opt.kind == ADAM:
+            _adam_span(net, opt, grads, t0 + k * n_out + j0, n_units, decay, rate)
+        else:
+            _sgd_span(net, opt, grads, t0 + k * n_out + j0, n_units, decay, rate)
 
 
 @kernel
-def step_rows(net, opt, work, count, weight_sum, rate, l, j0, n_rows):
-    """Gradient and update of rows [j0, j0 + n_rows) of layer l: the minibatch's ``count`` samples,
-    whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate."""
+def step_units(net, opt, work, count, weight_sum, rate, l, j0, n_units):
+    """Gradient and update of the weights into units [j0, j0 + n_units) of layer l + 1: the minibatch's
+    ``count`` samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from
+    step_rate."""
     dtype = net.params.dtype.type
     if opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0:
         # No state to keep: add -lr / sum w * sum delta [a, 1] straight into the weights.
         factor = -rate / dtype(weight_sum)
-        row_gradient(net, work, count, l, j0, n_rows, factor, net.params, False)
+        unit_gradient(net, work, count, l, j0, n_units, factor, net.params, False)
     else:
         factor = dtype(1.0) / dtype(weight_sum)
-        row_gradient(net, work, count, l, j0, n_rows, factor, work.grads, True)
-        row_update(net, opt, work.grads, l, j0, n_rows, rate)
+        unit_gradient(net, work, count, l, j0, n_units, factor, work.grads, True)
+        unit_update(net, opt, work.grads, l, j0, n_units, rate)
