@@ -22,7 +22,7 @@ import numpy as np
 from ._layout import n_params
 from .kernels import SIZE
 from .kernels.sync import STATE_SIZE
-from .kernels.team import team_epoch
+from .kernels.team import N_PHASES, team_epoch
 
 #: A step with fewer multiply-adds (minibatch samples x parameters) than this runs on one thread:
 #: the barriers between its phases would cost more than sharing the arithmetic saves.
@@ -116,7 +116,8 @@ def team_size(layout: np.ndarray, batch_size: int, n_threads: int) -> int:
     return n_threads
 
 
-def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, n_threads=None) -> float:
+def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, n_threads=None,
+                timings=None) -> float:
     """Train one epoch on the minibatches order[0:b], order[b:2b], ...; returns the mean per-sample
     loss, weighted by ``weights`` when it is not empty: sum w_i L_i / sum w_i (NaN when that sum is 0).
 
@@ -125,18 +126,21 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
     weights (n_samples,) in the parameters' dtype or empty, order (n,) int64 rows, codes int64 (loss,
     output, hidden activation), work a kernels.Work for ``batch_size`` samples. ``n_threads``: the
     team's size; by default Numba's current thread count (``numba.set_num_threads``), or 1 for a
-    network too small to share. The weights do not depend on it.
+    network too small to share. The weights do not depend on it. ``timings``: an int64 (members, N_PHASES)
+    array that each member adds its cycles per phase to (kernels.team), for ``fastmlp bench --profile``.
     """
     members = team_size(net.layout, batch_size, numba.get_num_threads()) if n_threads is None else n_threads
     state = np.zeros(STATE_SIZE, np.int64)
+    if timings is None:
+        timings = np.zeros((0, N_PHASES), np.int64)
     args = (net, opt, X, targets, weights, order, batch_size, scale, codes, work, state)
     if members == 1:
-        total = team_epoch(*args, 0, 1)
+        total = team_epoch(*args, 0, 1, timings)
     else:
         helpers = _helpers(members - 1)
         for member, helper in enumerate(helpers, start=1):
-            helper.start(lambda member=member: team_epoch(*args, member, members))
-        total = team_epoch(*args, 0, members)
+            helper.start(lambda member=member: team_epoch(*args, member, members, timings))
+        total = team_epoch(*args, 0, members, timings)
         for helper in helpers:
             helper.wait()
     if weights.size == 0:

@@ -133,6 +133,19 @@ def pow2_float32(typingctx, n):
     return types.float32(n), codegen
 
 
+@intrinsic
+def cycles(typingctx):
+    """The CPU's cycle counter (x86 ``rdtsc``; 0 where LLVM has none), for timing phases of an epoch."""
+
+    def codegen(context, builder, signature, args):
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.IntType(64), []), "llvm.readcyclecounter"
+        )
+        return builder.call(function, [])
+
+    return types.int64(), codegen
+
+
 class python:
     """The same operations in plain Python, for NUMBA_DISABLE_JIT=1 (the coverage run), where the kernels
     run as Python and an intrinsic cannot be called; a lock makes the atomics atomic.
@@ -170,6 +183,10 @@ class python:
         pass
 
     @staticmethod
+    def cycles():
+        return time.perf_counter_ns()
+
+    @staticmethod
     def pow2_float32(n):
         return np.float32(np.ldexp(np.float32(1.0), int(n)))
 
@@ -182,3 +199,4 @@ if numba.config.DISABLE_JIT:
     yield_core = python.yield_core
     prefetch = python.prefetch
     pow2_float32 = python.pow2_float32
+    cycles = python.cycles

@@ -25,6 +25,7 @@ from .._compile import kernel
 from . import GRAIN, SIZE
 from .backward import hidden_deltas, minibatch_weight, output_delta
 from .forward import dense, dense_units, gather, prefetch_rows
+from .intrinsics import cycles
 from .sync import barrier
 from .update import step_rate, step_units
 
@@ -38,8 +39,32 @@ def share(n, member, n_members, grain):
     return first, stop
 
 
+#: Columns of team_epoch's ``timings``: cycles spent per phase of a step, and waiting at barriers.
+GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT, N_PHASES = 0, 1, 2, 3, 4, 5, 8
+
+
 @kernel
-def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, state, member, n_members):
+def _lap(timings, member, phase, since):
+    """Add the cycles since ``since`` to timings[member, phase] and return the counter now; nothing
+    (and no counter read) when ``timings`` has no rows."""
+    if timings.shape[0] == 0:
+        return since
+    now = cycles()
+    timings[member, phase] += now - since
+    return now
+
+
+@kernel
+def _meet(state, n_members, timings, member, phase, since):
+    """The team's barrier, the time before it counted to ``phase`` and the time in it to WAIT."""
+    since = _lap(timings, member, phase, since)
+    barrier(state, n_members)
+    return _lap(timings, member, WAIT, since)
+
+
+@kernel
+def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, state, member, n_members,
+               timings):
     """Train on the minibatches order[0:b], order[b:2b], ... as one member of the team; returns the
     sum of the per-sample losses, each times its sample's weight (member 0; the others return 0).
 
@@ -48,6 +73,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     each member counts on from it, and member 0 writes the count back at the end (after the
     barriers that follow every member's read). state: the team's barrier, int64[sync.STATE_SIZE] of
     zeros. Each sample's loss is taken on the forward pass of its own minibatch, before that step's update.
+    timings: int64 (n_members, N_PHASES) to add each member's cycles per phase to, or (0, N_PHASES) for none.
     """
     layout = net.layout
     n_layers = layout.shape[0] - 1
@@ -56,6 +82,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     activation = codes[2]
     steps = opt.step[0]
     total = 0.0
+    since = _lap(timings, member, WAIT, 0)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
         s0, s1 = share(count, member, n_members, GRAIN)
@@ -63,19 +90,19 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         if start + batch_size < order.size:  # the inputs this member will gather next
             p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members, GRAIN)
             prefetch_rows(X, order, start + batch_size, p0, p1 - p0)
-        barrier(state, n_members)
+        since = _meet(state, n_members, timings, member, GATHER, since)
         for l in range(n_layers - 1):
             j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
             dense_units(net, acts, count, l, j0, j1, activation)
-            barrier(state, n_members)
+            since = _meet(state, n_members, timings, member, FORWARD, since)
         dense(net.params, layout, n_layers - 1, acts, s0, s1 - s0, 0, n_out)
         for i in range(s0, s1):
             output_delta(net, targets, weights, order, start, codes, work, i)
-        barrier(state, n_members)
+        since = _meet(state, n_members, timings, member, OUTPUT, since)
         for l in range(n_layers - 1, 0, -1):
             k0, k1 = share(layout[l, SIZE], member, n_members, GRAIN)
             hidden_deltas(net, work, count, l, k0, k1, activation)
-            barrier(state, n_members)
+            since = _meet(state, n_members, timings, member, BACKWARD, since)
         if member == 0:
             for i in range(count):
                 total += work.losses[i]
@@ -86,7 +113,8 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             for l in range(n_layers):
                 j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
                 step_units(net, opt, work, count, weight_sum, rate, l, j0, j1 - j0)
-        barrier(state, n_members)  # the next gather overwrites inputs that the gradients read
+        # the next gather overwrites inputs that the gradients read
+        since = _meet(state, n_members, timings, member, UPDATE, since)
     if member == 0:
         opt.step[0] = steps
     return total

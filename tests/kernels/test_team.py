@@ -10,7 +10,7 @@ import pytest
 
 from fastmlp import MLP
 from fastmlp._team import train_epoch
-from fastmlp.kernels.team import share
+from fastmlp.kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT, share
 
 import naive
 from cases import (
@@ -93,3 +93,23 @@ def test_share_cuts_whole_grains_in_order(grain):
             for (first, stop), (next_first, _) in zip(parts, parts[1:]):
                 assert first <= stop == next_first
             assert all(first % grain == 0 for first, stop in parts if stop > first)
+
+
+def test_timings_count_every_phase_and_change_nothing():
+    """train_epoch(timings=...) adds each member's cycles per phase (the profile of ``fastmlp bench --profile``)
+    and trains the very same weights as without."""
+    dtype = np.dtype(np.float32)
+    rng = np.random.default_rng(12)
+    X = rng.normal(size=(64, 20)).astype(dtype)
+    y = rng.integers(0, 4, 64)
+    start = MLP((20, 13, 9, 4), dtype=dtype, random_state=9).thetas()
+    results = []
+    for timings in (None, np.zeros((2, N_PHASES), np.int64)):
+        args = KernelArgs(start, dtype, 8)
+        train_epoch(args.net, args.opt(), X, y, np.empty(0, dtype), np.arange(64), 8, dtype.type(1.0),
+                    codes("softmax_cross_entropy", "softmax"), args.work, n_threads=2, timings=timings)
+        results.append(args.params)
+    np.testing.assert_array_equal(results[1], results[0])
+    phases = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
+    assert (timings[:, phases] > 0).all(), timings  # both members, every phase of a 3-layer network
+    assert (np.delete(timings, phases, axis=1) == 0).all()
