@@ -1,0 +1,250 @@
+"""C = alpha * A B (STORE) or C += alpha * A B (ADD) by register-blocked outer-product tiles emitted as LLVM IR.
+
+Every element is one fixed chain of fused multiply-adds over t (see :func:`gemm`), whatever tile, edge
+tile, vector width or row and column range computes it, so callers may cut rows and columns between
+threads anywhere and get bit-identical results (tests/kernels/test_microkernel.py).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .._compile import kernel
+from .target import TARGET
+
+STORE, ADD = 0, 1
+
+
+def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
+    """(rows MR, vectors NV, lanes VW, KC) of the register tile for an ISA and element size.
+
+    MR x NV accumulators plus NV loads of B and one broadcast of A must fit the register file:
+    AVX2 has 16 registers (6 x 2 = 12 accumulators), AVX-512 32 (12 x 2 = 24). KC, the length of one
+    chunk of the t loop, keeps a KC x (NV x VW) panel of B in L1 while every row tile uses it.
+    """
+    vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
+    lanes = vector_bytes // itemsize
+    override = os.environ.get("FASTMLP_TILE")  # "MR,NV,KC", for measuring other shapes
+    if override:
+        rows, vectors, chunk = (int(v) for v in override.split(","))
+        return rows, vectors, lanes, chunk
+    if isa == "avx512":
+        return 12, 2, lanes, 256 * 4 // itemsize
+    if isa == "avx2":
+        return 6, 2, lanes, 256 * 4 // itemsize
+    return 4, 2, lanes, 256 * 4 // itemsize
+
+
+MR32, NV32, VW32, KC32 = tile_shape(TARGET.isa, 4)
+MR64, NV64, VW64, KC64 = tile_shape(TARGET.isa, 8)
+
+
+def _splat(builder, value, lanes):
+    vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
+                                    ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), mask)
+
+
+class _Emitter:
+    """Emits the loops of one tile intrinsic; vector type <lanes x element>."""
+
+    def __init__(self, builder, element, lanes):
+        self.b = builder
+        self.element = element
+        self.lanes = lanes
+        self.vector = ir.VectorType(element, lanes)
+        self.itemsize = 4 if isinstance(element, ir.FloatType) else 8
+        suffix = f"v{lanes}f{self.itemsize * 8}"
+        module = builder.module
+        vec, ptr = self.vector, self.vector.as_pointer()
+        bits = ir.VectorType(ir.IntType(1), lanes)
+        i32 = ir.IntType(32)
+        self.fma = cgutils.get_or_insert_function(module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.{suffix}")
+        self.masked_load = cgutils.get_or_insert_function(
+            module, ir.FunctionType(vec, [ptr, i32, bits, vec]), f"llvm.masked.load.{suffix}.p0")
+        self.masked_store = cgutils.get_or_insert_function(
+            module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, bits]), f"llvm.masked.store.{suffix}.p0")
+
+    def address(self, base, offset):
+        return self.b.bitcast(self.b.gep(base, [offset]), self.vector.as_pointer())
+
+    def load(self, base, offset, mask):
+        b = self.b
+        if mask is None:
+            return b.load(self.address(base, offset), align=self.itemsize)
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        return b.call(self.masked_load, [self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
+                                         mask, zero])
+
+    def store(self, value, base, offset, mask):
+        b = self.b
+        if mask is None:
+            b.store(value, self.address(base, offset), align=self.itemsize)
+        else:
+            b.call(self.masked_store, [value, self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
+                                       mask])
+
+    def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, done):
+        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back."""
+        b = self.b
+        i64 = ir.IntType(64)
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        head = b.block
+        loop = b.append_basic_block("tile.loop")
+        tail = b.append_basic_block("tile.tail")
+        b.cbranch(b.icmp_signed(">", n_t, ir.Constant(i64, 0)), loop, tail)
+        b.position_at_end(loop)
+        t = b.phi(i64)
+        a_at = b.phi(i64)
+        b_at = b.phi(i64)
+        acc = [[b.phi(self.vector) for _ in range(vectors)] for _ in range(rows)]
+        t.add_incoming(ir.Constant(i64, 0), head)
+        a_at.add_incoming(ir.Constant(i64, 0), head)
+        b_at.add_incoming(ir.Constant(i64, 0), head)
+        for row in acc:
+            for phi in row:
+                phi.add_incoming(zero, head)
+        lanes = ir.Constant(i64, self.lanes)
+        loaded = [self.load(pb, b.add(b_at, b.mul(lanes, ir.Constant(i64, v))),
+                            mask if v == vectors - 1 else None) for v in range(vectors)]
+        new = []
+        for r in range(rows):
+            a_value = b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))]))
+            broadcast = _splat(b, a_value, self.lanes)
+            # fma(a, b, s) in t order: the one chain every element follows, whatever the tile.
+            new.append([b.call(self.fma, [broadcast, loaded[v], acc[r][v]]) for v in range(vectors)])
+        t_next = b.add(t, ir.Constant(i64, 1))
+        a_next = b.add(a_at, a_ts)
+        b_next = b.add(b_at, b_ts)
+        body_end = b.block
+        t.add_incoming(t_next, body_end)
+        a_at.add_incoming(a_next, body_end)
+        b_at.add_incoming(b_next, body_end)
+        for r in range(rows):
+            for v in range(vectors):
+                acc[r][v].add_incoming(new[r][v], body_end)
+        b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
+        b.position_at_end(tail)
+        sums = []
+        for r in range(rows):
+            sums.append([])
+            for v in range(vectors):
+                phi = b.phi(self.vector)
+                phi.add_incoming(zero, head)
+                phi.add_incoming(new[r][v], body_end)
+                sums[r].append(phi)
+        scale = _splat(b, alpha, self.lanes)
+        with b.if_else(store) as (then_store, then_add):
+            with then_store:
+                for r in range(rows):
+                    for v in range(vectors):
+                        at = b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes))
+                        edge = mask if v == vectors - 1 else None
+                        self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
+            with then_add:
+                for r in range(rows):
+                    for v in range(vectors):
+                        at = b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes))
+                        edge = mask if v == vectors - 1 else None
+                        old = self.load(pc, at, edge)
+                        self.store(b.call(self.fma, [scale, sums[r][v], old]), pc, at, edge)
+        b.branch(done)
+
+
+@intrinsic
+def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store):
+    """C[c_off + r*c_rs + c] = alpha s (store) or fma(alpha, s, C[...]) with s = the fma chain over t < n_t
+    of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's dtype.
+
+    One loop per (rows, vectors, last vector masked or not), picked by a switch on the runtime sizes."""
+    if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
+        return None
+    dtype = C.dtype
+    mr, nv = (MR32, NV32) if dtype == types.float32 else (MR64, NV64)
+    sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store)
+
+    def codegen(context, builder, signature, args):
+        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, store) = args[:15]
+        ty = signature.args
+        i64 = ir.IntType(64)
+
+        def int64(value, index):
+            return context.cast(builder, value, ty[index], types.int64)
+
+        def data(value, index, offset):
+            pointer = context.make_array(ty[index])(context, builder, value).data
+            return builder.gep(pointer, [offset])
+
+        a_rs, a_ts, b_ts, c_rs, rows, cols, n_t = (int64(v, i) for v, i in
+                                                   ((a_rs, 2), (a_ts, 3), (b_ts, 6), (c_rs, 9), (rows, 10),
+                                                    (cols, 11), (n_t, 12)))
+        pa = data(a, 0, int64(a_off, 1))
+        pb = data(bm, 4, int64(b_off, 5))
+        pc = data(c, 7, int64(c_off, 8))
+        alpha = context.cast(builder, alpha, ty[13], dtype)
+        store = context.cast(builder, store, ty[14], types.boolean)
+        element = context.get_value_type(dtype)
+        lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
+        emit = _Emitter(builder, element, lanes)
+        lane_index = ir.Constant(ir.VectorType(i64, lanes), list(range(lanes)))
+        width = ir.Constant(i64, lanes)
+        left = builder.srem(cols, width)
+        # lanes of the last vector that hold columns of the tile (all when cols is a multiple of lanes)
+        last = builder.select(builder.icmp_signed("==", left, ir.Constant(i64, 0)), width, left)
+        mask = builder.icmp_unsigned("<", lane_index, _splat(builder, last, lanes))
+        vectors = builder.sdiv(builder.add(cols, ir.Constant(i64, lanes - 1)), width)
+        masked = builder.zext(builder.icmp_signed("!=", left, ir.Constant(i64, 0)), i64)
+        key = builder.add(builder.mul(builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)),
+                                                                ir.Constant(i64, nv)),
+                                                    builder.sub(vectors, ir.Constant(i64, 1))),
+                                      ir.Constant(i64, 2)), masked)
+        done = builder.append_basic_block("tile.done")
+        switch = builder.switch(key, done)
+        for r in range(1, mr + 1):
+            for v in range(1, nv + 1):
+                for edge in (0, 1):
+                    block = builder.append_basic_block(f"tile.{r}x{v}.{edge}")
+                    switch.add_case(ir.Constant(i64, ((r - 1) * nv + v - 1) * 2 + edge), block)
+                    builder.position_at_end(block)
+                    emit.tile(r, v, mask if edge else None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha,
+                              store, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@kernel
+def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
+    """For r < n_rows, c < n_cols (flat element indices into C-contiguous A, B, C of one float dtype):
+    s = chain of fma(A[a_off + r*a_rs + t*a_ts], B[b_off + t*b_ts + c], s) over t in order from s = 0;
+    mode STORE: C[c_off + r*c_rs + c] = alpha * s; ADD: C[...] = fma(alpha, s, C[...]).
+
+    The t loop runs in chunks of KC counted from t = 0: each chunk's chain goes into C by the mode's rule
+    (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one.
+    """
+    single = C.itemsize == 4
+    mr = MR32 if single else MR64
+    panel = NV32 * VW32 if single else NV64 * VW64
+    chunk = KC32 if single else KC64
+    t0 = 0
+    while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
+        n_t = min(chunk, T - t0)
+        store = mode == STORE and t0 == 0
+        # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
+        for c0 in range(0, n_cols, panel):
+            cols = min(panel, n_cols - c0)
+            for r0 in range(0, n_rows, mr):
+                _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
+                      C, c_off + r0 * c_rs + c0, c_rs, min(mr, n_rows - r0), cols, n_t, alpha, store)
+        t0 += chunk
+        if t0 >= T:
+            break
