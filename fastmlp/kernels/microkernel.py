@@ -248,3 +248,63 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
         t0 += chunk
         if t0 >= T:
             break
+
+
+def _two_sum(x, y):
+    """s = x + y rounded, e the exact error: s + e == x + y (Knuth)."""
+    s = x + y
+    back = s - x
+    return s, (x - (s - back)) + (y - back)
+
+
+def _round_to_odd(s, e):
+    """The float bracketing s + e (e the error of s) whose last bit is odd, s itself when e == 0."""
+    even = (s.view(np.int64) & 1) == 0
+    return np.where((e != 0) & even, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+
+
+class python:
+    """The tile in NumPy, for NUMBA_DISABLE_JIT=1 (the coverage run), with an exactly rounded fma so that it
+    computes what the compiled tile computes, bit for bit (tests/kernels/test_microkernel.py)."""
+
+    @staticmethod
+    def fma(a, b, c):
+        """a * b + c rounded once, elementwise, for float32 or float64 arrays (exact away from overflow and
+        from float64 underflow)."""
+        a, b, c = np.asarray(a), np.asarray(b), np.asarray(c)
+        with np.errstate(all="ignore"):
+            if c.dtype == np.float32:
+                # The product of two float32 is exact in float64; the sum rounded to odd in 53 bits, then to
+                # 24 bits, is the sum rounded once (Boldo and Melquiond, rounding to odd).
+                s, e = _two_sum(a.astype(np.float64) * b.astype(np.float64), c.astype(np.float64))
+                return _round_to_odd(s, e).astype(np.float32)
+            # float64: the exact product as high + low (Dekker), the exact sum high + low with c, the two lows
+            # added with rounding to odd, the whole rounded once (Boldo and Melquiond's fma emulation).
+            split = np.float64(134217729.0)  # 2**27 + 1
+            a_big = a * split
+            a_hi = a_big - (a_big - a)
+            a_lo = a - a_hi
+            b_big = b * split
+            b_hi = b_big - (b_big - b)
+            b_lo = b - b_hi
+            u_hi = a * b
+            u_lo = ((a_hi * b_hi - u_hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+            t_hi, t_lo = _two_sum(c, u_hi)
+            v = _round_to_odd(*_two_sum(t_lo, u_lo))
+            return np.where(np.isfinite(u_hi) & (a * b != 0), t_hi + v, a * b + c)
+
+    @staticmethod
+    def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store):
+        a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
+        r = np.arange(rows)[:, None]
+        k = np.arange(cols)[None, :]
+        s = np.zeros((rows, cols), C.dtype)
+        for t in range(n_t):
+            s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + t * b_ts + k], s)
+        at = c_off + r * c_rs + k
+        alpha = C.dtype.type(alpha)
+        c[at] = alpha * s if store else python.fma(alpha, s, c[at])
+
+
+if numba.config.DISABLE_JIT:
+    _tile = python.tile
