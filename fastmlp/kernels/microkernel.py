@@ -68,10 +68,43 @@ class _Emitter:
         bits = ir.VectorType(ir.IntType(1), lanes)
         i32 = ir.IntType(32)
         self.fma = cgutils.get_or_insert_function(module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.{suffix}")
-        self.masked_load = cgutils.get_or_insert_function(
-            module, ir.FunctionType(vec, [ptr, i32, bits, vec]), f"llvm.masked.load.{suffix}.p0")
-        self.masked_store = cgutils.get_or_insert_function(
-            module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, bits]), f"llvm.masked.store.{suffix}.p0")
+        # AVX2 takes the mask as integers (sign bits) through its own maskload/maskstore: given the generic
+        # intrinsics' <lanes x i1> mask, LLVM recomputes it inside the t loop and spills its inputs.
+        self.avx2 = TARGET.isa == "avx2"
+        if self.avx2:
+            self.mask_type = ir.VectorType(ir.IntType(self.itemsize * 8), lanes)
+            kind = f"{'ps' if self.itemsize == 4 else 'pd'}.256"
+            byte_ptr = ir.IntType(8).as_pointer()
+            self.masked_load = cgutils.get_or_insert_function(
+                module, ir.FunctionType(vec, [byte_ptr, self.mask_type]), f"llvm.x86.avx.maskload.{kind}")
+            self.masked_store = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.VoidType(), [byte_ptr, self.mask_type, vec]),
+                f"llvm.x86.avx.maskstore.{kind}")
+        else:
+            self.masked_load = cgutils.get_or_insert_function(
+                module, ir.FunctionType(vec, [ptr, i32, bits, vec]), f"llvm.masked.load.{suffix}.p0")
+            self.masked_store = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, bits]), f"llvm.masked.store.{suffix}.p0")
+
+    def mask(self, valid):
+        """The mask of the first ``valid`` lanes (an i64), in the form load and store take."""
+        b = self.b
+        i64 = ir.IntType(64)
+        lane = ir.Constant(ir.VectorType(i64, self.lanes), list(range(self.lanes)))
+        bits = b.icmp_unsigned("<", lane, _splat(b, valid, self.lanes))
+        return b.sext(bits, self.mask_type) if self.avx2 else bits
+
+    def loop_metadata(self):
+        """A loop ID that keeps LLVM from unrolling the t loop: unrolled, its scheduler hoists the B loads of
+        several t ahead and runs out of registers (tests/kernels/test_spills.py)."""
+        module = self.b.module
+        option = os.environ.get("FASTMLP_UNROLL", "disable")
+        hint = (module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")]) if option == "disable"
+                else module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.count"),
+                                          ir.Constant(ir.IntType(32), int(option))]))
+        loop_id = module.add_metadata([hint, hint])  # operand 0 becomes the node itself below
+        loop_id.operands = (loop_id, hint)
+        return loop_id
 
     def address(self, base, offset):
         return self.b.bitcast(self.b.gep(base, [offset]), self.vector.as_pointer())
@@ -80,6 +113,8 @@ class _Emitter:
         b = self.b
         if mask is None:
             return b.load(self.address(base, offset), align=self.itemsize)
+        if self.avx2:
+            return b.call(self.masked_load, [b.bitcast(b.gep(base, [offset]), ir.IntType(8).as_pointer()), mask])
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
         return b.call(self.masked_load, [self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
                                          mask, zero])
@@ -88,6 +123,8 @@ class _Emitter:
         b = self.b
         if mask is None:
             b.store(value, self.address(base, offset), align=self.itemsize)
+        elif self.avx2:
+            b.call(self.masked_store, [b.bitcast(b.gep(base, [offset]), ir.IntType(8).as_pointer()), mask, value])
         else:
             b.call(self.masked_store, [value, self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
                                        mask])
@@ -131,7 +168,8 @@ class _Emitter:
         for r in range(rows):
             for v in range(vectors):
                 acc[r][v].add_incoming(new[r][v], body_end)
-        b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
+        back = b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
+        back.set_metadata("llvm.loop", self.loop_metadata())
         b.position_at_end(tail)
         sums = []
         for r in range(rows):
@@ -194,12 +232,10 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         element = context.get_value_type(dtype)
         lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
         emit = _Emitter(builder, element, lanes)
-        lane_index = ir.Constant(ir.VectorType(i64, lanes), list(range(lanes)))
         width = ir.Constant(i64, lanes)
         left = builder.srem(cols, width)
         # lanes of the last vector that hold columns of the tile (all when cols is a multiple of lanes)
-        last = builder.select(builder.icmp_signed("==", left, ir.Constant(i64, 0)), width, left)
-        mask = builder.icmp_unsigned("<", lane_index, _splat(builder, last, lanes))
+        mask = emit.mask(builder.select(builder.icmp_signed("==", left, ir.Constant(i64, 0)), width, left))
         vectors = builder.sdiv(builder.add(cols, ir.Constant(i64, lanes - 1)), width)
         masked = builder.zext(builder.icmp_signed("!=", left, ir.Constant(i64, 0)), i64)
         key = builder.add(builder.mul(builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)),
@@ -214,8 +250,18 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                     block = builder.append_basic_block(f"tile.{r}x{v}.{edge}")
                     switch.add_case(ir.Constant(i64, ((r - 1) * nv + v - 1) * 2 + edge), block)
                     builder.position_at_end(block)
-                    emit.tile(r, v, mask if edge else None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha,
-                              store, done)
+                    if edge and v > 1:
+                        # the full vectors, then the masked one alone: a mask live across a loop of r x v
+                        # accumulators would not fit AVX2's registers beside them (tests/kernels/test_spills.py)
+                        rest = builder.append_basic_block(f"tile.{r}x{v}.rest")
+                        emit.tile(r, v - 1, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, rest)
+                        builder.position_at_end(rest)
+                        skip = ir.Constant(i64, (v - 1) * lanes)
+                        emit.tile(r, 1, mask, pa, a_rs, a_ts, builder.gep(pb, [skip]), b_ts, builder.gep(pc, [skip]),
+                                  c_rs, n_t, alpha, store, done)
+                    else:
+                        emit.tile(r, v, mask if edge else None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha,
+                                  store, done)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
