@@ -2,7 +2,8 @@
 
 Two uses are timed, as the training step makes them: the forward pass (rows samples, columns units, t inputs;
 A rows of an activation buffer, B the k-major weights) and the weight gradient (rows inputs, columns units,
-t samples; A read down the columns of the activation buffer, B the deltas). Medians of repeats.
+t samples; A read down the columns of the activation buffer, B the deltas). Medians of repeats, the
+microkernel and BLAS timed in alternation; the share is the median of the paired ratios.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import numpy as np
 SIZES = dict(n_samples=512, n_in=784, n_out=100)
 
 
-def _median_seconds(call, repeat: int, min_time: float) -> float:
-    """Median over ``repeat`` runs of the time per call, each run repeating ``call`` for at least ``min_time``."""
-    call()
-    times = []
-    for _ in range(repeat):
-        count, start = 0, time.perf_counter()
-        while True:
-            call()
-            count += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time:
-                break
-        times.append(elapsed / count)
-    return float(np.median(times))
+def _seconds(call, min_time: float) -> float:
+    """Time per call of ``call``, repeated for at least ``min_time`` seconds."""
+    count, start = 0, time.perf_counter()
+    while True:
+        call()
+        count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time:
+            return elapsed / count
+
+
+def _paired(ours, theirs, repeat: int, min_time: float) -> tuple[float, float, float]:
+    """Median seconds of ``ours`` and of ``theirs`` and the median of their ratios, timed in alternation so
+    that both see the same load on a shared machine."""
+    ours()
+    theirs()
+    pairs = [(_seconds(ours, min_time), _seconds(theirs, min_time)) for _ in range(repeat)]
+    mine, blas = (float(np.median([p[n] for p in pairs])) for n in (0, 1))
+    return mine, blas, float(np.median([b / m for m, b in pairs]))
 
 
 def _problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
@@ -76,10 +82,9 @@ def measure(dtypes=("float32", "float64"), repeat: int = 5, min_time: float = 0.
     with threadpool_limits(1):
         for name in dtypes:
             for use, (ours, blas) in _problems(np.dtype(name).type, **sizes).items():
-                kernel_time = _median_seconds(ours, repeat, min_time)
-                blas_time = _median_seconds(blas, repeat, min_time)
+                kernel_time, blas_time, share = _paired(ours, blas, repeat, min_time)
                 results.append(dict(dtype=name, use=use, kernel_gflops=flops / kernel_time / 1e9,
-                                    blas_gflops=flops / blas_time / 1e9, share=blas_time / kernel_time))
+                                    blas_gflops=flops / blas_time / 1e9, share=share))
     blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})" for i in threadpool_info()
             if i.get("user_api") == "blas"]
     target = dict(TARGET._asdict(), tiles={

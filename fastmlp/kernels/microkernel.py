@@ -7,8 +7,6 @@ threads anywhere and get bit-identical results (tests/kernels/test_microkernel.p
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 from llvmlite import ir
@@ -31,10 +29,6 @@ def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
     """
     vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
     lanes = vector_bytes // itemsize
-    override = os.environ.get("FASTMLP_TILE")  # "MR,NV,KC", for measuring other shapes
-    if override:
-        rows, vectors, chunk = (int(v) for v in override.split(","))
-        return rows, vectors, lanes, chunk
     if isa == "avx512":
         return 12, 2, lanes, 256 * 4 // itemsize
     if isa == "avx2":
@@ -98,10 +92,7 @@ class _Emitter:
         """A loop ID that keeps LLVM from unrolling the t loop: unrolled, its scheduler hoists the B loads of
         several t ahead and runs out of registers (tests/kernels/test_spills.py)."""
         module = self.b.module
-        option = os.environ.get("FASTMLP_UNROLL", "disable")
-        hint = (module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")]) if option == "disable"
-                else module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.count"),
-                                          ir.Constant(ir.IntType(32), int(option))]))
+        hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
         loop_id = module.add_metadata([hint, hint])  # operand 0 becomes the node itself below
         loop_id.operands = (loop_id, hint)
         return loop_id
