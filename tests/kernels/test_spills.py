@@ -103,7 +103,8 @@ def stack_vector_moves(asm: str) -> list[str]:
     rsp-relative, or rbp-relative when rbp is the frame pointer."""
     frame = re.search(r"mov\w*\s+%rsp,\s*%rbp", asm) is not None
     stack = re.compile(r"\(%rsp\b" + (r"|\(%rbp\b" if frame else ""))
-    return [line.strip() for loop in innermost_loops(asm) for line in loop if _VECTOR.search(line) and stack.search(line)]
+    return [line.strip() for loop in innermost_loops(asm) for line in loop
+            if _VECTOR.search(line) and stack.search(line)]
 
 
 SAMPLE = """
