@@ -50,8 +50,9 @@ def _splat(builder, value, lanes):
 class _Emitter:
     """Emits the loops of one tile intrinsic; vector type <lanes x element>."""
 
-    def __init__(self, builder, element, lanes):
+    def __init__(self, builder, element, lanes, convert=lambda value: value):
         self.b = builder
+        self.convert = convert  # A's element to C's dtype
         self.element = element
         self.lanes = lanes
         self.vector = ir.VectorType(element, lanes)
@@ -145,7 +146,7 @@ class _Emitter:
                             mask if v == vectors - 1 else None) for v in range(vectors)]
         new = []
         for r in range(rows):
-            a_value = b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))]))
+            a_value = self.convert(b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))])))
             broadcast = _splat(b, a_value, self.lanes)
             # fma(a, b, s) in t order: the one chain every element follows, whatever the tile.
             new.append([b.call(self.fma, [broadcast, loaded[v], acc[r][v]]) for v in range(vectors)])
@@ -196,6 +197,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     One loop per (rows, vectors, last vector masked or not), picked by a switch on the runtime sizes."""
     if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
         return None
+    if not isinstance(A, types.Array) or not isinstance(A.dtype, (types.Integer, types.Float)) or B.dtype != C.dtype:
+        return None
     dtype = C.dtype
     mr, nv = (MR32, NV32) if dtype == types.float32 else (MR64, NV64)
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store)
@@ -222,7 +225,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         store = context.cast(builder, store, ty[14], types.boolean)
         element = context.get_value_type(dtype)
         lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
-        emit = _Emitter(builder, element, lanes)
+        emit = _Emitter(builder, element, lanes, lambda value: context.cast(builder, value, ty[0].dtype, dtype))
         width = ir.Constant(i64, lanes)
         left = builder.srem(cols, width)
         # lanes of the last vector that hold columns of the tile (all when cols is a multiple of lanes)
@@ -264,6 +267,9 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     """For r < n_rows, c < n_cols (flat element indices into C-contiguous A, B, C of one float dtype):
     s = chain of fma(A[a_off + r*a_rs + t*a_ts], B[b_off + t*b_ts + c], s) over t in order from s = 0;
     mode STORE: C[c_off + r*c_rs + c] = alpha * s; ADD: C[...] = fma(alpha, s, C[...]).
+
+    A may hold another number type than B and C (uint8 images): its values are converted to C's dtype
+    (exactly for integers below 2**24 in float32), as a NumPy cast would.
 
     The t loop runs in chunks of KC counted from t = 0: each chunk's chain goes into C by the mode's rule
     (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one.

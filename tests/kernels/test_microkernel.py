@@ -145,6 +145,20 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_uint8_a_gives_what_its_float_copy_gives(dtype):
+    """A of uint8 (images) is converted exactly: the result equals the one from A cast to C's dtype, bit for bit."""
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (9, 30), dtype=np.uint8)  # (n_rows, T)
+    B = rng.standard_normal((30, 21)).astype(dtype)  # (T, n_cols)
+    results = []
+    for A in (images, images.astype(dtype)):
+        C = np.zeros((9, 21), dtype)
+        gemm(A, 0, 30, 1, B, 0, 21, C, 0, 21, 9, 21, 30, dtype(1 / 255), STORE)
+        results.append(C)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def _exact_fma(a, b, c, dtype):
     """a * b + c rounded once to ``dtype``, ties to even, from the exact rational value."""
     exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
