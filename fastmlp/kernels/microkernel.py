@@ -24,8 +24,9 @@ def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
     """(rows MR, vectors NV, lanes VW, KC) of the register tile for an ISA and element size.
 
     MR x NV accumulators plus NV loads of B and one broadcast of A must fit the register file:
-    AVX2 has 16 registers (6 x 2 = 12 accumulators), AVX-512 32 (12 x 2 = 24). KC, the length of one
-    chunk of the t loop, keeps a KC x (NV x VW) panel of B in L1 while every row tile uses it.
+    AVX2 has 16 registers (6 x 2 = 12 accumulators), AVX-512 32 (12 x 2 = 24; 6 x 4 and 8 x 3 measured
+    the same). KC, the length of one chunk of the t loop, keeps a KC x (NV x VW) panel of B in L1 while
+    every row tile passes over it (128, 256 and 512 measured within a few per cent of each other).
     """
     vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
     lanes = vector_bytes // itemsize
@@ -36,8 +37,24 @@ def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
     return 4, 2, lanes, 256 * 4 // itemsize
 
 
+#: Independent fma chains that keep two FMA units busy through a 4-cycle latency.
+CHAINS = 8
+
+
+def tile_widths(isa: str, itemsize: int) -> tuple[int, ...]:
+    """Most vectors of a tile of r rows, indexed by r (entry 0 unused): NV, or more for tiles of so few rows
+    that r x NV chains would leave the FMA units waiting on latency (a batch of one sample: a 1-row tile),
+    as many as fit beside their B loads and the broadcast, at most CHAINS."""
+    rows, vectors, _, _ = tile_shape(isa, itemsize)
+    registers = {"avx512": 32}.get(isa, 16)
+    return (0,) + tuple(vectors if r * vectors >= CHAINS else max(vectors, min(CHAINS, (registers - 1) // (r + 1)))
+                        for r in range(1, rows + 1))
+
+
 MR32, NV32, VW32, KC32 = tile_shape(TARGET.isa, 4)
 MR64, NV64, VW64, KC64 = tile_shape(TARGET.isa, 8)
+WIDTHS32 = tile_widths(TARGET.isa, 4)
+WIDTHS64 = tile_widths(TARGET.isa, 8)
 
 
 def _splat(builder, value, lanes):
@@ -194,13 +211,15 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     """C[c_off + r*c_rs + c] = alpha s (store) or fma(alpha, s, C[...]) with s = the fma chain over t < n_t
     of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's dtype.
 
-    One loop per (rows, vectors, last vector masked or not), picked by a switch on the runtime sizes."""
+    One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last
+    vector a loop of its own under a mask: a mask live across a loop of many accumulators would not fit
+    AVX2's registers beside them (tests/kernels/test_spills.py)."""
     if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
         return None
     if not isinstance(A, types.Array) or not isinstance(A.dtype, (types.Integer, types.Float)) or B.dtype != C.dtype:
         return None
     dtype = C.dtype
-    mr, nv = (MR32, NV32) if dtype == types.float32 else (MR64, NV64)
+    mr, widths = (MR32, WIDTHS32) if dtype == types.float32 else (MR64, WIDTHS64)
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store)
 
     def codegen(context, builder, signature, args):
@@ -227,35 +246,29 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
         emit = _Emitter(builder, element, lanes, lambda value: context.cast(builder, value, ty[0].dtype, dtype))
         width = ir.Constant(i64, lanes)
-        left = builder.srem(cols, width)
-        # lanes of the last vector that hold columns of the tile (all when cols is a multiple of lanes)
-        mask = emit.mask(builder.select(builder.icmp_signed("==", left, ir.Constant(i64, 0)), width, left))
-        vectors = builder.sdiv(builder.add(cols, ir.Constant(i64, lanes - 1)), width)
-        masked = builder.zext(builder.icmp_signed("!=", left, ir.Constant(i64, 0)), i64)
-        key = builder.add(builder.mul(builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)),
-                                                                ir.Constant(i64, nv)),
-                                                    builder.sub(vectors, ir.Constant(i64, 1))),
-                                      ir.Constant(i64, 2)), masked)
+        full = builder.sdiv(cols, width)  # vectors whose every lane is a column of the tile
+        left = builder.srem(cols, width)  # columns in the partial vector after them
+        mask = emit.mask(left)
+        skip = builder.mul(full, width)
+        pb_tail, pc_tail = builder.gep(pb, [skip]), builder.gep(pc, [skip])
+        has_tail = builder.icmp_signed("!=", left, ir.Constant(i64, 0))
+        stride = max(widths) + 1
+        key = builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)), ir.Constant(i64, stride)), full)
         done = builder.append_basic_block("tile.done")
         switch = builder.switch(key, done)
         for r in range(1, mr + 1):
-            for v in range(1, nv + 1):
-                for edge in (0, 1):
-                    block = builder.append_basic_block(f"tile.{r}x{v}.{edge}")
-                    switch.add_case(ir.Constant(i64, ((r - 1) * nv + v - 1) * 2 + edge), block)
-                    builder.position_at_end(block)
-                    if edge and v > 1:
-                        # the full vectors, then the masked one alone: a mask live across a loop of r x v
-                        # accumulators would not fit AVX2's registers beside them (tests/kernels/test_spills.py)
-                        rest = builder.append_basic_block(f"tile.{r}x{v}.rest")
-                        emit.tile(r, v - 1, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, rest)
-                        builder.position_at_end(rest)
-                        skip = ir.Constant(i64, (v - 1) * lanes)
-                        emit.tile(r, 1, mask, pa, a_rs, a_ts, builder.gep(pb, [skip]), b_ts, builder.gep(pc, [skip]),
-                                  c_rs, n_t, alpha, store, done)
-                    else:
-                        emit.tile(r, v, mask if edge else None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha,
-                                  store, done)
+            after = builder.append_basic_block(f"tile.{r}.after")
+            tail = builder.append_basic_block(f"tile.{r}.tail")
+            switch.add_case(ir.Constant(i64, (r - 1) * stride), after)
+            for v in range(1, widths[r] + 1):
+                block = builder.append_basic_block(f"tile.{r}x{v}")
+                switch.add_case(ir.Constant(i64, (r - 1) * stride + v), block)
+                builder.position_at_end(block)
+                emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, after)
+            builder.position_at_end(after)
+            builder.cbranch(has_tail, tail, done)
+            builder.position_at_end(tail)
+            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store, done)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
@@ -276,7 +289,9 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     """
     single = C.itemsize == 4
     mr = MR32 if single else MR64
-    panel = NV32 * VW32 if single else NV64 * VW64
+    lanes = VW32 if single else VW64
+    # a rectangle of fewer rows than a tile takes wider tiles (more chains; see tile_widths)
+    panel = lanes * (WIDTHS32[min(max(n_rows, 1), MR32)] if single else WIDTHS64[min(max(n_rows, 1), MR64)])
     chunk = KC32 if single else KC64
     t0 = 0
     while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE

@@ -16,7 +16,8 @@ from markers import needs_jit
 DTYPES = [np.float32, np.float64]
 # Rows, columns and t lengths across the edge tiles of every target: 1 .. MR + 1 rows, masked and full last
 # vectors (widths 8 and 16), several row tiles and column panels, T past one KC chunk, and T = 0.
-SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5)]
+SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5), (1, 130, 9),
+          (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3)]
 SHAPES_DISABLED_JIT = [(1, 1, 1), (5, 3, 7), (13, 17, 9), (3, 10, 0)]
 
 
@@ -116,8 +117,8 @@ def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, 
                 whole, cut, fresh = (layout_kind(dtype, *shape, np.random.default_rng(2)) for _ in range(3))
                 alpha = dtype(0.8125)
                 _call(whole, *shape, alpha, mode)
-                rows = np.unique(np.r_[0, rng.integers(0, n_rows, 3), n_rows])
-                cols = np.unique(np.r_[0, rng.integers(0, n_cols, 3), n_cols])
+                rows = np.unique(np.r_[0, rng.integers(0, n_rows + 1, 3), n_rows])
+                cols = np.unique(np.r_[0, rng.integers(0, n_cols + 1, 3), n_cols])
                 for r0, r1 in zip(rows[:-1], rows[1:]):
                     for c0, c1 in zip(cols[:-1], cols[1:]):
                         _call(cut, r1 - r0, c1 - c0, T, alpha, mode, r0, c0)
