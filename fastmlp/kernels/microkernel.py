@@ -286,6 +286,7 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
 
     The t loop runs in chunks of KC counted from t = 0: each chunk's chain goes into C by the mode's rule
     (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one.
+    KC is 256 for float32 and 128 for float64 on every target: results are the same on every CPU too.
     """
     single = C.itemsize == 4
     mr = MR32 if single else MR64
