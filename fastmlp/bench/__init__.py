@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "training speed on Fashion-MNIST at batch 200 (with --quick: iris, one seed)")
     parser.add_argument("--sklearn-epochs", type=int, default=10, metavar="N",
                         help="with --sklearn: epochs on Fashion-MNIST (default 10)")
+    parser.add_argument("--kernels", action="store_true",
+                        help="instead: GFLOP/s of the forward and weight-gradient microkernels on one thread beside "
+                             "a one-thread BLAS gemm of the same shape, and the CPU and tiles they were compiled for "
+                             "(with --quick: tiny sizes, one repeat; --dtypes picks the dtypes)")
     return parser
 
 
@@ -83,6 +87,17 @@ def run(args) -> int:
         from .sklearn_compare import run as run_sklearn
 
         return run_sklearn(args)
+    if getattr(args, "kernels", False):
+        from . import kernels
+
+        sizes = dict(repeat=1, min_time=0.0, n_samples=13, n_in=40, n_out=11) if args.quick else {}
+        measured = kernels.measure(dtypes=args.dtypes or ("float32", "float64"), **sizes)
+        print(kernels.text(measured))
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as out:
+                json.dump(measured, out, indent=1)
+        return 0
     try:
         settings = _settings(args)
     except ValueError as error:

@@ -1,0 +1,369 @@
+"""C = alpha * A B (STORE) or C += alpha * A B (ADD) by register-blocked outer-product tiles emitted as LLVM IR.
+
+Every element is one fixed chain of fused multiply-adds over t (see :func:`gemm`), whatever tile, edge
+tile, vector width or row and column range computes it, so callers may cut rows and columns between
+threads anywhere and get bit-identical results (tests/kernels/test_microkernel.py).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .._compile import kernel
+from .target import TARGET
+
+STORE, ADD = 0, 1
+
+
+def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
+    """(rows MR, vectors NV, lanes VW, KC) of the register tile for an ISA and element size.
+
+    MR x NV accumulators plus NV loads of B and one broadcast of A must fit the register file:
+    AVX2 has 16 registers (6 x 2 = 12 accumulators), AVX-512 32 (12 x 2 = 24; 6 x 4 and 8 x 3 measured
+    the same). KC, the length of one chunk of the t loop, keeps a KC x (NV x VW) panel of B in L1 while
+    every row tile passes over it (128, 256 and 512 measured within a few per cent of each other).
+    """
+    vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
+    lanes = vector_bytes // itemsize
+    if isa == "avx512":
+        return 12, 2, lanes, 256 * 4 // itemsize
+    if isa == "avx2":
+        return 6, 2, lanes, 256 * 4 // itemsize
+    return 4, 2, lanes, 256 * 4 // itemsize
+
+
+#: Independent fma chains that keep two FMA units busy through a 4-cycle latency.
+CHAINS = 8
+
+
+def tile_widths(isa: str, itemsize: int) -> tuple[int, ...]:
+    """Most vectors of a tile of r rows, indexed by r (entry 0 unused): NV, or more for tiles of so few rows
+    that r x NV chains would leave the FMA units waiting on latency (a batch of one sample: a 1-row tile),
+    as many as fit beside their B loads and the broadcast, at most CHAINS."""
+    rows, vectors, _, _ = tile_shape(isa, itemsize)
+    registers = {"avx512": 32}.get(isa, 16)
+    return (0,) + tuple(vectors if r * vectors >= CHAINS else max(vectors, min(CHAINS, (registers - 1) // (r + 1)))
+                        for r in range(1, rows + 1))
+
+
+MR32, NV32, VW32, KC32 = tile_shape(TARGET.isa, 4)
+MR64, NV64, VW64, KC64 = tile_shape(TARGET.isa, 8)
+WIDTHS32 = tile_widths(TARGET.isa, 4)
+WIDTHS64 = tile_widths(TARGET.isa, 8)
+
+
+def _splat(builder, value, lanes):
+    vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
+                                    ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), mask)
+
+
+class _Emitter:
+    """Emits the loops of one tile intrinsic; vector type <lanes x element>."""
+
+    def __init__(self, builder, element, lanes, convert=lambda value: value):
+        self.b = builder
+        self.convert = convert  # A's element to C's dtype
+        self.element = element
+        self.lanes = lanes
+        self.vector = ir.VectorType(element, lanes)
+        self.itemsize = 4 if isinstance(element, ir.FloatType) else 8
+        suffix = f"v{lanes}f{self.itemsize * 8}"
+        module = builder.module
+        vec, ptr = self.vector, self.vector.as_pointer()
+        bits = ir.VectorType(ir.IntType(1), lanes)
+        i32 = ir.IntType(32)
+        self.fma = cgutils.get_or_insert_function(module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.{suffix}")
+        # AVX2 takes the mask as integers (sign bits) through its own maskload/maskstore: given the generic
+        # intrinsics' <lanes x i1> mask, LLVM recomputes it inside the t loop and spills its inputs.
+        self.avx2 = TARGET.isa == "avx2"
+        if self.avx2:
+            self.mask_type = ir.VectorType(ir.IntType(self.itemsize * 8), lanes)
+            kind = f"{'ps' if self.itemsize == 4 else 'pd'}.256"
+            byte_ptr = ir.IntType(8).as_pointer()
+            self.masked_load = cgutils.get_or_insert_function(
+                module, ir.FunctionType(vec, [byte_ptr, self.mask_type]), f"llvm.x86.avx.maskload.{kind}")
+            self.masked_store = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.VoidType(), [byte_ptr, self.mask_type, vec]),
+                f"llvm.x86.avx.maskstore.{kind}")
+        else:
+            self.masked_load = cgutils.get_or_insert_function(
+                module, ir.FunctionType(vec, [ptr, i32, bits, vec]), f"llvm.masked.load.{suffix}.p0")
+            self.masked_store = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, bits]), f"llvm.masked.store.{suffix}.p0")
+
+    def mask(self, valid):
+        """The mask of the first ``valid`` lanes (an i64), in the form load and store take."""
+        b = self.b
+        i64 = ir.IntType(64)
+        lane = ir.Constant(ir.VectorType(i64, self.lanes), list(range(self.lanes)))
+        bits = b.icmp_unsigned("<", lane, _splat(b, valid, self.lanes))
+        return b.sext(bits, self.mask_type) if self.avx2 else bits
+
+    def loop_metadata(self):
+        """A loop ID that keeps LLVM from unrolling the t loop: unrolled, its scheduler hoists the B loads of
+        several t ahead and runs out of registers (tests/kernels/test_spills.py)."""
+        module = self.b.module
+        hint = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+        loop_id = module.add_metadata([hint, hint])  # operand 0 becomes the node itself below
+        loop_id.operands = (loop_id, hint)
+        return loop_id
+
+    def address(self, base, offset):
+        return self.b.bitcast(self.b.gep(base, [offset]), self.vector.as_pointer())
+
+    def load(self, base, offset, mask):
+        b = self.b
+        if mask is None:
+            return b.load(self.address(base, offset), align=self.itemsize)
+        if self.avx2:
+            return b.call(self.masked_load, [b.bitcast(b.gep(base, [offset]), ir.IntType(8).as_pointer()), mask])
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        return b.call(self.masked_load, [self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
+                                         mask, zero])
+
+    def store(self, value, base, offset, mask):
+        b = self.b
+        if mask is None:
+            b.store(value, self.address(base, offset), align=self.itemsize)
+        elif self.avx2:
+            b.call(self.masked_store, [b.bitcast(b.gep(base, [offset]), ir.IntType(8).as_pointer()), mask, value])
+        else:
+            b.call(self.masked_store, [value, self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
+                                       mask])
+
+    def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, done):
+        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back."""
+        b = self.b
+        i64 = ir.IntType(64)
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        head = b.block
+        loop = b.append_basic_block("tile.loop")
+        tail = b.append_basic_block("tile.tail")
+        b.cbranch(b.icmp_signed(">", n_t, ir.Constant(i64, 0)), loop, tail)
+        b.position_at_end(loop)
+        t = b.phi(i64)
+        a_at = b.phi(i64)
+        b_at = b.phi(i64)
+        acc = [[b.phi(self.vector) for _ in range(vectors)] for _ in range(rows)]
+        t.add_incoming(ir.Constant(i64, 0), head)
+        a_at.add_incoming(ir.Constant(i64, 0), head)
+        b_at.add_incoming(ir.Constant(i64, 0), head)
+        for row in acc:
+            for phi in row:
+                phi.add_incoming(zero, head)
+        lanes = ir.Constant(i64, self.lanes)
+        loaded = [self.load(pb, b.add(b_at, b.mul(lanes, ir.Constant(i64, v))),
+                            mask if v == vectors - 1 else None) for v in range(vectors)]
+        new = []
+        for r in range(rows):
+            a_value = self.convert(b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))])))
+            broadcast = _splat(b, a_value, self.lanes)
+            # fma(a, b, s) in t order: the one chain every element follows, whatever the tile.
+            new.append([b.call(self.fma, [broadcast, loaded[v], acc[r][v]]) for v in range(vectors)])
+        t_next = b.add(t, ir.Constant(i64, 1))
+        a_next = b.add(a_at, a_ts)
+        b_next = b.add(b_at, b_ts)
+        body_end = b.block
+        t.add_incoming(t_next, body_end)
+        a_at.add_incoming(a_next, body_end)
+        b_at.add_incoming(b_next, body_end)
+        for r in range(rows):
+            for v in range(vectors):
+                acc[r][v].add_incoming(new[r][v], body_end)
+        back = b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
+        back.set_metadata("llvm.loop", self.loop_metadata())
+        b.position_at_end(tail)
+        sums = []
+        for r in range(rows):
+            sums.append([])
+            for v in range(vectors):
+                phi = b.phi(self.vector)
+                phi.add_incoming(zero, head)
+                phi.add_incoming(new[r][v], body_end)
+                sums[r].append(phi)
+        scale = _splat(b, alpha, self.lanes)
+        with b.if_else(store) as (then_store, then_add):
+            with then_store:
+                for r in range(rows):
+                    for v in range(vectors):
+                        at = b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes))
+                        edge = mask if v == vectors - 1 else None
+                        self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
+            with then_add:
+                for r in range(rows):
+                    for v in range(vectors):
+                        at = b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes))
+                        edge = mask if v == vectors - 1 else None
+                        old = self.load(pc, at, edge)
+                        self.store(b.call(self.fma, [scale, sums[r][v], old]), pc, at, edge)
+        b.branch(done)
+
+
+@intrinsic
+def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store):
+    """C[c_off + r*c_rs + c] = alpha s (store) or fma(alpha, s, C[...]) with s = the fma chain over t < n_t
+    of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's dtype.
+
+    One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last
+    vector a loop of its own under a mask: a mask live across a loop of many accumulators would not fit
+    AVX2's registers beside them (tests/kernels/test_spills.py)."""
+    if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
+        return None
+    if not isinstance(A, types.Array) or not isinstance(A.dtype, (types.Integer, types.Float)) or B.dtype != C.dtype:
+        return None
+    dtype = C.dtype
+    mr, widths = (MR32, WIDTHS32) if dtype == types.float32 else (MR64, WIDTHS64)
+    sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store)
+
+    def codegen(context, builder, signature, args):
+        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, store) = args[:15]
+        ty = signature.args
+        i64 = ir.IntType(64)
+
+        def int64(value, index):
+            return context.cast(builder, value, ty[index], types.int64)
+
+        def data(value, index, offset):
+            pointer = context.make_array(ty[index])(context, builder, value).data
+            return builder.gep(pointer, [offset])
+
+        a_rs, a_ts, b_ts, c_rs, rows, cols, n_t = (int64(v, i) for v, i in
+                                                   ((a_rs, 2), (a_ts, 3), (b_ts, 6), (c_rs, 9), (rows, 10),
+                                                    (cols, 11), (n_t, 12)))
+        pa = data(a, 0, int64(a_off, 1))
+        pb = data(bm, 4, int64(b_off, 5))
+        pc = data(c, 7, int64(c_off, 8))
+        alpha = context.cast(builder, alpha, ty[13], dtype)
+        store = context.cast(builder, store, ty[14], types.boolean)
+        element = context.get_value_type(dtype)
+        lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
+        emit = _Emitter(builder, element, lanes, lambda value: context.cast(builder, value, ty[0].dtype, dtype))
+        width = ir.Constant(i64, lanes)
+        full = builder.sdiv(cols, width)  # vectors whose every lane is a column of the tile
+        left = builder.srem(cols, width)  # columns in the partial vector after them
+        mask = emit.mask(left)
+        skip = builder.mul(full, width)
+        pb_tail, pc_tail = builder.gep(pb, [skip]), builder.gep(pc, [skip])
+        has_tail = builder.icmp_signed("!=", left, ir.Constant(i64, 0))
+        stride = max(widths) + 1
+        key = builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)), ir.Constant(i64, stride)), full)
+        done = builder.append_basic_block("tile.done")
+        switch = builder.switch(key, done)
+        for r in range(1, mr + 1):
+            after = builder.append_basic_block(f"tile.{r}.after")
+            tail = builder.append_basic_block(f"tile.{r}.tail")
+            switch.add_case(ir.Constant(i64, (r - 1) * stride), after)
+            for v in range(1, widths[r] + 1):
+                block = builder.append_basic_block(f"tile.{r}x{v}")
+                switch.add_case(ir.Constant(i64, (r - 1) * stride + v), block)
+                builder.position_at_end(block)
+                emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, after)
+            builder.position_at_end(after)
+            builder.cbranch(has_tail, tail, done)
+            builder.position_at_end(tail)
+            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@kernel
+def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
+    """For r < n_rows, c < n_cols (flat element indices into C-contiguous A, B, C of one float dtype):
+    s = chain of fma(A[a_off + r*a_rs + t*a_ts], B[b_off + t*b_ts + c], s) over t in order from s = 0;
+    mode STORE: C[c_off + r*c_rs + c] = alpha * s; ADD: C[...] = fma(alpha, s, C[...]).
+
+    A may hold another number type than B and C (uint8 images): its values are converted to C's dtype
+    (exactly for integers below 2**24 in float32), as a NumPy cast would.
+
+    The t loop runs in chunks of KC counted from t = 0: each chunk's chain goes into C by the mode's rule
+    (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one.
+    KC is 256 for float32 and 128 for float64 on every target: results are the same on every CPU too.
+    """
+    single = C.itemsize == 4
+    mr = MR32 if single else MR64
+    lanes = VW32 if single else VW64
+    # a rectangle of fewer rows than a tile takes wider tiles (more chains; see tile_widths)
+    panel = lanes * (WIDTHS32[min(max(n_rows, 1), MR32)] if single else WIDTHS64[min(max(n_rows, 1), MR64)])
+    chunk = KC32 if single else KC64
+    t0 = 0
+    while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
+        n_t = min(chunk, T - t0)
+        store = mode == STORE and t0 == 0
+        # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
+        for c0 in range(0, n_cols, panel):
+            cols = min(panel, n_cols - c0)
+            for r0 in range(0, n_rows, mr):
+                _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
+                      C, c_off + r0 * c_rs + c0, c_rs, min(mr, n_rows - r0), cols, n_t, alpha, store)
+        t0 += chunk
+        if t0 >= T:
+            break
+
+
+def _two_sum(x, y):
+    """s = x + y rounded, e the exact error: s + e == x + y (Knuth)."""
+    s = x + y
+    back = s - x
+    return s, (x - (s - back)) + (y - back)
+
+
+def _round_to_odd(s, e):
+    """The float bracketing s + e (e the error of s) whose last bit is odd, s itself when e == 0."""
+    even = (s.view(np.int64) & 1) == 0
+    return np.where((e != 0) & even, np.nextafter(s, np.where(e > 0, np.inf, -np.inf)), s)
+
+
+class python:
+    """The tile in NumPy, for NUMBA_DISABLE_JIT=1 (the coverage run), with an exactly rounded fma so that it
+    computes what the compiled tile computes, bit for bit (tests/kernels/test_microkernel.py)."""
+
+    @staticmethod
+    def fma(a, b, c):
+        """a * b + c rounded once, elementwise, for float32 or float64 arrays (exact away from overflow and
+        from float64 underflow)."""
+        a, b, c = np.asarray(a), np.asarray(b), np.asarray(c)
+        with np.errstate(all="ignore"):
+            if c.dtype == np.float32:
+                # The product of two float32 is exact in float64; the sum rounded to odd in 53 bits, then to
+                # 24 bits, is the sum rounded once (Boldo and Melquiond, rounding to odd).
+                s, e = _two_sum(a.astype(np.float64) * b.astype(np.float64), c.astype(np.float64))
+                return _round_to_odd(s, e).astype(np.float32)
+            # float64: the exact product as high + low (Dekker), the exact sum high + low with c, the two lows
+            # added with rounding to odd, the whole rounded once (Boldo and Melquiond's fma emulation).
+            split = np.float64(134217729.0)  # 2**27 + 1
+            a_big = a * split
+            a_hi = a_big - (a_big - a)
+            a_lo = a - a_hi
+            b_big = b * split
+            b_hi = b_big - (b_big - b)
+            b_lo = b - b_hi
+            u_hi = a * b
+            u_lo = ((a_hi * b_hi - u_hi) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+            t_hi, t_lo = _two_sum(c, u_hi)
+            v = _round_to_odd(*_two_sum(t_lo, u_lo))
+            return np.where(np.isfinite(u_hi) & (a * b != 0), t_hi + v, a * b + c)
+
+    @staticmethod
+    def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store):
+        a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
+        r = np.arange(rows)[:, None]
+        k = np.arange(cols)[None, :]
+        s = np.zeros((rows, cols), C.dtype)
+        for t in range(n_t):
+            s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + t * b_ts + k], s)
+        at = c_off + r * c_rs + k
+        alpha = C.dtype.type(alpha)
+        c[at] = alpha * s if store else python.fma(alpha, s, c[at])
+
+
+if numba.config.DISABLE_JIT:
+    _tile = python.tile

@@ -1,0 +1,25 @@
+"""fastmlp bench --kernels: the microkernels' GFLOP/s beside a one-thread BLAS gemm, on tiny sizes."""
+
+from __future__ import annotations
+
+import json
+
+from fastmlp.bench import kernels, main
+
+
+def test_measure_reports_both_uses_with_positive_rates():
+    result = kernels.measure(dtypes=("float32",), repeat=1, min_time=0.0, n_samples=7, n_in=9, n_out=5)
+    assert result["sizes"] == dict(n_samples=7, n_in=9, n_out=5)
+    assert [(r["dtype"], r["use"]) for r in result["results"]] == [("float32", "forward"), ("float32", "gradient")]
+    for r in result["results"]:
+        assert r["kernel_gflops"] > 0 and r["blas_gflops"] > 0 and r["share"] > 0
+    assert result["target"]["isa"] in ("avx512", "avx2", "portable")
+    assert "float32" in kernels.text(result) and "gradient" in kernels.text(result)
+
+
+def test_bench_kernels_quick_prints_the_target_and_writes_json(capsys, tmp_path):
+    path = tmp_path / "kernels.json"
+    assert main(["--kernels", "--quick", "--dtypes", "float64", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("target: ") and "float64  forward" in out and "float64  gradient" in out
+    assert [r["dtype"] for r in json.loads(path.read_text())["results"]] == ["float64", "float64"]

@@ -1,0 +1,182 @@
+"""kernels.microkernel.gemm: against a float64 NumPy reference, bit-identical however the rectangle is cut,
+nothing written outside it, and the compiled tiles equal their NumPy stand-in bit for bit."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from fastmlp.kernels import microkernel
+from fastmlp.kernels.microkernel import ADD, STORE, gemm
+
+from markers import needs_jit
+
+DTYPES = [np.float32, np.float64]
+# Rows, columns and t lengths across the edge tiles of every target: 1 .. MR + 1 rows, masked and full last
+# vectors (widths 8 and 16), several row tiles and column panels, T past one KC chunk, and T = 0.
+SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5), (1, 130, 9),
+          (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3)]
+SHAPES_DISABLED_JIT = [(1, 1, 1), (5, 3, 7), (13, 17, 9), (3, 10, 0)]
+
+
+def _shapes():
+    import numba
+
+    return SHAPES_DISABLED_JIT if numba.config.DISABLE_JIT else SHAPES
+
+
+class Forward:
+    """The forward pass's layout: A rows in an activation buffer that C's region shares, B k-major weights."""
+
+    def __init__(self, dtype, n_rows, n_cols, T, rng, pad=3):
+        self.row = T + n_cols + pad  # an activation row: inputs, the z region, a guard
+        self.buffer = rng.standard_normal((n_rows + 2, self.row)).astype(dtype)  # guard rows around
+        self.B = rng.standard_normal((T + 1, n_cols + pad)).astype(dtype)
+        self.args = (self.buffer, self.row, self.row, 1, self.B, 1, n_cols + pad, self.buffer, self.row + T, self.row)
+
+    def output(self):
+        return self.buffer
+
+    def index(self, n_rows, n_cols, T):
+        return slice(1, 1 + n_rows), slice(T, T + n_cols)
+
+    def region(self, n_rows, n_cols, T):
+        return self.buffer[self.index(n_rows, n_cols, T)]
+
+
+class Gradient:
+    """The weight gradient's layout: A read down the columns of the activation buffer, C its own array."""
+
+    def __init__(self, dtype, n_rows, n_cols, T, rng, pad=2):
+        self.acts = rng.standard_normal((T, n_rows + pad)).astype(dtype)
+        self.B = rng.standard_normal((T, n_cols)).astype(dtype)
+        self.C = rng.standard_normal((n_rows + 2, n_cols + 1)).astype(dtype)
+        self.args = (self.acts, 1, 1, n_rows + pad, self.B, 0, n_cols, self.C, n_cols + 2, n_cols + 1)
+
+    def output(self):
+        return self.C
+
+    def index(self, n_rows, n_cols, T):
+        return slice(1, 1 + n_rows), slice(1, 1 + n_cols)
+
+    def region(self, n_rows, n_cols, T):
+        return self.C[self.index(n_rows, n_cols, T)]
+
+
+def _operands(layout, n_rows, n_cols, T):
+    """A (n_rows, T) and B (T, n_cols) as gemm reads them, from the flat arguments."""
+    A, a_off, a_rs, a_ts, B, b_off, b_ts = layout.args[:7]
+    r, t, c = np.arange(n_rows)[:, None], np.arange(T)[None, :], np.arange(n_cols)[None, :]
+    return A.reshape(-1)[a_off + r * a_rs + t * a_ts], B.reshape(-1)[b_off + t.T * b_ts + c]
+
+
+def _call(layout, n_rows, n_cols, T, alpha, mode, r0=0, c0=0):
+    A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs = layout.args
+    gemm(A, a_off + r0 * a_rs, a_rs, a_ts, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs,
+         n_rows, n_cols, T, alpha, mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout_kind", [Forward, Gradient])
+def test_gemm_matches_float64_reference(dtype, layout_kind, subtests):
+    """Within the rounding bound of a chain of fmas: |computed - exact| <= (T + 2) u (|alpha| sum |a b| + |C|).
+
+    Each fma rounds once (relative u), so a chain of T of them errs at most about T u times the sum of the
+    magnitudes it adds; the chunk combination and alpha add two more roundings.
+    """
+    rng = np.random.default_rng(0)
+    u = np.finfo(dtype).eps / 2
+    for shape in _shapes():
+        for mode in (STORE, ADD):
+            with subtests.test(shape=shape, mode=mode):
+                layout = layout_kind(dtype, *shape, rng)
+                a, b = _operands(layout, *shape)
+                before = layout.region(*shape).astype(np.float64)
+                alpha = dtype(-0.375) if mode == ADD else dtype(1.5)
+                expected = float(alpha) * (a.astype(np.float64) @ b.astype(np.float64))
+                bound = abs(float(alpha)) * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64))
+                if mode == ADD:
+                    expected += before
+                    bound += np.abs(before)
+                _call(layout, *shape, alpha, mode)
+                error = np.abs(layout.region(*shape) - expected)
+                assert (error <= (shape[2] + 2) * u * bound * (1 + 1e-6)).all(), error.max()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout_kind", [Forward, Gradient])
+def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, subtests):
+    """One call over the rectangle == calls over random sub-rectangles, bit for bit; the rest of C unchanged."""
+    rng = np.random.default_rng(1)
+    for shape in _shapes():
+        n_rows, n_cols, T = shape
+        for mode in (STORE, ADD):
+            with subtests.test(shape=shape, mode=mode):
+                whole, cut, fresh = (layout_kind(dtype, *shape, np.random.default_rng(2)) for _ in range(3))
+                alpha = dtype(0.8125)
+                _call(whole, *shape, alpha, mode)
+                rows = np.unique(np.r_[0, rng.integers(0, n_rows + 1, 3), n_rows])
+                cols = np.unique(np.r_[0, rng.integers(0, n_cols + 1, 3), n_cols])
+                for r0, r1 in zip(rows[:-1], rows[1:]):
+                    for c0, c1 in zip(cols[:-1], cols[1:]):
+                        _call(cut, r1 - r0, c1 - c0, T, alpha, mode, r0, c0)
+                np.testing.assert_array_equal(cut.output(), whole.output())
+                outside = np.ones(whole.output().shape, bool)
+                outside[whole.index(*shape)] = False
+                np.testing.assert_array_equal(whole.output()[outside], fresh.output()[outside])
+
+
+@needs_jit
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
+    """gemm compiled and gemm run as Python on microkernel.python.tile agree bit for bit."""
+    shape = (13, 21, 300)
+    results = []
+    for compiled in (True, False):
+        layout = Forward(dtype, *shape, np.random.default_rng(3))
+        if compiled:
+            _call(layout, *shape, dtype(0.5), ADD)
+        else:
+            monkeypatch.setattr(microkernel, "_tile", microkernel.python.tile)
+            A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs = layout.args
+            gemm.py_func(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, *shape, dtype(0.5), ADD)
+        results.append(layout.buffer)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_uint8_a_gives_what_its_float_copy_gives(dtype):
+    """A of uint8 (images) is converted exactly: the result equals the one from A cast to C's dtype, bit for bit."""
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (9, 30), dtype=np.uint8)  # (n_rows, T)
+    B = rng.standard_normal((30, 21)).astype(dtype)  # (T, n_cols)
+    results = []
+    for A in (images, images.astype(dtype)):
+        C = np.zeros((9, 21), dtype)
+        gemm(A, 0, 30, 1, B, 0, 21, C, 0, 21, 9, 21, 30, dtype(1 / 255), STORE)
+        results.append(C)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def _exact_fma(a, b, c, dtype):
+    """a * b + c rounded once to ``dtype``, ties to even, from the exact rational value."""
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    near = dtype(float(exact))  # within one unit of the answer
+    candidates = [np.nextafter(near, dtype(-np.inf)), near, np.nextafter(near, dtype(np.inf))]
+    bits = np.int32 if dtype == np.float32 else np.int64
+    return min(candidates, key=lambda x: (abs(Fraction(float(x)) - exact), int(np.array(x).view(bits)) & 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_stand_in_fma_is_rounded_once(dtype):
+    """python.fma against exact rationals, on products that nearly cancel c (where a double rounding shows)."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(600).astype(dtype)
+    b = rng.standard_normal(600).astype(dtype)
+    c = np.r_[-(a[:300].astype(np.float64) * b[:300]) * (1 + rng.standard_normal(300) * 1e-7),
+              rng.standard_normal(300) * 1e-9].astype(dtype)
+    got = microkernel.python.fma(a, b, c)
+    expected = [_exact_fma(x, y, z, dtype) for x, y, z in zip(a, b, c)]
+    np.testing.assert_array_equal(got, np.array(expected, dtype))

@@ -1,0 +1,199 @@
+"""The microkernels' hot loops keep every vector in registers on an AVX2 target (16 registers) and an AVX-512
+target (32): compiled in child processes for NUMBA_CPU_NAME=znver3 and znver4, the innermost loops of their
+machine code move no vector to or from the stack. The checker is shown to catch the spills of a 4 x 4 tile."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+import pytest
+
+import fastmlp
+from fastmlp.kernels.microkernel import tile_shape
+from fastmlp.kernels.target import detect
+
+from child_env import child_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
+X86 = platform.machine().lower() in {"x86_64", "amd64"}
+pytestmark = pytest.mark.skipif(not X86, reason="reads x86-64 assembly")
+
+_LABEL = re.compile(r"^(\.?L\w+|[A-Za-z_$][\w.$]*):")
+_JUMP = re.compile(r"^\s+(j\w+)\s+(\S+)")
+_TABLE = re.compile(r"^\s+\.(?:quad|long)\s+(\.?L\w+)")
+_VECTOR = re.compile(r"%(?:[xyz]mm\d+|k[0-7])\b")
+_RETURN = ("ret", "retq")
+
+
+def _blocks(asm: str) -> list[tuple[str | None, list[str]]]:
+    """Basic blocks (label, instructions) of AT&T assembly: split at labels and after jumps and returns."""
+    blocks: list[tuple[str | None, list[str]]] = []
+    current: tuple[str | None, list[str]] = (None, [])
+    for line in asm.splitlines():
+        label = _LABEL.match(line)
+        if label:
+            blocks.append(current)
+            current = (label.group(1), [])
+        elif line.strip() and not line.lstrip().startswith((".", "#")):
+            current[1].append(line)
+            if _JUMP.match(line) or line.split()[0] in _RETURN:
+                blocks.append(current)
+                current = (None, [])
+    blocks.append(current)
+    return [block for block in blocks if block[0] is not None or block[1]]
+
+
+def innermost_loops(asm: str) -> list[list[str]]:
+    """The instructions of each innermost natural loop: back edges are jumps to a block that dominates the
+    jumping block; a loop is innermost when no other loop's header lies inside it."""
+    blocks = _blocks(asm)
+    index = {label: n for n, (label, _) in enumerate(blocks) if label}
+    tables = [index[t] for t in {m.group(1) for m in map(_TABLE.match, asm.splitlines()) if m} if t in index]
+    successors = []
+    for n, (_, lines) in enumerate(blocks):
+        last = lines[-1] if lines else ""
+        jump = _JUMP.match(last)
+        out = set()
+        if jump:
+            op, target = jump.groups()
+            out |= set(tables) if target.startswith("*") else {index[target]} if target in index else set()
+            if op not in ("jmp", "jmpq"):
+                out.add(n + 1)
+        elif not last or last.split()[0] not in _RETURN:
+            out.add(n + 1)
+        successors.append({s for s in out if s < len(blocks)})
+    predecessors: list[set[int]] = [set() for _ in blocks]
+    for n, out in enumerate(successors):
+        for s in out:
+            predecessors[s].add(n)
+    entries = {n for n, (label, _) in enumerate(blocks) if label and not label.startswith(".L")} or {0}
+    reached, stack = set(entries), list(entries)
+    while stack:
+        for s in successors[stack.pop()] - reached:
+            reached.add(s)
+            stack.append(s)
+    dominators = {n: {n} if n in entries else set(reached) for n in reached}
+    changed = True
+    while changed:
+        changed = False
+        for n in sorted(reached - entries):
+            new = {n} | set.intersection(*(dominators[p] for p in predecessors[n] if p in reached))
+            if new != dominators[n]:
+                dominators[n], changed = new, True
+    loops: dict[int, set[int]] = {}
+    for tail in reached:
+        for head in successors[tail] & dominators[tail]:
+            body, stack = {head, tail}, [tail] if tail != head else []
+            while stack:
+                for p in predecessors[stack.pop()] - body:
+                    body.add(p)
+                    stack.append(p)
+            loops.setdefault(head, set()).update(body)
+    inner = [h for h, body in loops.items() if not any(other != h and other in body for other in loops)]
+    return [[line for n in sorted(loops[h]) for line in blocks[n][1]] for h in inner]
+
+
+def stack_vector_moves(asm: str) -> list[str]:
+    """Instructions of innermost loops that load or store a vector (or mask) register from or to the stack:
+    rsp-relative, or rbp-relative when rbp is the frame pointer."""
+    frame = re.search(r"mov\w*\s+%rsp,\s*%rbp", asm) is not None
+    stack = re.compile(r"\(%rsp\b" + (r"|\(%rbp\b" if frame else ""))
+    return [line.strip() for loop in innermost_loops(asm) for line in loop
+            if _VECTOR.search(line) and stack.search(line)]
+
+
+SAMPLE = """
+f:
+\tpushq\t%rbp
+\tvmovups\t%ymm3, 64(%rsp)
+\ttestq\t%rdi, %rdi
+\tje\t.LBB0_4
+.LBB0_1:
+\tvbroadcastss\t(%rsi,%rax,4), %ymm2
+\tvfmadd231ps\t(%rdx), %ymm2, %ymm0
+.LBB0_2:
+\tvmovups\t%ymm0, 32(%rsp)
+\tvfmadd231ps\t32(%rdx), %ymm2, %ymm1
+\tdecq\t%rdi
+\tjne\t.LBB0_1
+\tvmovups\t32(%rsp), %ymm0
+.LBB0_4:
+\tretq
+"""
+
+
+def test_checker_flags_a_spill_inside_a_loop_only():
+    """A two-block loop that stores a vector on the stack is flagged; the same store before or after it is not."""
+    assert stack_vector_moves(SAMPLE) == ["vmovups\t%ymm0, 32(%rsp)"]
+    assert stack_vector_moves(SAMPLE.replace("\tvmovups\t%ymm0, 32(%rsp)\n", "")) == []
+    assert [len(loop) for loop in innermost_loops(SAMPLE)] == [6]
+
+
+def test_tile_shapes_fit_the_register_file(subtests):
+    """MR x NV accumulators + NV loads of B + one broadcast of A <= the vector registers of the ISA."""
+    for isa, registers in (("avx2", 16), ("avx512", 32), ("portable", 16)):
+        for itemsize in (4, 8):
+            with subtests.test(isa=isa, itemsize=itemsize):
+                rows, vectors, lanes, chunk = tile_shape(isa, itemsize)
+                assert rows * vectors + vectors + 1 <= registers
+                assert lanes * itemsize == {"avx2": 32, "avx512": 64}.get(isa, 16) and chunk >= 1
+
+
+def test_detect_reads_the_isa_from_the_cpu_name_and_features():
+    """An empty feature string means the CPU's own features; explicit features override the name's."""
+    assert detect("haswell", "").isa == "avx2"
+    assert detect("znver3", "").isa == "avx2"
+    assert detect("znver4", "").isa == "avx512"
+    assert detect("x86-64", "").isa == "portable"
+    assert detect("znver3", "+avx512f,+avx2,+fma,+avx,+sse4.2").isa == "avx512"
+
+
+CHILD = """
+import json, sys
+import numpy as np
+from fastmlp.kernels.microkernel import gemm, STORE
+out = {}
+for dtype in (np.float32, np.float64):
+    a = np.zeros((8, 8), dtype)
+    gemm(a, 0, 8, 1, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1), STORE)
+    out["gemm " + np.dtype(dtype).name] = gemm.inspect_asm(gemm.signatures[-1])
+if "dense" in sys.argv:
+    from fastmlp.kernels.forward import _dense_4x4
+    params, acts = np.zeros(100, np.float32), np.zeros((8, 20), np.float32)
+    _dense_4x4(params, 0, 5, 4, acts, 0, 4, 0, 4, 0)
+    out["_dense_4x4 float32"] = _dense_4x4.inspect_asm(_dense_4x4.signatures[0])
+json.dump(out, sys.stdout)
+"""
+
+
+def test_no_vector_spills_in_the_innermost_loops(tmp_path):
+    """gemm compiled for znver3 (AVX2) and znver4 (AVX-512), float32 and float64: every innermost loop that
+    does the tile's FMAs keeps its vectors in registers. The earlier 4 x 4 forward tile, compiled for znver3,
+    is flagged: 16 accumulators are every AVX2 register.
+
+    NUMBA_CPU_FEATURES="" makes LLVM take the named CPU's features: with NUMBA_CPU_NAME alone Numba passes
+    the host's features, and on an AVX-512 host znver3 would get AVX-512 code.
+    """
+    children = {}
+    for cpu in ("znver3", "znver4"):
+        env = child_env(NUMBA_CPU_NAME=cpu, NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=str(tmp_path / cpu))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH", "")]))  # this tree
+        children[cpu] = subprocess.Popen([sys.executable, "-c", CHILD] + (["dense"] if cpu == "znver3" else []),
+                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for cpu, child in children.items():
+        stdout, stderr = child.communicate(timeout=300)
+        assert child.returncode == 0, stderr[-2000:]
+        for name, asm in json.loads(stdout).items():
+            vector = "zmm" if cpu == "znver4" else "ymm"
+            fma_loops = [loop for loop in innermost_loops(asm) if any("vfmadd" in line and vector in line
+                                                                       for line in loop)]
+            if name.startswith("gemm"):
+                assert fma_loops, f"{cpu} {name}: no innermost loop with {vector} FMAs found"
+                assert stack_vector_moves(asm) == [], f"{cpu} {name}"
+            else:
+                assert len(stack_vector_moves(asm)) >= 4, f"{cpu} {name}: the spilling tile was not flagged"
