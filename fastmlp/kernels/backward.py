@@ -6,7 +6,7 @@ from .._compile import kernel, parallel_kernel
 from . import GRAIN, SIZE, THETA, UNIT
 from .activations import loss_and_delta, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, gather, hidden_forward
-from .gemm_standin import ADD, STORE, gemm
+from .microkernel import ADD, STORE, gemm
 
 
 @kernel

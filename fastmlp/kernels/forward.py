@@ -5,7 +5,7 @@ from numba import prange
 from .._compile import kernel, parallel_kernel
 from . import GRAIN, SIZE, THETA, UNIT
 from .activations import activate, hidden_activate
-from .gemm_standin import ADD, gemm
+from .microkernel import ADD, gemm
 from .intrinsics import prefetch
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out

@@ -163,10 +163,24 @@ for dtype in (np.float32, np.float64):
     gemm(a, 0, 8, 1, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1), STORE)
     out["gemm " + np.dtype(dtype).name] = gemm.inspect_asm(gemm.signatures[-1])
 if "dense" in sys.argv:
-    from fastmlp.kernels.forward import _dense_4x4
-    params, acts = np.zeros(100, np.float32), np.zeros((8, 20), np.float32)
-    _dense_4x4(params, 0, 5, 4, acts, 0, 4, 0, 4, 0)
-    out["_dense_4x4 float32"] = _dense_4x4.inspect_asm(_dense_4x4.signatures[0])
+    import numba
+
+    # The earlier forward tile: 4 samples x 4 weight rows of dot products, 16 vector accumulators.
+    @numba.njit(fastmath={"reassoc", "contract", "nsz"}, error_model="numpy", boundscheck=False)
+    def dense_4x4(w, x, z, n):
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = np.float32(0)
+        for k in range(n):
+            p, q, r, s = w[0, k], w[1, k], w[2, k], w[3, k]
+            v0, v1, v2, v3 = x[0, k], x[1, k], x[2, k], x[3, k]
+            a0 += p * v0; a1 += p * v1; a2 += p * v2; a3 += p * v3
+            b0 += q * v0; b1 += q * v1; b2 += q * v2; b3 += q * v3
+            c0 += r * v0; c1 += r * v1; c2 += r * v2; c3 += r * v3
+            d0 += s * v0; d1 += s * v1; d2 += s * v2; d3 += s * v3
+        z[0] = a0 + a1 + a2 + a3 + b0 + b1 + b2 + b3 + c0 + c1 + c2 + c3 + d0 + d1 + d2 + d3
+
+    w, z = np.zeros((4, 64), np.float32), np.zeros(1, np.float32)
+    dense_4x4(w, w, z, 64)
+    out["dense_4x4 float32"] = dense_4x4.inspect_asm(dense_4x4.signatures[0])
 json.dump(out, sys.stdout)
 """
 
