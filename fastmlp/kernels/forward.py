@@ -5,8 +5,8 @@ from numba import prange
 from .._compile import kernel, parallel_kernel
 from . import GRAIN, SIZE, THETA, UNIT
 from .activations import activate, hidden_activate
-from .microkernel import ADD, gemm
 from .intrinsics import prefetch
+from .microkernel import ADD, gemm
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
 #: between Numba's threads; below it they run on the calling thread.

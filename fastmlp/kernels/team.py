@@ -44,6 +44,12 @@ GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT, N_PHASES = 0, 1, 2, 3, 4, 5, 8
 
 
 @kernel
+def _now(timings):
+    """The cycle counter, or 0 without a timings table."""
+    return cycles() if timings.shape[0] else 0
+
+
+@kernel
 def _lap(timings, member, phase, since):
     """Add the cycles since ``since`` to timings[member, phase] and return the counter now; nothing
     (and no counter read) when ``timings`` has no rows."""
@@ -82,7 +88,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     activation = codes[2]
     steps = opt.step[0]
     total = 0.0
-    since = _lap(timings, member, WAIT, 0)
+    since = _now(timings)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
         s0, s1 = share(count, member, n_members, GRAIN)

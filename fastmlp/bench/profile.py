@@ -1,0 +1,65 @@
+"""``fastmlp bench --profile``: where a training step's time goes, phase by phase, for each thread of the team.
+
+Each member of the team counts CPU cycles per phase of every step (kernels.team): gathering inputs, the
+hidden layers' forward pass, the output layer with loss and output deltas, the hidden deltas, the gradient
+with the update, and waiting at the barriers between them. Shares are of the member's whole epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Report rows: name and column of kernels.team's timings table.
+PHASES = ("gather", "forward", "output and loss", "hidden deltas", "gradient and update", "barrier wait")
+
+
+def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads=2, n_samples=20000,
+            dtype="float32", synthetic=False, repeat=3) -> dict:
+    """Per batch size: each member's share of epoch cycles per phase (median over ``repeat`` epochs),
+    and samples per second of the profiled epochs."""
+    import time
+
+    from .. import MLP
+    from .._settings import TrainingSettings
+    from .._team import train_epoch
+    from ..kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT
+    from .suite import load_data
+
+    columns = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
+    (X, y), _, source = load_data(synthetic)
+    X, y = X[:n_samples], y[:n_samples]
+    result = {"layer_sizes": list(layer_sizes), "dtype": dtype, "threads": n_threads, "data": source,
+              "samples": int(len(X)), "phases": list(PHASES), "batches": []}
+    for batch in batch_sizes:
+        net = MLP(layer_sizes, dtype=dtype, random_state=0)
+        net.fit(X[: 4 * batch], y[: 4 * batch], epochs=1, batch_size=batch, learning_rate=0.1)  # compiles
+        data = net._data(X, y, None, None)
+        settings = TrainingSettings.from_kwargs("bench", {"learning_rate": 0.1, "batch_size": batch})
+        shares, rates = [], []
+        for _ in range(repeat):
+            timings = np.zeros((n_threads, N_PHASES), np.int64)
+            opt = net._optimizer(settings, 0.1, np.zeros(1, np.int64))
+            order = np.random.default_rng(len(rates)).permutation(len(X))
+            began = time.perf_counter()
+            train_epoch(net._net(), opt, data.X, data.y, data.weights, order, batch, net.dtype.type(data.scale),
+                        net._codes(), net._work(batch), n_threads=n_threads, timings=timings)
+            rates.append(len(X) / (time.perf_counter() - began))
+            cycles = timings[:, columns].astype(np.float64)
+            shares.append(cycles / np.maximum(cycles.sum(axis=1, keepdims=True), 1))
+        result["batches"].append({"batch_size": batch, "samples_per_s": float(np.median(rates)),
+                                  "shares": np.median(shares, axis=0).tolist()})
+    return result
+
+
+def text(result: dict) -> str:
+    """The profile as a table: one row per phase, one column per batch size and member."""
+    header = ["phase"] + [f"batch {b['batch_size']} t{m}" for b in result["batches"] for m in range(result["threads"])]
+    lines = [f"Profile of a training epoch: {'-'.join(map(str, result['layer_sizes']))} {result['dtype']}, "
+             f"{result['threads']} threads, {result['samples']} {result['data']} samples",
+             "| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for p, phase in enumerate(result["phases"]):
+        cells = [f"{100 * b['shares'][m][p]:.1f}%" for b in result["batches"] for m in range(result["threads"])]
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    rates = ", ".join(f"batch {b['batch_size']}: {b['samples_per_s'] / 1e3:.0f}k" for b in result["batches"])
+    lines.append(f"samples/s of the profiled epochs: {rates}")
+    return "\n".join(lines)
