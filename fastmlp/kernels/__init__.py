@@ -39,11 +39,7 @@ LOGISTIC, TANH, RELU, HIDDEN_IDENTITY = 0, 1, 2, 3
 #: Hidden layers' activations by scikit-learn's names; "logistic" is the lecture's sigmoid.
 HIDDEN_ACTIVATIONS = {"logistic": LOGISTIC, "tanh": TANH, "relu": RELU, "identity": HIDDEN_IDENTITY}
 
-#: The sharing grain: a team of threads cuts samples and units at multiples of it (team.share), and
-#: prediction goes GRAIN samples per parallel block. Results do not depend on where the cuts fall
-#: (every value is one fixed sequence of operations, see microkernel.gemm); whole multiples keep
-#: the microkernels' tiles full.
-GRAIN = 4
-
-#: Units per block of ``backward.gradients``, the parallel gradient of ``loss_and_gradients``.
-UNIT_BLOCK = 4 * GRAIN
+#: Units per block of ``backward.gradients``, the parallel gradient of ``loss_and_gradients``. Work may be
+#: cut between threads anywhere: every value is one fixed sequence of operations whichever thread and
+#: whichever range computes it (microkernel.gemm), so results do not depend on the cuts.
+UNIT_BLOCK = 16

@@ -3,9 +3,9 @@
 from numba import prange
 
 from .._compile import kernel, parallel_kernel
-from . import GRAIN, SIZE, THETA, UNIT
+from . import SIZE, THETA, UNIT
 from .activations import loss_and_delta, times_derivative
-from .forward import PARALLEL_MIN_SAMPLES, gather, hidden_forward
+from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
 from .microkernel import ADD, STORE, gemm
 
 
@@ -98,9 +98,9 @@ def sample_backward(net, targets, weights, order, start, codes, work, i):
 
 @kernel
 def sample_block(net, X, targets, weights, order, start, count, scale, codes, work, block):
-    """Forward pass, loss and deltas of the minibatch's samples [GRAIN * block, GRAIN * (block + 1))."""
-    i0 = block * GRAIN
-    n = min(GRAIN, count - i0)
+    """Forward pass, loss and deltas of the minibatch's samples [SAMPLE_BLOCK * block, SAMPLE_BLOCK * (block + 1))."""
+    i0 = block * SAMPLE_BLOCK
+    n = min(SAMPLE_BLOCK, count - i0)
     gather(X, order, start, scale, work.acts, i0, n)
     hidden_forward(net, work.acts, i0, n, codes[2])
     for i in range(i0, i0 + n):
@@ -117,7 +117,7 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
     Writes work.acts (inputs, hidden activations, output z), work.deltas and work.losses[:count]
     (each loss times its sample's weight).
     """
-    n_blocks = (count + GRAIN - 1) // GRAIN
+    n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):
             sample_block(net, X, targets, weights, order, start, count, scale, codes, work, block)

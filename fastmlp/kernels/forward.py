@@ -3,7 +3,7 @@
 from numba import prange
 
 from .._compile import kernel, parallel_kernel
-from . import GRAIN, SIZE, THETA, UNIT
+from . import SIZE, THETA, UNIT
 from .activations import activate, hidden_activate
 from .intrinsics import prefetch
 from .microkernel import ADD, gemm
@@ -11,6 +11,9 @@ from .microkernel import ADD, gemm
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
 #: between Numba's threads; below it they run on the calling thread.
 PARALLEL_MIN_SAMPLES = 16
+#: Samples per parallel block of those kernels: a whole number of every target's microkernel rows
+#: (4, 6 or 12), so that each block's pass over the weights feeds full tiles.
+SAMPLE_BLOCK = 24
 
 
 @kernel
@@ -90,8 +93,8 @@ def dense_units(net, acts, count, l, j0, j1, activation):
 
 @kernel
 def _predict_block(net, X, order, start, count, scale, codes, acts, out, block):
-    i0 = block * GRAIN
-    n = min(GRAIN, count - i0)
+    i0 = block * SAMPLE_BLOCK
+    n = min(SAMPLE_BLOCK, count - i0)
     gather(X, order, start, scale, acts, i0, n)
     hidden_forward(net, acts, i0, n, codes[2])
     layout = net.layout
@@ -109,7 +112,7 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out):
     codes: int64 (loss, output, hidden activation), the loss unused; acts: (>= count, n_units) work
     buffer; out: (n_samples, n_out).
     """
-    n_blocks = (count + GRAIN - 1) // GRAIN
+    n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):
             _predict_block(net, X, order, start, count, scale, codes, acts, out, block)

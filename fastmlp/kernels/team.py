@@ -6,23 +6,22 @@ wherever it needs their results:
 
 1. inputs: each member gathers its share of the minibatch's samples (and prefetches its share of
    the next minibatch's);
-2. hidden layers, one at a time: each member computes its own units (rows of W) for all samples,
-   so its rows of W stay in its own core's cache for the whole epoch;
+2. hidden layers, one at a time: each member computes its own units (rows of W, columns of the
+   stored transpose) for all samples, so its weights stay in its own core's cache for the whole epoch;
 3. output layer, loss and output deltas: each member takes its share of the samples (the softmax
    needs all of a sample's outputs);
 4. hidden deltas, layer by layer down: each member its own units;
-5. gradient and update of its own rows of every layer, with no barrier in between.
+5. gradient and update of its own units' weights in every layer, with no barrier in between.
 
-No value is computed by two members, and each is computed by the same code in the same order
-whichever member computes it; shares are cut at whole blocks of GRAIN samples and of GRAIN rows,
-the grain of ``dense`` and of the gradient. So the weights do not depend on the number of members
-(tests/test_training.py::test_team_size_bit_identical). Every member decides alike whether a
+Shares are even (they differ by at most one). No value is computed by two members, and each is one
+fixed sequence of operations whichever member and whichever range computes it (microkernel.gemm), so
+the weights do not depend on the number of members (tests/kernels/test_team.py). Every member decides alike whether a
 minibatch makes a step (its weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
-from . import GRAIN, SIZE
+from . import SIZE
 from .backward import hidden_deltas, minibatch_weight, output_delta
 from .forward import dense, dense_units, gather, prefetch_rows
 from .intrinsics import cycles
@@ -31,12 +30,9 @@ from .update import step_rate, step_units
 
 
 @kernel
-def share(n, member, n_members, grain):
-    """[first, stop): ``member``'s part of range(n) cut into ``n_members`` parts at multiples of ``grain``."""
-    pieces = (n + grain - 1) // grain
-    first = grain * (pieces * member // n_members)
-    stop = min(n, grain * (pieces * (member + 1) // n_members))
-    return first, stop
+def share(n, member, n_members):
+    """[first, stop): ``member``'s part of range(n) cut into ``n_members`` parts that differ by at most one."""
+    return n * member // n_members, n * (member + 1) // n_members
 
 
 #: Columns of team_epoch's ``timings``: cycles spent per phase of a step, and waiting at barriers.
@@ -91,14 +87,14 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     since = _now(timings)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
-        s0, s1 = share(count, member, n_members, GRAIN)
+        s0, s1 = share(count, member, n_members)
         gather(X, order, start, scale, acts, s0, s1 - s0)
         if start + batch_size < order.size:  # the inputs this member will gather next
-            p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members, GRAIN)
+            p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members)
             prefetch_rows(X, order, start + batch_size, p0, p1 - p0)
         since = _meet(state, n_members, timings, member, GATHER, since)
         for l in range(n_layers - 1):
-            j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
+            j0, j1 = share(layout[l + 1, SIZE], member, n_members)
             dense_units(net, acts, count, l, j0, j1, activation)
             since = _meet(state, n_members, timings, member, FORWARD, since)
         dense(net.params, layout, n_layers - 1, acts, s0, s1 - s0, 0, n_out)
@@ -106,7 +102,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             output_delta(net, targets, weights, order, start, codes, work, i)
         since = _meet(state, n_members, timings, member, OUTPUT, since)
         for l in range(n_layers - 1, 0, -1):
-            k0, k1 = share(layout[l, SIZE], member, n_members, GRAIN)
+            k0, k1 = share(layout[l, SIZE], member, n_members)
             hidden_deltas(net, work, count, l, k0, k1, activation)
             since = _meet(state, n_members, timings, member, BACKWARD, since)
         if member == 0:
@@ -117,7 +113,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             steps += 1
             rate = step_rate(opt, steps)
             for l in range(n_layers):
-                j0, j1 = share(layout[l + 1, SIZE], member, n_members, GRAIN)
+                j0, j1 = share(layout[l + 1, SIZE], member, n_members)
                 step_units(net, opt, work, count, weight_sum, rate, l, j0, j1 - j0)
         # the next gather overwrites inputs that the gradients read
         since = _meet(state, n_members, timings, member, UPDATE, since)

@@ -20,7 +20,7 @@ import naive
 from cases import OPTIMIZERS, assert_close
 from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
 
-LAYER_SIZES = (5, 7, 6, 3)  # 7 and 6 rows: a block of GRAIN rows and rows left over in every layer
+LAYER_SIZES = (5, 7, 6, 3)
 
 
 def update_all_rows(case, opt, grads, t):
