@@ -117,7 +117,17 @@ def describe_target(target: dict) -> str:
     return f"{target['cpu_name']} ({target['source']}; emits {', '.join(names) or 'no AVX2/FMA'}: {bits})"
 
 
+def _owner(filepath) -> str:
+    """The package that ships a library: numpy for .../site-packages/numpy.libs/libscipy_openblas64_....so."""
+    parts = str(filepath or "").replace("\\", "/").split("/")
+    for part in reversed(parts[:-1]):
+        if part and part not in ("lib", "lib64", ".libs"):
+            return part.removesuffix(".libs").removesuffix(".dylibs")
+    return "?"
+
+
 def describe_blas(libraries: list[dict]) -> str:
-    """e.g. "openblas 0.3.30 (SkylakeX kernel, 2 threads)"; "" when threadpoolctl saw none."""
-    return "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel, {b['num_threads']} threads)"
-                     for b in libraries)
+    """e.g. "openblas 0.3.30 (Haswell kernel, 2 threads, from numpy)", NumPy's first; "" when threadpoolctl saw none."""
+    ordered = sorted(libraries, key=lambda b: _owner(b.get("filepath")) != "numpy")
+    return "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel, {b['num_threads']} threads, "
+                     f"from {_owner(b.get('filepath'))})" for b in ordered)
