@@ -9,7 +9,10 @@ contenders alternate, so a busy neighbour slows all of them alike; each one's ti
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import statistics
 import sys
 import time
 
@@ -27,6 +30,8 @@ BATCH_SIZE = 32
 #: Idle seconds between two contenders' epochs (untimed): BLAS and OpenMP worker threads spin for a while
 #: after a peer's epoch and would slow the next contender's start (see runner.SETTLE_SECONDS).
 SETTLE_SECONDS = 0.1
+#: Minibatches of the trial epochs that pick a peer's thread count (1 or all cores, the faster one counts).
+TRIAL_BATCHES = 100
 #: --quick: a run of seconds on a small learnable synthetic set (the tests use it).
 QUICK = dict(n_train=2000, n_test=500, epochs=3)
 
@@ -40,6 +45,7 @@ class FastmlpTrainer:
     """fastmlp.MLP, one partial_fit per epoch (optimizer state kept), uint8 images, all threads."""
 
     name = "fastmlp"
+    thread_options = (None,)  # all of Numba's threads: fastmlp's results do not depend on the count
 
     def __init__(self, thetas, train, test, settings):
         self.model = MLP.from_thetas(thetas, loss="softmax_cross_entropy", dtype="float32",
@@ -52,6 +58,9 @@ class FastmlpTrainer:
         import numba
 
         return numba.config.NUMBA_NUM_THREADS
+
+    def limit(self, n_threads):
+        return contextlib.nullcontext()
 
     def epoch(self, shuffle: bool = True) -> None:
         self.model.partial_fit(self.X, self.y, shuffle=shuffle, **self.fit)
@@ -67,6 +76,7 @@ class TorchTrainer:
     """PyTorch eager: nn.Linear + nn.Sigmoid, torch.optim.SGD(momentum, nesterov=False), its default threads."""
 
     name = "pytorch"
+    thread_options = tuple(sorted({1, os.cpu_count() or 1}))
 
     def __init__(self, thetas, train, test, settings):
         import torch
@@ -86,9 +96,21 @@ class TorchTrainer:
         self.X_test, self.y_test = torch.from_numpy(_scaled(test[0])), torch.from_numpy(test[1].astype(np.int64))
         self.batch_size = settings["batch_size"]
         self.generator = torch.Generator().manual_seed(settings["seed"])
+        self.n_threads = torch.get_num_threads()
 
     def threads(self) -> int:
-        return self.torch.get_num_threads()
+        return self.n_threads
+
+    @contextlib.contextmanager
+    def limit(self, n_threads):
+        """PyTorch's intra-op threads set to ``n_threads`` (None: leave them) for the block, then restored."""
+        before = self.torch.get_num_threads()
+        self.n_threads = n_threads or before
+        self.torch.set_num_threads(self.n_threads)
+        try:
+            yield
+        finally:
+            self.torch.set_num_threads(before)
 
     def epoch(self, shuffle: bool = True) -> None:
         torch, n = self.torch, self.X.shape[0]
@@ -116,6 +138,7 @@ class SklearnTrainer:
     """scikit-learn's MLPClassifier (solver "sgd", momentum, no Nesterov, alpha 0), one partial_fit per epoch."""
 
     name = "scikit-learn"
+    thread_options = tuple(sorted({1, os.cpu_count() or 1}))
 
     def __init__(self, thetas, train, test, settings):
         from sklearn.neural_network import MLPClassifier
@@ -138,11 +161,21 @@ class SklearnTrainer:
         del self.model._optimizer
         self.model.loss_curve_, self.model.t_ = [], 0
         self.model.set_params(random_state=np.random.RandomState(settings["seed"]))
+        self.n_threads = None
 
     def threads(self) -> int:
         from .machine import blas
 
-        return max((library["num_threads"] for library in blas()), default=1)
+        return self.n_threads or max((library["num_threads"] for library in blas()), default=1)
+
+    def limit(self, n_threads):
+        """BLAS threads limited to ``n_threads`` for the block (threadpoolctl; None or no threadpoolctl: as is)."""
+        if n_threads is None or importlib.util.find_spec("threadpoolctl") is None:
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        self.n_threads = n_threads
+        return threadpool_limits(limits=n_threads, user_api="blas")
 
     def epoch(self, shuffle: bool = True) -> None:
         self.model.set_params(shuffle=shuffle)
@@ -209,21 +242,47 @@ def _warm_up(trainer_type, thetas, train, test, settings) -> float:
     return time.perf_counter() - began
 
 
+def pick_threads(trainer_type, thetas, train, test, settings) -> tuple[int | None, dict]:
+    """The thread count (of ``trainer_type.thread_options``) whose trial epoch over TRIAL_BATCHES minibatches ran
+    fastest, and every option's samples/s; the trials run after a warm-up epoch, best of two."""
+    if len(trainer_type.thread_options) == 1:
+        return trainer_type.thread_options[0], {}
+    n = TRIAL_BATCHES * settings["batch_size"]
+    rates = {}
+    for n_threads in trainer_type.thread_options:
+        trainer = trainer_type(thetas, (train[0][:n], train[1][:n]), test, settings)
+        with trainer.limit(n_threads):
+            trainer.epoch()
+            seconds = []
+            for _ in range(2):
+                time.sleep(SETTLE_SECONDS)
+                began = time.perf_counter()
+                trainer.epoch()
+                seconds.append(time.perf_counter() - began)
+        rates[n_threads] = n / min(seconds)
+    return max(rates, key=rates.get), {str(k): v for k, v in rates.items()}
+
+
 def race(trainers, train, test, settings, verbose: bool = True) -> dict:
     """Train every contender ``epochs`` epochs from one start, epochs alternating; per contender the time and
     test accuracy after each epoch, the time (and epoch) at which the target was first reached."""
     thetas = glorot(settings["layer_sizes"], "float32", settings["seed"])
     warm = {t.name: _warm_up(t, thetas, train, test, settings) for t in trainers}
+    picked = {t.name: pick_threads(t, thetas, train, test, settings) for t in trainers}
     running = [t(thetas, train, test, settings) for t in trainers]
-    runs = {r.name: {"threads": r.threads(), "warmup_seconds": warm[r.name], "epoch_seconds": [], "seconds": [],
-                     "accuracy": []} for r in running}
+    runs = {}
+    for r in running:
+        with r.limit(picked[r.name][0]):
+            runs[r.name] = {"threads": r.threads(), "thread_trials_samples_per_s": picked[r.name][1],
+                            "warmup_seconds": warm[r.name], "epoch_seconds": [], "seconds": [], "accuracy": []}
     for epoch in range(settings["epochs"]):
         for trainer in running:
             time.sleep(SETTLE_SECONDS)
-            began = time.perf_counter()
-            trainer.epoch()
-            accuracy = trainer.accuracy()
-            seconds = time.perf_counter() - began
+            with trainer.limit(picked[trainer.name][0]):
+                began = time.perf_counter()
+                trainer.epoch()
+                accuracy = trainer.accuracy()
+                seconds = time.perf_counter() - began
             run = runs[trainer.name]
             run["epoch_seconds"].append(seconds)
             run["seconds"].append(sum(run["epoch_seconds"]))
@@ -238,6 +297,7 @@ def race(trainers, train, test, settings, verbose: bool = True) -> dict:
         run["seconds_to_target"] = run["seconds"][reached[0]] if reached else None
         run["final_accuracy"] = run["accuracy"][-1]
         run["best_accuracy"] = max(run["accuracy"])
+        run["median_epoch_seconds"] = statistics.median(run["epoch_seconds"])
     return runs
 
 
@@ -312,7 +372,8 @@ def text_report(result: dict) -> str:
              f"{s['momentum']:g} (not Nesterov), batch {s['batch_size']}, learning rate {s['learning_rate']:g}, "
              f"{s['epochs']} epochs on {result['data']} ({result['n_train']:,} training, {result['n_test']:,} test "
              f"images). Every contender starts from the same weights (seed {s['seed']}); the clock covers shuffling, "
-             "training and the test evaluation after every epoch, not compilation.",
+             "training and the test evaluation after every epoch, not compilation. Epochs alternate between the "
+             "contenders; each peer runs on 1 thread or all cores, whichever was faster in a trial before the race.",
              f"same maths: one unshuffled epoch over {check['samples']:,} samples from the shared start (largest "
              "weight difference at the start / to fastmlp's weights after it / largest weight change): "
              + ", ".join(f"{name} {c['start_max_abs_diff']:.1g} / {c['max_abs_diff_to_fastmlp']:.1g} / "
@@ -320,11 +381,11 @@ def text_report(result: dict) -> str:
              ""]
     target = s["target"]
     rows = [["contender", "threads", f"time to {target:g}", f"epochs to {target:g}",
-             f"accuracy after {s['epochs']}", f"time for {s['epochs']}", "best accuracy"]]
+             f"accuracy after {s['epochs']}", f"time for {s['epochs']}", "median epoch", "best accuracy"]]
     for name, run in result["runs"].items():
         rows.append([name, str(run["threads"]), _seconds(run["seconds_to_target"]),
                      str(run["epochs_to_target"] or "-"), f"{run['final_accuracy']:.4f}", _seconds(run["seconds"][-1]),
-                     f"{run['best_accuracy']:.4f}"])
+                     _seconds(run["median_epoch_seconds"]), f"{run['best_accuracy']:.4f}"])
     lines.append(format_table(rows))
     if result.get("speedup"):
         lines.append(f"\nfastmlp reached {target:g} {result['speedup']:.2f}x as fast as the best peer "
