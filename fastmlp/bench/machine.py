@@ -74,10 +74,9 @@ def _vector_use(assembly: str) -> dict:
 
 def kernel_target() -> dict:
     """The CPU name and features Numba compiles for, and what a probe compiled with them emits."""
+    import llvmlite.binding as llvm
     from numba.core import config
     from numba.core.registry import cpu_target
-
-    import llvmlite.binding as llvm
 
     codegen = cpu_target.target_context.codegen()
     name = config.CPU_NAME or llvm.get_host_cpu_name()

@@ -41,7 +41,7 @@ def test_cpu_name_with_empty_features_compiles_for_that_cpu():
     target = target_in_child(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="")
     assert (target["cpu_name"], target["source"]) == ("haswell", "NUMBA_CPU_NAME")
     assert target["emitted"] == {"avx512f": False, "avx2": True, "fma": True, "vector_bits": 256}
-    assert "haswell (NUMBA_CPU_NAME; emits AVX2, FMA: 256-bit vectors)" == machine.describe_target(target)
+    assert machine.describe_target(target) == "haswell (NUMBA_CPU_NAME; emits AVX2, FMA: 256-bit vectors)"
 
 
 @pytest.mark.skipif(not X86 or "avx512f" not in machine.cpu_flags(), reason="needs an AVX-512 host")
