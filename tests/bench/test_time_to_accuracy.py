@@ -47,9 +47,12 @@ def test_momentum_is_not_nesterov():
 
 
 def test_summarise_picks_the_fastest_peer_that_reached():
-    runs = {"fastmlp": {"seconds_to_target": 2.0}, "pytorch": {"seconds_to_target": 9.0},
-            "scikit-learn": {"seconds_to_target": 6.0}, "other": {"seconds_to_target": None}}
-    assert tta.summarise(runs) == {"best_peer": "scikit-learn", "best_peer_seconds": 6.0, "speedup": 3.0}
+    runs = {"fastmlp": {"seconds_to_target": 2.0, "median_epoch_seconds": 0.5},
+            "pytorch": {"seconds_to_target": 9.0, "median_epoch_seconds": 1.0},
+            "scikit-learn": {"seconds_to_target": 6.0, "median_epoch_seconds": 1.5},
+            "other": {"seconds_to_target": None, "median_epoch_seconds": 2.0}}
+    assert tta.summarise(runs) == {"best_peer": "scikit-learn", "best_peer_seconds": 6.0, "speedup": 3.0,
+                                   "epoch_speedup": 2.0}
     runs["fastmlp"]["seconds_to_target"] = None
     assert tta.summarise(runs)["speedup"] is None
     assert tta.summarise({"fastmlp": {"seconds_to_target": 1.0}})["best_peer"] is None
@@ -76,6 +79,8 @@ def test_quick_run_json_and_report(tmp_path):
     peers = {n: r["seconds_to_target"] for n, r in result["runs"].items() if n != "fastmlp" and r["seconds_to_target"]}
     if peers and result["runs"]["fastmlp"]["seconds_to_target"]:
         assert result["speedup"] == pytest.approx(min(peers.values()) / result["runs"]["fastmlp"]["seconds_to_target"])
+    fastest_epoch = min(r["median_epoch_seconds"] for n, r in result["runs"].items() if n != "fastmlp")
+    assert result["epoch_speedup"] == pytest.approx(fastest_epoch / result["runs"]["fastmlp"]["median_epoch_seconds"])
     assert "time to 0.88" in done.stdout and "same weights" in done.stdout
     assert result["machine"]["kernel_target"]["cpu_name"] in done.stdout
 
