@@ -37,7 +37,9 @@ def machine_summary(machine: dict) -> str:
     """CPU model, cores, the instruction-set extensions that matter here, and the BLAS libraries loaded."""
     flags = "+".join(machine.get("cpu_flags", [])) or "not recorded"
     blas = machine.get("numpy_blas") or "not recorded"
-    return (f"{machine['cpu']}, {machine['cores']} cores, instruction set {flags}; "
+    target = machine.get("kernel_target")  # runs before it was recorded name only the host's flags
+    compiled = f", kernels compiled for {report.describe_target(target)}" if target else ""
+    return (f"{machine['cpu']}, {machine['cores']} cores, instruction set {flags}{compiled}; "
             f"BLAS in the benchmark process (library, version, threads, kernel): {blas}")
 
 

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 5000, 20000, "
                              "60000, 60000, 60000, scaled down for costlier networks, at least 1000)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per contender, medians reported (3)")
-    parser.add_argument("--learning-rate", type=float, default=0.1, help="SGD step size for every contender (0.1)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="SGD step size for every contender (0.1; 0.05 with --time-to-accuracy)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write every measurement as JSON")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 784-100-10 float32 batch 32, 512 samples, one repeat, no start-up part")
@@ -60,6 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "forward, output and loss, hidden deltas, gradient and update, barrier wait) for each "
                              "of two threads, 784-100-10 float32 at batch 32, 128 and 512 (--batch-sizes, --networks "
                              "and --dtypes pick others; with --quick: batch 32, 2,000 samples, one epoch)")
+    # Time to accuracy and the speed picture.
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="instead: train 784-256-10 (SGD, momentum 0.9, batch 32) with fastmlp, PyTorch and "
+                             "scikit-learn from the same start, test accuracy after every epoch; report the wall time "
+                             "to --target-accuracy and the accuracy after --epochs (with --quick: synthetic, 3 epochs)")
+    parser.add_argument("--epochs", type=int, default=None, metavar="N",
+                        help="with --time-to-accuracy: epochs per contender (default 30)")
+    parser.add_argument("--target-accuracy", type=float, default=0.88, metavar="A",
+                        help="with --time-to-accuracy: the test accuracy to time (default 0.88)")
+    parser.add_argument("--plot", metavar="PNG", default=None,
+                        help="also draw training samples/s against batch size per contender, with the roofline")
+    parser.add_argument("--from-json", metavar="PATH", default=None,
+                        help="with --plot: draw from a saved --json result instead of measuring")
     return parser
 
 
@@ -98,13 +112,15 @@ def run(args) -> int:
         sizes = dict(repeat=1, min_time=0.0, n_samples=13, n_in=40, n_out=11) if args.quick else {}
         measured = kernels.measure(dtypes=args.dtypes or ("float32", "float64"), **sizes)
         print(kernels.text(measured))
-        if args.json:
-            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-            with open(args.json, "w") as out:
-                json.dump(measured, out, indent=1)
+        _write_json(measured, args.json)
         return 0
     if getattr(args, "profile", False):
         return _profile(args)
+    if getattr(args, "time_to_accuracy", False) or getattr(args, "from_json", None):
+        from .edges import run_edges
+
+        return run_edges(args)
+    learning_rate = 0.1 if args.learning_rate is None else args.learning_rate
     try:
         settings = _settings(args)
     except ValueError as error:
@@ -112,12 +128,12 @@ def run(args) -> int:
         return 2
     result: dict = {"peers": [], "settings": {}}
     if not args.startup:
-        result = run_suite(peer_names=args.peers, learning_rate=args.learning_rate, synthetic=args.synthetic,
+        result = run_suite(peer_names=args.peers, learning_rate=learning_rate, synthetic=args.synthetic,
                            **settings)
     if args.startup or not (args.no_startup or args.quick):
         print("measuring memory and start-up in fresh processes ...", file=sys.stderr, flush=True)
         try:
-            result["startup"] = measure_startup(learning_rate=args.learning_rate, synthetic=args.synthetic)
+            result["startup"] = measure_startup(learning_rate=learning_rate, synthetic=args.synthetic)
         except (RuntimeError, OSError, ValueError) as error:  # keep the speed results of a long run
             print(f"fastmlp bench: memory and start-up not measured: {error}", file=sys.stderr)
             result["startup"] = {"error": str(error)}
@@ -125,11 +141,21 @@ def run(args) -> int:
     result["targets"] = report.targets(result)
     print(report.text_report(result))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as out:
-            json.dump(result, out, indent=1)
+        _write_json(result, args.json)
         print(f"\nwrote {args.json}")
+    if getattr(args, "plot", None):
+        from .speed_plot import plot_speed
+
+        print(f"wrote {plot_speed(result, args.plot)}")
     return 0
+
+
+def _write_json(result: dict, path: str | None) -> None:
+    """Write ``result`` to ``path`` as JSON, creating its directory; nothing when ``path`` is None."""
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as out:
+            json.dump(result, out, indent=1)
 
 
 def _profile(args) -> int:
@@ -143,10 +169,7 @@ def _profile(args) -> int:
         options.update(n_samples=2000, repeat=1)
     measured = profile.measure(**options)
     print(profile.text(measured))
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as out:
-            json.dump(measured, out, indent=1)
+    _write_json(measured, args.json)
     return 0
 
 

@@ -6,36 +6,17 @@ import importlib.metadata
 import os
 import platform
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return [flag for flag in ("avx2", "fma", "avx512f") if flag in flags]
-    except OSError:
-        pass
-    return []
+from .machine import describe_target
 
 
 def machine() -> dict:
-    """CPU, cores, threading layer and library versions; call after a parallel kernel has run."""
+    """CPU, the kernels' compile target, cores, threading layer, BLAS and library versions, all read in this run;
+    call after a parallel kernel and a NumPy matrix product have run (so both thread pools exist)."""
     import numba
 
     from .. import __version__
     from .._compile import threading_layer
+    from . import machine as measured
 
     versions = {"python": platform.python_version(), "fastmlp": __version__}
     for package in ("numpy", "numba", "torch", "scikit-learn", "onnxruntime"):
@@ -43,21 +24,16 @@ def machine() -> dict:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             pass
-    blas = None
-    try:
-        from threadpoolctl import threadpool_info
-
-        blas = ", ".join(f"{i['internal_api']} {i['version']} ({i['num_threads']} threads, {i.get('architecture')})"
-                         for i in threadpool_info() if i["user_api"] == "blas")
-    except ImportError:
-        pass
+    libraries = measured.blas()
     return {
-        "cpu": cpu_model(),
-        "cpu_flags": cpu_flags(),
+        "cpu": measured.cpu_model(),
+        "cpu_flags": measured.cpu_flags(),
+        "kernel_target": measured.kernel_target(),
         "cores": os.cpu_count(),
         "numba_threads": numba.config.NUMBA_NUM_THREADS,
         "threading_layer": threading_layer(),
-        "numpy_blas": blas,
+        "numpy_blas": measured.describe_blas(libraries) or None,
+        "blas": libraries,
         "versions": versions,
         "platform": platform.platform(),
     }
@@ -67,7 +43,9 @@ def machine_line(info: dict) -> str:
     versions = info["versions"]
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
     flags = "+".join(info.get("cpu_flags", [])) or "?"
-    return (f"{info['cpu']} ({flags}), {info['cores']} cores, training on fastmlp's own thread team, "
+    target = info.get("kernel_target")
+    compiled = f"kernels compiled for {describe_target(target)}, " if target else ""
+    return (f"{info['cpu']} (host {flags}), {info['cores']} cores, {compiled}training on fastmlp's own thread team, "
             f"prediction on Numba's {info['threading_layer']} threading layer, "
             f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}")
 

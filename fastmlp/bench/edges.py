@@ -1,0 +1,48 @@
+"""The bench modes beside the speed suite: ``--time-to-accuracy``, and ``--plot`` drawn ``--from-json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _write_json(result: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as out:
+        json.dump(result, out, indent=1)
+    print(f"\nwrote {path}")
+
+
+def run_edges(args) -> int:
+    """Run the mode ``args`` asks for (see fastmlp.bench.add_arguments); returns the exit status."""
+    if args.from_json and not args.time_to_accuracy:
+        if not args.plot:
+            print("fastmlp bench: --from-json needs --plot", file=sys.stderr)
+            return 2
+        from .speed_plot import plot_speed
+
+        with open(args.from_json) as saved:
+            result = json.load(saved)
+        try:
+            print(f"wrote {plot_speed(result, args.plot)}")
+        except ValueError as error:
+            print(f"fastmlp bench: {error}", file=sys.stderr)
+            return 2
+        return 0
+    from . import report
+    from . import time_to_accuracy as tta
+
+    if (args.epochs is not None and args.epochs < 1) or not 0 < args.target_accuracy <= 1:
+        print("fastmlp bench: --epochs must be >= 1 and --target-accuracy in (0, 1]", file=sys.stderr)
+        return 2
+    if args.plot:
+        print("fastmlp bench: --plot draws the speed suite's measurements, not --time-to-accuracy", file=sys.stderr)
+        return 2
+    result = tta.run(peers=args.peers, learning_rate=args.learning_rate, epochs=args.epochs,
+                     target=args.target_accuracy, quick=args.quick, synthetic=args.synthetic)
+    result["machine"] = report.machine()
+    print(tta.text_report(result))
+    if args.json:
+        _write_json(result, args.json)
+    return 0

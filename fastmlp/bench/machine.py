@@ -1,0 +1,132 @@
+"""What the machine of a run is, read from the machine itself: CPU model, the instruction set Numba compiles the
+kernels for, and the BLAS NumPy calls.
+
+The kernels' instruction set is asked of Numba's own code generator, not of the host: with ``NUMBA_CPU_NAME``
+set, Numba still passes the host's feature list unless ``NUMBA_CPU_FEATURES`` is set too, so the CPU name alone
+does not say which vector instructions the kernels use. A tiny function compiled by that code generator does.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+
+#: Host flags worth naming: the vector and FMA extensions the kernels can be built for.
+FLAGS = ("avx2", "fma", "avx512f")
+
+# Loads three 16-float vectors, fuses a multiply-add, and doubles 8 int32: the register width and the FMA
+# instruction the target emits for it show its vector extensions (zmm: AVX-512F; ymm integer add: AVX2).
+_PROBE_IR = """
+define void @probe(<16 x float>* %a, <16 x float>* %b, <16 x float>* %c, <8 x i32>* %i) {
+  %x = load <16 x float>, <16 x float>* %a
+  %y = load <16 x float>, <16 x float>* %b
+  %z = load <16 x float>, <16 x float>* %c
+  %r = call <16 x float> @llvm.fma.v16f32(<16 x float> %x, <16 x float> %y, <16 x float> %z)
+  store <16 x float> %r, <16 x float>* %c
+  %p = load <8 x i32>, <8 x i32>* %i
+  %q = add <8 x i32> %p, %p
+  store <8 x i32> %q, <8 x i32>* %i
+  ret void
+}
+declare <16 x float> @llvm.fma.v16f32(<16 x float>, <16 x float>, <16 x float>)
+"""
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's model name with its family/model numbers when the name alone is vague (a VM's "AMD EPYC")."""
+    info = _cpuinfo()
+    name = info.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in info and "model" in info:
+        name += f" (family {info['cpu family']}, model {info['model']})"
+    return name
+
+
+def cpu_flags() -> list[str]:
+    """Which of FLAGS the host CPU has (/proc/cpuinfo)."""
+    flags = set(_cpuinfo().get("flags", "").split())
+    return [flag for flag in FLAGS if flag in flags]
+
+
+def _vector_use(assembly: str) -> dict:
+    """The extensions a compiled PROBE shows (x86 assembly; other targets report none of them)."""
+    fma = re.search(r"\bv?fn?m(add|sub)\w*ps\b", assembly) is not None
+    integer_ymm = re.search(r"\bvp\w+\s[^\n]*%ymm", assembly) is not None  # AVX1 splits these into xmm halves
+    return {"avx512f": "%zmm" in assembly, "avx2": integer_ymm, "fma": fma,
+            "vector_bits": 512 if "%zmm" in assembly else 256 if "%ymm" in assembly else 128 if "%xmm" in assembly
+            else None}
+
+
+def kernel_target() -> dict:
+    """The CPU name and features Numba compiles for, and what a probe compiled with them emits."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+    from numba.core.registry import cpu_target
+
+    codegen = cpu_target.target_context.codegen()
+    name = config.CPU_NAME or llvm.get_host_cpu_name()
+    features = [f[1:] for f in codegen._tm_features.split(",") if f.startswith("+")]
+    out = {
+        "cpu_name": name,
+        "source": "NUMBA_CPU_NAME" if config.CPU_NAME else "host",
+        "numba_cpu_features": os.environ.get("NUMBA_CPU_FEATURES"),
+        "features": [flag for flag in FLAGS if flag in features],
+    }
+    try:
+        module = llvm.parse_assembly(_PROBE_IR)
+        module.triple = codegen._tm.triple
+        out["emitted"] = _vector_use(codegen._tm.emit_assembly(module))
+    except (RuntimeError, AttributeError) as error:  # a target without these vector types, or another llvmlite
+        out["emitted"] = {"error": str(error).splitlines()[0] if str(error) else type(error).__name__}
+    return out
+
+
+def blas() -> list[dict]:
+    """NumPy's (and any other loaded) BLAS libraries: implementation, version, kernel, threads (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{key: info.get(key) for key in ("internal_api", "version", "architecture", "num_threads", "filepath")}
+            for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def describe_target(target: dict) -> str:
+    """e.g. "znver5 (host; emits AVX-512F, FMA: 512-bit vectors)"."""
+    emitted = target.get("emitted", {})
+    if "error" in emitted or not emitted:
+        return f"{target['cpu_name']} ({target['source']}; features {'+'.join(target['features']) or 'none named'})"
+    names = [label for key, label in (("avx512f", "AVX-512F"), ("avx2", "AVX2"), ("fma", "FMA")) if emitted.get(key)]
+    bits = f"{emitted['vector_bits']}-bit vectors" if emitted.get("vector_bits") else "no vector registers"
+    return f"{target['cpu_name']} ({target['source']}; emits {', '.join(names) or 'no AVX2/FMA'}: {bits})"
+
+
+def _owner(filepath) -> str:
+    """The package that ships a library: numpy for .../site-packages/numpy.libs/libscipy_openblas64_....so."""
+    parts = str(filepath or "").replace("\\", "/").split("/")
+    for part in reversed(parts[:-1]):
+        if part and part not in ("lib", "lib64", ".libs"):
+            return part.removesuffix(".libs").removesuffix(".dylibs")
+    return "?"
+
+
+def describe_blas(libraries: list[dict]) -> str:
+    """e.g. "openblas 0.3.30 (Haswell kernel, 2 threads, from numpy)", NumPy's first; "" when threadpoolctl saw none."""
+    ordered = sorted(libraries, key=lambda b: _owner(b.get("filepath")) != "numpy")
+    return "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel, {b['num_threads']} threads, "
+                     f"from {_owner(b.get('filepath'))})" for b in ordered)

@@ -1,0 +1,81 @@
+"""fastmlp.bench.machine: the machine line is read from the machine and from Numba's code generator."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from fastmlp.bench import machine, report
+
+from child_env import child_env
+
+X86 = platform.machine() in ("x86_64", "AMD64")
+TARGET = "import json; from fastmlp.bench import machine; print(json.dumps(machine.kernel_target()))"
+
+
+def target_in_child(**env) -> dict:
+    done = subprocess.run([sys.executable, "-c", TARGET], capture_output=True, text=True, timeout=120,
+                          env=child_env(**env))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(not X86, reason="the probe reads x86 assembly")
+def test_native_target_emits_what_the_host_has():
+    target = machine.kernel_target()
+    flags = machine.cpu_flags()
+    assert target["source"] in ("host", "NUMBA_CPU_NAME")
+    if target["source"] == "host":
+        emitted = target["emitted"]
+        assert emitted["avx512f"] == ("avx512f" in flags) and emitted["fma"] == ("fma" in flags)
+        assert emitted["vector_bits"] == (512 if "avx512f" in flags else 256 if "avx2" in flags else 128)
+
+
+@pytest.mark.skipif(not X86, reason="the probe reads x86 assembly")
+def test_cpu_name_with_empty_features_compiles_for_that_cpu():
+    """haswell with NUMBA_CPU_FEATURES="" emits AVX2 + FMA on 256-bit vectors on any x86 host."""
+    target = target_in_child(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="")
+    assert (target["cpu_name"], target["source"]) == ("haswell", "NUMBA_CPU_NAME")
+    assert target["emitted"] == {"avx512f": False, "avx2": True, "fma": True, "vector_bits": 256}
+    assert machine.describe_target(target) == "haswell (NUMBA_CPU_NAME; emits AVX2, FMA: 256-bit vectors)"
+
+
+@pytest.mark.skipif(not X86 or "avx512f" not in machine.cpu_flags(), reason="needs an AVX-512 host")
+def test_cpu_name_alone_keeps_the_host_features():
+    """NUMBA_CPU_NAME=znver3 alone: Numba still passes the host's feature list, so AVX-512 code is emitted."""
+    target = target_in_child(NUMBA_CPU_NAME="znver3")
+    assert target["cpu_name"] == "znver3" and target["emitted"]["avx512f"]
+
+
+def test_assembly_reading():
+    assert machine._vector_use("vfmadd231ps %ymm1, %ymm2, %ymm3\nvpaddd %ymm0, %ymm0, %ymm0") == \
+        {"avx512f": False, "avx2": True, "fma": True, "vector_bits": 256}
+    # AVX without AVX2 or FMA: multiply and add apart, integer vectors split into xmm halves.
+    assert machine._vector_use("vmulps %ymm1, %ymm2, %ymm3\nvaddps %ymm3, %ymm4, %ymm4\nvpaddd %xmm0, %xmm0, %xmm0") \
+        == {"avx512f": False, "avx2": False, "fma": False, "vector_bits": 256}
+
+
+def test_blas_named_by_the_package_that_ships_it():
+    libraries = [{"internal_api": "openblas", "version": "0.3.30", "architecture": "Haswell", "num_threads": 2,
+                  "filepath": "/venv/lib/python3.11/site-packages/scipy.libs/libscipy_openblas.so"},
+                 {"internal_api": "openblas", "version": "0.3.31", "architecture": "SkylakeX", "num_threads": 1,
+                  "filepath": "/venv/lib/python3.11/site-packages/numpy.libs/libscipy_openblas64_.so"}]
+    assert machine.describe_blas(libraries) == ("openblas 0.3.31 (SkylakeX kernel, 1 threads, from numpy); "
+                                                "openblas 0.3.30 (Haswell kernel, 2 threads, from scipy)")
+    assert machine.describe_blas([]) == ""
+
+
+def test_machine_line_names_cpu_target_and_blas():
+    import numpy as np
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # NumPy's BLAS loaded and its threads started
+    info = report.machine()
+    line = report.machine_line(info)
+    assert info["cpu"] in line and info["kernel_target"]["cpu_name"] in line
+    assert json.loads(json.dumps(info)) == info  # JSON-ready
+    if info["blas"]:
+        assert info["blas"][0]["architecture"] in line and "from numpy" in info["numpy_blas"]
