@@ -22,7 +22,7 @@ import numpy as np
 from ._layout import n_params
 from .kernels import SIZE
 from .kernels.sync import STATE_SIZE
-from .kernels.team import N_PHASES, team_epoch
+from .kernels.team import N_PHASES, WAIT, team_epoch
 
 #: A step with fewer multiply-adds (minibatch samples x parameters) than this runs on one thread:
 #: the barriers between its phases would cost more than sharing the arithmetic saves.
@@ -116,6 +116,46 @@ def team_size(layout: np.ndarray, batch_size: int, n_threads: int) -> int:
     return n_threads
 
 
+#: Steps per call of the team's epoch kernel: between calls the team checks how long it waited.
+STEPS_PER_CALL = 64
+#: A team whose members spent this share of their cycles waiting at barriers is not getting both cores
+#: (another process runs on one): the next calls run on one thread, twice as many after each relapse.
+WAIT_LIMIT = 0.5
+MAX_SOLO_CALLS = 64
+
+
+def _run(args, members, timings):
+    """One call of the epoch kernel on ``members`` threads; the sum of the per-sample losses. With
+    ``timings`` None and several members, the wait share decides how the next calls run."""
+    full = args + (np.zeros(STATE_SIZE, np.int64),)
+    if members == 1:
+        return team_epoch(*full, 0, 1, np.zeros((0, N_PHASES), np.int64) if timings is None else timings)
+    counts = np.zeros((members, N_PHASES), np.int64) if timings is None else timings
+    helpers = _helpers(members - 1)
+    for member, helper in enumerate(helpers, start=1):
+        helper.start(lambda member=member: team_epoch(*full, member, members, counts))
+    total = team_epoch(*full, 0, members, counts)
+    for helper in helpers:
+        helper.wait()
+    if timings is None:
+        _adaptive_members(members, solo=counts[:, WAIT].sum() >= WAIT_LIMIT * max(counts.sum(), 1))
+    return total
+
+
+def _adaptive_members(members, solo):
+    """Members for the calling thread's next call (``solo`` None), or record how the last team call went
+    (``solo`` True when it waited too long)."""
+    calls = getattr(_local, "solo_calls", 0)
+    backoff = getattr(_local, "backoff", 1)
+    if solo is None:
+        if calls > 0:
+            _local.solo_calls = calls - 1
+            return 1
+        return members
+    _local.solo_calls, _local.backoff = (backoff, min(2 * backoff, MAX_SOLO_CALLS)) if solo else (0, 1)
+    return members
+
+
 def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, n_threads=None,
                 timings=None) -> float:
     """Train one epoch on the minibatches order[0:b], order[b:2b], ...; returns the mean per-sample
@@ -126,23 +166,21 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
     weights (n_samples,) in the parameters' dtype or empty, order (n,) int64 rows, codes int64 (loss,
     output, hidden activation), work a kernels.Work for ``batch_size`` samples. ``n_threads``: the
     team's size; by default Numba's current thread count (``numba.set_num_threads``), or 1 for a
-    network too small to share. The weights do not depend on it. ``timings``: an int64 (members, N_PHASES)
-    array that each member adds its cycles per phase to (kernels.team), for ``fastmlp bench --profile``.
+    network too small to share. The weights do not depend on it, so a team whose cores are taken by
+    other work (it waits at its barriers for WAIT_LIMIT of its time) goes on for a while on one thread.
+    ``timings``: an int64 (members, N_PHASES) array that each member adds its cycles per phase to
+    (kernels.team), for ``fastmlp bench --profile``; the team then runs as asked throughout.
     """
     members = team_size(net.layout, batch_size, numba.get_num_threads()) if n_threads is None else n_threads
-    state = np.zeros(STATE_SIZE, np.int64)
-    if timings is None:
-        timings = np.zeros((0, N_PHASES), np.int64)
-    args = (net, opt, X, targets, weights, order, batch_size, scale, codes, work, state)
-    if members == 1:
-        total = team_epoch(*args, 0, 1, timings)
-    else:
-        helpers = _helpers(members - 1)
-        for member, helper in enumerate(helpers, start=1):
-            helper.start(lambda member=member: team_epoch(*args, member, members, timings))
-        total = team_epoch(*args, 0, members, timings)
-        for helper in helpers:
-            helper.wait()
+    args = (net, opt, X, targets, weights, order, batch_size, scale, codes, work)
+    if members == 1 or n_threads is not None or timings is not None:  # as asked
+        total = _run(args, members, np.zeros((0, N_PHASES), np.int64) if timings is None else timings)
+    else:  # in stretches of steps, on one thread while other work takes the team's cores
+        total = 0.0
+        stretch = batch_size * STEPS_PER_CALL
+        for first in range(0, order.size, stretch):
+            part = args[:5] + (order[first : first + stretch],) + args[6:]
+            total += _run(part, _adaptive_members(members, solo=None), None)
     if weights.size == 0:
         return total / order.size
     weight_sum = float(np.sum(weights[order], dtype=np.float64))

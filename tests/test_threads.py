@@ -222,6 +222,39 @@ def test_team_size(sizes, batch_size, members):
     assert fastmlp._team.team_size(layout, batch_size, 1) == 1
 
 
+@needs_two_threads
+def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
+    """A team call whose members waited at barriers for WAIT_LIMIT of their time (another process had a core)
+    sends the next calls to one thread, twice as many after each relapse; the weights stay those of one thread."""
+    calls = []
+    real_run = fastmlp._team._run
+
+    def run(args, members, timings):
+        calls.append(members)
+        return real_run(args, members, timings)
+
+    monkeypatch.setattr(fastmlp._team, "_run", run)
+    monkeypatch.setattr(fastmlp._team, "STEPS_PER_CALL", 1)
+    monkeypatch.setattr(fastmlp._team._local, "solo_calls", 0, raising=False)
+    monkeypatch.setattr(fastmlp._team._local, "backoff", 1, raising=False)
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(192, 64)), rng.integers(0, 4, 192)
+
+    def fit(n_threads):
+        net = MLP((64, 80, 4), dtype="float64", random_state=1)
+        return net.fit(X, y, epochs=1, batch_size=16, learning_rate=0.1, n_threads=n_threads).params
+
+    monkeypatch.setattr(fastmlp._team, "WAIT_LIMIT", 0.0)  # every team call counts as kept waiting
+    kept_waiting = fit(2)
+    assert calls == [2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 2, 1]
+    monkeypatch.setattr(fastmlp._team, "WAIT_LIMIT", 1.1)  # none does
+    fastmlp._team._local.solo_calls, fastmlp._team._local.backoff = 0, 1
+    calls.clear()
+    np.testing.assert_array_equal(fit(2), kept_waiting)
+    assert calls == [2] * 12
+    np.testing.assert_array_equal(fit(1), kept_waiting)
+
+
 # ---------------------------------------------------------------- results independent of the thread count
 def train(X, y, dtype, batch_size, n_threads, seed=40):
     net = MLP((X.shape[1], 13, 9, 4), loss="softmax_cross_entropy", dtype=dtype, random_state=seed)
