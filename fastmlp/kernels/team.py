@@ -4,8 +4,8 @@ Every member of the team (``member`` of ``n_members``) calls :func:`team_epoch` 
 (see fastmlp._team) and goes through every minibatch with the others, meeting them at a barrier
 wherever it needs their results:
 
-1. inputs: each member gathers its share of the minibatch's samples (and prefetches its share of
-   the next minibatch's);
+1. inputs: each member gathers its share of the minibatch's samples (and asks the cache for the
+   first few of its share of the next minibatch's);
 2. hidden layers, one at a time: each member computes its own units (rows of W, columns of the
    stored transpose) for all samples, so its weights stay in its own core's cache for the whole epoch;
 3. output layer, loss and output deltas: each member takes its share of the samples (the softmax
@@ -23,7 +23,7 @@ With one member the barriers return at once and this is the serial epoch.
 from .._compile import kernel
 from . import SIZE
 from .backward import hidden_deltas, minibatch_weight, output_delta
-from .forward import dense, dense_units, gather, prefetch_rows
+from .forward import PREFETCH_AHEAD, dense, dense_units, gather, prefetch_rows
 from .intrinsics import cycles
 from .sync import barrier
 from .update import step_rate, step_units
@@ -91,7 +91,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         gather(X, order, start, scale, acts, s0, s1 - s0)
         if start + batch_size < order.size:  # the inputs this member will gather next
             p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members)
-            prefetch_rows(X, order, start + batch_size, p0, p1 - p0)
+            prefetch_rows(X, order, start + batch_size, p0, min(p1 - p0, PREFETCH_AHEAD))
         since = _meet(state, n_members, timings, member, GATHER, since)
         for l in range(n_layers - 1):
             j0, j1 = share(layout[l + 1, SIZE], member, n_members)
