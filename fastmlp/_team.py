@@ -124,17 +124,18 @@ WAIT_LIMIT = 0.5
 MAX_SOLO_CALLS = 64
 
 
-def _run(args, members, timings):
-    """One call of the epoch kernel on ``members`` threads; the sum of the per-sample losses. With
+def _run(args, members, timings, loss_so_far=0.0):
+    """One call of the epoch kernel on ``members`` threads: loss_so_far plus the per-sample losses. With
     ``timings`` None and several members, the wait share decides how the next calls run."""
     full = args + (np.zeros(STATE_SIZE, np.int64),)
     if members == 1:
-        return team_epoch(*full, 0, 1, np.zeros((0, N_PHASES), np.int64) if timings is None else timings)
+        return team_epoch(*full, 0, 1, np.zeros((0, N_PHASES), np.int64) if timings is None else timings,
+                          loss_so_far)
     counts = np.zeros((members, N_PHASES), np.int64) if timings is None else timings
     helpers = _helpers(members - 1)
     for member, helper in enumerate(helpers, start=1):
-        helper.start(lambda member=member: team_epoch(*full, member, members, counts))
-    total = team_epoch(*full, 0, members, counts)
+        helper.start(lambda member=member: team_epoch(*full, member, members, counts, loss_so_far))
+    total = team_epoch(*full, 0, members, counts, loss_so_far)
     for helper in helpers:
         helper.wait()
     if timings is None:
@@ -180,7 +181,7 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
         stretch = batch_size * STEPS_PER_CALL
         for first in range(0, order.size, stretch):
             part = args[:5] + (order[first : first + stretch],) + args[6:]
-            total += _run(part, _adaptive_members(members, solo=None), None)
+            total = _run(part, _adaptive_members(members, solo=None), None, total)
     if weights.size == 0:
         return total / order.size
     weight_sum = float(np.sum(weights[order], dtype=np.float64))

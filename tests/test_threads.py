@@ -225,13 +225,14 @@ def test_team_size(sizes, batch_size, members):
 @needs_two_threads
 def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
     """A team call whose members waited at barriers for WAIT_LIMIT of their time (another process had a core)
-    sends the next calls to one thread, twice as many after each relapse; the weights stay those of one thread."""
+    sends the next calls to one thread, twice as many after each relapse; the weights and the loss stay those of
+    one thread."""
     calls = []
     real_run = fastmlp._team._run
 
-    def run(args, members, timings):
+    def run(args, members, *rest):
         calls.append(members)
-        return real_run(args, members, timings)
+        return real_run(args, members, *rest)
 
     monkeypatch.setattr(fastmlp._team, "_run", run)
     monkeypatch.setattr(fastmlp._team, "STEPS_PER_CALL", 1)
@@ -242,7 +243,8 @@ def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
 
     def fit(n_threads):
         net = MLP((64, 80, 4), dtype="float64", random_state=1)
-        return net.fit(X, y, epochs=1, batch_size=16, learning_rate=0.1, n_threads=n_threads).params
+        net.fit(X, y, epochs=1, batch_size=16, learning_rate=0.1, n_threads=n_threads)
+        return np.append(net.params, net.loss_curve_)
 
     monkeypatch.setattr(fastmlp._team, "WAIT_LIMIT", 0.0)  # every team call counts as kept waiting
     kept_waiting = fit(2)

@@ -66,9 +66,10 @@ def _meet(state, n_members, timings, member, phase, since):
 
 @kernel
 def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, state, member, n_members,
-               timings):
-    """Train on the minibatches order[0:b], order[b:2b], ... as one member of the team; returns the
-    sum of the per-sample losses, each times its sample's weight (member 0; the others return 0).
+               timings, loss_so_far):
+    """Train on the minibatches order[0:b], order[b:2b], ... as one member of the team; returns
+    loss_so_far plus the per-sample losses, each times its sample's weight (member 0; the others
+    return loss_so_far).
 
     weights: (n_samples,) sample weights or empty; each step follows the minibatch's weighted mean
     gradient, and a minibatch whose weights sum to 0 makes no step. opt.step[0] counts the steps:
@@ -76,6 +77,8 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     barriers that follow every member's read). state: the team's barrier, int64[sync.STATE_SIZE] of
     zeros. Each sample's loss is taken on the forward pass of its own minibatch, before that step's update.
     timings: int64 (n_members, N_PHASES) to add each member's cycles per phase to, or (0, N_PHASES) for none.
+    loss_so_far: float64 that member 0 adds the losses to, one by one, so that an epoch run in several calls
+    sums them exactly as one call would.
     """
     layout = net.layout
     n_layers = layout.shape[0] - 1
@@ -83,7 +86,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     acts = work.acts
     activation = codes[2]
     steps = opt.step[0]
-    total = 0.0
+    total = loss_so_far
     since = _now(timings)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
