@@ -1,7 +1,10 @@
 """Write a ``fastmlp bench --json`` run into README.md (a short summary) and docs/performance.md (every table).
 
     fastmlp bench --json artifacts/bench.json
-    python scripts/readme_table.py artifacts/bench.json [--readme README.md] [--performance docs/performance.md]
+    python scripts/readme_table.py artifacts/bench.json [more.json ...] [--readme README.md] [--performance ...]
+
+Several runs (the machine's own code path, then the AVX2 path forced on an AVX-512 machine) give one
+summary and one set of tables each, in the order given.
 
 Each file holds one block between BEGIN and END. Only the text between them is replaced; a file without
 them is an error, so the hand-written text around a block is never touched.
@@ -123,13 +126,13 @@ def replace_block(text: str, block: str, where: str = "the file") -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", help="the file written by fastmlp bench --json")
+    parser.add_argument("json", nargs="+", help="files written by fastmlp bench --json, one per code path")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
     parser.add_argument("--performance", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--print", action="store_true", help="print both blocks instead of writing the files")
     args = parser.parse_args(argv)
-    result = json.loads(Path(args.json).read_text())
-    blocks = {args.readme: summary(result), args.performance: tables(result)}
+    results = [json.loads(Path(path).read_text()) for path in args.json]
+    blocks = {args.readme: "\n\n".join(map(summary, results)), args.performance: "\n\n".join(map(tables, results))}
     if args.print:
         print("\n\n".join(blocks.values()))
         return 0

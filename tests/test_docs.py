@@ -299,6 +299,24 @@ def test_readme_table_writes_only_between_its_markers(tmp_path):
     assert (readme.read_text(), performance.read_text()) == (summary, tables)
 
 
+def test_readme_table_writes_one_summary_per_code_path(tmp_path):
+    """Two runs (the machine's own code path, then the AVX2 path): both summaries and tables, in order."""
+    native, avx2 = _bench_result(), _bench_result()
+    avx2["machine"]["cpu"] = "Test CPU 9000, AVX2 path"
+    avx2["training"][0]["fastmlp_samples_per_s"] = 90_000.0
+    paths = [tmp_path / "native.json", tmp_path / "avx2.json"]
+    for path, result in zip(paths, (native, avx2)):
+        path.write_text(json.dumps(result))
+    readme, performance = tmp_path / "README.md", tmp_path / "performance.md"
+    for page in (readme, performance):
+        page.write_text(f"{readme_table.BEGIN}\n{readme_table.END}\n")
+    assert readme_table.main([*map(str, paths), "--readme", str(readme), "--performance", str(performance)]) == 0
+    block = readme.read_text()
+    assert block.index("| training, batch 1 | 100.0k |") < block.index("AVX2 path") < block.index(
+        "| training, batch 1 | 90.0k |")
+    assert performance.read_text().count("Measured by `fastmlp bench`") == 2
+
+
 def test_readme_table_refuses_a_file_without_markers(tmp_path, capsys):
     result = tmp_path / "bench.json"
     result.write_text(json.dumps(_bench_result()))
