@@ -210,8 +210,8 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
 
 # ---------------------------------------------------------------- team size
 @pytest.mark.parametrize("sizes, batch_size, members", [
-    ((784, 100, 10), 1, 2),     # 79,510 multiply-adds a step: worth two threads
-    ((784, 100, 10), 32, 2),
+    ((784, 100, 10), 1, 1),     # 79,510 multiply-adds a step: too few to share
+    ((784, 100, 10), 32, 2),    # 2.5 million: worth two threads
     ((784, 15, 10), 32, 1),     # 15 hidden units: too few to share at a small minibatch
     ((784, 15, 10), 512, 2),
     ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds: too little to share
@@ -222,6 +222,7 @@ def test_team_size(sizes, batch_size, members):
     assert fastmlp._team.team_size(layout, batch_size, 1) == 1
 
 
+@on_teams
 @needs_two_threads
 def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
     """A team call whose members waited at barriers for WAIT_LIMIT of their time (another process had a core)
