@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import SIZE, THETA, UNIT, UNIT_BLOCK
+from .kernels import ROW_BLOCK, SIZE, THETA, UNIT
 
 
 def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``layout`` (n_layers + 1, 3) and ``unit_blocks`` (n_blocks, 3), as kernels.Net expects:
-    each layer's units cut into blocks of UNIT_BLOCK (the last may be short).
+    """Return ``layout`` (n_layers + 1, 3) and ``row_blocks`` (n_blocks, 3), as kernels.Net expects:
+    the n_l + 1 rows of each layer's stored transpose cut into blocks of ROW_BLOCK (the last may be short).
 
     Layer l's parameters are the lecture's theta (n_{l+1}, n_l + 1), bias in the last column, stored
     transposed: a row-major (n_l + 1, n_{l+1}) block at ``layout[l, THETA]`` whose row k holds the
@@ -23,9 +23,9 @@ def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
     layout[1:, THETA] = np.cumsum(sizes[1:] * (sizes[:-1] + 1))
     layout[1:, UNIT] = np.cumsum(sizes[:-1])
     blocks = [
-        (l, j, min(UNIT_BLOCK, sizes[l + 1] - j))
+        (l, k, min(ROW_BLOCK, sizes[l] + 1 - k))
         for l in range(sizes.size - 1)
-        for j in range(0, sizes[l + 1], UNIT_BLOCK)
+        for k in range(0, sizes[l] + 1, ROW_BLOCK)
     ]
     return layout, np.array(blocks, dtype=np.int64).reshape(-1, 3)
 

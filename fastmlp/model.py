@@ -126,7 +126,7 @@ class MLP:
         self.dtype = check.check_dtype(dtype)
         self.random_state = check.check_random_state(random_state)
         self._rng = np.random.default_rng(self.random_state)
-        self._layout, self._unit_blocks = build_layout(self.layer_sizes)
+        self._layout, self._row_blocks = build_layout(self.layer_sizes)
         self.params = np.empty(n_params(self._layout), dtype=self.dtype)
         for theta in theta_views(self.params, self._layout):
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
@@ -266,7 +266,7 @@ class MLP:
 
     # ----------------------------------------------------------------- kernels' arguments
     def _net(self) -> Net:
-        return Net(self.params, self._layout, self._unit_blocks)
+        return Net(self.params, self._layout, self._row_blocks)
 
     def _codes(self) -> np.ndarray:
         """The kernels' (loss, output, hidden activation) codes."""

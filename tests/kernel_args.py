@@ -20,7 +20,7 @@ class KernelArgs:
 
     def __init__(self, thetas, dtype, batch):
         sizes = [thetas[0].shape[1] - 1] + [theta.shape[0] for theta in thetas]
-        self.layout, unit_blocks = build_layout(sizes)
+        self.layout, row_blocks = build_layout(sizes)
         self.dtype = np.dtype(dtype)
         self.params = np.empty(n_params(self.layout), self.dtype)
         for view, theta in zip(theta_views(self.params, self.layout), thetas):
@@ -28,7 +28,7 @@ class KernelArgs:
         self.first = np.zeros_like(self.params)
         self.second = np.zeros_like(self.params)
         self.step = np.zeros(1, np.int64)
-        self.net = Net(self.params, self.layout, unit_blocks)
+        self.net = Net(self.params, self.layout, row_blocks)
         units = n_units(self.layout)
         self.work = Work(
             acts=np.full((batch, units), np.nan, self.dtype),

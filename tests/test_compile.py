@@ -28,7 +28,7 @@ NUMBA_FACTORIES = {"njit", "jit", "vectorize", "guvectorize", "cfunc", "stencil"
 STABLE_KERNELS = {
     "forward": ["predict_chunk"],
     "backward": ["forward_backward", "gradients"],
-    "update": ["unit_update", "step_units"],
+    "update": ["row_update", "step_rows"],
     "team": ["team_epoch"],
 }
 

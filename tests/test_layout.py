@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from fastmlp._layout import build_layout, from_lecture_order, n_params, n_units, theta_views, to_lecture_order
-from fastmlp.kernels import SIZE, THETA, UNIT, UNIT_BLOCK
+from fastmlp.kernels import ROW_BLOCK, SIZE, THETA, UNIT
 
 
 @pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1)])
 def test_layout_tiles_parameters_and_units(sizes):
-    layout, unit_blocks = build_layout(sizes)
+    layout, row_blocks = build_layout(sizes)
     assert layout[:, SIZE].tolist() == list(sizes)
     assert n_params(layout) == sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes, sizes[1:]))
     assert n_units(layout) == sum(sizes)
@@ -19,10 +19,10 @@ def test_layout_tiles_parameters_and_units(sizes):
     for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         assert layout[l + 1, THETA] - layout[l, THETA] == n_out * (n_in + 1)
         assert layout[l + 1, UNIT] - layout[l, UNIT] == n_in
-    # the unit blocks cover every unit of every layer once, in order, at most UNIT_BLOCK units each
-    units = [(l, j0 + r) for l, j0, n in unit_blocks for r in range(n)]
-    assert units == [(l, j) for l, n_out in enumerate(sizes[1:]) for j in range(n_out)]
-    assert all(1 <= n <= UNIT_BLOCK and j0 % UNIT_BLOCK == 0 for _, j0, n in unit_blocks)
+    # the row blocks cover every row of every stored transpose (inputs and the biases) once, in order
+    rows = [(l, k0 + r) for l, k0, n in row_blocks for r in range(n)]
+    assert rows == [(l, k) for l, n_in in enumerate(sizes[:-1]) for k in range(n_in + 1)]
+    assert all(1 <= n <= ROW_BLOCK and k0 % ROW_BLOCK == 0 for _, k0, n in row_blocks)
 
 
 def test_theta_views_are_views_in_order():

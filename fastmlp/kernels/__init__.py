@@ -2,10 +2,10 @@
 
 Shared argument bundles (plain named tuples, which Numba passes by value):
 
-- ``Net(params, layout, unit_blocks)``: the flat parameter vector (each layer's theta stored transposed,
+- ``Net(params, layout, row_blocks)``: the flat parameter vector (each layer's theta stored transposed,
   see fastmlp._layout), the ``(n_layers + 1, 3)`` table of layer size, parameter offset and activation
-  offset, and the ``(n_blocks, 3)`` table of ``(layer, first_unit, n_units)`` blocks of UNIT_BLOCK units
-  that ``backward.gradients`` shares out between threads.
+  offset, and the ``(n_blocks, 3)`` table of ``(layer, first_row, n_rows)`` blocks of ROW_BLOCK rows of
+  the stored transposes that ``backward.gradients`` shares out between threads.
 - ``Work(acts, targets, deltas, losses, grads)``: the per-minibatch buffers a model allocates once.
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
@@ -15,7 +15,7 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 
 from collections import namedtuple
 
-Net = namedtuple("Net", ["params", "layout", "unit_blocks"])
+Net = namedtuple("Net", ["params", "layout", "row_blocks"])
 Work = namedtuple("Work", ["acts", "targets", "deltas", "losses", "grads"])
 Optimizer = namedtuple(
     "Optimizer",
@@ -39,7 +39,8 @@ LOGISTIC, TANH, RELU, HIDDEN_IDENTITY = 0, 1, 2, 3
 #: Hidden layers' activations by scikit-learn's names; "logistic" is the lecture's sigmoid.
 HIDDEN_ACTIVATIONS = {"logistic": LOGISTIC, "tanh": TANH, "relu": RELU, "identity": HIDDEN_IDENTITY}
 
-#: Units per block of ``backward.gradients``, the parallel gradient of ``loss_and_gradients``. Work may be
-#: cut between threads anywhere: every value is one fixed sequence of operations whichever thread and
-#: whichever range computes it (microkernel.gemm), so results do not depend on the cuts.
-UNIT_BLOCK = 16
+#: Rows of a stored transpose per block of ``backward.gradients``, the parallel gradient of
+#: ``loss_and_gradients``. Work may be cut between threads anywhere: every value is one fixed sequence
+#: of operations whichever thread and whichever range computes it (microkernel.gemm), so results do
+#: not depend on the cuts.
+ROW_BLOCK = 64

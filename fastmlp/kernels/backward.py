@@ -81,13 +81,6 @@ def hidden_delta(net, work, i, l, k0, k1, activation):
 
 
 @kernel
-def hidden_deltas(net, work, count, l, k0, k1, activation):
-    """hidden_delta of units [k0, k1) of layer l for the minibatch's samples [0, count)."""
-    for i in range(count):
-        hidden_delta(net, work, i, l, k0, k1, activation)
-
-
-@kernel
 def sample_backward(net, targets, weights, order, start, codes, work, i):
     """Loss and deltas of every layer for minibatch sample i, once its forward pass is in work.acts."""
     output_delta(net, targets, weights, order, start, codes, work, i)
@@ -127,14 +120,14 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
 
 
 @kernel
-def unit_gradient(net, work, count, l, j0, n_units, factor, out, overwrite):
-    """For units [j0, j0 + n_units) of layer l + 1: out (+)= factor * sum over ``count`` samples of
-    [a, 1] delta_j, into the stored transposes' columns of those units.
+def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite):
+    """For rows [k0, k1) of layer l's stored transpose (row k < n_in: the weights from input k to every
+    unit; row n_in: the biases): out (+)= factor * sum over ``count`` samples of [a, 1]_k delta.
 
     With ``out = work.grads``, ``factor = 1 / sum of the weights`` and ``overwrite`` this is the
     (weighted) mean gradient; plain SGD passes ``out = net.params`` and ``factor = -learning_rate /
     sum of the weights`` to step in place. Every value is one fixed sequence of operations over the
-    samples in order (``gemm``), so results do not depend on the number of threads
+    samples in order (``gemm``), so results do not depend on how rows are shared between threads
     (test_threads_bit_identical).
     """
     layout = net.layout
@@ -143,18 +136,20 @@ def unit_gradient(net, work, count, l, j0, n_units, factor, out, overwrite):
     n_in = layout[l, SIZE]
     n_out = layout[l + 1, SIZE]
     t0 = layout[l, THETA]
-    d0 = layout[l + 1, UNIT] + j0
+    d0 = layout[l + 1, UNIT]
     mode = STORE if overwrite else ADD
-    gemm(acts, layout[l, UNIT], 1, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + j0, n_out, n_in, n_units,
-         count, factor, mode)
-    # The biases' row: the inputs' constant 1.
-    zero = out.dtype.type(0.0)
-    b0 = t0 + n_in * n_out + j0
-    for j in range(n_units):
-        s = zero
-        for i in range(count):
-            s += deltas[i, d0 + j]
-        out[b0 + j] = factor * s if overwrite else out[b0 + j] + factor * s
+    weights_stop = min(k1, n_in)
+    if weights_stop > k0:
+        gemm(acts, layout[l, UNIT] + k0, 1, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * n_out, n_out,
+             weights_stop - k0, n_out, count, factor, mode)
+    if k1 > n_in:  # the biases' row: the inputs' constant 1
+        zero = out.dtype.type(0.0)
+        b0 = t0 + n_in * n_out
+        for j in range(n_out):
+            s = zero
+            for i in range(count):
+                s += deltas[i, d0 + j]
+            out[b0 + j] = factor * s if overwrite else out[b0 + j] + factor * s
 
 
 @parallel_kernel
@@ -167,6 +162,7 @@ def gradients(net, weights, order, start, count, work):
     dtype = work.grads.dtype.type
     total = minibatch_weight(weights, order, start, count)
     factor = dtype(1.0) / dtype(total) if total > 0 else dtype(0.0)
-    for block in prange(net.unit_blocks.shape[0]):
-        blocks = net.unit_blocks
-        unit_gradient(net, work, count, blocks[block, 0], blocks[block, 1], blocks[block, 2], factor, work.grads, True)
+    for block in prange(net.row_blocks.shape[0]):
+        blocks = net.row_blocks
+        l, k0 = blocks[block, 0], blocks[block, 1]
+        row_gradient(net, work, count, l, k0, k0 + blocks[block, 2], factor, work.grads, True)

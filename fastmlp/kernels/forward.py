@@ -88,18 +88,6 @@ def hidden_forward(net, acts, i0, n, activation):
 
 
 @kernel
-def dense_units(net, acts, count, l, j0, j1, activation):
-    """Outputs of units [j0, j1) of layer ``l + 1`` for samples [0, count): the hidden activation
-    (code ``activation``) of z on hidden layers, z itself on the output layer."""
-    layout = net.layout
-    dense(net.params, layout, l, acts, 0, count, j0, j1)
-    if l < layout.shape[0] - 2:
-        z0 = layout[l + 1, UNIT]
-        for i in range(count):
-            hidden_activate(acts[i, z0 + j0 : z0 + j1], activation)
-
-
-@kernel
 def _predict_block(net, X, order, start, count, scale, codes, acts, out, block):
     i0 = block * SAMPLE_BLOCK
     n = min(SAMPLE_BLOCK, count - i0)

@@ -4,29 +4,30 @@ Every member of the team (``member`` of ``n_members``) calls :func:`team_epoch` 
 (see fastmlp._team) and goes through every minibatch with the others, meeting them at a barrier
 wherever it needs their results:
 
-1. inputs: each member gathers its share of the minibatch's samples (and asks the cache for the
-   first few of its share of the next minibatch's);
-2. hidden layers, one at a time: each member computes its own units (rows of W, columns of the
-   stored transpose) for all samples, so its weights stay in its own core's cache for the whole epoch;
-3. output layer, loss and output deltas: each member takes its share of the samples (the softmax
-   needs all of a sample's outputs);
-4. hidden deltas, layer by layer down: each member its own units;
-5. gradient and update of its own units' weights in every layer, with no barrier in between.
+1. its share of the minibatch's samples, with no barrier in between: it gathers their inputs (and
+   asks the cache for the first few of its share of the next minibatch's), runs them forward through
+   every layer, takes their losses and output deltas and propagates the deltas down every layer;
+2. after a barrier, its share of the rows of every layer's stored transpose (the weights from a share
+   of the inputs to every unit, a contiguous block of memory): their gradient over all the
+   minibatch's samples and their update, then a barrier before the next minibatch's forward pass
+   reads them.
 
-Shares are even (they differ by at most one). No value is computed by two members, and each is one
-fixed sequence of operations whichever member and whichever range computes it (microkernel.gemm), so
-the weights do not depend on the number of members (tests/kernels/test_team.py). Every member decides alike whether a
-minibatch makes a step (its weights sum to more than 0) and counts the steps itself.
+So a step has two barriers whatever the depth, and both halves split evenly: samples in the first,
+rows in the second (shares differ by at most one). No value is computed by two members, and each is
+one fixed sequence of operations whichever member and whichever range computes it
+(microkernel.gemm), so the weights do not depend on the number of members
+(tests/kernels/test_team.py). Every member decides alike whether a minibatch makes a step (its
+weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
 from . import SIZE
-from .backward import hidden_deltas, minibatch_weight, output_delta
-from .forward import PREFETCH_AHEAD, dense, dense_units, gather, prefetch_rows
+from .backward import hidden_delta, minibatch_weight, output_delta
+from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
 from .intrinsics import cycles
 from .sync import barrier
-from .update import step_rate, step_units
+from .update import step_rate, step_rows
 
 
 @kernel
@@ -82,7 +83,6 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     """
     layout = net.layout
     n_layers = layout.shape[0] - 1
-    n_out = layout[n_layers, SIZE]
     acts = work.acts
     activation = codes[2]
     steps = opt.step[0]
@@ -95,19 +95,16 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         if start + batch_size < order.size:  # the inputs this member will gather next
             p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members)
             prefetch_rows(X, order, start + batch_size, p0, min(p1 - p0, PREFETCH_AHEAD))
-        since = _meet(state, n_members, timings, member, GATHER, since)
-        for l in range(n_layers - 1):
-            j0, j1 = share(layout[l + 1, SIZE], member, n_members)
-            dense_units(net, acts, count, l, j0, j1, activation)
-            since = _meet(state, n_members, timings, member, FORWARD, since)
-        dense(net.params, layout, n_layers - 1, acts, s0, s1 - s0, 0, n_out)
+        since = _lap(timings, member, GATHER, since)
+        hidden_forward(net, acts, s0, s1 - s0, activation)
+        since = _lap(timings, member, FORWARD, since)
         for i in range(s0, s1):
             output_delta(net, targets, weights, order, start, codes, work, i)
-        since = _meet(state, n_members, timings, member, OUTPUT, since)
-        for l in range(n_layers - 1, 0, -1):
-            k0, k1 = share(layout[l, SIZE], member, n_members)
-            hidden_deltas(net, work, count, l, k0, k1, activation)
-            since = _meet(state, n_members, timings, member, BACKWARD, since)
+        since = _lap(timings, member, OUTPUT, since)
+        for i in range(s0, s1):
+            for l in range(n_layers - 1, 0, -1):  # from the last hidden layer down to the first
+                hidden_delta(net, work, i, l, 0, layout[l, SIZE], activation)
+        since = _meet(state, n_members, timings, member, BACKWARD, since)
         if member == 0:
             for i in range(count):
                 total += work.losses[i]
@@ -116,9 +113,9 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             steps += 1
             rate = step_rate(opt, steps)
             for l in range(n_layers):
-                j0, j1 = share(layout[l + 1, SIZE], member, n_members)
-                step_units(net, opt, work, count, weight_sum, rate, l, j0, j1 - j0)
-        # the next gather overwrites inputs that the gradients read
+                k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
+                step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1)
+        # the next forward pass reads every row, and the next gather overwrites inputs the gradients read
         since = _meet(state, n_members, timings, member, UPDATE, since)
     if member == 0:
         opt.step[0] = steps

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._compile import kernel
 from . import ADAM, SIZE, THETA
-from .backward import unit_gradient
+from .backward import row_gradient
 
 
 @kernel
@@ -22,7 +22,7 @@ def step_rate(opt, t):
 
 @kernel
 def _sgd_span(net, opt, grads, first, n, decay, rate):
-    """SGD on params[first:first + n] with weight decay ``decay``; see unit_update."""
+    """SGD on params[first:first + n] with weight decay ``decay``; see row_update."""
     params = net.params
     velocity = opt.first
     mu = opt.momentum
@@ -40,7 +40,7 @@ def _sgd_span(net, opt, grads, first, n, decay, rate):
 
 @kernel
 def _adam_span(net, opt, grads, first, n, decay, rate):
-    """Adam on params[first:first + n] with weight decay ``decay``; see unit_update."""
+    """Adam on params[first:first + n] with weight decay ``decay``; see row_update."""
     params = net.params
     m = opt.first
     v = opt.second
@@ -58,10 +58,9 @@ def _adam_span(net, opt, grads, first, n, decay, rate):
 
 
 @kernel
-def unit_update(net, opt, grads, l, j0, n_units, rate):
-    """theta -= the update of the weights into units [j0, j0 + n_units) of layer l + 1 (a run of each
-    row of the stored transpose), with the gradient ``grads`` and the step's learning rate ``rate``
-    (step_rate):
+def row_update(net, opt, grads, l, k0, k1, rate):
+    """theta -= the update of rows [k0, k1) of layer l's stored transpose (row n_in: the biases), with
+    the gradient ``grads`` and the step's learning rate ``rate`` (step_rate):
 
     g = grad + weight_decay * theta (weights only, never the biases' row)
     SGD:  v = momentum * v + g;  step = g + momentum * v if nesterov else v   (momentum > 0)
@@ -74,25 +73,28 @@ def unit_update(net, opt, grads, l, j0, n_units, rate):
     n_out = net.layout[l + 1, SIZE]
     t0 = net.layout[l, THETA]
     zero = net.params.dtype.type(0.0)
-    for k in range(n_in + 1):
-        decay = opt.weight_decay if k < n_in else zero
+    weights_stop = min(k1, n_in)
+    for part in range(2):  # the weights' rows, then the biases' row (no weight decay)
+        first, stop = (k0, weights_stop) if part == 0 else (max(k0, n_in), k1)
+        if stop <= first:
+            continue
+        decay = opt.weight_decay if part == 0 else zero
         if opt.kind == ADAM:
-            _adam_span(net, opt, grads, t0 + k * n_out + j0, n_units, decay, rate)
+            _adam_span(net, opt, grads, t0 + first * n_out, (stop - first) * n_out, decay, rate)
         else:
-            _sgd_span(net, opt, grads, t0 + k * n_out + j0, n_units, decay, rate)
+            _sgd_span(net, opt, grads, t0 + first * n_out, (stop - first) * n_out, decay, rate)
 
 
 @kernel
-def step_units(net, opt, work, count, weight_sum, rate, l, j0, n_units):
-    """Gradient and update of the weights into units [j0, j0 + n_units) of layer l + 1: the minibatch's
-    ``count`` samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from
-    step_rate."""
+def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1):
+    """Gradient and update of rows [k0, k1) of layer l's stored transpose: the minibatch's ``count``
+    samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate."""
     dtype = net.params.dtype.type
     if opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0:
-        # No state to keep: add -lr / sum w * sum delta [a, 1] straight into the weights.
+        # No state to keep: add -lr / sum w * sum [a, 1] delta straight into the weights.
         factor = -rate / dtype(weight_sum)
-        unit_gradient(net, work, count, l, j0, n_units, factor, net.params, False)
+        row_gradient(net, work, count, l, k0, k1, factor, net.params, False)
     else:
         factor = dtype(1.0) / dtype(weight_sum)
-        unit_gradient(net, work, count, l, j0, n_units, factor, work.grads, True)
-        unit_update(net, opt, work.grads, l, j0, n_units, rate)
+        row_gradient(net, work, count, l, k0, k1, factor, work.grads, True)
+        row_update(net, opt, work.grads, l, k0, k1, rate)

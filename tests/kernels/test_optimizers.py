@@ -14,7 +14,7 @@ import pytest
 
 from fastmlp._team import train_epoch
 from fastmlp.kernels import SIZE
-from fastmlp.kernels.update import step_rate, unit_update
+from fastmlp.kernels.update import row_update, step_rate
 
 import naive
 from cases import OPTIMIZERS, assert_close
@@ -27,7 +27,7 @@ def update_all_rows(case, opt, grads, t):
     """Update number t of every row of every layer, as the team epoch makes it."""
     rate = step_rate(opt, t)
     for l in range(case.layout.shape[0] - 1):
-        unit_update(case.net, opt, grads, l, 0, case.layout[l + 1, SIZE], rate)
+        row_update(case.net, opt, grads, l, 0, case.layout[l, SIZE] + 1, rate)
 
 
 #: Each SGD option in one dtype and all of them in both.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastmlp.kernels.backward import forward_backward
-from fastmlp.kernels.update import step_units, unit_update
+from fastmlp.kernels.update import row_update, step_rows
 
 import naive
 from cases import (
@@ -28,13 +28,13 @@ from kernel_args import KernelArgs, as_targets, codes
 
 
 def update_all_rows(args, opt, grads):
-    """unit_update on every block of units, as the epoch kernel's members do between them."""
-    for l, j0, n_units in args.net.unit_blocks:
-        unit_update(args.net, opt, grads, l, j0, n_units, opt.learning_rate)
+    """row_update on every block of rows, as the epoch kernel's members do between them."""
+    for l, k0, n_rows in args.net.row_blocks:
+        row_update(args.net, opt, grads, l, k0, k0 + n_rows, opt.learning_rate)
 
 
 @pairwise(dtype=DTYPES, optimizer=OPTIMIZER_NAMES)
-def test_unit_update(dtype, optimizer):
+def test_row_update(dtype, optimizer):
     """Three steps with random gradients: the weights and the momentum buffer follow the reference."""
     dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
     rng = np.random.default_rng(3)
@@ -53,7 +53,7 @@ def test_unit_update(dtype, optimizer):
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "all"])
-def test_unit_update_matches_torch(optimizer):
+def test_row_update_matches_torch(optimizer):
     """The update rule is torch.optim.SGD's (weight decay in a param group of the weights only)."""
     torch = pytest.importorskip("torch")
     settings = OPTIMIZERS[optimizer]
@@ -81,7 +81,7 @@ def test_unit_update_matches_torch(optimizer):
 
 
 @pairwise(dtype=DTYPES, optimizer=["sgd", "all"], batch_size=BATCH_SIZES)
-def test_step_units(dtype, optimizer, batch_size):
+def test_step_rows(dtype, optimizer, batch_size):
     """Gradient and update of each block of rows in one pass: in place for plain SGD ("sgd"), through the
     gradient buffer and the momentum otherwise; two steps, so the second uses the first's momentum."""
     dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
@@ -97,8 +97,8 @@ def test_step_units(dtype, optimizer, batch_size):
     for _ in range(2):
         forward_backward(args.net, X, as_targets(Y, dtype), np.empty(0, dtype), np.empty(0, np.int64), 0, batch_size,
                          dtype.type(1.0), codes(loss, output), args.work)
-        for l, j0, n_units in args.net.unit_blocks:
-            step_units(args.net, opt, args.work, batch_size, batch_size, opt.learning_rate, l, j0, n_units)
+        for l, k0, n_rows in args.net.row_blocks:
+            step_rows(args.net, opt, args.work, batch_size, batch_size, opt.learning_rate, l, k0, k0 + n_rows)
         expected, velocity, _ = naive.train_step(expected, velocity, X, Y, loss, output,
                                                  learning_rate=LEARNING_RATE, **settings)
     for l, theta in enumerate(args.thetas()):
