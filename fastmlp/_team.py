@@ -25,10 +25,9 @@ from .kernels.sync import STATE_SIZE
 from .kernels.team import N_PHASES, WAIT, team_epoch
 
 #: A step with fewer multiply-adds (minibatch samples x parameters) than this runs on one thread:
-#: the barriers between its phases, and two cores' traffic over weights stored side by side, would
-#: cost more than sharing the arithmetic saves. (784-100-10, one thread and two: batch 1 (80k
-#: multiply-adds) 90-95k and 50-54k samples/s; batch 10 295-377k and 275-387k; batch 32 356-419k
-#: and 415-502k.)
+#: its two barriers, and the half of the weights each core fetches from the other after every update,
+#: would cost more than sharing the arithmetic saves. (784-100-10, one thread against a team of two,
+#: samples/s: batch 1 98k / 67k, batch 4 278k / 216k, batch 10 381k / 356k, batch 16 398k / 532k.)
 TEAM_MIN_MACS = 1_000_000
 #: Units of the first hidden layer each member needs for a team to pay under TEAM_LARGE_BATCH
 #: samples: every member reads every sample's inputs, half of them gathered by the other core,
