@@ -20,7 +20,6 @@ import numba
 import numpy as np
 
 from ._layout import n_params
-from .kernels import SIZE
 from .kernels.sync import STATE_SIZE
 from .kernels.team import N_PHASES, WAIT, team_epoch
 
@@ -29,12 +28,6 @@ from .kernels.team import N_PHASES, WAIT, team_epoch
 #: would cost more than sharing the arithmetic saves. (784-100-10, one thread against a team of two,
 #: samples/s: batch 1 98k / 67k, batch 4 278k / 216k, batch 10 381k / 356k, batch 16 398k / 532k.)
 TEAM_MIN_MACS = 1_000_000
-#: Units of the first hidden layer each member needs for a team to pay under TEAM_LARGE_BATCH
-#: samples: every member reads every sample's inputs, half of them gathered by the other core,
-#: and a few units do too little with them. (784-15-10 at batch 32 and 128: 780k and 840k
-#: samples/s on one thread, 550k and 610k on two; batch 512: 790k on one, 990k on two.)
-TEAM_MIN_UNITS = 32
-TEAM_LARGE_BATCH = 256
 
 
 class _Helper:
@@ -109,13 +102,8 @@ def _helpers(count: int) -> list[_Helper]:
 
 
 def team_size(layout: np.ndarray, batch_size: int, n_threads: int) -> int:
-    """Members for an epoch: all ``n_threads``, or 1 when a step is too small to share or the first
-    hidden layer too narrow for the minibatch (TEAM_MIN_UNITS)."""
-    if batch_size * n_params(layout) < TEAM_MIN_MACS:
-        return 1
-    if layout.shape[0] > 2 and layout[1, SIZE] < TEAM_MIN_UNITS * n_threads and batch_size < TEAM_LARGE_BATCH:
-        return 1
-    return n_threads
+    """Members for an epoch: all ``n_threads``, or 1 when a step is too small to share (TEAM_MIN_MACS)."""
+    return 1 if batch_size * n_params(layout) < TEAM_MIN_MACS else n_threads
 
 
 #: Steps per call of the team's epoch kernel: between calls the team checks how long it waited.

@@ -212,8 +212,8 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
 @pytest.mark.parametrize("sizes, batch_size, members", [
     ((784, 100, 10), 1, 1),     # 79,510 multiply-adds a step: too few to share
     ((784, 100, 10), 32, 2),    # 2.5 million: worth two threads
-    ((784, 15, 10), 32, 1),     # 15 hidden units: too few to share at a small minibatch
-    ((784, 15, 10), 512, 2),
+    ((784, 15, 10), 32, 1),     # 382 thousand
+    ((784, 15, 10), 128, 2),    # 1.5 million
     ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds: too little to share
 ])
 def test_team_size(sizes, batch_size, members):
