@@ -4,7 +4,7 @@
     python scripts/readme_table.py artifacts/bench.json [more.json ...] [--readme README.md] [--performance ...]
 
 Several runs (the machine's own code path, then the AVX2 path forced on an AVX-512 machine) give one
-summary and one set of tables each, in the order given.
+group of columns each in the README's summary and one set of tables each in docs/performance.md.
 
 Each file holds one block between BEGIN and END. Only the text between them is replaced; a file without
 them is an error, so the hand-written text around a block is never touched.
@@ -55,29 +55,51 @@ def _ratio(row: dict) -> str:
     return f"{row['ratio']:.2f}x" if row.get("ratio") else "-"
 
 
-def summary(result: dict) -> str:
-    """The README block: the machine, then fastmlp against its best peer on one network, by batch size."""
-    training = result.get("training", [])
+def _summary_rows(result: dict, network: str, dtype: str) -> dict:
+    """{"training, batch 32": [fastmlp, best peer, ratio], ...} for one network of one run."""
+    rows = {}
+    for row in result.get("training", []):
+        if (row["network"], row["dtype"]) == (network, dtype):
+            rows[f"training, batch {row['batch_size']}"] = [report._rate(row["fastmlp_samples_per_s"]), _peer(row),
+                                                             _ratio(row)]
+    for row in result.get("prediction", []):
+        if (row["network"], row["dtype"]) == (network, dtype):
+            rows[f"prediction, {row['samples']:,} images"] = [report._rate(row["fastmlp_samples_per_s"]), _peer(row),
+                                                               _ratio(row)]
+    return rows
+
+
+def code_path(result: dict) -> str:
+    """The vector instructions the run's kernels were compiled to: "AVX-512", "AVX2" or "128-bit"."""
+    emitted = result["machine"].get("kernel_target", {}).get("emitted", {})
+    return "AVX-512" if emitted.get("avx512f") else "AVX2" if emitted.get("avx2") else "128-bit"
+
+
+def summary(*results: dict) -> str:
+    """The README block: the machine of each run, then fastmlp against its best peer on one network, by batch
+    size, one group of columns per run (the machine's own code path, the AVX2 path forced, ...)."""
+    training = results[0].get("training", [])
     network, dtype = SUMMARY
     if training and not any((r["network"], r["dtype"]) == SUMMARY for r in training):
         network, dtype = training[0]["network"], training[0]["dtype"]
-    rows = [["run", "fastmlp", "best peer", "fastmlp / best peer"]]
-    for row in training:
-        if (row["network"], row["dtype"]) == (network, dtype):
-            rows.append([f"training, batch {row['batch_size']}", report._rate(row["fastmlp_samples_per_s"]),
-                         _peer(row), _ratio(row)])
-    for row in result.get("prediction", []):
-        if (row["network"], row["dtype"]) == (network, dtype):
-            rows.append([f"prediction, {row['samples']:,} images", report._rate(row["fastmlp_samples_per_s"]),
-                         _peer(row), _ratio(row)])
-    peers = ", ".join(result.get("peers", [])) or "none"
+    per_run = [_summary_rows(result, network, dtype) for result in results]
+    several = len(results) > 1
+    header = ["run"]
+    for result in results:
+        label = f" ({code_path(result)})" if several else ""
+        header += [f"fastmlp{label}", "best peer", "fastmlp / best peer"]
+    rows = [header] + [[name] + sum((run.get(name, ["-"] * 3) for run in per_run), []) for name in per_run[0]]
+    peers = ", ".join(results[0].get("peers", [])) or "none"
+    machines = [f"Measured by `fastmlp bench` on {machine_summary(result['machine'])}." for result in results]
+    if several:
+        machines = [f"- {code_path(result)}: {line}" for result, line in zip(results, machines)]
     return "\n".join([
-        f"Measured by `fastmlp bench` on {machine_summary(result['machine'])}.",
+        *machines,
         "",
-        (f"{network} in {dtype} on {result.get('data', 'Fashion-MNIST')}, samples per second (medians of "
-         f"{result.get('settings', {}).get('repeat')} runs; peers: {peers}):"),
+        (f"{network} in {dtype} on {results[0].get('data', 'Fashion-MNIST')}, samples per second (medians of "
+         f"{results[0].get('settings', {}).get('repeat')} runs; peers: {peers}):"),
         "",
-        _markdown(rows, text_columns=(0, 2)),
+        _markdown(rows, text_columns=(0, *range(2, len(header), 3))),
     ])
 
 
@@ -132,7 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--print", action="store_true", help="print both blocks instead of writing the files")
     args = parser.parse_args(argv)
     results = [json.loads(Path(path).read_text()) for path in args.json]
-    blocks = {args.readme: "\n\n".join(map(summary, results)), args.performance: "\n\n".join(map(tables, results))}
+    blocks = {args.readme: summary(*results), args.performance: "\n\n".join(map(tables, results))}
     if args.print:
         print("\n\n".join(blocks.values()))
         return 0

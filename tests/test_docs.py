@@ -300,10 +300,15 @@ def test_readme_table_writes_only_between_its_markers(tmp_path):
 
 
 def test_readme_table_writes_one_summary_per_code_path(tmp_path):
-    """Two runs (the machine's own code path, then the AVX2 path): both summaries and tables, in order."""
+    """Two runs (the machine's own code path, then the AVX2 path): one group of columns each in the README's
+    summary, in order, and one set of tables each in docs/performance.md."""
     native, avx2 = _bench_result(), _bench_result()
-    avx2["machine"]["cpu"] = "Test CPU 9000, AVX2 path"
+    native["machine"]["kernel_target"] = {"cpu_name": "znver4", "source": "host",
+                                          "emitted": {"avx512f": True, "avx2": True}}
+    avx2["machine"]["kernel_target"] = {"cpu_name": "znver3", "source": "NUMBA_CPU_NAME",
+                                        "emitted": {"avx512f": False, "avx2": True}}
     avx2["training"][0]["fastmlp_samples_per_s"] = 90_000.0
+    avx2["training"][0]["ratio"] = 18.0
     paths = [tmp_path / "native.json", tmp_path / "avx2.json"]
     for path, result in zip(paths, (native, avx2)):
         path.write_text(json.dumps(result))
@@ -312,8 +317,9 @@ def test_readme_table_writes_one_summary_per_code_path(tmp_path):
         page.write_text(f"{readme_table.BEGIN}\n{readme_table.END}\n")
     assert readme_table.main([*map(str, paths), "--readme", str(readme), "--performance", str(performance)]) == 0
     block = readme.read_text()
-    assert block.index("| training, batch 1 | 100.0k |") < block.index("AVX2 path") < block.index(
-        "| training, batch 1 | 90.0k |")
+    assert block.index("- AVX-512: Measured") < block.index("- AVX2: Measured")
+    assert "| run | fastmlp (AVX-512) | best peer | fastmlp / best peer | fastmlp (AVX2) |" in block
+    assert "| training, batch 1 | 100.0k | numpy 5.0k | 20.00x | 90.0k | numpy 5.0k | 18.00x |" in block
     assert performance.read_text().count("Measured by `fastmlp bench`") == 2
 
 

@@ -1,4 +1,4 @@
-"""The machine a run measured, issue 3's targets judged on a run, and the tables printed for people."""
+"""The machine a run measured, the project's speed targets judged on a run, and the tables printed for people."""
 
 from __future__ import annotations
 
@@ -51,8 +51,15 @@ def machine_line(info: dict) -> str:
 
 
 # -------------------------------------------------------------------------------------------- targets
-#: Issue 3's targets for 784-100-10 float32: batch -> (ratio to the best peer, share of the roofline).
-MAIN_TARGETS = {1: (10.0, None), 10: (4.0, None), 32: (2.5, 0.55), 128: (1.5, 0.60), 512: (1.2, 0.65)}
+#: The speed targets for 784-100-10 float32: batch -> least ratio to the best peer.
+MAIN_TARGETS = {1: 15.0, 10: 3.0, 32: 2.5, 128: 1.3, 512: 1.3}
+#: Least speed-up of two threads over one, by batch size (784-100-10 float32).
+THREAD_TARGETS = {32: 1.8, 128: 1.8, 512: 1.8}
+#: Prediction of the 10,000 test images (784-100-10 float32): least ratio to NumPy.
+PREDICTION_VS_NUMPY = 1.15
+#: Networks and dtypes that must be ahead of every peer (ratio > 1) at every batch size and in prediction.
+AHEAD_EVERYWHERE = (("784-100-10", "float64"), ("784-15-10", "float32"), ("784-256-128-10", "float32"),
+                    ("784-15-10", "float64"), ("784-256-128-10", "float64"))
 
 
 def _find(rows, network, dtype, batch_size=None):
@@ -68,23 +75,24 @@ def _target(name, measured, required, unit="x"):
 
 
 def targets(result: dict) -> list[dict]:
-    """Each target of issue 3 with what this run measured and whether it is met (None: not measured)."""
-    training, out = result.get("training", []), []
-    for batch_size, (ratio, share) in MAIN_TARGETS.items():
+    """Each speed target with what this run measured and whether it is met (None: not measured)."""
+    training, prediction, out = result.get("training", []), result.get("prediction", []), []
+    for batch_size, ratio in MAIN_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: vs best peer", row and row["ratio"], ratio))
-        if share is not None:
-            out.append(_target(f"784-100-10 float32 batch {batch_size}: share of roofline",
-                               row and row["roofline_share"], share, "%"))
-    for network, dtype in (("784-15-10", "float32"), ("784-256-128-10", "float32"), ("784-100-10", "float64")):
-        row = _find(training, network, dtype, 32)
-        out.append(_target(f"{network} {dtype} batch 32: vs best peer", row and row["ratio"], 1.5))
-    for batch_size in (32, 128, 512):
+    for batch_size, scaling in THREAD_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: 2 threads vs 1 thread",
-                           row and row.get("thread_scaling"), 1.7))
-    row = _find(result.get("prediction", []), "784-100-10", "float32")
-    out.append(_target("784-100-10 float32 prediction (10,000 test images): vs best peer", row and row["ratio"], 2.0))
+                           row and row.get("thread_scaling"), scaling))
+    row = _find(prediction, "784-100-10", "float32")
+    numpy = row and row["results"].get("numpy", {}).get("samples_per_s")
+    out.append(_target("784-100-10 float32 prediction (10,000 test images): vs NumPy",
+                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY))
+    for network, dtype in AHEAD_EVERYWHERE:
+        rows = [r for r in training + prediction if (r["network"], r["dtype"]) == (network, dtype)]
+        worst = min((r["ratio"] for r in rows if r.get("ratio")), default=None)
+        out.append(_target(f"{network} {dtype}: vs best peer, lowest of every batch size and prediction", worst,
+                           1.0))
     startup = result.get("startup") or {}
     memory = startup.get("peak_rss_above_loaded_mb")
     if memory is not None:
@@ -217,5 +225,5 @@ def text_report(result: dict) -> str:
     if lines:
         title = "memory and start-up (fresh processes, 784-100-10, one epoch of Fashion-MNIST from uint8)"
         parts += ["", title, *lines]
-    parts += ["", "issue 3 targets (measured in this run)", format_table(targets_table(result["targets"]))]
+    parts += ["", "targets (measured in this run)", format_table(targets_table(result["targets"]))]
     return "\n".join(parts)

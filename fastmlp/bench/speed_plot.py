@@ -38,6 +38,10 @@ def series(rows: list[dict], roof_flops: float | None) -> dict[str, tuple[list[i
     return lines
 
 
+#: Panels side by side before the next row starts: a picture that reads at the width of a README.
+PANELS_PER_ROW = 2
+
+
 def plot_speed(result: dict, path) -> Path:
     """Write the picture of ``result``'s training measurements to ``path`` (.png); returns the path."""
     path = Path(path)
@@ -50,8 +54,13 @@ def plot_speed(result: dict, path) -> Path:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("the speed plot needs matplotlib: pip install matplotlib (or fastmlp[plot])") from None
-    figure = Figure(figsize=(6.5 * len(groups), 4.8), dpi=100)
-    axes_list = figure.subplots(1, len(groups), squeeze=False)[0]
+    columns = min(len(groups), PANELS_PER_ROW)
+    rows = -(-len(groups) // columns)
+    figure = Figure(figsize=(6.0 * columns, 4.5 * rows), dpi=100)
+    axes_grid = figure.subplots(rows, columns, squeeze=False)
+    axes_list = list(axes_grid.ravel())
+    for unused in axes_list[len(groups):]:
+        unused.set_visible(False)
     roofline = result.get("roofline", {})
     for axes, ((network, dtype), rows) in zip(axes_list, groups.items()):
         roof = roofline.get(dtype, {}).get("flops")
