@@ -104,15 +104,17 @@ def assert_same(net, sess, X):
 
 
 # ------------------------------------------------------------------------------------------- outputs
-@pytest.mark.parametrize("loss, output, n_out, dtype, uint8", HEAD_CASES,
-                         ids=[f"{c[0]}-{c[1]}{c[2]}-{c[3]}-{'uint8' if c[4] else 'float'}" for c in HEAD_CASES])
-def test_every_head_matches_fastmlp(loss, output, n_out, dtype, uint8):
-    sizes = (N_IN, n_out) if (loss, n_out) == ("mse", 4) else (N_IN, 9, n_out)  # one net without hidden layer
-    net = make_net(sizes, loss, output, dtype)
-    sess = session(to_onnx(net, input_dtype="uint8" if uint8 else None))
-    X = clear_inputs(net, max(SAMPLE_COUNTS), dtype, uint8)
-    for n in SAMPLE_COUNTS:
-        assert_same(net, sess, X[:n])
+def test_every_head_matches_fastmlp(subtests):
+    """Every loss and output head, float32 and float64, float and uint8 inputs: the exported model's outputs are
+    fastmlp's (a table of cases, one subtest each)."""
+    for loss, output, n_out, dtype, uint8 in HEAD_CASES:
+        with subtests.test(loss=loss, output=f"{output}{n_out}", dtype=dtype, uint8=uint8):
+            sizes = (N_IN, n_out) if (loss, n_out) == ("mse", 4) else (N_IN, 9, n_out)  # one net without hidden layer
+            net = make_net(sizes, loss, output, dtype)
+            sess = session(to_onnx(net, input_dtype="uint8" if uint8 else None))
+            X = clear_inputs(net, max(SAMPLE_COUNTS), dtype, uint8)
+            for n in SAMPLE_COUNTS:
+                assert_same(net, sess, X[:n])
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -125,18 +127,20 @@ def test_multilabel_labels_each_unit_above_one_half(dtype):
     assert label.shape == (500, 3) and 0 < label.sum() < label.size
 
 
-@pytest.mark.parametrize("dtype, uint8", [("float32", True), ("float64", False)])
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_every_hidden_activation_matches_fastmlp(activation, dtype, uint8):
-    net = make_net((N_IN, 10, 7, 5), "softmax_cross_entropy", "softmax", dtype, activation)
-    model = to_onnx(net, input_dtype="uint8" if uint8 else None)
-    ops = {node.op_type for node in model.graph.node}
-    expected = {"logistic": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}.get(activation)
-    assert (expected in ops) if expected else not ops & {"Sigmoid", "Tanh", "Relu"}
-    sess = session(model)
-    X = clear_inputs(net, max(SAMPLE_COUNTS), dtype, uint8)
-    for n in SAMPLE_COUNTS:
-        assert_same(net, sess, X[:n])
+def test_every_hidden_activation_matches_fastmlp(subtests):
+    """Every hidden activation exports as its ONNX operator and gives fastmlp's outputs (one subtest each)."""
+    for activation in ACTIVATIONS:
+        for dtype, uint8 in (("float32", True), ("float64", False)):
+            with subtests.test(activation=activation, dtype=dtype, uint8=uint8):
+                net = make_net((N_IN, 10, 7, 5), "softmax_cross_entropy", "softmax", dtype, activation)
+                model = to_onnx(net, input_dtype="uint8" if uint8 else None)
+                ops = {node.op_type for node in model.graph.node}
+                expected = {"logistic": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}.get(activation)
+                assert (expected in ops) if expected else not ops & {"Sigmoid", "Tanh", "Relu"}
+                sess = session(model)
+                X = clear_inputs(net, max(SAMPLE_COUNTS), dtype, uint8)
+                for n in SAMPLE_COUNTS:
+                    assert_same(net, sess, X[:n])
 
 
 @pytest.mark.parametrize("head, classes", [
