@@ -70,36 +70,26 @@ class PredictionRate:
 
 class MicrokernelRate:
     """GFLOP/s of the forward and weight-gradient microkernel (fastmlp.kernels.microkernel.gemm) on one thread,
-    on the shapes of a 784-100-10 training step at batch 512: z (512 x 100) from 784 inputs, and the
-    first layer's gradient (784 x 100) summed over 512 samples."""
+    on the buffers and shapes ``fastmlp bench --kernels`` times: a 784-100-10 step at batch 512, z (512 x 100)
+    from 784 inputs and the first layer's gradient (784 x 100) summed over 512 samples."""
 
     params = [["forward", "gradient"], ["float32", "float64"]]
     param_names = ["use", "dtype"]
     timeout = 120
-    SAMPLES, INPUTS, UNITS = 512, 784, 100
+    SIZES = dict(n_samples=512, n_in=784, n_out=100)
 
     def setup(self, use, dtype):
         import numpy as np
 
         try:
-            from fastmlp.kernels.microkernel import STORE, gemm
+            from fastmlp.bench.kernels import problems
         except ImportError:  # commits before the microkernels
             raise NotImplementedError from None
-        rng = np.random.default_rng(common.SEED)
-        n, k, m = self.SAMPLES, self.INPUTS, self.UNITS
-        acts = rng.random((n, k), dtype=np.float64).astype(dtype)
-        other = rng.random((k, m) if use == "forward" else (n, m), dtype=np.float64).astype(dtype)
-        out = np.zeros((n, m) if use == "forward" else (k, m), dtype)
-        one = np.dtype(dtype).type(1.0)
-        if use == "forward":  # rows: samples, sum over inputs
-            args = (acts, 0, k, 1, other, 0, m, out, 0, m, n, m, k, one, STORE)
-        else:  # rows: inputs, sum over samples
-            args = (acts, 0, 1, k, other, 0, m, out, 0, m, k, m, n, one, STORE)
-        self.run = lambda: gemm(*args)
+        self.run = problems(np.dtype(dtype).type, **self.SIZES)[use][0]
         self.run()  # compile or load the cache
 
     def track_gflops(self, use, dtype):
-        flops = 2.0 * self.SAMPLES * self.INPUTS * self.UNITS
+        flops = 2.0 * self.SIZES["n_samples"] * self.SIZES["n_in"] * self.SIZES["n_out"]
         return flops * _best_rate(1, self.run, rounds=20) / 1e9  # calls per second x FLOP per call
 
     track_gflops.unit = "GFLOP/s"

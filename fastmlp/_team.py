@@ -129,22 +129,23 @@ def _run(args, members, timings, loss_so_far=0.0):
     for helper in helpers:
         helper.wait()
     if timings is None:
-        _adaptive_members(members, solo=counts[:, WAIT].sum() >= WAIT_LIMIT * max(counts.sum(), 1))
+        _record_team_call(counts[:, WAIT].sum() >= WAIT_LIMIT * max(counts.sum(), 1))
     return total
 
 
-def _adaptive_members(members, solo):
-    """Members for the calling thread's next call (``solo`` None), or record how the last team call went
-    (``solo`` True when it waited too long)."""
+def _next_members(members):
+    """Members for the calling thread's next call: 1 while a kept-waiting team sits out, else ``members``."""
     calls = getattr(_local, "solo_calls", 0)
-    backoff = getattr(_local, "backoff", 1)
-    if solo is None:
-        if calls > 0:
-            _local.solo_calls = calls - 1
-            return 1
-        return members
-    _local.solo_calls, _local.backoff = (backoff, min(2 * backoff, MAX_SOLO_CALLS)) if solo else (0, 1)
+    if calls > 0:
+        _local.solo_calls = calls - 1
+        return 1
     return members
+
+
+def _record_team_call(kept_waiting):
+    """After a team call: kept waiting, the next 1, 2, 4, ... calls (doubling per relapse) go solo; else reset."""
+    backoff = getattr(_local, "backoff", 1)
+    _local.solo_calls, _local.backoff = (backoff, min(2 * backoff, MAX_SOLO_CALLS)) if kept_waiting else (0, 1)
 
 
 def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, n_threads=None,
@@ -171,7 +172,7 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
         stretch = batch_size * STEPS_PER_CALL
         for first in range(0, order.size, stretch):
             part = args[:5] + (order[first : first + stretch],) + args[6:]
-            total = _run(part, _adaptive_members(members, solo=None), None, total)
+            total = _run(part, _next_members(members), None, total)
     if weights.size == 0:
         return total / order.size
     weight_sum = float(np.sum(weights[order], dtype=np.float64))

@@ -112,7 +112,7 @@ def run(args) -> int:
         sizes = dict(repeat=1, min_time=0.0, n_samples=13, n_in=40, n_out=11) if args.quick else {}
         measured = kernels.measure(dtypes=args.dtypes or ("float32", "float64"), **sizes)
         print(kernels.text(measured))
-        _write_json(measured, args.json)
+        write_json(measured, args.json)
         return 0
     if getattr(args, "profile", False):
         return _profile(args)
@@ -141,7 +141,7 @@ def run(args) -> int:
     result["targets"] = report.targets(result)
     print(report.text_report(result))
     if args.json:
-        _write_json(result, args.json)
+        write_json(result, args.json)
         print(f"\nwrote {args.json}")
     if getattr(args, "plot", None):
         from .speed_plot import plot_speed
@@ -150,7 +150,7 @@ def run(args) -> int:
     return 0
 
 
-def _write_json(result: dict, path: str | None) -> None:
+def write_json(result: dict, path: str | None) -> None:
     """Write ``result`` to ``path`` as JSON, creating its directory; nothing when ``path`` is None."""
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -169,7 +169,7 @@ def _profile(args) -> int:
         options.update(n_samples=2000, repeat=1)
     measured = profile.measure(**options)
     print(profile.text(measured))
-    _write_json(measured, args.json)
+    write_json(measured, args.json)
     return 0
 
 

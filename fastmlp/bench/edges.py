@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-
-def _write_json(result: dict, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as out:
-        json.dump(result, out, indent=1)
-    print(f"\nwrote {path}")
+from . import write_json
 
 
 def run_edges(args) -> int:
@@ -44,5 +38,6 @@ def run_edges(args) -> int:
     result["machine"] = report.machine()
     print(tta.text_report(result))
     if args.json:
-        _write_json(result, args.json)
+        write_json(result, args.json)
+        print(f"\nwrote {args.json}")
     return 0

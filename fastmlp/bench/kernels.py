@@ -37,7 +37,7 @@ def _paired(ours, theirs, repeat: int, min_time: float) -> tuple[float, float, f
     return mine, blas, float(np.median([b / m for m, b in pairs]))
 
 
-def _problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
+def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
     """Buffers laid out as the training step keeps them, and the two gemm calls with their BLAS twins."""
     from ..kernels.microkernel import ADD, STORE, gemm
 
@@ -81,7 +81,7 @@ def measure(dtypes=("float32", "float64"), repeat: int = 5, min_time: float = 0.
     results = []
     with threadpool_limits(1):
         for name in dtypes:
-            for use, (ours, blas) in _problems(np.dtype(name).type, **sizes).items():
+            for use, (ours, blas) in problems(np.dtype(name).type, **sizes).items():
                 kernel_time, blas_time, share = _paired(ours, blas, repeat, min_time)
                 results.append(dict(dtype=name, use=use, kernel_gflops=flops / kernel_time / 1e9,
                                     blas_gflops=flops / blas_time / 1e9, share=share))

@@ -55,29 +55,29 @@ def output_delta(net, targets, weights, order, start, codes, work, i):
 
 
 @kernel
-def hidden_delta(net, work, i, l, k0, k1, activation):
-    """delta of units [k0, k1) of hidden layer l for sample i: (W_l^T delta_{l+1}) * f'(z), where f is
-    the hidden activation with code ``activation`` and f'(z) is computed from a = f(z).
+def hidden_delta(net, work, i, l, activation):
+    """delta of hidden layer l for sample i: (W_l^T delta_{l+1}) * f'(z), where f is the hidden activation
+    with code ``activation`` and f'(z) is computed from a = f(z).
 
     W_l is the matrix from layer l to layer l + 1, so unit k needs column k of it: row k of the stored
-    transpose. Each unit's sum runs over j in the same order and grouping whichever range [k0, k1) it is
-    computed in.
+    transpose, a dot product with delta_{l+1}.
     """
     layout = net.layout
     params = net.params
+    n_here = layout[l, SIZE]
     n_next = layout[l + 1, SIZE]
     u0 = layout[l, UNIT]
     d_next = work.deltas[i, layout[l + 1, UNIT] : layout[l + 1, UNIT] + n_next]
-    d_here = work.deltas[i, u0 + k0 : u0 + k1]
+    d_here = work.deltas[i, u0 : u0 + n_here]
     t0 = layout[l, THETA]
     zero = params.dtype.type(0.0)
-    for k in range(k0, k1):
+    for k in range(n_here):
         w = params[t0 + k * n_next : t0 + (k + 1) * n_next]
         s = zero
         for j in range(n_next):
             s += w[j] * d_next[j]
-        d_here[k - k0] = s
-    times_derivative(work.acts[i, u0 + k0 : u0 + k1], d_here, activation)
+        d_here[k] = s
+    times_derivative(work.acts[i, u0 : u0 + n_here], d_here, activation)
 
 
 @kernel
@@ -86,7 +86,7 @@ def sample_backward(net, targets, weights, order, start, codes, work, i):
     output_delta(net, targets, weights, order, start, codes, work, i)
     # From the last hidden layer down to the first.
     for l in range(net.layout.shape[0] - 2, 0, -1):
-        hidden_delta(net, work, i, l, 0, net.layout[l, SIZE], codes[2])
+        hidden_delta(net, work, i, l, codes[2])
 
 
 @kernel

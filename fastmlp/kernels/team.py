@@ -103,7 +103,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         since = _lap(timings, member, OUTPUT, since)
         for i in range(s0, s1):
             for l in range(n_layers - 1, 0, -1):  # from the last hidden layer down to the first
-                hidden_delta(net, work, i, l, 0, layout[l, SIZE], activation)
+                hidden_delta(net, work, i, l, activation)
         since = _meet(state, n_members, timings, member, BACKWARD, since)
         if member == 0:
             for i in range(count):

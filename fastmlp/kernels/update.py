@@ -58,6 +58,15 @@ def _adam_span(net, opt, grads, first, n, decay, rate):
 
 
 @kernel
+def _update_span(net, opt, grads, first, n, decay, rate):
+    """The optimizer's update of params[first:first + n] with weight decay ``decay``."""
+    if opt.kind == ADAM:
+        _adam_span(net, opt, grads, first, n, decay, rate)
+    else:
+        _sgd_span(net, opt, grads, first, n, decay, rate)
+
+
+@kernel
 def row_update(net, opt, grads, l, k0, k1, rate):
     """theta -= the update of rows [k0, k1) of layer l's stored transpose (row n_in: the biases), with
     the gradient ``grads`` and the step's learning rate ``rate`` (step_rate):
@@ -72,17 +81,11 @@ def row_update(net, opt, grads, l, k0, k1, rate):
     n_in = net.layout[l, SIZE]
     n_out = net.layout[l + 1, SIZE]
     t0 = net.layout[l, THETA]
-    zero = net.params.dtype.type(0.0)
     weights_stop = min(k1, n_in)
-    for part in range(2):  # the weights' rows, then the biases' row (no weight decay)
-        first, stop = (k0, weights_stop) if part == 0 else (max(k0, n_in), k1)
-        if stop <= first:
-            continue
-        decay = opt.weight_decay if part == 0 else zero
-        if opt.kind == ADAM:
-            _adam_span(net, opt, grads, t0 + first * n_out, (stop - first) * n_out, decay, rate)
-        else:
-            _sgd_span(net, opt, grads, t0 + first * n_out, (stop - first) * n_out, decay, rate)
+    if weights_stop > k0:
+        _update_span(net, opt, grads, t0 + k0 * n_out, (weights_stop - k0) * n_out, opt.weight_decay, rate)
+    if k1 > n_in:  # the biases' row: no weight decay
+        _update_span(net, opt, grads, t0 + n_in * n_out, n_out, net.params.dtype.type(0.0), rate)
 
 
 @kernel
