@@ -6,7 +6,10 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   see fastmlp._layout), the ``(n_layers + 1, 3)`` table of layer size, parameter offset and activation
   offset, and the ``(n_blocks, 3)`` table of ``(layer, first_row, n_rows)`` blocks of ROW_BLOCK rows of
   the stored transposes that ``backward.gradients`` shares out between threads.
-- ``Work(acts, targets, deltas, losses, grads)``: the per-minibatch buffers a model allocates once.
+- ``Work(acts, outputs, deltas, losses, grads, lecture)``: the buffers a model allocates once: per
+  sample of a minibatch the activation and delta rows, the output layer's scratch (``output_rows`` values
+  a sample, flat) and the loss; the gradient; and the hidden layers' weight matrices in the lecture's
+  order, shaped like ``params`` (backward.lecture_copy).
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
   velocity or Adam's first moment, ``second`` Adam's second moment (may be empty for SGD), both shaped
@@ -16,7 +19,13 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
-Work = namedtuple("Work", ["acts", "targets", "deltas", "losses", "grads"])
+Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture"])
+
+
+def output_rows(n_out):
+    """Values of Work.outputs per sample for a network of ``n_out`` outputs: z, yhat, the target, three
+    values of scratch and the sample's weight (activations.block_loss_and_delta)."""
+    return 3 * n_out + 4
 Optimizer = namedtuple(
     "Optimizer",
     ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",

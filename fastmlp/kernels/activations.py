@@ -16,6 +16,7 @@ from . import (  # noqa: F401 (codes, re-exported)
     SOFTMAX,
     SOFTMAX_CROSS_ENTROPY,
     TANH,
+    output_rows,
 )
 from .intrinsics import pow2_float32
 
@@ -195,53 +196,111 @@ def activate(z, output, out):
     return out.dtype.type(1.0)
 
 
+block_rows = kernel(output_rows)
+
+
 @kernel
-def loss_and_delta(z, target, loss, output, delta):
-    """One sample's loss (float64) and its gradient dL/dz into ``delta``, from the pre-activations z.
+def block_loss_and_delta(block, m, n, loss, output, losses):
+    """Losses (float64, into ``losses[:m]``) and gradients dL/dz of m samples of n outputs, the samples
+    across vector lanes.
+
+    ``block`` holds output_rows(n) rows of m values, one column per sample: rows [0, n) the
+    pre-activations z, rows [2n, 3n) the targets (both read); rows [n, 2n) receive yhat, then the
+    deltas; rows 3n, 3n + 1 and 3n + 2 are scratch (the softmax's max and sum, the targets' mass); row
+    3n + 3 is the caller's. Every loop runs over the m samples of one row, so LLVM vectorises it; each
+    sample's values are the same whatever else shares its block.
 
     The losses follow the lecture, summed over the n outputs: MSE sum (yhat - y)^2; sigmoid
     cross-entropy sum -y log yhat - (1 - y) log(1 - yhat); softmax cross-entropy sum -y log yhat.
     Cross-entropies are computed from z, not from yhat, so an output that rounds to exactly 0 or 1
-    still gives a finite loss (test_stable_at_large_z). ``delta`` holds yhat on the way.
+    still gives a finite loss (test_stable_at_large_z).
     """
-    n = z.size
-    exp_sum = activate(z, output, delta)  # delta = yhat for now
-    value = 0.0
+    z = block[: n * m]
+    yhat = block[n * m : 2 * n * m]
+    y = block[2 * n * m : 3 * n * m]
+    top = block[3 * n * m : (3 * n + 1) * m]
+    total = block[(3 * n + 1) * m : (3 * n + 2) * m]
+    mass = block[(3 * n + 2) * m : (3 * n + 3) * m]
+    one = block.dtype.type(1.0)
+    two = block.dtype.type(2.0)
+    if output == SIGMOID:
+        sigmoid(z, yhat)
+    elif output == SOFTMAX:
+        _softmax_columns(z, m, n, top, total, yhat)
+    else:
+        yhat[:] = z
     if loss == SIGMOID_CROSS_ENTROPY:
         # -y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - y z + log(1 + exp(-|z|))
-        for j in range(n):
-            zj = np.float64(z[j])
-            value += max(zj, 0.0) - target[j] * zj + np.log1p(np.exp(-abs(zj)))
-            delta[j] -= target[j]
+        for i in range(m):
+            value = 0.0
+            for j in range(n):
+                zj = np.float64(z[j * m + i])
+                value += max(zj, 0.0) - y[j * m + i] * zj + np.log1p(np.exp(-abs(zj)))
+            losses[i] = value
+        for k in range(n * m):
+            yhat[k] -= y[k]
     elif loss == SOFTMAX_CROSS_ENTROPY:
         # -sum y log softmax(z) = sum y (logsumexp(z) - z); its gradient is yhat sum(y) - y.
-        # log sum exp z = max z + log sum exp(z - max z), the sum as softmax found it (the
-        # output of softmax cross-entropy is softmax), in the model's precision.
-        mass = 0.0
+        # log sum exp z = max z + log sum exp(z - max z), the max and sum as the softmax found them
+        # (the output of softmax cross-entropy is softmax), in the model's precision.
+        mass[:] = 0
+        for i in range(m):
+            losses[i] = 0.0
         for j in range(n):
-            mass += target[j]
-        log_sum = np.float64(z.max()) + np.log(np.float64(exp_sum))
+            for i in range(m):
+                mass[i] += y[j * m + i]
+                losses[i] += y[j * m + i] * np.float64(z[j * m + i])
+        for i in range(m):  # sum y (log_sum - z) = sum(y) log_sum - sum y z
+            log_sum = np.float64(top[i]) + np.log(np.float64(total[i]))
+            losses[i] = mass[i] * log_sum - losses[i]
         for j in range(n):
-            value += target[j] * (log_sum - z[j])
-        scale = delta.dtype.type(mass)
-        for j in range(n):
-            delta[j] = delta[j] * scale - target[j]
+            for i in range(m):
+                yhat[j * m + i] = yhat[j * m + i] * mass[i] - y[j * m + i]
     else:
-        two = delta.dtype.type(2.0)
-        one = delta.dtype.type(1.0)
-        dot = delta.dtype.type(0.0)
+        dot = mass  # sum over outputs of 2 (yhat - y) yhat, for the softmax's Jacobian
+        dot[:] = 0
+        for i in range(m):
+            losses[i] = 0.0
         for j in range(n):
-            diff = delta[j] - target[j]
-            value += np.float64(diff) * diff
-            dot += two * diff * delta[j]
+            for i in range(m):
+                diff = yhat[j * m + i] - y[j * m + i]
+                losses[i] += np.float64(diff) * diff
+                dot[i] += two * diff * yhat[j * m + i]
         # dL/dyhat = 2 (yhat - y), then through the output activation's Jacobian.
         for j in range(n):
-            yhat = delta[j]
-            grad = two * (yhat - target[j])
-            if output == SIGMOID:
-                delta[j] = grad * yhat * (one - yhat)
-            elif output == SOFTMAX:
-                delta[j] = yhat * (grad - dot)
-            else:
-                delta[j] = grad
-    return value
+            for i in range(m):
+                k = j * m + i
+                grad = two * (yhat[k] - y[k])
+                if output == SIGMOID:
+                    yhat[k] = grad * yhat[k] * (one - yhat[k])
+                elif output == SOFTMAX:
+                    yhat[k] = yhat[k] * (grad - dot[i])
+                else:
+                    yhat[k] = grad
+
+
+@kernel
+def _softmax_columns(z, m, n, top, total, out):
+    """out = softmax of each of the m columns of z (n rows of m); top and total receive each column's
+    max and sum of exp(z - max), as ``softmax`` computes them for one sample."""
+    top[:] = z[:m]
+    for j in range(1, n):
+        for i in range(m):
+            v = z[j * m + i]
+            top[i] = v if v > top[i] else top[i]
+    total[:] = 0
+    if out.itemsize == 4:
+        for j in range(n):
+            for i in range(m):
+                e = exp_nonpositive_float32(z[j * m + i] - top[i])
+                out[j * m + i] = e
+                total[i] += e
+    else:
+        for j in range(n):
+            for i in range(m):
+                e = np.exp(z[j * m + i] - top[i])
+                out[j * m + i] = e
+                total[i] += e
+    for j in range(n):
+        for i in range(m):
+            out[j * m + i] /= total[i]

@@ -4,20 +4,9 @@ from numba import prange
 
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
-from .activations import loss_and_delta, times_derivative
+from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
 from .microkernel import ADD, STORE, gemm
-
-
-@kernel
-def fill_target(targets, row, out):
-    """out = the target vector of sample ``row``: one-hot of a label, or a row of a target matrix."""
-    if targets.ndim == 1:
-        out[:] = 0
-        out[targets[row]] = 1
-    else:
-        for j in range(out.size):
-            out[j] = targets[row, j]
 
 
 @kernel
@@ -32,61 +21,88 @@ def minibatch_weight(weights, order, start, count):
     return total
 
 
+#: Samples whose output layer ``output_block`` computes at once, across vector lanes.
+OUTPUT_LANES = 16
+
+
 @kernel
-def output_delta(net, targets, weights, order, start, codes, work, i):
-    """Loss of minibatch sample i and the delta of the output layer, once its output z is in work.acts.
+def output_block(net, targets, weights, order, start, codes, work, i0, n):
+    """Losses and output-layer deltas of minibatch samples [i0, i0 + n), once their output z is in
+    work.acts: OUTPUT_LANES samples at a time, copied across into a block of work.outputs (the rows of
+    samples [i, i + m) are the block's), worked on in vector lanes (block_loss_and_delta) and copied back.
 
     With sample weights both are scaled by the sample's weight w: the loss is w L and the delta
     w dL/dz, so every delta below and the gradient carry it too.
     """
     layout = net.layout
     n_layers = layout.shape[0] - 1
+    n_out = layout[n_layers, SIZE]
     z0 = layout[n_layers, UNIT]
-    z1 = z0 + layout[n_layers, SIZE]
-    row = start + i if order.size == 0 else order[start + i]
-    fill_target(targets, row, work.targets[i])
-    delta = work.deltas[i, z0:z1]
-    work.losses[i] = loss_and_delta(work.acts[i, z0:z1], work.targets[i], codes[0], codes[1], delta)
-    if weights.size != 0:
-        w = weights[row]
-        work.losses[i] *= w
-        for j in range(delta.size):
-            delta[j] *= w
+    rows = block_rows(n_out)
+    acts = work.acts
+    deltas = work.deltas
+    for c0 in range(i0, i0 + n, OUTPUT_LANES):
+        m = min(OUTPUT_LANES, i0 + n - c0)
+        block = work.outputs[c0 * rows : (c0 + m) * rows]
+        weight = block[(rows - 1) * m :]
+        for i in range(m):
+            row = start + c0 + i if order.size == 0 else order[start + c0 + i]
+            for j in range(n_out):
+                block[j * m + i] = acts[c0 + i, z0 + j]
+            if targets.ndim == 1:
+                for j in range(n_out):
+                    block[(2 * n_out + j) * m + i] = 0
+                block[(2 * n_out + targets[row]) * m + i] = 1
+            else:
+                for j in range(n_out):
+                    block[(2 * n_out + j) * m + i] = targets[row, j]
+            weight[i] = 1 if weights.size == 0 else weights[row]
+        losses = work.losses[c0 : c0 + m]
+        block_loss_and_delta(block, m, n_out, codes[0], codes[1], losses)
+        for i in range(m):
+            if weights.size == 0:
+                for j in range(n_out):
+                    deltas[c0 + i, z0 + j] = block[(n_out + j) * m + i]
+            else:
+                losses[i] *= weight[i]
+                for j in range(n_out):
+                    deltas[c0 + i, z0 + j] = block[(n_out + j) * m + i] * weight[i]
 
 
 @kernel
-def hidden_delta(net, work, i, l, activation):
-    """delta of hidden layer l for sample i: (W_l^T delta_{l+1}) * f'(z), where f is the hidden activation
-    with code ``activation`` and f'(z) is computed from a = f(z).
+def lecture_copy(net, work, l, k0, k1):
+    """work.lecture gets rows [k0, k1) of layer l's stored transpose (the biases' row left out) in the
+    lecture's order: W_l[j, k] at work.lecture[layout[l, THETA] + j * n_in + k], which hidden_deltas
+    reads. Whoever changes those rows of the parameters copies them again."""
+    layout = net.layout
+    n_in = layout[l, SIZE]
+    n_out = layout[l + 1, SIZE]
+    t0 = layout[l, THETA]
+    params = net.params
+    lecture = work.lecture
+    for k in range(k0, min(k1, n_in)):
+        for j in range(n_out):
+            lecture[t0 + j * n_in + k] = params[t0 + k * n_out + j]
 
-    W_l is the matrix from layer l to layer l + 1, so unit k needs column k of it: row k of the stored
-    transpose, a dot product with delta_{l+1}.
+
+@kernel
+def hidden_deltas(net, work, i0, n, activation):
+    """Deltas of every hidden layer for samples [i0, i0 + n), from the output layer's down:
+    delta_l = (W_l^T delta_{l+1}) * f'(z), where f is the hidden activation with code ``activation`` and
+    f'(z) is computed from a = f(z). W_l is the matrix from layer l to layer l + 1, read from its copy in
+    the lecture's order (lecture_copy), so that the sum over units of layer l + 1 is a ``gemm``.
     """
     layout = net.layout
-    params = net.params
-    n_here = layout[l, SIZE]
-    n_next = layout[l + 1, SIZE]
-    u0 = layout[l, UNIT]
-    d_next = work.deltas[i, layout[l + 1, UNIT] : layout[l + 1, UNIT] + n_next]
-    d_here = work.deltas[i, u0 : u0 + n_here]
-    t0 = layout[l, THETA]
-    zero = params.dtype.type(0.0)
-    for k in range(n_here):
-        w = params[t0 + k * n_next : t0 + (k + 1) * n_next]
-        s = zero
-        for j in range(n_next):
-            s += w[j] * d_next[j]
-        d_here[k] = s
-    times_derivative(work.acts[i, u0 : u0 + n_here], d_here, activation)
-
-
-@kernel
-def sample_backward(net, targets, weights, order, start, codes, work, i):
-    """Loss and deltas of every layer for minibatch sample i, once its forward pass is in work.acts."""
-    output_delta(net, targets, weights, order, start, codes, work, i)
-    # From the last hidden layer down to the first.
-    for l in range(net.layout.shape[0] - 2, 0, -1):
-        hidden_delta(net, work, i, l, codes[2])
+    deltas = work.deltas
+    row = deltas.shape[1]
+    one = deltas.dtype.type(1.0)
+    for l in range(layout.shape[0] - 2, 0, -1):  # from the last hidden layer down to the first
+        n_here = layout[l, SIZE]
+        u0 = layout[l, UNIT]
+        gemm(deltas, i0 * row + layout[l + 1, UNIT], row, 1, work.lecture, layout[l, THETA], n_here, deltas,
+             i0 * row + u0, row, n, n_here, layout[l + 1, SIZE], one, STORE)
+        for i in range(i0, i0 + n):
+            times_derivative(work.acts[i, u0 : u0 + n_here], deltas[i, u0 : u0 + n_here], activation)
 
 
 @kernel
@@ -96,8 +112,8 @@ def sample_block(net, X, targets, weights, order, start, count, scale, codes, wo
     n = min(SAMPLE_BLOCK, count - i0)
     gather(X, order, start, scale, work.acts, i0, n)
     hidden_forward(net, work.acts, i0, n, codes[2])
-    for i in range(i0, i0 + n):
-        sample_backward(net, targets, weights, order, start, codes, work, i)
+    output_block(net, targets, weights, order, start, codes, work, i0, n)
+    hidden_deltas(net, work, i0, n, codes[2])
 
 
 @parallel_kernel
@@ -110,6 +126,8 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
     Writes work.acts (inputs, hidden activations, output z), work.deltas and work.losses[:count]
     (each loss times its sample's weight).
     """
+    for l in range(1, net.layout.shape[0] - 1):
+        lecture_copy(net, work, l, 0, net.layout[l, SIZE])
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):

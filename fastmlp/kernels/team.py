@@ -23,7 +23,7 @@ With one member the barriers return at once and this is the serial epoch.
 
 from .._compile import kernel
 from . import SIZE
-from .backward import hidden_delta, minibatch_weight, output_delta
+from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block
 from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
 from .intrinsics import cycles
 from .sync import barrier
@@ -88,6 +88,10 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     steps = opt.step[0]
     total = loss_so_far
     since = _now(timings)
+    for l in range(1, n_layers):  # the copies of the weights that hidden deltas read, before any member reads
+        k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
+        lecture_copy(net, work, l, k0, k1)
+    since = _meet(state, n_members, timings, member, UPDATE, since)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
         s0, s1 = share(count, member, n_members)
@@ -98,12 +102,9 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         since = _lap(timings, member, GATHER, since)
         hidden_forward(net, acts, s0, s1 - s0, activation)
         since = _lap(timings, member, FORWARD, since)
-        for i in range(s0, s1):
-            output_delta(net, targets, weights, order, start, codes, work, i)
+        output_block(net, targets, weights, order, start, codes, work, s0, s1 - s0)
         since = _lap(timings, member, OUTPUT, since)
-        for i in range(s0, s1):
-            for l in range(n_layers - 1, 0, -1):  # from the last hidden layer down to the first
-                hidden_delta(net, work, i, l, activation)
+        hidden_deltas(net, work, s0, s1 - s0, activation)
         since = _meet(state, n_members, timings, member, BACKWARD, since)
         if member == 0:
             for i in range(count):
@@ -115,6 +116,8 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             for l in range(n_layers):
                 k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
                 step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1)
+                if l > 0:  # the rows that the next step's hidden deltas read
+                    lecture_copy(net, work, l, k0, k1)
         # the next forward pass reads every row, and the next gather overwrites inputs the gradients read
         since = _meet(state, n_members, timings, member, UPDATE, since)
     if member == 0:
