@@ -69,6 +69,28 @@ def output_block(net, targets, weights, order, start, codes, work, i0, n):
                     deltas[c0 + i, z0 + j] = block[(n_out + j) * m + i] * weight[i]
 
 
+#: From how many samples a minibatch a layer's hidden deltas are a ``gemm`` over a copy of its weights
+#: in the lecture's order, for layers into at most 16 units (narrow) and into more (wide). Below, each is
+#: one dot product per unit and sample over the stored transpose: refreshing the copy after every update
+#: costs more than the gemm saves. Measured on one thread, float32, per step: copying costs about
+#: 0.65 ns a weight; a dot product 0.23 ns a weight and sample into 10 units, 0.036 into 128; gemm 0.01.
+NARROW_COPY_MIN_SAMPLES = 4
+WIDE_COPY_MIN_SAMPLES = 32
+
+
+@kernel
+def reads_copy(layout, l, batch_size):
+    """True when the hidden deltas of layer l read the lecture-order copy of W_l, for minibatches of
+    ``batch_size``; see NARROW_COPY_MIN_SAMPLES."""
+    wide = layout[l + 1, SIZE] > 16
+    return batch_size >= (WIDE_COPY_MIN_SAMPLES if wide else NARROW_COPY_MIN_SAMPLES)
+
+
+#: Rows of a stored transpose that lecture_copy moves at a time: their values for every unit stay in L1
+#: while each unit's run of them is written.
+COPY_ROWS = 16
+
+
 @kernel
 def lecture_copy(net, work, l, k0, k1):
     """work.lecture gets rows [k0, k1) of layer l's stored transpose (the biases' row left out) in the
@@ -80,27 +102,47 @@ def lecture_copy(net, work, l, k0, k1):
     t0 = layout[l, THETA]
     params = net.params
     lecture = work.lecture
-    for k in range(k0, min(k1, n_in)):
+    stop = min(k1, n_in)
+    for first in range(k0, stop, COPY_ROWS):
+        last = min(first + COPY_ROWS, stop)
         for j in range(n_out):
-            lecture[t0 + j * n_in + k] = params[t0 + k * n_out + j]
+            for k in range(first, last):
+                lecture[t0 + j * n_in + k] = params[t0 + k * n_out + j]
 
 
 @kernel
-def hidden_deltas(net, work, i0, n, activation):
+def hidden_deltas(net, work, i0, n, activation, batch_size):
     """Deltas of every hidden layer for samples [i0, i0 + n), from the output layer's down:
     delta_l = (W_l^T delta_{l+1}) * f'(z), where f is the hidden activation with code ``activation`` and
-    f'(z) is computed from a = f(z). W_l is the matrix from layer l to layer l + 1, read from its copy in
-    the lecture's order (lecture_copy), so that the sum over units of layer l + 1 is a ``gemm``.
+    f'(z) is computed from a = f(z). W_l is the matrix from layer l to layer l + 1.
+
+    For minibatches of ``batch_size`` where reads_copy says so, W_l is read from its copy in the
+    lecture's order (lecture_copy), so that the sum over units of layer l + 1 is a ``gemm``; else each
+    unit's is a dot product with a row of the stored transpose.
     """
     layout = net.layout
+    params = net.params
     deltas = work.deltas
     row = deltas.shape[1]
     one = deltas.dtype.type(1.0)
+    zero = deltas.dtype.type(0.0)
     for l in range(layout.shape[0] - 2, 0, -1):  # from the last hidden layer down to the first
         n_here = layout[l, SIZE]
+        n_next = layout[l + 1, SIZE]
         u0 = layout[l, UNIT]
-        gemm(deltas, i0 * row + layout[l + 1, UNIT], row, 1, work.lecture, layout[l, THETA], n_here, deltas,
-             i0 * row + u0, row, n, n_here, layout[l + 1, SIZE], one, STORE)
+        d0 = layout[l + 1, UNIT]
+        t0 = layout[l, THETA]
+        if reads_copy(layout, l, batch_size):
+            gemm(deltas, i0 * row + d0, row, 1, work.lecture, t0, n_here, deltas, i0 * row + u0, row, n, n_here,
+                 n_next, one, STORE)
+        else:
+            for i in range(i0, i0 + n):
+                for k in range(n_here):
+                    w = params[t0 + k * n_next : t0 + (k + 1) * n_next]
+                    s = zero
+                    for j in range(n_next):
+                        s += w[j] * deltas[i, d0 + j]
+                    deltas[i, u0 + k] = s
         for i in range(i0, i0 + n):
             times_derivative(work.acts[i, u0 : u0 + n_here], deltas[i, u0 : u0 + n_here], activation)
 
@@ -113,7 +155,7 @@ def sample_block(net, X, targets, weights, order, start, count, scale, codes, wo
     gather(X, order, start, scale, work.acts, i0, n)
     hidden_forward(net, work.acts, i0, n, codes[2])
     output_block(net, targets, weights, order, start, codes, work, i0, n)
-    hidden_deltas(net, work, i0, n, codes[2])
+    hidden_deltas(net, work, i0, n, codes[2], count)
 
 
 @parallel_kernel
@@ -127,7 +169,8 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
     (each loss times its sample's weight).
     """
     for l in range(1, net.layout.shape[0] - 1):
-        lecture_copy(net, work, l, 0, net.layout[l, SIZE])
+        if reads_copy(net.layout, l, count):
+            lecture_copy(net, work, l, 0, net.layout[l, SIZE])
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):

@@ -23,7 +23,7 @@ With one member the barriers return at once and this is the serial epoch.
 
 from .._compile import kernel
 from . import SIZE
-from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block
+from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
 from .intrinsics import cycles
 from .sync import barrier
@@ -88,9 +88,10 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     steps = opt.step[0]
     total = loss_so_far
     since = _now(timings)
-    for l in range(1, n_layers):  # the copies of the weights that hidden deltas read, before any member reads
-        k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
-        lecture_copy(net, work, l, k0, k1)
+    for l in range(1, n_layers):  # the copies of weights that hidden deltas read, before any member reads
+        if reads_copy(layout, l, batch_size):
+            k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
+            lecture_copy(net, work, l, k0, k1)
     since = _meet(state, n_members, timings, member, UPDATE, since)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
@@ -104,7 +105,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         since = _lap(timings, member, FORWARD, since)
         output_block(net, targets, weights, order, start, codes, work, s0, s1 - s0)
         since = _lap(timings, member, OUTPUT, since)
-        hidden_deltas(net, work, s0, s1 - s0, activation)
+        hidden_deltas(net, work, s0, s1 - s0, activation, batch_size)
         since = _meet(state, n_members, timings, member, BACKWARD, since)
         if member == 0:
             for i in range(count):
@@ -116,7 +117,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             for l in range(n_layers):
                 k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
                 step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1)
-                if l > 0:  # the rows that the next step's hidden deltas read
+                if l > 0 and reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
                     lecture_copy(net, work, l, k0, k1)
         # the next forward pass reads every row, and the next gather overwrites inputs the gradients read
         since = _meet(state, n_members, timings, member, UPDATE, since)
