@@ -137,12 +137,14 @@ def hidden_deltas(net, work, i0, n, activation, batch_size):
                  n_next, one, STORE)
         else:
             for i in range(i0, i0 + n):
+                d_next = deltas[i, d0 : d0 + n_next]
+                d_here = deltas[i, u0 : u0 + n_here]
                 for k in range(n_here):
                     w = params[t0 + k * n_next : t0 + (k + 1) * n_next]
                     s = zero
                     for j in range(n_next):
-                        s += w[j] * deltas[i, d0 + j]
-                    deltas[i, u0 + k] = s
+                        s += w[j] * d_next[j]
+                    d_here[k] = s
         for i in range(i0, i0 + n):
             times_derivative(work.acts[i, u0 : u0 + n_here], deltas[i, u0 : u0 + n_here], activation)
 
