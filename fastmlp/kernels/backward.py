@@ -1,5 +1,6 @@
 """Backpropagation: per-sample deltas by the chain rule, then the mean gradient of each weight row."""
 
+import numpy as np
 from numba import prange
 
 from .._compile import kernel, parallel_kernel
@@ -7,6 +8,9 @@ from . import SIZE, THETA, UNIT
 from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
 from .microkernel import ADD, STORE, gemm
+
+#: The input of every bias: gemm's A for the biases' row of a gradient.
+ONE = np.ones(1, np.uint8)
 
 
 @kernel
@@ -205,14 +209,9 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite):
     if weights_stop > k0:
         gemm(acts, layout[l, UNIT] + k0, 1, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * n_out, n_out,
              weights_stop - k0, n_out, count, factor, mode)
-    if k1 > n_in:  # the biases' row: the inputs' constant 1
-        zero = out.dtype.type(0.0)
-        b0 = t0 + n_in * n_out
-        for j in range(n_out):
-            s = zero
-            for i in range(count):
-                s += deltas[i, d0 + j]
-            out[b0 + j] = factor * s if overwrite else out[b0 + j] + factor * s
+    if k1 > n_in:  # the biases' row: the inputs' constant 1, the same 1 for every sample (a_ts = 0)
+        gemm(ONE, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * n_out, n_out, 1, n_out, count, factor,
+             mode)
 
 
 @parallel_kernel
