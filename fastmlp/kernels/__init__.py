@@ -20,17 +20,18 @@ from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
 Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture"])
+Optimizer = namedtuple(
+    "Optimizer",
+    ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",
+     "epsilon"],
+)
 
 
 def output_rows(n_out):
     """Values of Work.outputs per sample for a network of ``n_out`` outputs: z, yhat, the target, three
     values of scratch and the sample's weight (activations.block_loss_and_delta)."""
     return 3 * n_out + 4
-Optimizer = namedtuple(
-    "Optimizer",
-    ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",
-     "epsilon"],
-)
+
 
 # Columns of ``Net.layout``.
 SIZE, THETA, UNIT = 0, 1, 2
