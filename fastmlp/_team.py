@@ -25,10 +25,9 @@ from .kernels.team import N_PHASES, WAIT, team_epoch
 
 #: A step with fewer multiply-adds (minibatch samples x parameters) than this runs on one thread:
 #: its two barriers, and the half of the weights each core fetches from the other after every update,
-#: would cost more than sharing the arithmetic saves. (784-100-10 float32, one thread against a team of
-#: two, samples/s, three runs each: batch 8 278-308k / 271-284k, batch 10 274-351k / 304-370k; earlier,
-#: batch 1 98k / 67k, batch 16 398k / 532k.)
-TEAM_MIN_MACS = 750_000
+#: would cost more than sharing the arithmetic saves. (784-100-10, one thread against a team of two,
+#: samples/s: batch 1 98k / 67k, batch 4 278k / 216k, batch 10 381k / 356k, batch 16 398k / 532k.)
+TEAM_MIN_MACS = 1_000_000
 
 
 class _Helper:
