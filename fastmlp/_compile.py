@@ -139,14 +139,21 @@ def _make(func, parallel: bool, **extra):
 
 
 def kernel(func):
-    """Compile ``func`` as a serial kernel under the project's policy."""
-    return _make(func, parallel=False)
+    """Compile ``func`` as a serial kernel under the project's policy, without Numba's runtime (NRT).
+
+    Serial kernels never allocate, and with the runtime on Numba counts references to every array a
+    call passes or a slice makes, with atomic instructions: a kernel that calls a kernel on a block of
+    64 rows paid about 0.35 us a call that way (the first layer's update of one sample, 784 x 100 in 13
+    blocks: 10.2 us against 6.3 us without). Without it, ``dst[:] = src`` does not compile (Numba may
+    copy an overlapping source first): kernels write ``activations.assign(dst, src)``.
+    """
+    return _make(func, parallel=False, _nrt=False)
 
 
 def inline_kernel(func):
     """A serial kernel that Numba inlines into its callers: a call inside a loop stops LLVM from
     vectorising the loop, and LLVM does not always inline a callee by itself."""
-    return _make(func, parallel=False, inline="always")
+    return _make(func, parallel=False, inline="always", _nrt=False)
 
 
 def parallel_kernel(func):

@@ -20,7 +20,7 @@ from . import checkpoint as checkpointing
 from ._compile import NUMBA_ERROR
 from ._layout import build_layout, from_lecture_order, n_params, n_units, theta_views, to_lecture_order
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
-from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, UNIT, Net, Optimizer, Work, output_rows
+from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, PARTS, UNIT, Net, Optimizer, Work, output_rows
 
 if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) and cannot train
     import numba
@@ -281,6 +281,7 @@ class MLP:
             losses=np.empty(batch_size, np.float64),
             grads=np.empty(self.n_params, self.dtype),
             lecture=np.empty(self.n_params, self.dtype),
+            parts=np.empty(PARTS * batch_size * self.layer_sizes[1], self.dtype),
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:

@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
-from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, SGD, Net, Optimizer, Work, output_rows
+from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, PARTS, SGD, Net, Optimizer, Work, output_rows
 from fastmlp.kernels.backward import forward_backward, gradients
 
 
@@ -37,6 +37,7 @@ class KernelArgs:
             losses=np.full(batch, np.nan),
             grads=np.full(self.params.size, np.nan, self.dtype),
             lecture=np.full(self.params.size, np.nan, self.dtype),
+            parts=np.full(PARTS * batch * sizes[1], np.nan, self.dtype),
         )
 
     def opt(self, kind="sgd", learning_rate=0.3, momentum=0.0, nesterov=False, weight_decay=0.0, beta_1=0.9,

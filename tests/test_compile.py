@@ -82,7 +82,8 @@ def test_the_scan_catches_a_kernel_made_directly():
 
 @needs_jit
 def test_registry_holds_only_policy_options():
-    """Every registered kernel has exactly the policy's options; only ``parallel`` may differ."""
+    """Every registered kernel has exactly the policy's options; only ``parallel`` may differ, and serial
+    kernels compile without Numba's runtime."""
     assert len(_compile.REGISTRY) >= sum(map(len, STABLE_KERNELS.values()))
     for dispatcher in _compile.REGISTRY:
         options = dispatcher.targetoptions
@@ -90,6 +91,8 @@ def test_registry_holds_only_policy_options():
             assert options.get(key) == value, f"{dispatcher.py_func.__qualname__}: {key}={options.get(key)!r}"
         assert options.get("parallel") in (True, False)
         assert options.get("nopython", True) is True
+        # serial kernels run without Numba's runtime: no reference counting on every call (_compile.kernel)
+        assert options["parallel"] or options.get("_nrt") is False, dispatcher.py_func.__qualname__
 
 
 def test_no_module_spells_out_numba_options():

@@ -6,10 +6,11 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   see fastmlp._layout), the ``(n_layers + 1, 3)`` table of layer size, parameter offset and activation
   offset, and the ``(n_blocks, 3)`` table of ``(layer, first_row, n_rows)`` blocks of ROW_BLOCK rows of
   the stored transposes that ``backward.gradients`` shares out between threads.
-- ``Work(acts, outputs, deltas, losses, grads, lecture)``: the buffers a model allocates once: per
-  sample of a minibatch the activation and delta rows, the output layer's scratch (``output_rows`` values
-  a sample, flat) and the loss; the gradient; and the hidden layers' weight matrices in the lecture's
-  order, shaped like ``params`` (backward.lecture_copy).
+- ``Work(acts, outputs, deltas, losses, grads, lecture, parts)``: the buffers a model allocates once:
+  per sample of a minibatch the activation and delta rows, the output layer's scratch (``output_rows``
+  values a sample, flat) and the loss; the gradient; the hidden layers' weight matrices in the lecture's
+  order, shaped like ``params`` (backward.lecture_copy); and the PARTS parts of the first layer's sums
+  that a training step adds (``PARTS x batch x`` units the first layer feeds, flat; team.first_layer_part).
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
   velocity or Adam's first moment, ``second`` Adam's second moment (may be empty for SGD), both shaped
@@ -19,12 +20,16 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
-Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture"])
+Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts"])
 Optimizer = namedtuple(
     "Optimizer",
     ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",
      "epsilon"],
 )
+
+
+#: Parts of the first layer's sum over its inputs in a training step, at fixed rows (team.first_layer_part).
+PARTS = 2
 
 
 def output_rows(n_out):

@@ -22,6 +22,14 @@ from .intrinsics import pow2_float32
 
 
 @inline_kernel
+def assign(dst, src):
+    """dst[k] = src[k] for k < dst.size. Kernels compile without Numba's runtime (fastmlp._compile), and
+    ``dst[:] = src`` would need it: Numba copies a source that may overlap the destination first."""
+    for k in range(dst.size):
+        dst[k] = src[k]
+
+
+@inline_kernel
 def exp_nonpositive_float32(x):
     """exp(x) for float32 x <= 0, within 2 ulp of the exact value, and 0 below -87 (where float32's
     own exp goes subnormal). Unlike a call to the C library's expf, it is plain arithmetic that
@@ -166,7 +174,9 @@ def times_derivative(a, delta, activation):
 @kernel
 def softmax(z, out):
     """out = exp(z - max z) / sum: the shift keeps exp <= 1.  (n,) -> (n,); returns the sum."""
-    top = z.max()
+    top = z[0]
+    for k in range(1, z.size):
+        top = z[k] if z[k] > top else top
     total = out.dtype.type(0.0)
     if out.itemsize == 4:
         for k in range(z.size):
@@ -192,7 +202,7 @@ def activate(z, output, out):
     elif output == SOFTMAX:
         return softmax(z, out)
     else:
-        out[:] = z
+        assign(out, z)
     return out.dtype.type(1.0)
 
 
@@ -228,7 +238,7 @@ def block_loss_and_delta(block, m, n, loss, output, losses):
     elif output == SOFTMAX:
         _softmax_columns(z, m, n, top, total, yhat)
     else:
-        yhat[:] = z
+        assign(yhat, z)
     if loss == SIGMOID_CROSS_ENTROPY:
         # -y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - y z + log(1 + exp(-|z|))
         for i in range(m):
@@ -283,7 +293,7 @@ def block_loss_and_delta(block, m, n, loss, output, losses):
 def _softmax_columns(z, m, n, top, total, out):
     """out = softmax of each of the m columns of z (n rows of m); top and total receive each column's
     max and sum of exp(z - max), as ``softmax`` computes them for one sample."""
-    top[:] = z[:m]
+    assign(top, z[:m])
     for j in range(1, n):
         for i in range(m):
             v = z[j * m + i]

@@ -4,7 +4,7 @@ from numba import prange
 
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
-from .activations import activate, hidden_activate
+from .activations import activate, assign, hidden_activate
 from .intrinsics import prefetch
 from .microkernel import ADD, gemm
 
@@ -23,32 +23,37 @@ PREFETCH_AHEAD = 8
 
 
 @kernel
-def gather(X, order, start, scale, acts, i0, n):
-    """acts[i, :n_in] = X[order[start + i]] * scale for i in [i0, i0 + n); uint8 is scaled here.
+def gather(X, order, start, scale, acts, i0, n, c0, c1):
+    """acts[i, c0:c1] = X[order[start + i], c0:c1] * scale for i in [i0, i0 + n); uint8 is scaled here.
 
     An empty ``order`` means the identity order (rows start + i), so prediction needs no index array.
+    A team member gathers only the columns of its rows of the first layer (kernels.team).
     """
     dtype = acts.dtype.type
     for i in range(i0, i0 + n):
         if i + PREFETCH_AHEAD < i0 + n:
-            prefetch_rows(X, order, start, i + PREFETCH_AHEAD, 1)
-        x = X[start + i] if order.size == 0 else X[order[start + i]]
-        a = acts[i]
-        for k in range(x.size):
+            prefetch_rows(X, order, start, i + PREFETCH_AHEAD, 1, c0, c1)
+        x = X[start + i, c0:c1] if order.size == 0 else X[order[start + i], c0:c1]
+        a = acts[i, c0:c1]
+        for k in range(x.size):  # indices from 0, known not negative: a vectorized loop
             a[k] = dtype(x[k]) * scale
 
 
 @kernel
-def prefetch_rows(X, order, start, i0, n):
-    """Start loading rows X[order[start + i]], i in [i0, i0 + n), into the cache, and return at once.
+def prefetch_rows(X, order, start, i0, n, c0, c1):
+    """Start loading columns [c0, c1) of rows X[order[start + i]], i in [i0, i0 + n), into the cache, and
+    return at once.
 
     Rows picked in shuffled order are nowhere in the cache; fetched while the current minibatch is
     computed, they are there when ``gather`` reads them.
     """
+    step = 64 // X.itemsize
     for i in range(i0, i0 + n):
         x = X[start + i] if order.size == 0 else X[order[start + i]]
-        for k in range(0, x.size, 64 // x.itemsize):
-            prefetch(x, k)
+        if c1 > c0:
+            for k in range(c0, c1, step):
+                prefetch(x, k)
+            prefetch(x, c1 - 1)  # the line of the last column, when the range starts mid-line
 
 
 @kernel
@@ -66,21 +71,23 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     row = acts.shape[1]
     bias = params[t0 + n_in * n_out + j_first : t0 + n_in * n_out + j_stop]
     for i in range(i0, i0 + n):
-        acts[i, z0 + j_first : z0 + j_stop] = bias
+        assign(acts[i, z0 + j_first : z0 + j_stop], bias)
     one = acts.dtype.type(1.0)
     gemm(acts, i0 * row + a0, row, 1, params, t0 + j_first, n_out, acts, i0 * row + z0 + j_first, row, n,
          j_stop - j_first, n_in, one, ADD)
 
 
 @kernel
-def hidden_forward(net, acts, i0, n, activation):
-    """Every layer of samples [i0, i0 + n) up to the output pre-activations; the hidden activation
-    with code ``activation`` on hidden layers."""
+def hidden_forward(net, acts, i0, n, activation, first):
+    """Every layer of samples [i0, i0 + n) from layer ``first`` up to the output pre-activations; the hidden
+    activation with code ``activation`` on hidden layers. With ``first`` > 0 the pre-activations z of the
+    units that layer ``first`` feeds are in acts already (kernels.team sums the first layer itself)."""
     layout = net.layout
     n_layers = layout.shape[0] - 1
     for l in range(n_layers):
-        dense(net.params, layout, l, acts, i0, n, 0, layout[l + 1, SIZE])
-        if l < n_layers - 1:
+        if l >= first:
+            dense(net.params, layout, l, acts, i0, n, 0, layout[l + 1, SIZE])
+        if first - 1 <= l < n_layers - 1:
             z0 = layout[l + 1, UNIT]
             z1 = z0 + layout[l + 1, SIZE]
             for i in range(i0, i0 + n):
@@ -91,8 +98,8 @@ def hidden_forward(net, acts, i0, n, activation):
 def _predict_block(net, X, order, start, count, scale, codes, acts, out, block):
     i0 = block * SAMPLE_BLOCK
     n = min(SAMPLE_BLOCK, count - i0)
-    gather(X, order, start, scale, acts, i0, n)
-    hidden_forward(net, acts, i0, n, codes[2])
+    gather(X, order, start, scale, acts, i0, n, 0, X.shape[1])
+    hidden_forward(net, acts, i0, n, codes[2], 0)
     layout = net.layout
     z0 = layout[-1, UNIT]
     z1 = z0 + layout[-1, SIZE]

@@ -4,28 +4,34 @@ Every member of the team (``member`` of ``n_members``) calls :func:`team_epoch` 
 (see fastmlp._team) and goes through every minibatch with the others, meeting them at a barrier
 wherever it needs their results:
 
-1. its share of the minibatch's samples, with no barrier in between: it gathers their inputs (and
-   asks the cache for the first few of its share of the next minibatch's), runs them forward through
-   every layer, takes their losses and output deltas and propagates the deltas down every layer;
+1. its share of the minibatch's samples, with no barrier in between: it adds the two parts of their
+   first layer's sums (see 2), runs them forward through the other layers, takes their losses and
+   output deltas and propagates the deltas down every layer;
 2. after a barrier, its share of the rows of every layer's stored transpose (the weights from a share
    of the inputs to every unit, a contiguous block of memory): their gradient over all the
-   minibatch's samples and their update, then a barrier before the next minibatch's forward pass
-   reads them.
+   minibatch's samples and their update. Then the first layer of the next minibatch, for the same
+   rows: the member gathers those input columns of every sample and sums them against its rows, just
+   updated and still in its core's cache (first_layer_part), then meets the others before the next
+   minibatch's first half reads every member's sums.
 
-So a step has two barriers whatever the depth, and both halves split evenly: samples in the first,
-rows in the second (shares differ by at most one). No value is computed by two members, and each is
-one fixed sequence of operations whichever member and whichever range computes it
-(microkernel.gemm), so the weights do not depend on the number of members
+So the first layer's weights and inputs never leave the core that updates them; only sums per
+sample and unit, deltas and the small later layers pass between cores. A step has two barriers
+whatever the depth, and both halves split evenly: samples in the first, rows in the second (shares
+differ by at most one). No value is computed by two members, and each is one fixed sequence of
+operations whichever member and whichever range computes it (microkernel.gemm; the first layer's
+sum always in the same PARTS parts), so the weights do not depend on the number of members
 (tests/kernels/test_team.py). Every member decides alike whether a minibatch makes a step (its
 weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
-from . import SIZE
+from . import PARTS, SIZE, THETA, UNIT
+from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
 from .intrinsics import cycles
+from .microkernel import ADD, gemm
 from .sync import barrier
 from .update import step_rate, step_rows
 
@@ -65,6 +71,149 @@ def _meet(state, n_members, timings, member, phase, since):
     return _lap(timings, member, WAIT, since)
 
 
+#: Rows of the first layer per block of its sums (first_layer_part): each block's chain of multiply-adds
+#: goes into the part on its own, so that a member can update a block and sum it for the next minibatch
+#: while the block is in L1 (64 rows of 100 float32 weights: 25 KB).
+BLOCK_ROWS = 64
+#: Minibatches of at most this many samples gather the next minibatch's inputs block by block, between
+#: the block's update and its sums; larger ones gather a member's columns at once (a row's 64 columns
+#: at a time would fetch one cache line of every sample's row per block).
+FUSED_MAX_SAMPLES = 16
+
+
+@kernel
+def part_rows(layout, part):
+    """[k0, k1): the rows of the first layer's stored transpose in part ``part`` of PARTS; the biases'
+    row (n_in) is in the last part. A team of PARTS members updates these rows, one part each."""
+    return share(layout[0, SIZE] + 1, part, PARTS)
+
+
+@kernel
+def part_start(net, acts, parts, part, i0, n):
+    """Part ``part`` of the first layer's sums for samples [i0, i0 + n), before any block: the biases
+    in the part whose rows hold them, else 0. Part p of sample i is parts[(p * batch + i) * n_out:][:n_out]
+    for a work buffer of ``batch`` samples."""
+    layout = net.layout
+    n_in = layout[0, SIZE]
+    n_out = layout[1, SIZE]
+    t0 = layout[0, THETA]
+    at = (part * acts.shape[0] + i0) * n_out
+    if part_rows(layout, part)[1] > n_in:
+        bias = net.params[t0 + n_in * n_out : t0 + (n_in + 1) * n_out]
+        for i in range(n):
+            assign(parts[at + i * n_out : at + (i + 1) * n_out], bias)
+    else:
+        parts[at : at + n * n_out] = 0
+
+
+@kernel
+def part_block(net, acts, parts, part, i0, n, b0, b1):
+    """Add the sums over inputs [b0, b1) (rows of the stored transpose) into part ``part`` of samples
+    [i0, i0 + n): one chain of fused multiply-adds per value, added into the part (microkernel.gemm)."""
+    layout = net.layout
+    n_out = layout[1, SIZE]
+    row = acts.shape[1]
+    gemm(acts, i0 * row + layout[0, UNIT] + b0, row, 1, net.params, layout[0, THETA] + b0 * n_out, n_out, parts,
+         (part * acts.shape[0] + i0) * n_out, n_out, n, n_out, b1 - b0, acts.dtype.type(1.0), ADD)
+
+
+@kernel
+def first_layer_part(net, acts, parts, part, i0, n):
+    """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
+    in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row.
+
+    The parts' rows and blocks do not depend on the team: every team adds the same sums in the same order.
+    """
+    k0, k1 = part_rows(net.layout, part)
+    stop = min(k1, net.layout[0, SIZE])
+    part_start(net, acts, parts, part, i0, n)
+    for b0 in range(k0, stop, BLOCK_ROWS):
+        part_block(net, acts, parts, part, i0, n, b0, min(b0 + BLOCK_ROWS, stop))
+
+
+@kernel
+def first_layer_sum(net, acts, parts, i0, n):
+    """The first layer's pre-activations of samples [i0, i0 + n) into acts: part 0 + part 1."""
+    n_out = net.layout[1, SIZE]
+    z0 = net.layout[1, UNIT]
+    batch = acts.shape[0]
+    for i in range(i0, i0 + n):
+        first = parts[i * n_out : (i + 1) * n_out]
+        second = parts[(batch + i) * n_out : (batch + i + 1) * n_out]
+        z = acts[i, z0 : z0 + n_out]
+        for j in range(n_out):
+            z[j] = first[j] + second[j]
+
+
+@kernel
+def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, part, timings, member,
+             since):
+    """A member's part of the first layer, in a team of PARTS or of one: its rows' update for the
+    minibatch of ``count`` samples (when ``weight_sum`` > 0), then the part of the next minibatch's sums
+    over them (when ``next_count`` > 0), its inputs gathered on the way (order[next_start:]).
+
+    Small minibatches go block by block (update, gather, sum), so the sums read weights the update has
+    just left in L1; larger ones update every row first, then gather and sum. Returns the cycle counter.
+    """
+    layout = net.layout
+    n_in = layout[0, SIZE]
+    acts = work.acts
+    k0, k1 = part_rows(layout, part)
+    stop = min(k1, n_in)
+    step = weight_sum > 0
+    fused = step and next_count > 0 and count <= FUSED_MAX_SAMPLES
+    if step and k1 > n_in:  # the biases first: the part's sums start from them
+        step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1)
+    if step and not fused:
+        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop)
+    since = _lap(timings, member, UPDATE, since)
+    if next_count == 0:
+        return since
+    part_start(net, acts, work.parts, part, 0, next_count)
+    if not fused:
+        gather(X, order, next_start, scale, acts, 0, next_count, k0, stop)
+        since = _lap(timings, member, GATHER, since)
+    for b0 in range(k0, stop, BLOCK_ROWS):
+        b1 = min(b0 + BLOCK_ROWS, stop)
+        if fused:
+            step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1)
+            since = _lap(timings, member, UPDATE, since)
+            gather(X, order, next_start, scale, acts, 0, next_count, b0, b1)
+            since = _lap(timings, member, GATHER, since)
+        part_block(net, acts, work.parts, part, 0, next_count, b0, b1)
+        since = _lap(timings, member, FORWARD, since)
+    return since
+
+
+@kernel
+def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, state, member,
+                n_members, timings, since):
+    """``member``'s share of the first layer in phase 2 of a step: the update of its rows for the minibatch
+    of ``count`` samples (when ``weight_sum`` > 0), then the next minibatch's inputs and sums (when
+    ``next_count`` > 0). In a team of one or PARTS, each member has whole parts (own_part); any other
+    team updates and gathers its shares of rows and columns, meets, then sums every part for its share
+    of the next minibatch's samples (reading columns others gathered). Returns the cycle counter."""
+    if n_members == PARTS or n_members == 1:
+        for part in range(PARTS):
+            if n_members == 1 or part == member:
+                since = own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count,
+                                 part, timings, member, since)
+        return since
+    n_in = net.layout[0, SIZE]
+    k0, k1 = share(n_in + 1, member, n_members)
+    if weight_sum > 0:
+        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, k1)
+        since = _lap(timings, member, UPDATE, since)
+    if next_count > 0:
+        gather(X, order, next_start, scale, work.acts, 0, next_count, k0, min(k1, n_in))
+    since = _meet(state, n_members, timings, member, GATHER, since)
+    if next_count > 0:
+        s0, s1 = share(next_count, member, n_members)
+        for part in range(PARTS):
+            first_layer_part(net, work.acts, work.parts, part, s0, s1 - s0)
+    return _lap(timings, member, FORWARD, since)
+
+
 @kernel
 def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, state, member, n_members,
                timings, loss_so_far):
@@ -92,16 +241,20 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         if reads_copy(layout, l, batch_size):
             k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
             lecture_copy(net, work, l, k0, k1)
-    since = _meet(state, n_members, timings, member, UPDATE, since)
+    c0, c1 = share(layout[0, SIZE] + 1, member, n_members)
+    c1 = min(c1, layout[0, SIZE])
+    no_step = opt.learning_rate  # any value of the parameters' dtype: unused without a step
+    since = first_layer(net, opt, work, X, order, scale, 0, 0.0, no_step, 0, min(batch_size, order.size), state,
+                        member, n_members, timings, since)
+    since = _meet(state, n_members, timings, member, FORWARD, since)
     for start in range(0, order.size, batch_size):
         count = min(batch_size, order.size - start)
+        next_count = min(batch_size, max(order.size - start - batch_size, 0))
         s0, s1 = share(count, member, n_members)
-        gather(X, order, start, scale, acts, s0, s1 - s0)
-        if start + batch_size < order.size:  # the inputs this member will gather next
-            p0, p1 = share(min(batch_size, order.size - start - batch_size), member, n_members)
-            prefetch_rows(X, order, start + batch_size, p0, min(p1 - p0, PREFETCH_AHEAD))
-        since = _lap(timings, member, GATHER, since)
-        hidden_forward(net, acts, s0, s1 - s0, activation)
+        if next_count > 0:  # the first inputs this member will gather next
+            prefetch_rows(X, order, start + batch_size, 0, min(next_count, PREFETCH_AHEAD), c0, c1)
+        first_layer_sum(net, acts, work.parts, s0, s1 - s0)
+        hidden_forward(net, acts, s0, s1 - s0, activation, 1)
         since = _lap(timings, member, FORWARD, since)
         output_block(net, targets, weights, order, start, codes, work, s0, s1 - s0)
         since = _lap(timings, member, OUTPUT, since)
@@ -111,15 +264,19 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             for i in range(count):
                 total += work.losses[i]
         weight_sum = minibatch_weight(weights, order, start, count)
+        rate = no_step
         if weight_sum > 0:
             steps += 1
             rate = step_rate(opt, steps)
-            for l in range(n_layers):
+            for l in range(1, n_layers):
                 k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
                 step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1)
-                if l > 0 and reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
+                if reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
                     lecture_copy(net, work, l, k0, k1)
-        # the next forward pass reads every row, and the next gather overwrites inputs the gradients read
+        since = _lap(timings, member, UPDATE, since)
+        since = first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, start + batch_size, next_count,
+                            state, member, n_members, timings, since)
+        # the next forward pass reads every member's rows and parts
         since = _meet(state, n_members, timings, member, UPDATE, since)
     if member == 0:
         opt.step[0] = steps

@@ -9,7 +9,19 @@ import numpy as np
 
 from fastmlp import MLP
 from fastmlp._team import train_epoch
-from fastmlp.kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT, share
+from fastmlp.kernels import PARTS
+from fastmlp.kernels.team import (
+    BACKWARD,
+    FORWARD,
+    GATHER,
+    N_PHASES,
+    OUTPUT,
+    UPDATE,
+    WAIT,
+    first_layer_part,
+    first_layer_sum,
+    share,
+)
 
 import naive
 from cases import (
@@ -63,14 +75,16 @@ def test_team_epoch(dtype, loss_output, depth, batch_size, members, optimizer):
 @pairwise(dtype=DTYPES, batch_size=[1, 5, 32])
 def test_team_size_bit_identical_on_uint8(dtype, batch_size):
     """uint8 inputs, layers of 37 and 21 units that 2 and 3 members share unevenly: the same bits for 1, 2, 3,
-    and the reference's weights. Into 21 units the hidden deltas are dot products at batch 1 and 5 and a
+    and the reference's weights. 300 inputs make each of the first layer's two parts three blocks
+    (team.BLOCK_ROWS), updated and summed block by block at batch 1 and 5, all at once at 32
+    (team.FUSED_MAX_SAMPLES). Into 21 units the hidden deltas are dot products at batch 1 and 5 and a
     gemm over the lecture-order copy at 32 (backward.reads_copy); into 4 units a gemm from batch 5."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(5)
-    X = rng.integers(0, 256, (70, 20), dtype=np.uint8)
+    X = rng.integers(0, 256, (70, 300), dtype=np.uint8)
     y = rng.integers(0, 4, 70)
     order = rng.permutation(70)
-    start = MLP((20, 37, 21, 4), dtype=dtype, random_state=8).thetas()
+    start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
     settings = dict(learning_rate=0.3, momentum=0.9, weight_decay=1e-3)
     results = []
     for members in TEAM_SIZES:
@@ -86,6 +100,28 @@ def test_team_size_bit_identical_on_uint8(dtype, batch_size):
     for params, loss in results[1:]:
         np.testing.assert_array_equal(params, results[0][0])
         assert loss == results[0][1]
+
+
+@pairwise(dtype=DTYPES)
+def test_first_layer_parts_add_up_to_the_layer(dtype):
+    """Both parts of the first layer (team.first_layer_part, three blocks each), added by first_layer_sum: the
+    reference's pre-activations, and the same bits whichever way the samples are cut."""
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(16)
+    thetas = random_thetas((300, 7, 3), dtype, rng)
+    X = rng.normal(size=(10, 300)).astype(dtype)
+    results = []
+    for cuts in ([0, 10], [0, 3, 4, 10]):
+        args = KernelArgs(thetas, dtype, 10)
+        args.work.acts[:, :300] = X
+        for part in range(PARTS):
+            for i0, i1 in zip(cuts, cuts[1:]):
+                first_layer_part(args.net, args.work.acts, args.work.parts, part, i0, i1 - i0)
+        first_layer_sum(args.net, args.work.acts, args.work.parts, 0, 10)
+        results.append(args.work.acts[:, 300:307].copy())
+    expected = X.astype(np.float64) @ thetas[0][:, :-1].T.astype(np.float64) + thetas[0][:, -1]
+    assert_close(results[0], expected, dtype)
+    np.testing.assert_array_equal(results[1], results[0])
 
 
 def test_share_cuts_even_parts_in_order():
