@@ -161,25 +161,25 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     k0, k1 = part_rows(layout, part)
     stop = min(k1, n_in)
     step = weight_sum > 0
-    fused = step and next_count > 0 and count <= FUSED_MAX_SAMPLES
     if step and k1 > n_in:  # the biases first: the part's sums start from them
         step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1)
-    if step and not fused:
-        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop)
-    since = _lap(timings, member, UPDATE, since)
-    if next_count == 0:
+    if not (step and next_count > 0 and count <= FUSED_MAX_SAMPLES):
+        if step:
+            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop)
+        since = _lap(timings, member, UPDATE, since)
+        if next_count > 0:
+            gather(X, order, next_start, scale, acts, 0, next_count, k0, stop)
+            since = _lap(timings, member, GATHER, since)
+            first_layer_part(net, acts, work.parts, part, 0, next_count)
+            since = _lap(timings, member, FORWARD, since)
         return since
     part_start(net, acts, work.parts, part, 0, next_count)
-    if not fused:
-        gather(X, order, next_start, scale, acts, 0, next_count, k0, stop)
-        since = _lap(timings, member, GATHER, since)
-    for b0 in range(k0, stop, BLOCK_ROWS):
+    for b0 in range(k0, stop, BLOCK_ROWS):  # first_layer_part's blocks, each updated just before
         b1 = min(b0 + BLOCK_ROWS, stop)
-        if fused:
-            step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1)
-            since = _lap(timings, member, UPDATE, since)
-            gather(X, order, next_start, scale, acts, 0, next_count, b0, b1)
-            since = _lap(timings, member, GATHER, since)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1)
+        since = _lap(timings, member, UPDATE, since)
+        gather(X, order, next_start, scale, acts, 0, next_count, b0, b1)
+        since = _lap(timings, member, GATHER, since)
         part_block(net, acts, work.parts, part, 0, next_count, b0, b1)
         since = _lap(timings, member, FORWARD, since)
     return since
