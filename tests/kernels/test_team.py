@@ -72,34 +72,35 @@ def test_team_epoch(dtype, loss_output, depth, batch_size, members, optimizer):
     assert results[-1][1] == results[0][1]
 
 
-@pairwise(dtype=DTYPES, batch_size=[1, 5, 32])
-def test_team_size_bit_identical_on_uint8(dtype, batch_size):
+@pairwise(batch_size=[1, 5, 32])
+def test_team_size_bit_identical_on_uint8(batch_size):
     """uint8 inputs, layers of 37 and 21 units that 2 and 3 members share unevenly: the same bits for 1, 2, 3,
-    and the reference's weights. 300 inputs make each of the first layer's two parts three blocks
-    (team.BLOCK_ROWS), updated and summed block by block at batch 1 and 5, all at once at 32
+    and the reference's weights, in both dtypes. 300 inputs make each of the first layer's two parts three
+    blocks (team.BLOCK_ROWS), updated and summed block by block at batch 1, all at once at 5 and 32
     (team.FUSED_MAX_SAMPLES). Into 21 units the hidden deltas are dot products at batch 1 and 5 and a
     gemm over the lecture-order copy at 32 (backward.reads_copy); into 4 units a gemm from batch 5."""
-    dtype = np.dtype(dtype)
     rng = np.random.default_rng(5)
     X = rng.integers(0, 256, (70, 300), dtype=np.uint8)
     y = rng.integers(0, 4, 70)
     order = rng.permutation(70)
-    start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
     settings = dict(learning_rate=0.3, momentum=0.9, weight_decay=1e-3)
-    results = []
-    for members in TEAM_SIZES:
-        args = KernelArgs(start, dtype, batch_size)
-        loss = train_epoch(args.net, args.opt(**settings), X, y, np.empty(0, dtype), order, batch_size,
-                           dtype.type(1 / 255), codes("softmax_cross_entropy", "softmax"), args.work, n_threads=members)
-        results.append((args.params, loss))
-    expected, _, _ = naive.train_epoch([theta.astype(np.float64) for theta in start], naive.zeros_like(start),
-                                       X[order] / 255, y[order], batch_size, "softmax_cross_entropy", "softmax",
-                                       **settings)
-    for l, theta in enumerate(args.thetas()):
-        assert_close(theta, expected[l], dtype, factor=20, err_msg=f"layer {l}")
-    for params, loss in results[1:]:
-        np.testing.assert_array_equal(params, results[0][0])
-        assert loss == results[0][1]
+    for dtype in map(np.dtype, DTYPES):
+        start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
+        results = []
+        for members in TEAM_SIZES:
+            args = KernelArgs(start, dtype, batch_size)
+            loss = train_epoch(args.net, args.opt(**settings), X, y, np.empty(0, dtype), order, batch_size,
+                               dtype.type(1 / 255), codes("softmax_cross_entropy", "softmax"), args.work,
+                               n_threads=members)
+            results.append((args.params, loss))
+        expected, _, _ = naive.train_epoch([theta.astype(np.float64) for theta in start], naive.zeros_like(start),
+                                           X[order] / 255, y[order], batch_size, "softmax_cross_entropy", "softmax",
+                                           **settings)
+        for l, theta in enumerate(args.thetas()):
+            assert_close(theta, expected[l], dtype, factor=20, err_msg=f"{dtype} layer {l}")
+        for params, loss in results[1:]:
+            np.testing.assert_array_equal(params, results[0][0], err_msg=str(dtype))
+            assert loss == results[0][1], dtype
 
 
 @pairwise(dtype=DTYPES)
