@@ -22,39 +22,46 @@ def step_rate(opt, t):
 
 @kernel
 def _sgd_span(net, opt, grads, first, n, decay, rate):
-    """SGD on params[first:first + n] with weight decay ``decay``; see row_update."""
-    params = net.params
-    velocity = opt.first
+    """SGD on params[first:first + n] with weight decay ``decay``; see row_update.
+
+    Views from index 0 and one loop per rule: indices known not negative and no branch inside, so each
+    loop is vectorized."""
+    w = net.params[first:first + n]
+    g = grads[first:first + n]
+    v = opt.first[first:first + n]
     mu = opt.momentum
-    for p in range(first, first + n):
-        g = grads[p] + decay * params[p]
-        if mu == 0:
-            params[p] -= rate * g
-        elif opt.nesterov:
-            velocity[p] = mu * velocity[p] + g
-            params[p] -= rate * (g + mu * velocity[p])
-        else:
-            velocity[p] = mu * velocity[p] + g
-            params[p] -= rate * velocity[p]
+    if mu == 0:
+        for p in range(n):
+            w[p] -= rate * (g[p] + decay * w[p])
+    elif opt.nesterov:
+        for p in range(n):
+            gp = g[p] + decay * w[p]
+            v[p] = mu * v[p] + gp
+            w[p] -= rate * (gp + mu * v[p])
+    else:
+        for p in range(n):
+            v[p] = mu * v[p] + (g[p] + decay * w[p])
+            w[p] -= rate * v[p]
 
 
 @kernel
 def _adam_span(net, opt, grads, first, n, decay, rate):
-    """Adam on params[first:first + n] with weight decay ``decay``; see row_update."""
-    params = net.params
-    m = opt.first
-    v = opt.second
+    """Adam on params[first:first + n] with weight decay ``decay``; see row_update and _sgd_span."""
+    w = net.params[first:first + n]
+    g = grads[first:first + n]
+    m = opt.first[first:first + n]
+    v = opt.second[first:first + n]
     b1 = opt.beta_1
     b2 = opt.beta_2
     eps = opt.epsilon
-    one = params.dtype.type(1.0)
+    one = w.dtype.type(1.0)
     c1 = one - b1
     c2 = one - b2
-    for p in range(first, first + n):
-        g = grads[p] + decay * params[p]
-        m[p] = b1 * m[p] + c1 * g
-        v[p] = b2 * v[p] + c2 * (g * g)
-        params[p] -= rate * m[p] / (np.sqrt(v[p]) + eps)
+    for p in range(n):
+        gp = g[p] + decay * w[p]
+        m[p] = b1 * m[p] + c1 * gp
+        v[p] = b2 * v[p] + c2 * (gp * gp)
+        w[p] -= rate * m[p] / (np.sqrt(v[p]) + eps)
 
 
 @kernel
@@ -88,6 +95,19 @@ def row_update(net, opt, grads, l, k0, k1, rate):
         _update_span(net, opt, grads, t0 + n_in * n_out, n_out, net.params.dtype.type(0.0), rate)
 
 
+#: Bytes of gradient that step_rows works out before the optimizer's update uses them (well inside L1).
+STATE_BLOCK_BYTES = 16384
+#: Rows of a block come in multiples of this: every register tile's rows (12, 6 or 4) divide it.
+ROW_MULTIPLE = 12
+
+
+@kernel
+def state_block_rows(n_out, itemsize):
+    """Rows of a layer of ``n_out`` units that step_rows updates at a time when the optimizer keeps state."""
+    rows = STATE_BLOCK_BYTES // (n_out * itemsize) // ROW_MULTIPLE * ROW_MULTIPLE
+    return max(rows, ROW_MULTIPLE)
+
+
 @kernel
 def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1):
     """Gradient and update of rows [k0, k1) of layer l's stored transpose: the minibatch's ``count``
@@ -98,6 +118,11 @@ def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1):
         factor = -rate / dtype(weight_sum)
         row_gradient(net, work, count, l, k0, k1, factor, net.params, False)
     else:
+        # The gradient of a few rows at a time, each used by the update while it is still in L1: the
+        # gradient, params and optimizer state of a member's whole share would not fit in its L2.
         factor = dtype(1.0) / dtype(weight_sum)
-        row_gradient(net, work, count, l, k0, k1, factor, work.grads, True)
-        row_update(net, opt, work.grads, l, k0, k1, rate)
+        rows = state_block_rows(net.layout[l + 1, SIZE], net.params.itemsize)
+        for b0 in range(k0, k1, rows):
+            b1 = min(b0 + rows, k1)
+            row_gradient(net, work, count, l, b0, b1, factor, work.grads, True)
+            row_update(net, opt, work.grads, l, b0, b1, rate)
