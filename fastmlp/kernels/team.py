@@ -83,10 +83,17 @@ FUSED_MAX_SAMPLES = 4
 
 
 @kernel
+def member_rows(layout, member, n_members):
+    """[k0, k1): the rows of the first layer's stored transpose that ``member`` of a team of ``n_members``
+    updates, and so the columns of the inputs it gathers (those below n_in)."""
+    return share(layout[0, SIZE] + 1, member, n_members)
+
+
+@kernel
 def part_rows(layout, part):
     """[k0, k1): the rows of the first layer's stored transpose in part ``part`` of PARTS; the biases'
     row (n_in) is in the last part. A team of PARTS members updates these rows, one part each."""
-    return share(layout[0, SIZE] + 1, part, PARTS)
+    return member_rows(layout, part, PARTS)
 
 
 @kernel
@@ -134,16 +141,18 @@ def first_layer_part(net, acts, parts, part, i0, n):
 
 @kernel
 def first_layer_sum(net, acts, parts, i0, n):
-    """The first layer's pre-activations of samples [i0, i0 + n) into acts: part 0 + part 1."""
+    """The first layer's pre-activations of samples [i0, i0 + n) into acts: part 0 + part 1 + ..., in order."""
     n_out = net.layout[1, SIZE]
     z0 = net.layout[1, UNIT]
     batch = acts.shape[0]
     for i in range(i0, i0 + n):
-        first = parts[i * n_out : (i + 1) * n_out]
-        second = parts[(batch + i) * n_out : (batch + i + 1) * n_out]
         z = acts[i, z0 : z0 + n_out]
-        for j in range(n_out):
-            z[j] = first[j] + second[j]
+        assign(z, parts[i * n_out : (i + 1) * n_out])
+        for part in range(1, PARTS):
+            at = (part * batch + i) * n_out
+            later = parts[at : at + n_out]
+            for j in range(n_out):
+                z[j] += later[j]
 
 
 @kernel
@@ -201,7 +210,7 @@ def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
                                  part, timings, member, since)
         return since
     n_in = net.layout[0, SIZE]
-    k0, k1 = share(n_in + 1, member, n_members)
+    k0, k1 = member_rows(net.layout, member, n_members)
     if weight_sum > 0:
         step_rows(net, opt, work, count, weight_sum, rate, 0, k0, k1)
         since = _lap(timings, member, UPDATE, since)
@@ -242,7 +251,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         if reads_copy(layout, l, batch_size):
             k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
             lecture_copy(net, work, l, k0, k1)
-    c0, c1 = share(layout[0, SIZE] + 1, member, n_members)
+    c0, c1 = member_rows(layout, member, n_members)  # the columns of the inputs this member gathers
     c1 = min(c1, layout[0, SIZE])
     no_step = opt.learning_rate  # any value of the parameters' dtype: unused without a step
     since = first_layer(net, opt, work, X, order, scale, 0, 0.0, no_step, 0, min(batch_size, order.size), state,
