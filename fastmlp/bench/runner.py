@@ -12,9 +12,13 @@ from .peers import ALL_THREADS, ONE_THREAD
 SKIP_FACTOR = 2.0
 #: Idle seconds before every run. OpenBLAS's and OpenMP's worker threads spin for a while after a
 #: peer's run; measured here, fastmlp's two threads ran at half speed straight after a NumPy matrix
-#: multiply and at full speed 0.1 s later. Every contender gets the same pause, then a short untimed
-#: run on the warm-up data, so that a timed run does not start on a core just woken from idle.
+#: multiply and at full speed 0.1 s later. Every contender gets the same pause.
 SETTLE_SECONDS = 0.1
+#: Then untimed runs on the warm-up data for at least this long, so that a timed run does not start on
+#: cores just woken from idle. Measured on a 2-core VM, 784-100-10 batch 32, a pause of 0.5 s then one
+#: short run: fastmlp's epoch at 426-456k samples/s (median of 9); warmed 0.1 s first: 607-618k.
+#: A short timed run (fastmlp's) loses the most, so every contender gets the same warm-up time.
+WARM_SECONDS = 0.1
 
 
 class Entry:
@@ -31,11 +35,15 @@ class Entry:
         self.losses: list[float] = []
 
     def call(self, job, before=None):
-        """Seconds that ``job(self)`` takes, and its result; ``before(self)`` runs first, untimed."""
+        """Seconds that ``job(self)`` takes, and its result; ``before(self)`` runs first, untimed, again
+        and again for WARM_SECONDS."""
         time.sleep(SETTLE_SECONDS)
         with self.contender.threads(self.variant):
             if before is not None:
+                warming = time.perf_counter()
                 before(self)
+                while time.perf_counter() - warming < WARM_SECONDS:
+                    before(self)
             began = time.perf_counter()
             result = job(self)
             seconds = time.perf_counter() - began
