@@ -20,14 +20,23 @@ import numba
 import numpy as np
 
 from ._layout import n_params
+from .kernels import SIZE
 from .kernels.sync import STATE_SIZE
 from .kernels.team import N_PHASES, WAIT, team_epoch
 
-#: A step with fewer multiply-adds (minibatch samples x parameters) than this runs on one thread:
-#: its two barriers, and the half of the weights each core fetches from the other after every update,
-#: would cost more than sharing the arithmetic saves. (784-100-10, one thread against a team of two,
-#: samples/s: batch 1 98k / 67k, batch 4 278k / 216k, batch 10 381k / 356k, batch 16 398k / 532k.)
-TEAM_MIN_MACS = 1_000_000
+#: A step trains on a team of threads when it has at least this many multiply-adds (minibatch samples
+#: x parameters), or when its first layer has at least TEAM_MIN_FIRST_LAYER parameters; else on one
+#: thread, where the team's two barriers a step would cost more than sharing saves. Since each member
+#: updates and sums its own rows of the first layer (kernels.team), even one sample is worth sharing
+#: when that layer is large. Measured, samples/s of one thread against a team of two (float32):
+#: 784-100-10 batch 1 76-94k / 105-124k, batch 4 269-272k / 301-378k, batch 10 342-398k / 409-495k;
+#: 784-15-10 batch 1 126-133k / 157-174k; 300-30-10 batch 1 278-307k / 210-247k, batch 4 951-1000k /
+#: 700-886k, batch 16 even, batch 32 1.5-2.1M / 2.0-2.3M; 64-32-10 batch 8 2.7-2.9M / 1.7-2.2M, batch 128
+#: 3.0-5.3M / 4.9-7.4M.
+TEAM_MIN_MACS = 100_000
+#: See TEAM_MIN_MACS: 784-15-10 (11,775 first-layer parameters) gains from a team at batch 1, 300-30-10
+#: (9,030) does not.
+TEAM_MIN_FIRST_LAYER = 10_000
 
 
 class _Helper:
@@ -103,7 +112,10 @@ def _helpers(count: int) -> list[_Helper]:
 
 def team_size(layout: np.ndarray, batch_size: int, n_threads: int) -> int:
     """Members for an epoch: all ``n_threads``, or 1 when a step is too small to share (TEAM_MIN_MACS)."""
-    return 1 if batch_size * n_params(layout) < TEAM_MIN_MACS else n_threads
+    first_layer = int((layout[0, SIZE] + 1) * layout[1, SIZE])
+    if batch_size * n_params(layout) >= TEAM_MIN_MACS or first_layer >= TEAM_MIN_FIRST_LAYER:
+        return n_threads
+    return 1
 
 
 #: Steps per call of the team's epoch kernel: between calls the team checks how long it waited.

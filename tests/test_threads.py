@@ -210,11 +210,13 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
 
 # ---------------------------------------------------------------- team size
 @pytest.mark.parametrize("sizes, batch_size, members", [
-    ((784, 100, 10), 1, 1),     # 79,510 multiply-adds a step: too few to share
-    ((784, 100, 10), 32, 2),    # 2.5 million: worth two threads
-    ((784, 15, 10), 32, 1),     # 382 thousand
-    ((784, 15, 10), 128, 2),    # 1.5 million
-    ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds: too little to share
+    ((784, 100, 10), 1, 2),     # 78,500 first-layer parameters: shared even for one sample
+    ((784, 15, 10), 1, 2),      # 11,775
+    ((300, 30, 10), 1, 1),      # 9,030, and 9,340 multiply-adds a step: too few to share
+    ((300, 30, 10), 4, 1),      # 37 thousand
+    ((300, 30, 10), 16, 2),     # 149 thousand: worth two threads
+    ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds
+    ((64, 32, 10), 128, 2),     # 128 x 2,410
 ])
 def test_team_size(sizes, batch_size, members):
     layout, _ = build_layout(sizes)
