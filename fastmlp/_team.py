@@ -124,11 +124,16 @@ STEPS_PER_CALL = 64
 #: (another process runs on one): the next calls run on one thread, twice as many after each relapse.
 WAIT_LIMIT = 0.5
 MAX_SOLO_CALLS = 64
+#: Only a call of at least this share of STEPS_PER_CALL steps is judged by its wait share. In a shorter
+#: one the helpers' wake-up at its start is a large share by itself: warm-up fits of 2 steps (256 samples
+#: at batch 128) were all judged kept waiting, and sent the next 64 calls, whole epochs, to one thread.
+JUDGED_SHARE = 0.5
 
 
 def _run(args, members, timings, loss_so_far=0.0):
     """One call of the epoch kernel on ``members`` threads: loss_so_far plus the per-sample losses. With
-    ``timings`` None and several members, the wait share decides how the next calls run."""
+    ``timings`` None and several members, the wait share of a call long enough to judge (JUDGED_SHARE)
+    decides how the next calls run."""
     full = args + (np.zeros(STATE_SIZE, np.int64),)
     if members == 1:
         return team_epoch(*full, 0, 1, np.zeros((0, N_PHASES), np.int64) if timings is None else timings,
@@ -140,7 +145,8 @@ def _run(args, members, timings, loss_so_far=0.0):
     total = team_epoch(*full, 0, members, counts, loss_so_far)
     for helper in helpers:
         helper.wait()
-    if timings is None:
+    order, batch_size = args[5], args[6]
+    if timings is None and -(-order.size // batch_size) >= max(1, JUDGED_SHARE * STEPS_PER_CALL):
         _record_team_call(counts[:, WAIT].sum() >= WAIT_LIMIT * max(counts.sum(), 1))
     return total
 

@@ -62,8 +62,8 @@ def _check_threads(n_threads: object, sharing: tuple[int, str] | None = None) ->
 
 @contextmanager
 def _threads_context(n_threads: int | None) -> Iterator[None]:
-    """Run the block with ``n_threads`` Numba threads (all of them when None)."""
-    if n_threads is None:
+    """Run the block with at most ``n_threads`` Numba threads (Numba's own count when None)."""
+    if n_threads is None or n_threads >= numba.get_num_threads():
         yield
         return
     previous = numba.get_num_threads()

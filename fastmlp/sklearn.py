@@ -14,8 +14,7 @@ import numbers
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, Literal, Self, overload
 
 import numba
@@ -30,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from . import io
-from .model import MLP
+from .model import MLP, _threads_context
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -98,20 +97,6 @@ def _dtype(value: DTypeLike | None) -> np.dtype | None:
     if dtype is None or dtype.name not in ("float32", "float64"):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {value!r}")
     return dtype
-
-
-@contextmanager
-def _numba_threads(n_threads: int | None) -> Iterator[None]:
-    """Run the block with at most ``n_threads`` Numba threads (Numba's own count when None)."""
-    if n_threads is None or n_threads >= numba.get_num_threads():
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 # ------------------------------------------------------------------------------------ the estimators
@@ -386,7 +371,7 @@ class _BaseMLP(BaseEstimator):
         """The network's outputs (n_samples, n_outputs) for checked ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse=False, dtype=(np.float64, np.float32))
-        with _numba_threads(self._threads()):
+        with _threads_context(self._threads()):
             return self.model_.forward(X)
 
     # --------------------------------------------------------------------- files

@@ -213,10 +213,8 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
     ((784, 100, 10), 1, 2),     # 78,500 first-layer parameters: shared even for one sample
     ((784, 15, 10), 1, 2),      # 11,775
     ((300, 30, 10), 1, 1),      # 9,030, and 9,340 multiply-adds a step: too few to share
-    ((300, 30, 10), 4, 1),      # 37 thousand
     ((300, 30, 10), 16, 2),     # 149 thousand: worth two threads
     ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds
-    ((64, 32, 10), 128, 2),     # 128 x 2,410
 ])
 def test_team_size(sizes, batch_size, members):
     layout, _ = build_layout(sizes)
@@ -258,6 +256,17 @@ def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
     np.testing.assert_array_equal(fit(2), kept_waiting)
     assert calls == [2] * 12
     np.testing.assert_array_equal(fit(1), kept_waiting)
+    # a call of fewer than JUDGED_SHARE x STEPS_PER_CALL steps is not judged: the helpers' wake-up
+    # would be most of its wait
+    monkeypatch.setattr(fastmlp._team, "WAIT_LIMIT", 0.0)
+    monkeypatch.setattr(fastmlp._team, "STEPS_PER_CALL", 8)
+    calls.clear()
+    net = MLP((64, 80, 4), dtype="float64", random_state=1)
+    for _ in range(3):
+        net.partial_fit(X[:48], y[:48], batch_size=16, learning_rate=0.1, n_threads=2)  # 3 steps
+    net.partial_fit(X[:64], y[:64], batch_size=16, learning_rate=0.1, n_threads=2)  # 4 steps: judged
+    net.partial_fit(X[:48], y[:48], batch_size=16, learning_rate=0.1, n_threads=2)
+    assert calls == [2, 2, 2, 2, 1]
 
 
 # ---------------------------------------------------------------- results independent of the thread count
