@@ -55,6 +55,9 @@ def machine_line(info: dict) -> str:
 MAIN_TARGETS = {1: 15.0, 10: 3.0, 32: 2.5, 128: 1.3, 512: 1.3}
 #: Least speed-up of two threads over one, by batch size (784-100-10 float32).
 THREAD_TARGETS = {32: 1.8, 128: 1.8, 512: 1.8}
+#: Least share of a one-thread matmul's FLOP/s (same run) that a one-thread training step reaches, by batch
+#: size (784-100-10 float32).
+STEP_SHARE_TARGETS = {32: 0.65, 128: 0.65, 512: 0.65}
 #: Prediction of the 10,000 test images (784-100-10 float32): least ratio to NumPy.
 PREDICTION_VS_NUMPY = 1.15
 #: Networks and dtypes that must be ahead of every peer (ratio > 1) at every batch size and in prediction.
@@ -84,6 +87,10 @@ def targets(result: dict) -> list[dict]:
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: 2 threads vs 1 thread",
                            row and row.get("thread_scaling"), scaling))
+    for batch_size, share in STEP_SHARE_TARGETS.items():
+        row = _find(training, "784-100-10", "float32", batch_size)
+        out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",
+                           row and row.get("one_thread_share"), share, unit="%"))
     row = _find(prediction, "784-100-10", "float32")
     numpy = row and row["results"].get("numpy", {}).get("samples_per_s")
     out.append(_target("784-100-10 float32 prediction (10,000 test images): vs NumPy",
@@ -212,6 +219,10 @@ def text_report(result: dict) -> str:
     parts.append("roofline (highest large-matmul FLOP/s through NumPy's BLAS on all cores, measured between the "
                  "rows): " + ", ".join(f"{d} {v['flops'] / 1e9:.0f} GFLOP/s (median {v['median_flops'] / 1e9:.0f})"
                                        for d, v in roof.items()))
+    if any("one_thread_flops" in v for v in roof.values()):
+        parts.append("on one BLAS thread (the yardstick of fastmlp's one-thread step, measured between the rows of "
+                     "batch 32 and up): " + ", ".join(f"{d} {v['one_thread_flops'] / 1e9:.0f} GFLOP/s"
+                                                      for d, v in roof.items() if "one_thread_flops" in v))
     if result.get("training"):
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
                   f"medians of {result['settings']['repeat']} alternating runs, compile time excluded)",

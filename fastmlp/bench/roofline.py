@@ -40,6 +40,17 @@ def epoch_flops(layer_sizes, n_samples: int, batch_size: int) -> int:
     return n_samples * sample_flops(layer_sizes) + n_updates * 2 * n_params(layer_sizes)
 
 
+def one_thread_matmul_flops(dtype="float32", size: int = 2048, repeat: int = 3) -> float | None:
+    """matmul_flops with NumPy's BLAS held to one thread (threadpoolctl), the yardstick of a one-thread
+    training step; None without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    with threadpool_limits(limits=1, user_api="blas"):
+        return matmul_flops(dtype, size, repeat)
+
+
 def matmul_flops(dtype="float32", size: int = 2048, repeat: int = 5) -> float:
     """Best FLOP/s of ``repeat`` (size x size) @ (size x size) products through NumPy's BLAS, all its threads."""
     rng = np.random.default_rng(0)

@@ -73,6 +73,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     predictors = available_prediction_peers(peer_names)  # prediction only, from fastmlp's trained model
     contenders = [fastmlp, *peers]
     flops = {dtype: [] for dtype in dtypes}
+    one_thread = {dtype: [] for dtype in dtypes}
     for dtype in dtypes:
         flops[dtype].append(roofline.matmul_flops(dtype, matmul_size))
     training, prediction, first_calls = [], [], {}
@@ -87,6 +88,8 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 # The roofline is measured between rows, in the row's dtype: on a shared machine a busy
                 # neighbour only ever lowers a measurement, so the highest one is the estimate used.
                 flops[dtype].append(roofline.matmul_flops(dtype, matmul_size, repeat=3))
+                if batch_size >= 32:  # the yardstick of the one-thread step, timed alike
+                    one_thread[dtype].append(roofline.one_thread_matmul_flops(dtype, matmul_size))
                 rows = order[:n]
                 data = {c.name: c.prepare(X_train[rows], y_train[rows], dtype, loss) for c in contenders}
                 warm = {c.name: c.prepare(X_train[rows[:n_warm]], y_train[rows[:n_warm]], dtype, loss)
@@ -109,10 +112,14 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     roof = {dtype: {"flops": max(values), "median_flops": statistics.median(values), "measurements": values,
                     "matmul_size": matmul_size, "estimate": "highest of the measurements"}
             for dtype, values in flops.items()}
+    for dtype, values in one_thread.items():
+        measured = [value for value in values if value]
+        if measured:
+            roof[dtype].update(one_thread_flops=max(measured), one_thread_measurements=measured)
     peer_names = [peer.name for peer in peers]
     predictor_names = [peer.name for peer in predictors]
     for row in training:
-        derive(row, peer_names, roof[row["dtype"]]["flops"])
+        derive(row, peer_names, roof[row["dtype"]]["flops"], roof[row["dtype"]].get("one_thread_flops"))
     for row in prediction:
         derive(row, peer_names + predictor_names, None)
     return {
@@ -132,8 +139,9 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     }
 
 
-def derive(row, peer_names, roof_flops):
-    """Add the ratio to the best peer, the roofline share and the thread scaling to a measured row."""
+def derive(row, peer_names, roof_flops, one_thread_flops=None):
+    """Add the ratio to the best peer, the roofline share, the thread scaling and the one-thread step's
+    share of a one-thread matmul (``one_thread_flops``) to a measured row."""
     results = row["results"]
     rate = results["fastmlp"]["samples_per_s"]
     name, peer_rate = best_peer(results, peer_names)
@@ -148,3 +156,5 @@ def derive(row, peer_names, roof_flops):
     if "fastmlp 1 thread" in results:
         one = results["fastmlp 1 thread"]["samples_per_s"]
         row["thread_scaling"] = rate / one if one else None
+        if one and one_thread_flops:
+            row["one_thread_share"] = one * row["flops"] / row["samples"] / one_thread_flops

@@ -52,11 +52,16 @@ def test_quick_run_json_structure(quick_result):
     assert row["roofline_share"] == pytest.approx(
         row["fastmlp_samples_per_s"] * row["flops"] / row["samples"] / row["roofline_flops"])
     assert row["thread_scaling"] > 0
+    one_thread = result["roofline"]["float32"]["one_thread_flops"]  # threadpoolctl: in the bench extra
+    assert row["one_thread_share"] == pytest.approx(
+        row["results"]["fastmlp 1 thread"]["samples_per_s"] * row["flops"] / row["samples"] / one_thread)
     (predicted,) = result["prediction"]
     assert predicted["samples"] == 10000 and predicted["ratio"] > 0
     measured = {t["target"]: t for t in result["targets"]}
     assert measured["784-100-10 float32 batch 32: vs best peer"]["met"] == (row["ratio"] >= 2.5)
     assert measured["784-100-10 float32 batch 1: vs best peer"]["met"] is None  # not in a quick run
+    step_share = measured["784-100-10 float32 batch 32: one-thread step vs one-thread matmul"]
+    assert step_share["met"] == (row["one_thread_share"] >= 0.65)
     assert "fastmlp bench on" in report.text_report(result)
 
 
