@@ -21,6 +21,16 @@ SETTLE_SECONDS = 0.1
 WARM_SECONDS = 0.1
 
 
+
+def warm_up(run) -> None:
+    """Call ``run()`` again and again, untimed, until WARM_SECONDS have passed (at least once)."""
+    began = time.perf_counter()
+    while True:
+        run()
+        if time.perf_counter() - began >= WARM_SECONDS:
+            return
+
+
 class Entry:
     """One contender in one thread setting, with its model and its prepared data."""
 
@@ -40,10 +50,7 @@ class Entry:
         time.sleep(SETTLE_SECONDS)
         with self.contender.threads(self.variant):
             if before is not None:
-                warming = time.perf_counter()
-                before(self)
-                while time.perf_counter() - warming < WARM_SECONDS:
-                    before(self)
+                warm_up(lambda: before(self))
             began = time.perf_counter()
             result = job(self)
             seconds = time.perf_counter() - began

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from .peers import glorot
-from .runner import WARM_SECONDS
+from .runner import warm_up
 from .trainers import FastmlpTrainer, SklearnTrainer, TorchTrainer, available
 
 __all__ = ["FastmlpTrainer", "SklearnTrainer", "TorchTrainer", "available", "race", "run", "same_maths"]
@@ -29,8 +29,9 @@ MOMENTUM = 0.9
 BATCH_SIZE = 32
 #: Idle seconds between two contenders' epochs (untimed): BLAS and OpenMP worker threads spin for a while
 #: after a peer's epoch and would slow the next contender's start (see runner.SETTLE_SECONDS). Then the
-#: contender evaluates its test accuracy again and again for runner.WARM_SECONDS (untimed; the weights do
-#: not change), so that its timed epoch starts on cores that are awake, as in a run without pauses.
+#: contender evaluates its test accuracy again and again for runner.WARM_SECONDS (runner.warm_up; untimed,
+#: the weights do not change), so that its timed epoch starts on cores that are awake, as in a run without
+#: pauses.
 SETTLE_SECONDS = 0.1
 #: Minibatches of the trial epochs that pick a peer's thread count (1 or all cores, the faster one counts).
 TRIAL_BATCHES = 100
@@ -113,9 +114,7 @@ def race(trainers, train, test, settings, verbose: bool = True) -> dict:
         for trainer in running:
             time.sleep(SETTLE_SECONDS)
             with trainer.limit(picked[trainer.name][0]):
-                warming = time.perf_counter()
-                while time.perf_counter() - warming < WARM_SECONDS:
-                    trainer.accuracy()
+                warm_up(trainer.accuracy)
                 began = time.perf_counter()
                 trainer.epoch()
                 accuracy = trainer.accuracy()
