@@ -14,6 +14,9 @@ import numpy as np
 
 #: The sizes the report uses: 784 inputs, 100 units, 512 samples.
 SIZES = dict(n_samples=512, n_in=784, n_out=100)
+#: Units of the layer after the timed one (784-100-10's output layer): the training step's rows of
+#: activations and deltas hold every layer's units, so the timed layer's are not the last in a row.
+NEXT_UNITS = 10
 
 
 def _seconds(call, min_time: float) -> float:
@@ -42,14 +45,16 @@ def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
     from ..kernels.microkernel import ADD, STORE, gemm
 
     rng = np.random.default_rng(seed)
-    row = n_in + n_out  # an activation row: inputs, then the layer's pre-activations
-    acts = rng.random((n_samples, row)).astype(dtype)  # (n_samples, n_in + n_out)
+    # A row of activations or deltas: inputs, the layer's units, then the NEXT_UNITS of the layer after it
+    row = n_in + n_out + NEXT_UNITS
+    acts = rng.random((n_samples, row)).astype(dtype)
     weights = rng.standard_normal((n_in + 1, n_out)).astype(dtype)  # (n_in + 1, n_out), bias last row
-    deltas = rng.standard_normal((n_samples, n_out)).astype(dtype)  # (n_samples, n_out)
+    deltas = rng.standard_normal((n_samples, row)).astype(dtype)  # the layer's in columns [n_in, n_in + n_out)
     grads = np.empty((n_in + 1, n_out), dtype)  # (n_in + 1, n_out)
     one = dtype(1.0)
     x = np.ascontiguousarray(acts[:, :n_in])
     w = np.ascontiguousarray(weights[:n_in])
+    d = np.ascontiguousarray(deltas[:, n_in : n_in + n_out])
     z = np.empty((n_samples, n_out), dtype)
     g = np.empty((n_in, n_out), dtype)
 
@@ -57,11 +62,11 @@ def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
         gemm(acts, 0, row, 1, weights, 0, n_out, acts, n_in, row, n_samples, n_out, n_in, one, ADD)
 
     def gradient():
-        gemm(acts, 0, 1, row, deltas, 0, n_out, grads, 0, n_out, n_in, n_out, n_samples, one, STORE)
+        gemm(acts, 0, 1, row, deltas, n_in, row, grads, 0, n_out, n_in, n_out, n_samples, one, STORE)
 
     return {
         "forward": (forward, lambda: np.matmul(x, w, out=z)),
-        "gradient": (gradient, lambda: np.matmul(x.T, deltas, out=g)),
+        "gradient": (gradient, lambda: np.matmul(x.T, d, out=g)),
     }
 
 

@@ -138,8 +138,12 @@ class _Emitter:
             b.call(self.masked_store, [value, self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
                                        mask])
 
-    def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, done):
-        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back."""
+    def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, done, load_mask=True):
+        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back.
+
+        With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
+        and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
+        reach no stored lane."""
         b = self.b
         i64 = ir.IntType(64)
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
@@ -160,7 +164,7 @@ class _Emitter:
                 phi.add_incoming(zero, head)
         lanes = ir.Constant(i64, self.lanes)
         loaded = [self.load(pb, b.add(b_at, b.mul(lanes, ir.Constant(i64, v))),
-                            mask if v == vectors - 1 else None) for v in range(vectors)]
+                            mask if v == vectors - 1 and load_mask else None) for v in range(vectors)]
         new = []
         for r in range(rows):
             a_value = self.convert(b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))])))
@@ -207,23 +211,27 @@ class _Emitter:
 
 
 @intrinsic
-def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store):
+def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store, whole):
     """C[c_off + r*c_rs + c] = alpha s (store) or fma(alpha, s, C[...]) with s = the fma chain over t < n_t
     of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's dtype.
 
     One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last
     vector a loop of its own under a mask: a mask live across a loop of many accumulators would not fit
-    AVX2's registers beside them (tests/kernels/test_spills.py)."""
+    AVX2's registers beside them (tests/kernels/test_spills.py). With ``whole`` true the caller vouches
+    that B's buffer goes on for a whole vector past the partial one's first column in every t; that loop
+    then loads it unmasked and masks only the write-back, on AVX2 only: there a loop of masked loads took
+    1.4 times as long as one of plain loads, while AVX-512's masked loads were faster than whole ones,
+    which cross a cache line at nearly every t (measured on Zen 5, both code paths)."""
     if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
         return None
     if not isinstance(A, types.Array) or not isinstance(A.dtype, (types.Integer, types.Float)) or B.dtype != C.dtype:
         return None
     dtype = C.dtype
     mr, widths = (MR32, WIDTHS32) if dtype == types.float32 else (MR64, WIDTHS64)
-    sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store)
+    sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store, whole)
 
     def codegen(context, builder, signature, args):
-        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, store) = args[:15]
+        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, store, whole) = args[:16]
         ty = signature.args
         i64 = ir.IntType(64)
 
@@ -242,6 +250,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         pc = data(c, 7, int64(c_off, 8))
         alpha = context.cast(builder, alpha, ty[13], dtype)
         store = context.cast(builder, store, ty[14], types.boolean)
+        whole = context.cast(builder, whole, ty[15], types.boolean)
         element = context.get_value_type(dtype)
         lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
         emit = _Emitter(builder, element, lanes, lambda value: context.cast(builder, value, ty[0].dtype, dtype))
@@ -268,7 +277,15 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
             builder.position_at_end(after)
             builder.cbranch(has_tail, tail, done)
             builder.position_at_end(tail)
-            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store, done)
+            if emit.avx2:
+                with builder.if_else(whole) as (then_whole, then_masked):
+                    for loads_masked, branch in ((False, then_whole), (True, then_masked)):
+                        with branch:
+                            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store,
+                                      done, load_mask=loads_masked)
+                builder.unreachable()
+            else:
+                emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store, done)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
@@ -294,6 +311,8 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     # a rectangle of fewer rows than a tile takes wider tiles (more chains; see tile_widths)
     panel = lanes * (WIDTHS32[min(max(n_rows, 1), MR32)] if single else WIDTHS64[min(max(n_rows, 1), MR64)])
     chunk = KC32 if single else KC64
+    # B's buffer holds a whole vector from the partial one's first column in the last t: load it unmasked
+    whole = b_off + max(T - 1, 0) * b_ts + (n_cols // lanes + 1) * lanes <= B.size
     t0 = 0
     while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
@@ -303,7 +322,7 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
             cols = min(panel, n_cols - c0)
             for r0 in range(0, n_rows, mr):
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
-                      C, c_off + r0 * c_rs + c0, c_rs, min(mr, n_rows - r0), cols, n_t, alpha, store)
+                      C, c_off + r0 * c_rs + c0, c_rs, min(mr, n_rows - r0), cols, n_t, alpha, store, whole)
         t0 += chunk
         if t0 >= T:
             break
@@ -353,7 +372,7 @@ class python:
             return np.where(np.isfinite(u_hi) & (a * b != 0), t_hi + v, a * b + c)
 
     @staticmethod
-    def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store):
+    def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store, whole=False):
         a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
         r = np.arange(rows)[:, None]
         k = np.arange(cols)[None, :]

@@ -3,14 +3,22 @@ nothing written outside it, and the compiled tiles equal their NumPy stand-in bi
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp.kernels import microkernel
 from fastmlp.kernels.microkernel import ADD, STORE, gemm
 
+from child_env import child_env
 from markers import needs_jit
 
 DTYPES = [np.float32, np.float64]
@@ -180,3 +188,58 @@ def test_stand_in_fma_is_rounded_once(dtype):
     got = microkernel.python.fma(a, b, c)
     expected = [_exact_fma(x, y, z, dtype) for x, y, z in zip(a, b, c)]
     np.testing.assert_array_equal(got, np.array(expected, dtype))
+
+
+AVX2_CHILD = """
+import json
+from fastmlp.kernels.target import TARGET
+from test_microkernel import cross_target_cases
+print(json.dumps({"isa": TARGET.isa, "results": cross_target_cases()}))
+"""
+
+
+def cross_target_cases() -> dict[str, str]:
+    """gemm, STORE then ADD, on rectangles with a partial last vector (float32 and float64) whose B either ends
+    at the rectangle's last element or goes on for a vector past it (AVX2 then loads the last vector whole):
+    the results' bytes in hex."""
+    out = {}
+    for dtype in DTYPES:
+        for n_rows, n_cols, T in [(7, 100, 40), (25, 12, 300), (6, 4, 784), (1, 10, 3)]:
+            for pad in (0, 16):
+                rng = np.random.default_rng(n_rows * 1000 + n_cols + pad)
+                A = rng.standard_normal((n_rows, T)).astype(dtype)
+                B = rng.standard_normal(T * n_cols + pad).astype(dtype)
+                C = np.zeros((n_rows, n_cols), dtype)
+                gemm(A, 0, T, 1, B, 0, n_cols, C, 0, n_cols, n_rows, n_cols, T, dtype(1.0), STORE)
+                gemm(A, 0, T, 1, B, 0, n_cols, C, 0, n_cols, n_rows, n_cols, T, dtype(0.5), ADD)
+                out[f"{np.dtype(dtype).name} {n_rows}x{n_cols}x{T} pad {pad}"] = C.tobytes().hex()
+    return out
+
+
+def _host_has_avx2() -> bool:
+    if platform.machine().lower() not in {"x86_64", "amd64"}:
+        return False
+    from llvmlite import binding
+
+    features = binding.get_host_cpu_features()
+    return bool(features.get("avx2")) and bool(features.get("fma"))
+
+
+@needs_jit
+@pytest.mark.skipif(not _host_has_avx2(), reason="runs AVX2 code: needs an x86-64 CPU with AVX2 and FMA")
+def test_avx2_code_gives_the_bits_of_this_machines_code():
+    """gemm compiled for AVX2 (znver3, in a child process with its own cache) computes what this process's
+    build computes, bit for bit, on the partial-vector paths where the two differ most: AVX2 loads the last
+    vector of B whole when B's buffer allows, AVX-512 always under a mask."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
+    with tempfile.TemporaryDirectory() as cache:
+        env = child_env(NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES="", NUMBA_CACHE_DIR=cache)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, tests, os.path.dirname(tests),
+                                                          env.get("PYTHONPATH", "")]))
+        child = subprocess.run([sys.executable, "-c", AVX2_CHILD], env=env, capture_output=True, text=True,
+                               timeout=600)
+    assert child.returncode == 0, child.stderr[-2000:]
+    avx2 = json.loads(child.stdout)
+    assert avx2["isa"] == "avx2"
+    assert avx2["results"] == cross_target_cases()
