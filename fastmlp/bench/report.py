@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import sys
 
 from .machine import describe_target
 
@@ -25,6 +26,7 @@ def machine() -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     libraries = measured.blas()
+    torch = sys.modules.get("torch")  # read only if a peer loaded it
     return {
         "cpu": measured.cpu_model(),
         "cpu_flags": measured.cpu_flags(),
@@ -36,6 +38,8 @@ def machine() -> dict:
         "blas": libraries,
         "versions": versions,
         "platform": platform.platform(),
+        # ATen's elementwise kernels; ATEN_CPU_CAPABILITY=avx2 caps them (its MKL matmuls pick their own)
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
     }
 
 
@@ -47,7 +51,8 @@ def machine_line(info: dict) -> str:
     compiled = f"kernels compiled for {describe_target(target)}, " if target else ""
     return (f"{info['cpu']} (host {flags}), {info['cores']} cores, {compiled}training on fastmlp's own thread team, "
             f"prediction on Numba's {info['threading_layer']} threading layer, "
-            f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}")
+            f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}"
+            + (f"; PyTorch's ATen kernels: {info['torch_cpu_capability']}" if info.get("torch_cpu_capability") else ""))
 
 
 # -------------------------------------------------------------------------------------------- targets

@@ -79,3 +79,10 @@ def test_machine_line_names_cpu_target_and_blas():
     assert json.loads(json.dumps(info)) == info  # JSON-ready
     if info["blas"]:
         assert info["blas"][0]["architecture"] in line and "from numpy" in info["numpy_blas"]
+
+
+def test_machine_line_names_pytorchs_kernel_level_once_pytorch_is_loaded():
+    torch = pytest.importorskip("torch")
+    info = report.machine()
+    assert info["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert f"PyTorch's ATen kernels: {info['torch_cpu_capability']}" in report.machine_line(info)
