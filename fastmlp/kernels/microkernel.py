@@ -384,5 +384,134 @@ class python:
         c[at] = alpha * s if store else python.fma(alpha, s, c[at])
 
 
+#: Most vectors of columns that one pass of ``step_and_sum`` keeps in registers: the sums and the deltas of
+#: each, beside three broadcasts and the weights in flight (AVX2: 4 + 4 + 3 + 4 of 16; AVX-512: 8 + 8 + 3 + 8 of 32).
+STEP_VECTORS = 8 if TARGET.isa == "avx512" else 4
+
+
+def _step_and_sum_loop(emit, vectors, mask, pw, w_rs, px, scale, pa, pd, ps, factor, rows, convert, done):
+    """The loop over rows k of one ``step_and_sum`` pass of ``vectors`` vectors (the last under ``mask``)."""
+    b = emit.b
+    i64 = ir.IntType(64)
+    zero = ir.Constant(emit.vector, [0.0] * emit.lanes)
+    lanes = ir.Constant(i64, emit.lanes)
+
+    def edge(v):
+        return mask if v == vectors - 1 else None
+
+    deltas = [emit.load(pd, b.mul(lanes, ir.Constant(i64, v)), edge(v)) for v in range(vectors)]
+    step = _splat(b, factor, emit.lanes)
+    head = b.block
+    loop = b.append_basic_block("step.loop")
+    tail = b.append_basic_block("step.tail")
+    b.cbranch(b.icmp_signed(">", rows, ir.Constant(i64, 0)), loop, tail)
+    b.position_at_end(loop)
+    k = b.phi(i64)
+    k.add_incoming(ir.Constant(i64, 0), head)
+    sums = [b.phi(emit.vector) for _ in range(vectors)]
+    for phi in sums:
+        phi.add_incoming(zero, head)
+    now = _splat(b, b.load(b.gep(pa, [k])), emit.lanes)
+    after = _splat(b, b.fmul(convert(b.load(b.gep(px, [k]))), scale), emit.lanes)
+    at = b.mul(k, w_rs)
+    new = []
+    for v in range(vectors):
+        offset = b.add(at, b.mul(lanes, ir.Constant(i64, v)))
+        product = b.call(emit.fma, [now, deltas[v], zero])
+        weight = b.call(emit.fma, [step, product, emit.load(pw, offset, edge(v))])
+        emit.store(weight, pw, offset, edge(v))
+        new.append(b.call(emit.fma, [after, weight, sums[v]]))
+    k_next = b.add(k, ir.Constant(i64, 1))
+    body_end = b.block
+    k.add_incoming(k_next, body_end)
+    for phi, value in zip(sums, new):
+        phi.add_incoming(value, body_end)
+    back = b.cbranch(b.icmp_signed("<", k_next, rows), loop, tail)
+    back.set_metadata("llvm.loop", emit.loop_metadata())
+    b.position_at_end(tail)
+    totals = []
+    for v in range(vectors):
+        totals.append(b.phi(emit.vector))
+        totals[v].add_incoming(zero, head)
+        totals[v].add_incoming(new[v], body_end)
+    for v, total in enumerate(totals):
+        offset = b.mul(lanes, ir.Constant(i64, v))
+        emit.store(b.fadd(emit.load(ps, offset, edge(v)), total), ps, offset, edge(v))
+    b.branch(done)
+
+
+@intrinsic
+def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols):
+    """One sample's SGD step on ``rows`` rows of W and the next sample's sums over them, in one pass: for
+    k < rows, c < cols <= STEP_VECTORS vectors, with w = W[w_off + k*w_rs + c]:
+
+        w = fma(factor, fma(A[a_off + k], D[d_off + c], 0), w)      (gemm's step for one t, ADD mode)
+        s_c = fma(X[x_off + k] * scale, w, s_c) over k in order from 0, then S[s_off + c] += s_c
+
+    (gemm's chain, then its ADD with alpha 1), X converted to W's dtype first as ``gather`` does. The
+    sums and the deltas stay in registers over the rows; the last vector is masked."""
+    arrays = (W, X, A, D, S)
+    if not all(isinstance(t, types.Array) and t.layout == "C" for t in arrays):
+        return None  # flat offsets: contiguous arrays only
+    if W.dtype not in (types.float32, types.float64):
+        return None
+    if not (A.dtype == D.dtype == S.dtype == W.dtype):
+        return None
+    dtype = W.dtype
+    sig = types.none(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+        i64 = ir.IntType(64)
+
+        def int64(index):
+            return context.cast(builder, args[index], ty[index], types.int64)
+
+        def data(index, offset_index):
+            pointer = context.make_array(ty[index])(context, builder, args[index]).data
+            return builder.gep(pointer, [int64(offset_index)])
+
+        pw, px, pa, pd, ps = data(0, 1), data(3, 4), data(6, 7), data(8, 9), data(10, 11)
+        w_rs, rows, cols = int64(2), int64(13), int64(14)
+        scale = context.cast(builder, args[5], ty[5], dtype)
+        factor = context.cast(builder, args[12], ty[12], dtype)
+        lanes = TARGET.vector_bytes // (4 if dtype == types.float32 else 8)
+        emit = _Emitter(builder, context.get_value_type(dtype), lanes)
+        width = ir.Constant(i64, lanes)
+        left = builder.srem(cols, width)
+        vectors = builder.sdiv(builder.add(cols, ir.Constant(i64, lanes - 1)), width)
+        mask = emit.mask(left)
+        masked = builder.zext(builder.icmp_signed("!=", left, ir.Constant(i64, 0)), i64)
+        key = builder.add(builder.mul(vectors, ir.Constant(i64, 2)), masked)
+        done = builder.append_basic_block("step.done")
+        switch = builder.switch(key, done)
+        for v in range(1, STEP_VECTORS + 1):
+            for partial in (0, 1):
+                block = builder.append_basic_block(f"step.{v}.{partial}")
+                switch.add_case(ir.Constant(i64, 2 * v + partial), block)
+                builder.position_at_end(block)
+                _step_and_sum_loop(emit, v, mask if partial else None, pw, w_rs, px, scale, pa, pd, ps, factor,
+                                   rows, lambda value: context.cast(builder, value, ty[3].dtype, dtype), done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _step_and_sum_python(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols):
+    """step_and_sum in NumPy, the same operations in the same order (NUMBA_DISABLE_JIT=1)."""
+    w, x, a, d, out = W.reshape(-1), X.reshape(-1), A.reshape(-1), D.reshape(-1), S.reshape(-1)
+    dtype = w.dtype.type
+    deltas = d[d_off : d_off + cols]
+    sums = np.zeros(cols, w.dtype)
+    for k in range(rows):
+        at = w_off + k * w_rs
+        row = python.fma(dtype(factor), python.fma(a[a_off + k], deltas, dtype(0)), w[at : at + cols])
+        w[at : at + cols] = row
+        sums = python.fma(dtype(x[x_off + k]) * dtype(scale), row, sums)
+    out[s_off : s_off + cols] += sums
+
+
 if numba.config.DISABLE_JIT:
     _tile = python.tile
+    step_and_sum = _step_and_sum_python

@@ -26,12 +26,12 @@ With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
-from . import PARTS, SIZE, THETA, UNIT
+from . import ADAM, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
 from .intrinsics import cycles
-from .microkernel import ADD, gemm
+from .microkernel import ADD, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
 from .sync import barrier
 from .update import step_rate, step_rows
 
@@ -140,6 +140,31 @@ def first_layer_part(net, acts, parts, part, i0, n):
 
 
 @kernel
+def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1):
+    """For a minibatch of one sample under plain SGD: rows [b0, b1) (inputs, not the biases) of the first
+    layer's stored transpose take the step with ``factor`` = -rate / weight, and part ``part`` of the next
+    sample's sums adds their block, in one pass over the rows (microkernel.step_and_sum) instead of
+    step_rows, gather and part_block's three, with the same operations; then the next sample's inputs go
+    into acts as ``gather`` puts them."""
+    layout = net.layout
+    n_out = layout[1, SIZE]
+    t0 = layout[0, THETA]
+    a0 = layout[0, UNIT]
+    d0 = layout[1, UNIT]
+    acts = work.acts
+    x = X[next_start] if order.size == 0 else X[order[next_start]]
+    chunk = STEP_VECTORS * (VW32 if acts.itemsize == 4 else VW64)
+    at = part * acts.shape[0] * n_out
+    for c0 in range(0, n_out, chunk):
+        step_and_sum(net.params, t0 + b0 * n_out + c0, n_out, x, b0, scale, acts[0], a0 + b0, work.deltas[0], d0 + c0,
+                     work.parts, at + c0, factor, b1 - b0, min(chunk, n_out - c0))
+    a = acts[0, a0:]
+    dtype = acts.dtype.type
+    for k in range(b0, b1):
+        a[k] = dtype(x[k]) * scale
+
+
+@kernel
 def first_layer_sum(net, acts, parts, i0, n):
     """The first layer's pre-activations of samples [i0, i0 + n) into acts: part 0 + part 1 + ..., in order."""
     n_out = net.layout[1, SIZE]
@@ -184,8 +209,14 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
             since = _lap(timings, member, FORWARD, since)
         return since
     part_start(net, acts, work.parts, part, 0, next_count)
+    plain = opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0
     for b0 in range(k0, stop, BLOCK_ROWS):  # first_layer_part's blocks, each updated just before
         b1 = min(b0 + BLOCK_ROWS, stop)
+        if plain and count == 1 and next_count == 1:
+            sgd_one_and_sum(net, work, X, order, next_start, scale, -rate / acts.dtype.type(weight_sum), part,
+                            b0, b1)
+            since = _lap(timings, member, UPDATE, since)
+            continue
         step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1)
         since = _lap(timings, member, UPDATE, since)
         gather(X, order, next_start, scale, acts, 0, next_count, b0, b1)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from fractions import Fraction
 
+import numba
 import numpy as np
 import pytest
 
@@ -136,10 +137,16 @@ def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, 
                 np.testing.assert_array_equal(whole.output()[outside], fresh.output()[outside])
 
 
+@numba.njit
+def _compiled_step_and_sum(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols):
+    microkernel.step_and_sum(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols)
+
+
 @needs_jit
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
-    """gemm compiled and gemm run as Python on microkernel.python.tile agree bit for bit."""
+    """gemm compiled and gemm run as Python on microkernel.python.tile agree bit for bit; so do step_and_sum
+    and its stand-in."""
     shape = (13, 21, 300)
     results = []
     for compiled in (True, False):
@@ -152,6 +159,19 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
             gemm.py_func(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, *shape, dtype(0.5), ADD)
         results.append(layout.buffer)
     np.testing.assert_array_equal(results[0], results[1])
+    # step_and_sum: a masked last vector, more rows than one pass of columns
+    rng = np.random.default_rng(4)
+    cols, rows = microkernel.STEP_VECTORS * 8 - 3, 70
+    X = rng.integers(0, 256, rows + 2, dtype=np.uint8)
+    A, D = rng.standard_normal(rows + 1).astype(dtype), rng.standard_normal(cols + 2).astype(dtype)
+    args = (X, 1, dtype(1 / 255), A, 1, D, 2)
+    outputs = []
+    for run in (_compiled_step_and_sum, microkernel._step_and_sum_python):
+        W, S = np.random.default_rng(6).standard_normal((2, (rows + 1) * (cols + 1))).astype(dtype)
+        run(W, 3, cols + 1, *args, S, 5, dtype(-0.25), rows, cols)
+        outputs.append((W, S))
+    np.testing.assert_array_equal(outputs[0][0], outputs[1][0])
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -5,6 +5,8 @@ The team is started by fastmlp._team.train_epoch; the weights must not depend on
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from fastmlp import MLP
@@ -78,13 +80,15 @@ def test_team_size_bit_identical_on_uint8(batch_size):
     and the reference's weights, in both dtypes. 300 inputs make each of the first layer's two parts three
     blocks (team.BLOCK_ROWS), updated and summed block by block at batch 1, all at once at 5 and 32
     (team.FUSED_MAX_SAMPLES). Into 21 units the hidden deltas are dot products at batch 1 and 5 and a
-    gemm over the lecture-order copy at 32 (backward.reads_copy); into 4 units a gemm from batch 5."""
+    gemm over the lecture-order copy at 32 (backward.reads_copy); into 4 units a gemm from batch 5. Plain SGD
+    at batch 1 steps and sums each block in one pass (team.sgd_one_and_sum) in teams of 1 and 2, while a
+    team of 3 takes step_rows, gather and part_block apart: the same bits."""
     rng = np.random.default_rng(5)
     X = rng.integers(0, 256, (70, 300), dtype=np.uint8)
     y = rng.integers(0, 4, 70)
     order = rng.permutation(70)
-    settings = dict(learning_rate=0.3, momentum=0.9, weight_decay=1e-3)
-    for dtype in map(np.dtype, DTYPES):
+    for settings, dtype in itertools.product([dict(learning_rate=0.3, momentum=0.9, weight_decay=1e-3),
+                                              dict(learning_rate=0.3)], map(np.dtype, DTYPES)):
         start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
         results = []
         for members in TEAM_SIZES:
@@ -99,8 +103,8 @@ def test_team_size_bit_identical_on_uint8(batch_size):
         for l, theta in enumerate(args.thetas()):
             assert_close(theta, expected[l], dtype, factor=20, err_msg=f"{dtype} layer {l}")
         for params, loss in results[1:]:
-            np.testing.assert_array_equal(params, results[0][0], err_msg=str(dtype))
-            assert loss == results[0][1], dtype
+            np.testing.assert_array_equal(params, results[0][0], err_msg=f"{dtype} {settings}")
+            assert loss == results[0][1], (dtype, settings)
 
 
 @pairwise(dtype=DTYPES)
