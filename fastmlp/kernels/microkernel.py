@@ -385,8 +385,9 @@ class python:
 
 
 #: Most vectors of columns that one pass of ``step_and_sum`` keeps in registers: the sums and the deltas of
-#: each, beside three broadcasts and the weights in flight (AVX2: 4 + 4 + 3 + 4 of 16; AVX-512: 8 + 8 + 3 + 8 of 32).
-STEP_VECTORS = 8 if TARGET.isa == "avx512" else 4
+#: each, beside three broadcasts, AVX2's mask and the weights in flight (AVX2: 3 + 3 + 3 + 1 + 3 of 16, as 4
+#: spilled one; AVX-512: 8 + 8 + 3 + 8 of 32, its masks in mask registers).
+STEP_VECTORS = 8 if TARGET.isa == "avx512" else 3
 
 
 def _step_and_sum_loop(emit, vectors, mask, pw, w_rs, px, scale, pa, pd, ps, factor, rows, convert, done):

@@ -155,16 +155,22 @@ def test_detect_reads_the_isa_from_the_cpu_name_and_features():
 
 CHILD = """
 import json, sys
+import numba
 import numpy as np
-from fastmlp.kernels.microkernel import gemm, STORE
+from fastmlp.kernels.microkernel import gemm, step_and_sum, STORE
 out = {}
 for dtype in (np.float32, np.float64):
     a = np.zeros((8, 8), dtype)
     gemm(a, 0, 8, 1, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1), STORE)
     out["gemm " + np.dtype(dtype).name] = gemm.inspect_asm(gemm.signatures[-1])
-if "dense" in sys.argv:
-    import numba
 
+    @numba.njit
+    def step(W, X, v, rows, cols):  # batch 1's step and sums (team.sgd_one_and_sum), through a caller
+        step_and_sum(W, 0, 8, X, 0, v[0], v, 0, v, 0, v, 0, v[0], rows, cols)
+
+    step(np.zeros(64, dtype), np.zeros(8, np.uint8), np.zeros(8, dtype), 1, 8)
+    out["step_and_sum " + np.dtype(dtype).name] = step.inspect_asm(step.signatures[0])
+if "dense" in sys.argv:
     # The earlier forward tile: 4 samples x 4 weight rows of dot products, 16 vector accumulators.
     @numba.njit(fastmath={"reassoc", "contract", "nsz"}, error_model="numpy", boundscheck=False)
     def dense_4x4(w, x, z, n):
@@ -206,7 +212,7 @@ def test_no_vector_spills_in_the_innermost_loops(tmp_path):
             vector = "zmm" if cpu == "znver4" else "ymm"
             fma_loops = [loop for loop in innermost_loops(asm) if any("vfmadd" in line and vector in line
                                                                        for line in loop)]
-            if name.startswith("gemm"):
+            if name.startswith(("gemm", "step_and_sum")):
                 assert fma_loops, f"{cpu} {name}: no innermost loop with {vector} FMAs found"
                 assert stack_vector_moves(asm) == [], f"{cpu} {name}"
             else:
