@@ -69,7 +69,7 @@ def test_blas_named_by_the_package_that_ships_it():
     assert machine.describe_blas([]) == ""
 
 
-def test_machine_line_names_cpu_target_and_blas():
+def test_machine_line_names_cpu_target_blas_and_pytorchs_kernels():
     import numpy as np
 
     np.ones((64, 64)) @ np.ones((64, 64))  # NumPy's BLAS loaded and its threads started
@@ -79,10 +79,7 @@ def test_machine_line_names_cpu_target_and_blas():
     assert json.loads(json.dumps(info)) == info  # JSON-ready
     if info["blas"]:
         assert info["blas"][0]["architecture"] in line and "from numpy" in info["numpy_blas"]
-
-
-def test_machine_line_names_pytorchs_kernel_level_once_pytorch_is_loaded():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")  # once a peer has loaded PyTorch, the line names its kernel level
     info = report.machine()
     assert info["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert f"PyTorch's ATen kernels: {info['torch_cpu_capability']}" in report.machine_line(info)
