@@ -115,6 +115,17 @@ class _Emitter:
         loop_id.operands = (loop_id, hint)
         return loop_id
 
+    def begin_loop(self, count, name):
+        """Blocks (head, loop, tail) of a counted loop that runs when ``count`` > 0, the builder placed in
+        its body; the caller adds the phis, the body and the back edge."""
+        b = self.b
+        head = b.block
+        loop = b.append_basic_block(f"{name}.loop")
+        tail = b.append_basic_block(f"{name}.tail")
+        b.cbranch(b.icmp_signed(">", count, ir.Constant(ir.IntType(64), 0)), loop, tail)
+        b.position_at_end(loop)
+        return head, loop, tail
+
     def address(self, base, offset):
         return self.b.bitcast(self.b.gep(base, [offset]), self.vector.as_pointer())
 
@@ -147,11 +158,7 @@ class _Emitter:
         b = self.b
         i64 = ir.IntType(64)
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
-        head = b.block
-        loop = b.append_basic_block("tile.loop")
-        tail = b.append_basic_block("tile.tail")
-        b.cbranch(b.icmp_signed(">", n_t, ir.Constant(i64, 0)), loop, tail)
-        b.position_at_end(loop)
+        head, loop, tail = self.begin_loop(n_t, "tile")
         t = b.phi(i64)
         a_at = b.phi(i64)
         b_at = b.phi(i64)
@@ -402,11 +409,7 @@ def _step_and_sum_loop(emit, vectors, mask, pw, w_rs, px, scale, pa, pd, ps, fac
 
     deltas = [emit.load(pd, b.mul(lanes, ir.Constant(i64, v)), edge(v)) for v in range(vectors)]
     step = _splat(b, factor, emit.lanes)
-    head = b.block
-    loop = b.append_basic_block("step.loop")
-    tail = b.append_basic_block("step.tail")
-    b.cbranch(b.icmp_signed(">", rows, ir.Constant(i64, 0)), loop, tail)
-    b.position_at_end(loop)
+    head, loop, tail = emit.begin_loop(rows, "step")
     k = b.phi(i64)
     k.add_incoming(ir.Constant(i64, 0), head)
     sums = [b.phi(emit.vector) for _ in range(vectors)]

@@ -26,14 +26,14 @@ With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
-from . import ADAM, PARTS, SIZE, THETA, UNIT
+from . import PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
 from .intrinsics import cycles
 from .microkernel import ADD, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
 from .sync import barrier
-from .update import step_rate, step_rows
+from .update import stateless, step_rate, step_rows
 
 
 @kernel
@@ -144,8 +144,8 @@ def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1
     """For a minibatch of one sample under plain SGD: rows [b0, b1) (inputs, not the biases) of the first
     layer's stored transpose take the step with ``factor`` = -rate / weight, and part ``part`` of the next
     sample's sums adds their block, in one pass over the rows (microkernel.step_and_sum) instead of
-    step_rows, gather and part_block's three, with the same operations; then the next sample's inputs go
-    into acts as ``gather`` puts them."""
+    step_rows, gather and part_block's three, with the same operations; then ``gather`` puts the next
+    sample's inputs into acts (the pass read them from X, and the step the current ones from acts)."""
     layout = net.layout
     n_out = layout[1, SIZE]
     t0 = layout[0, THETA]
@@ -158,10 +158,7 @@ def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1
     for c0 in range(0, n_out, chunk):
         step_and_sum(net.params, t0 + b0 * n_out + c0, n_out, x, b0, scale, acts[0], a0 + b0, work.deltas[0], d0 + c0,
                      work.parts, at + c0, factor, b1 - b0, min(chunk, n_out - c0))
-    a = acts[0, a0:]
-    dtype = acts.dtype.type
-    for k in range(b0, b1):
-        a[k] = dtype(x[k]) * scale
+    gather(X, order, next_start, scale, acts, 0, 1, b0, b1)
 
 
 @kernel
@@ -209,10 +206,10 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
             since = _lap(timings, member, FORWARD, since)
         return since
     part_start(net, acts, work.parts, part, 0, next_count)
-    plain = opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0
+    one_pass = stateless(opt) and count == 1 and next_count == 1
     for b0 in range(k0, stop, BLOCK_ROWS):  # first_layer_part's blocks, each updated just before
         b1 = min(b0 + BLOCK_ROWS, stop)
-        if plain and count == 1 and next_count == 1:
+        if one_pass:
             sgd_one_and_sum(net, work, X, order, next_start, scale, -rate / acts.dtype.type(weight_sum), part,
                             b0, b1)
             since = _lap(timings, member, UPDATE, since)

@@ -109,11 +109,17 @@ def state_block_rows(n_out, itemsize):
 
 
 @kernel
+def stateless(opt):
+    """Plain SGD: no momentum, no weight decay, no Adam; the step goes straight into the weights."""
+    return opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0
+
+
+@kernel
 def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1):
     """Gradient and update of rows [k0, k1) of layer l's stored transpose: the minibatch's ``count``
     samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate."""
     dtype = net.params.dtype.type
-    if opt.kind != ADAM and opt.momentum == 0 and opt.weight_decay == 0:
+    if stateless(opt):
         # No state to keep: add -lr / sum w * sum [a, 1] delta straight into the weights.
         factor = -rate / dtype(weight_sum)
         row_gradient(net, work, count, l, k0, k1, factor, net.params, False)
