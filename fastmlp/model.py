@@ -27,9 +27,9 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
 
     from ._team import train_epoch
     from .kernels.backward import forward_backward, gradients
-    from .kernels.forward import predict_chunk
+    from .kernels.forward import SAMPLE_BLOCK, predict_chunk
 
-#: Samples per call of the prediction kernel: bounds the work buffer to CHUNK x n_units.
+#: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
 CHUNK = 1024
 #: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
 MIN_ADAPTIVE_RATE = 1e-6
@@ -315,16 +315,14 @@ class MLP:
         return out
 
     def _forward_compiled(self, X: np.ndarray, scale: float) -> np.ndarray:
-        """Output activations of checked inputs by the compiled kernels, CHUNK samples at a time."""
+        """Output activations of checked inputs by the compiled kernels: one call, SAMPLE_BLOCK rows of
+        work buffer per thread."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
-        acts = np.empty((min(n, CHUNK), n_units(self._layout)), self.dtype)
-        order = np.empty(0, np.int64)
-        net = self._net()
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
-            for start in range(0, n, CHUNK):
-                count = min(CHUNK, n - start)
-                predict_chunk(net, X, order, start, count, self.dtype.type(scale), self._codes(), acts, out)
+            acts = np.empty((min(n, SAMPLE_BLOCK * numba.get_num_threads()), n_units(self._layout)), self.dtype)
+            predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
+                          out)
         return out
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:

@@ -95,16 +95,21 @@ def hidden_forward(net, acts, i0, n, activation, first):
 
 
 @kernel
-def _predict_block(net, X, order, start, count, scale, codes, acts, out, block):
-    i0 = block * SAMPLE_BLOCK
-    n = min(SAMPLE_BLOCK, count - i0)
-    gather(X, order, start, scale, acts, i0, n, 0, X.shape[1])
-    hidden_forward(net, acts, i0, n, codes[2], 0)
-    layout = net.layout
-    z0 = layout[-1, UNIT]
-    z1 = z0 + layout[-1, SIZE]
-    for i in range(i0, i0 + n):
-        activate(acts[i, z0:z1], codes[1], out[start + i])
+def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, part, n_parts):
+    """Blocks [part * n / n_parts, (part + 1) * n / n_parts) of the n blocks of SAMPLE_BLOCK samples, one
+    after the other through acts rows [part * SAMPLE_BLOCK, (part + 1) * SAMPLE_BLOCK): the rows a block
+    is gathered into, multiplied from and activated in are still in the core's cache."""
+    n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
+    r0 = part * SAMPLE_BLOCK
+    z0 = net.layout[-1, UNIT]
+    z1 = z0 + net.layout[-1, SIZE]
+    for block in range(part * n_blocks // n_parts, (part + 1) * n_blocks // n_parts):
+        first = start + block * SAMPLE_BLOCK  # acts row r0 + i holds sample first + i
+        n = min(SAMPLE_BLOCK, count - block * SAMPLE_BLOCK)
+        gather(X, order, first - r0, scale, acts, r0, n, 0, X.shape[1])
+        hidden_forward(net, acts, r0, n, codes[2], 0)
+        for i in range(n):
+            activate(acts[r0 + i, z0:z1], codes[1], out[first + i])
 
 
 @parallel_kernel
@@ -112,13 +117,18 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out):
     """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples.
 
     X: (n_samples, n_in) uint8 or float; order: row order, empty for the identity;
-    codes: int64 (loss, output, hidden activation), the loss unused; acts: (>= count, n_units) work
-    buffer; out: (n_samples, n_out).
+    codes: int64 (loss, output, hidden activation), the loss unused; acts: work buffer of n_units
+    columns and at least min(count, SAMPLE_BLOCK) rows; out: (n_samples, n_out).
+
+    The blocks of SAMPLE_BLOCK samples are cut into as many even parts as acts has SAMPLE_BLOCK rows
+    (at most one a block), and each part runs its blocks through its own SAMPLE_BLOCK rows of acts. So
+    SAMPLE_BLOCK rows per Numba thread keep every thread busy, and acts stays in cache however many
+    samples there are.
     """
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
+    n_parts = max(1, min(n_blocks, acts.shape[0] // SAMPLE_BLOCK))
     if count >= PARALLEL_MIN_SAMPLES:
-        for block in prange(n_blocks):
-            _predict_block(net, X, order, start, count, scale, codes, acts, out, block)
+        for part in prange(n_parts):
+            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, part, n_parts)
     else:
-        for block in range(n_blocks):
-            _predict_block(net, X, order, start, count, scale, codes, acts, out, block)
+        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, 0, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastmlp.kernels.forward import predict_chunk
+from fastmlp.kernels.forward import SAMPLE_BLOCK, predict_chunk
 
 import naive
 from cases import BATCH_SIZES, DEPTHS, DTYPES, OUTPUTS, assert_close, layer_sizes, random_thetas
@@ -14,7 +14,9 @@ from kernel_args import KernelArgs, codes
 
 @pairwise(dtype=DTYPES, output=OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, ordered=[False, True])
 def test_predict_chunk(dtype, output, depth, batch_size, ordered):
-    """Rows [start, start + count) of X, in order or through a permutation; nothing outside them is written."""
+    """Rows [start, start + count) of X, in order or through a permutation; nothing outside them is written.
+    The outputs are the same bits whether the work buffer has a row a sample (as many parts as blocks)
+    or one block's rows (one part)."""
     dtype, sizes = np.dtype(dtype), layer_sizes(depth)
     rng = np.random.default_rng(1)
     thetas = random_thetas(sizes, dtype, rng)
@@ -28,6 +30,10 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
     assert np.isnan(out[:start]).all() and np.isnan(out[start + batch_size :]).all()
+    one_part = np.full_like(out, np.nan)
+    acts = np.full((min(batch_size, SAMPLE_BLOCK), args.work.acts.shape[1]), np.nan, dtype)
+    predict_chunk(args.net, X, order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part)
+    np.testing.assert_array_equal(one_part, out)
 
 
 @pairwise(dtype=DTYPES, batch_size=BATCH_SIZES)
