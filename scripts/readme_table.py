@@ -120,7 +120,8 @@ def tables(result: dict) -> str:
             "(2 x (forward + weight-gradient + delta-propagation multiply-adds) per sample + 2 x parameters per "
             "update) as a share of a large matrix multiply's through NumPy's BLAS on all cores, the highest of "
             f"the measurements between the rows ({roof}). *2 thr / 1 thr*: fastmlp's speed-up from its second "
-            "thread."),
+            "thread. *matmul 2 thr / 1 thr*: the same for that large matrix multiply, measured just before the "
+            "row: what the shared host's second core gave at that moment."),
             "",
             _markdown(report.training_table(result)),
         ]

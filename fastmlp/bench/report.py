@@ -77,9 +77,9 @@ def _find(rows, network, dtype, batch_size=None):
     return None
 
 
-def _target(name, measured, required, unit="x"):
+def _target(name, measured, required, unit="x", **context):
     met = None if measured is None else bool(measured >= required)
-    return {"target": name, "required": required, "measured": measured, "unit": unit, "met": met}
+    return {"target": name, "required": required, "measured": measured, "unit": unit, "met": met, **context}
 
 
 def targets(result: dict) -> list[dict]:
@@ -91,7 +91,8 @@ def targets(result: dict) -> list[dict]:
     for batch_size, scaling in THREAD_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: 2 threads vs 1 thread",
-                           row and row.get("thread_scaling"), scaling))
+                           row and row.get("thread_scaling"), scaling,
+                           matmul_thread_scaling=row and row.get("matmul_thread_scaling")))
     for batch_size, share in STEP_SHARE_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",
@@ -130,7 +131,8 @@ def _measured(entry) -> str:
     if entry["unit"] == "%":
         return f"{100 * entry['measured']:.0f}%"
     if entry["unit"] == "x":
-        return f"{entry['measured']:.2f}x"
+        matmul = entry.get("matmul_thread_scaling")
+        return f"{entry['measured']:.2f}x" + (f" (matmul {matmul:.2f}x)" if matmul else "")
     return f"{entry['measured']:g} {entry['unit']}"
 
 
@@ -145,9 +147,11 @@ def _required(entry) -> str:
 
 
 def training_table(result: dict) -> list[list[str]]:
-    """Header and rows: samples/s per contender, the ratio to the best peer, roofline share, thread scaling."""
+    """Header and rows: samples/s per contender, the ratio to the best peer, roofline share, thread scaling, and
+    the thread scaling of a large BLAS matmul measured just before the row."""
     peers = result["peers"]
-    header = ["network", "dtype", "batch", "samples", "fastmlp", *peers, "vs best peer", "roofline", "2 thr / 1 thr"]
+    header = ["network", "dtype", "batch", "samples", "fastmlp", *peers, "vs best peer", "roofline", "2 thr / 1 thr",
+              "matmul 2 thr / 1 thr"]
     rows = [header]
     for row in result["training"]:
         results = row["results"]
@@ -162,7 +166,8 @@ def training_table(result: dict) -> list[list[str]]:
                 cells.append(_rate(record["samples_per_s"]) + one)
         cells.append(f"{row['ratio']:.2f}x" if row.get("ratio") else "-")
         cells.append(f"{100 * row['roofline_share']:.0f}%" if row.get("roofline_share") is not None else "-")
-        cells.append(f"{row['thread_scaling']:.2f}x" if row.get("thread_scaling") else "-")
+        for key in ("thread_scaling", "matmul_thread_scaling"):
+            cells.append(f"{row[key]:.2f}x" if row.get(key) else "-")
         rows.append(cells)
     return rows
 
@@ -230,7 +235,9 @@ def text_report(result: dict) -> str:
                                                       for d, v in roof.items() if "one_thread_flops" in v))
     if result.get("training"):
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
-                  f"medians of {result['settings']['repeat']} alternating runs, compile time excluded)",
+                  f"medians of {result['settings']['repeat']} alternating runs, compile time excluded; matmul 2 thr / "
+                  "1 thr: a large matmul through NumPy's BLAS on all cores over one core, measured just before the "
+                  "row, what the machine's other cores gave at that moment)",
                   format_table(training_table(result))]
     if result.get("prediction"):
         parts += ["", "prediction, samples/s (forward only)", format_table(prediction_table(result))]

@@ -97,6 +97,10 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 row = measure_training(fastmlp, peers, models, data, warm, (layer_sizes, loss), batch_size,
                                        learning_rate, repeat)
                 row["dtype"] = dtype
+                if batch_size >= 32 and one_thread[dtype][-1]:
+                    # What the machine gave a BLAS matmul from its other cores just before this row: on a
+                    # shared host, the ceiling that the row's thread scaling had at that moment.
+                    row["matmul_thread_scaling"] = flops[dtype][-1] / one_thread[dtype][-1]
                 first_calls.setdefault(dtype, row["results"]["fastmlp"]["variants"]
                                        [row["results"]["fastmlp"]["variant"]]["warmup_seconds"][0])
                 training.append(row)

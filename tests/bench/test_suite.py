@@ -52,6 +52,8 @@ def test_quick_run_json_structure(quick_result):
     assert row["roofline_share"] == pytest.approx(
         row["fastmlp_samples_per_s"] * row["flops"] / row["samples"] / row["roofline_flops"])
     assert row["thread_scaling"] > 0
+    roof = result["roofline"]["float32"]
+    assert row["matmul_thread_scaling"] == pytest.approx(roof["measurements"][-1] / roof["one_thread_measurements"][-1])
     one_thread = result["roofline"]["float32"]["one_thread_flops"]  # threadpoolctl: in the bench extra
     assert row["one_thread_share"] == pytest.approx(
         row["results"]["fastmlp 1 thread"]["samples_per_s"] * row["flops"] / row["samples"] / one_thread)
@@ -62,6 +64,10 @@ def test_quick_run_json_structure(quick_result):
     assert measured["784-100-10 float32 batch 1: vs best peer"]["met"] is None  # not in a quick run
     step_share = measured["784-100-10 float32 batch 32: one-thread step vs one-thread matmul"]
     assert step_share["met"] == (row["one_thread_share"] >= 0.65)
+    scaling = measured["784-100-10 float32 batch 32: 2 threads vs 1 thread"]
+    assert scaling["matmul_thread_scaling"] == row["matmul_thread_scaling"]
+    targets_text = report.format_table(report.targets_table(result["targets"]))
+    assert f"(matmul {row['matmul_thread_scaling']:.2f}x)" in targets_text
     assert "fastmlp bench on" in report.text_report(result)
 
 
