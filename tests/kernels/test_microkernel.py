@@ -161,7 +161,8 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
     np.testing.assert_array_equal(results[0], results[1])
     # step_and_sum: a masked last vector, more rows than one pass of columns
     rng = np.random.default_rng(4)
-    cols, rows = microkernel.STEP_VECTORS * 8 - 3, 70
+    lanes = microkernel.VW32 if dtype == np.float32 else microkernel.VW64
+    cols, rows = microkernel.STEP_VECTORS * lanes - 3, 70  # the most columns one call takes
     X = rng.integers(0, 256, rows + 2, dtype=np.uint8)
     A, D = rng.standard_normal(rows + 1).astype(dtype), rng.standard_normal(cols + 2).astype(dtype)
     args = (X, 1, dtype(1 / 255), A, 1, D, 2)

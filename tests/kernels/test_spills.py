@@ -159,17 +159,24 @@ import numba
 import numpy as np
 from fastmlp.kernels.microkernel import gemm, step_and_sum, STORE
 out = {}
+
+
+def compiled(function, *args):  # compiled for the arguments' types, never run: the host may lack the ISA
+    signature = tuple(numba.typeof(arg) for arg in args)
+    function.compile(signature)
+    return function.inspect_asm(signature)
+
+
 for dtype in (np.float32, np.float64):
     a = np.zeros((8, 8), dtype)
-    gemm(a, 0, 8, 1, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1), STORE)
-    out["gemm " + np.dtype(dtype).name] = gemm.inspect_asm(gemm.signatures[-1])
+    out["gemm " + np.dtype(dtype).name] = compiled(gemm, a, 0, 8, 1, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1), STORE)
 
     @numba.njit
     def step(W, X, v, rows, cols):  # batch 1's step and sums (team.sgd_one_and_sum), through a caller
         step_and_sum(W, 0, 8, X, 0, v[0], v, 0, v, 0, v, 0, v[0], rows, cols)
 
-    step(np.zeros(64, dtype), np.zeros(8, np.uint8), np.zeros(8, dtype), 1, 8)
-    out["step_and_sum " + np.dtype(dtype).name] = step.inspect_asm(step.signatures[0])
+    out["step_and_sum " + np.dtype(dtype).name] = compiled(step, np.zeros(64, dtype), np.zeros(8, np.uint8),
+                                                           np.zeros(8, dtype), 1, 8)
 if "dense" in sys.argv:
     # The earlier forward tile: 4 samples x 4 weight rows of dot products, 16 vector accumulators.
     @numba.njit(fastmath={"reassoc", "contract", "nsz"}, error_model="numpy", boundscheck=False)
@@ -185,8 +192,7 @@ if "dense" in sys.argv:
         z[0] = a0 + a1 + a2 + a3 + b0 + b1 + b2 + b3 + c0 + c1 + c2 + c3 + d0 + d1 + d2 + d3
 
     w, z = np.zeros((4, 64), np.float32), np.zeros(1, np.float32)
-    dense_4x4(w, w, z, 64)
-    out["dense_4x4 float32"] = dense_4x4.inspect_asm(dense_4x4.signatures[0])
+    out["dense_4x4 float32"] = compiled(dense_4x4, w, w, z, 64)
 json.dump(out, sys.stdout)
 """
 
