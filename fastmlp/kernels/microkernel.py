@@ -53,12 +53,12 @@ def tile_widths(isa: str, itemsize: int) -> tuple[int, ...]:
 
 MR32, NV32, VW32, KC32 = tile_shape(TARGET.isa, 4)
 MR64, NV64, VW64, KC64 = tile_shape(TARGET.isa, 8)
-#: KC when A is read down its columns (a_ts != 1: the weight gradient, A the activations, t the samples). Each
-#: t of a row tile then reads A from a cache line of its own, so a KC x panel block of B and the row tiles'
-#: lines of A fit in L1 together only for a shorter chunk. 784 x 100 x 512 float32 on one Zen 3 thread, share
-#: of a one-thread sgemm: KC 256: 0.65-0.67, 128: 0.74-0.78, 64: 0.82-0.83; float64, KC 128: 0.69-0.74, 32:
-#: 0.77-0.80. Like KC, the same on every target.
-KC_DOWN32, KC_DOWN64 = 256 // 4, 256 // 8
+#: KC when A is read down its columns (a_ts != 1: the weight gradient, A the activations, t the samples): a
+#: quarter of KC. Each t of a row tile then reads A from a cache line of its own, so a KC x panel block of B
+#: and the row tiles' lines of A fit in L1 together only for a shorter chunk. 784 x 100 x 512 float32 on one
+#: Zen 3 thread, share of a one-thread sgemm: KC 256: 0.62-0.67, 128: 0.74-0.78, 64: 0.80-0.83; float64, KC
+#: 128: 0.69-0.74, 32: 0.65-0.80 (noisy). Like KC, the same on every target.
+KC_DOWN32, KC_DOWN64 = KC32 // 4, KC64 // 4
 WIDTHS32 = tile_widths(TARGET.isa, 4)
 WIDTHS64 = tile_widths(TARGET.isa, 8)
 
