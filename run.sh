@@ -2,6 +2,7 @@
 # fastmlp's two entry points on a fresh machine (root, package registries reachable):
 #   bash run.sh train [fastmlp train options]   install everything, train 784-100-10 on Fashion-MNIST
 #   bash run.sh test  [pytest options]          install everything, run the full test suite
+#   bash run.sh install                          install everything the tests need, run nothing
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,12 +31,15 @@ case "$command" in
         install
         exec .venv/bin/fastmlp train "$@"
         ;;
+    install)
+        install test
+        ;;
     test)
         install test
         exec .venv/bin/python -m pytest -W error "$@"
         ;;
     *)
-        echo "usage: bash run.sh {train|test} [options]" >&2
+        echo "usage: bash run.sh {train|test|install} [options]" >&2
         exit 2
         ;;
 esac
