@@ -69,9 +69,21 @@ def check_X(X, n_features: int, dtype: np.dtype) -> tuple[np.ndarray, float]:
             raise ValueError("X contains NaN or infinity")
         if X.dtype.itemsize > dtype.itemsize and np.abs(X).max() > np.finfo(dtype).max:
             raise ValueError(f"X holds values too large for {dtype}")
-    X = np.ascontiguousarray(X)
     scale = 1.0 / 255.0 if X.dtype == np.uint8 else 1.0
-    return X, scale
+    return read_only(np.ascontiguousarray(X)), scale
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array``, as every checked input is passed to the kernels.
+
+    The kernels never write their inputs, and Numba compiles a kernel once for each array type it is
+    called with, writability included: typed read-only always, a writable array and a read-only one (a
+    memory map, np.frombuffer, the copies scikit-learn's parallel workers receive) share one compilation
+    instead of compiling every kernel they reach twice.
+    """
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabilities: bool = False) -> np.ndarray:
@@ -97,7 +109,7 @@ def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabiliti
         low, high = y.min(), y.max()
         if low < 0 or high >= n_out:
             raise ValueError(f"labels must be in [0, {n_out}) for {n_out} output units; found {low}..{high}")
-        return y.astype(np.int64)
+        return read_only(y.astype(np.int64))
     if y.ndim != 2 or y.shape[1] != n_out:
         raise ValueError(f"y must be labels (n_samples,) or targets (n_samples, {n_out}); got shape {y.shape}")
     if y.dtype.kind == "f" and y.dtype.itemsize > dtype.itemsize and np.abs(y).max() > np.finfo(dtype).max:
@@ -105,8 +117,7 @@ def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabiliti
     if probabilities and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"cross-entropy targets must be in [0, 1] (probabilities or 0/1 labels); "
                          f"found {y.min()}..{y.max()}")
-    y = np.ascontiguousarray(y, dtype=dtype)
-    return y
+    return read_only(np.ascontiguousarray(y, dtype=dtype))
 
 
 # ------------------------------------------------------------------------------------- the network
@@ -186,7 +197,7 @@ def check_rng_state(state, where: str) -> dict:
 def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.ndarray:
     """Per-sample weights (n_samples,) >= 0 and finite, not all zero; empty (unweighted) for None."""
     if sample_weight is None:
-        return np.empty(0, dtype)
+        return read_only(np.empty(0, dtype))
     weights = _as_real_array(sample_weight, "sample_weight")
     if weights.ndim != 1 or weights.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {weights.shape}")
@@ -194,4 +205,4 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
         raise ValueError("sample_weight must be finite and >= 0")
     if not weights.any():
         raise ValueError("sample_weight is zero for every sample")
-    return np.ascontiguousarray(weights, dtype=dtype)
+    return read_only(np.ascontiguousarray(weights, dtype=dtype))

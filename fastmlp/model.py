@@ -544,7 +544,7 @@ class MLP:
         result = per_class[y] * (weights if weights.size else 1.0)
         if not result.any():
             raise ValueError("class_weight and sample_weight give every sample weight 0")
-        return np.ascontiguousarray(result, dtype=self.dtype)
+        return check.read_only(np.ascontiguousarray(result, dtype=self.dtype))
 
     def _validation(self, validation_data: object) -> _Data:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -568,7 +568,8 @@ class MLP:
 
         def part(rows: np.ndarray, weighted: bool) -> _Data:
             weights = data.weights[rows] if data.weights.size and weighted else data.weights[:0]
-            return _Data(np.ascontiguousarray(data.X[rows]), data.scale, data.y[rows], weights)
+            X, y, weights = (check.read_only(np.ascontiguousarray(a)) for a in (data.X[rows], data.y[rows], weights))
+            return _Data(X, data.scale, y, weights)
 
         return part(keep, True), part(valid, False)  # validation scores are unweighted
 

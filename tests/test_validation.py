@@ -277,13 +277,31 @@ def test_odd_but_valid_y(net, subtests):
             np.testing.assert_array_equal(trained.params, reference.params)
 
 
-def test_read_only_X(net):
-    """A read-only X (np.frombuffer, a memory map) predicts; only forward here, as each read-only
-    signature is a separate compilation of every kernel it reaches."""
-    X = good_X(6)
-    read_only = np.frombuffer(X.tobytes(), X.dtype).reshape(X.shape)
-    assert not read_only.flags.writeable
-    np.testing.assert_array_equal(net.forward(read_only), net.forward(X))
+def _compilations() -> int:
+    """Signatures compiled so far by every kernel of fastmlp.kernels."""
+    import fastmlp.kernels as kernels
+
+    modules = [getattr(kernels, name) for name in dir(kernels) if isinstance(getattr(kernels, name), type(kernels))]
+    return sum(len(kernel.signatures) for module in modules for kernel in vars(module).values()
+               if isinstance(kernel, numba.core.dispatcher.Dispatcher))
+
+
+def test_read_only_inputs_train_and_predict_on_the_same_compiled_kernels(net):
+    """Read-only X, y and sample weights (np.frombuffer, a memory map, scikit-learn's parallel workers) give
+    the results of writable ones, and compile nothing more: the kernels take every input read-only."""
+    X, y, weights = good_X(6), good_y(6), np.linspace(1, 2, 6)
+    frozen = [np.frombuffer(a.tobytes(), a.dtype).reshape(a.shape) for a in (X, y, weights)]
+    assert not any(a.flags.writeable for a in frozen)
+    settings = dict(epochs=2, batch_size=4, early_stopping=True, validation_fraction=0.4, n_threads=1)
+    other = MLP(net.layer_sizes, loss=net.loss, dtype=net.dtype, random_state=0)
+    net.fit(X, y, sample_weight=weights, **settings)
+    expected = net.forward(X), net.loss_and_gradients(X, y, weights)
+    compiled = _compilations()
+    other.fit(*frozen[:2], sample_weight=frozen[2], **settings)
+    np.testing.assert_array_equal(other.params, net.params)
+    np.testing.assert_array_equal(other.forward(frozen[0]), expected[0])
+    assert other.loss_and_gradients(*frozen[:2], frozen[2])[0] == expected[1][0]
+    assert _compilations() == compiled or numba.config.DISABLE_JIT
 
 
 def test_single_output_takes_a_column_of_targets():
