@@ -74,7 +74,8 @@ def check_X(X, n_features: int, dtype: np.dtype) -> tuple[np.ndarray, float]:
 
 
 def read_only(array: np.ndarray) -> np.ndarray:
-    """A read-only view of ``array``, as every checked input is passed to the kernels.
+    """A read-only view of ``array``, as the model passes every input to the kernels (checked X here,
+    targets and weights in model._Data).
 
     The kernels never write their inputs, and Numba compiles a kernel once for each array type it is
     called with, writability included: typed read-only always, a writable array and a read-only one (a
@@ -109,7 +110,7 @@ def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabiliti
         low, high = y.min(), y.max()
         if low < 0 or high >= n_out:
             raise ValueError(f"labels must be in [0, {n_out}) for {n_out} output units; found {low}..{high}")
-        return read_only(y.astype(np.int64))
+        return y.astype(np.int64)
     if y.ndim != 2 or y.shape[1] != n_out:
         raise ValueError(f"y must be labels (n_samples,) or targets (n_samples, {n_out}); got shape {y.shape}")
     if y.dtype.kind == "f" and y.dtype.itemsize > dtype.itemsize and np.abs(y).max() > np.finfo(dtype).max:
@@ -117,7 +118,7 @@ def check_targets(y, n_samples: int, n_out: int, dtype: np.dtype, *, probabiliti
     if probabilities and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"cross-entropy targets must be in [0, 1] (probabilities or 0/1 labels); "
                          f"found {y.min()}..{y.max()}")
-    return read_only(np.ascontiguousarray(y, dtype=dtype))
+    return np.ascontiguousarray(y, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------------- the network
@@ -197,7 +198,7 @@ def check_rng_state(state, where: str) -> dict:
 def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.ndarray:
     """Per-sample weights (n_samples,) >= 0 and finite, not all zero; empty (unweighted) for None."""
     if sample_weight is None:
-        return read_only(np.empty(0, dtype))
+        return np.empty(0, dtype)
     weights = _as_real_array(sample_weight, "sample_weight")
     if weights.ndim != 1 or weights.shape[0] != n_samples:
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {weights.shape}")
@@ -205,4 +206,4 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
         raise ValueError("sample_weight must be finite and >= 0")
     if not weights.any():
         raise ValueError("sample_weight is zero for every sample")
-    return read_only(np.ascontiguousarray(weights, dtype=dtype))
+    return np.ascontiguousarray(weights, dtype=dtype)

@@ -33,9 +33,19 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
 CHUNK = 1024
 #: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
 MIN_ADAPTIVE_RATE = 1e-6
-#: Training data, checked and converted: X as the kernels read it, its scale (1/255 for uint8),
-#: targets (labels or a matrix) and per-sample weights (empty: unweighted).
-_Data = namedtuple("_Data", ["X", "scale", "y", "weights"])
+
+
+class _Data(namedtuple("_Data", ["X", "scale", "y", "weights"])):
+    """Training data, checked and converted: X as the kernels read it, its scale (1/255 for uint8),
+    targets (labels or a matrix) and per-sample weights (empty: unweighted); each array a read-only view
+    (check.read_only), so that writable and read-only data train on the same compiled kernels."""
+
+    __slots__ = ()
+
+    def __new__(cls, X: np.ndarray, scale: float, y: np.ndarray, weights: np.ndarray) -> _Data:
+        return super().__new__(cls, check.read_only(X), scale, check.read_only(y), check.read_only(weights))
+
+
 #: The metadata fields that define a network (a checkpoint must match them to be resumed).
 NETWORK_FIELDS = ("layer_sizes", "loss", "output", "activation", "dtype")
 
@@ -544,7 +554,7 @@ class MLP:
         result = per_class[y] * (weights if weights.size else 1.0)
         if not result.any():
             raise ValueError("class_weight and sample_weight give every sample weight 0")
-        return check.read_only(np.ascontiguousarray(result, dtype=self.dtype))
+        return np.ascontiguousarray(result, dtype=self.dtype)
 
     def _validation(self, validation_data: object) -> _Data:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -568,8 +578,7 @@ class MLP:
 
         def part(rows: np.ndarray, weighted: bool) -> _Data:
             weights = data.weights[rows] if data.weights.size and weighted else data.weights[:0]
-            X, y, weights = (check.read_only(np.ascontiguousarray(a)) for a in (data.X[rows], data.y[rows], weights))
-            return _Data(X, data.scale, y, weights)
+            return _Data(np.ascontiguousarray(data.X[rows]), data.scale, data.y[rows], weights)
 
         return part(keep, True), part(valid, False)  # validation scores are unweighted
 
