@@ -98,8 +98,8 @@ def kernel_case(batch_size: int, hidden: int = 100, dtype: str = "float32", n_sa
         opt = fastmlp.kernels.SGD(velocity, kind(1e-4), kind(0.0), kind(0.0), False)
     return KernelCase(
         model=model,
-        X=X,
-        targets=y,
+        X=_read_only(X),
+        targets=_read_only(y),
         order=rng.permutation(n_samples).astype(np.int64),
         batch_size=batch_size,
         scale=kind(1.0 / 255.0),
@@ -107,10 +107,19 @@ def kernel_case(batch_size: int, hidden: int = 100, dtype: str = "float32", n_sa
         net=model._net(),
         opt=opt,
         work=model._work(batch_size),
-        weights=np.empty(0, model.dtype),
+        weights=_read_only(np.empty(0, model.dtype)),
         out=np.empty((n_samples, model.layer_sizes[-1]), model.dtype),
         identity=np.empty(0, np.int64),
     )
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view: the model passes X, targets and weights to the kernels so, and the kernels compile once
+    for each array type, writability included. Written out here, not imported, because asv runs this file
+    against commits from before fastmlp._validation.read_only."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 # One function per kernel, each one call with the arguments of a minibatch at the start of the data:

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
+from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, PARTS, SGD, Net, Optimizer, Work, output_rows
 from fastmlp.kernels.backward import forward_backward, gradients
 
@@ -51,10 +52,10 @@ class KernelArgs:
         """forward_backward then gradients on samples [start, start + count) of ``order`` (all of X by
         default); returns the per-sample losses (each times its weight) and the per-layer gradients."""
         count = len(X) if count is None else count
-        weights = np.empty(0, self.dtype) if weights is None else weights
+        weights = no_weights(self.dtype) if weights is None else frozen(weights)
         order = np.empty(0, np.int64) if order is None else order
-        forward_backward(self.net, X, as_targets(Y, self.dtype), weights, order, start, count, self.dtype.type(1.0),
-                         codes, self.work)
+        forward_backward(self.net, frozen(X), as_targets(Y, self.dtype), weights, order, start, count,
+                         self.dtype.type(1.0), codes, self.work)
         gradients(self.net, weights, order, start, count, self.work)
         return self.work.losses[:count].copy(), self.thetas(self.work.grads)
 
@@ -73,10 +74,10 @@ def codes(loss, output, hidden="logistic") -> np.ndarray:
 
 
 def as_targets(Y, dtype) -> np.ndarray:
-    """Labels as int64, target matrices in the network's dtype."""
-    return Y.astype(np.int64) if Y.ndim == 1 else Y.astype(dtype)
+    """Labels as int64, target matrices in the network's dtype; read-only, as the model passes them."""
+    return frozen(Y.astype(np.int64) if Y.ndim == 1 else Y.astype(dtype))
 
 
 def no_weights(dtype) -> np.ndarray:
     """The empty sample-weight array: every sample weighs 1."""
-    return np.empty(0, dtype)
+    return frozen(np.empty(0, dtype))

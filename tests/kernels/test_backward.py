@@ -9,7 +9,7 @@ from fastmlp.kernels.backward import forward_backward, gradients
 import naive
 from cases import BATCH_SIZES, DEPTHS, DTYPES, LOSS_OUTPUTS, assert_close, layer_sizes, make_targets, random_thetas
 from covering import pairwise
-from kernel_args import KernelArgs, as_targets, codes
+from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights
 
 
 @pairwise(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES)
@@ -23,8 +23,8 @@ def test_forward_backward_and_gradients(dtype, loss_output, depth, batch_size):
     Y = make_targets(rng, loss, output, n, sizes[-1])
     order = rng.permutation(n)
     args = KernelArgs(thetas, dtype, batch_size)
-    weights = np.empty(0, dtype)
-    forward_backward(args.net, X, as_targets(Y, dtype), weights, order, start, batch_size, dtype.type(1.0),
+    weights = no_weights(dtype)
+    forward_backward(args.net, frozen(X), as_targets(Y, dtype), weights, order, start, batch_size, dtype.type(1.0),
                      codes(loss, output), args.work)
     gradients(args.net, weights, order, start, batch_size, args.work)
     rows = order[start : start + batch_size]

@@ -9,7 +9,7 @@ from fastmlp.kernels.forward import SAMPLE_BLOCK, predict_chunk
 import naive
 from cases import BATCH_SIZES, DEPTHS, DTYPES, OUTPUTS, assert_close, layer_sizes, random_thetas
 from covering import pairwise
-from kernel_args import KernelArgs, codes
+from kernel_args import KernelArgs, codes, frozen
 
 
 @pairwise(dtype=DTYPES, output=OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, ordered=[False, True])
@@ -25,14 +25,15 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     order = rng.permutation(n) if ordered else np.empty(0, np.int64)
     args = KernelArgs(thetas, dtype, batch_size)
     out = np.full((n, sizes[-1]), np.nan, dtype)
-    predict_chunk(args.net, X, order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts, out)
+    predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts,
+                  out)
     rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
     assert np.isnan(out[:start]).all() and np.isnan(out[start + batch_size :]).all()
     one_part = np.full_like(out, np.nan)
     acts = np.full((min(batch_size, SAMPLE_BLOCK), args.work.acts.shape[1]), np.nan, dtype)
-    predict_chunk(args.net, X, order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part)
+    predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part)
     np.testing.assert_array_equal(one_part, out)
 
 
@@ -48,7 +49,7 @@ def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
     for X, x_scale in ((X8, scale), (X8.astype(dtype) * scale, dtype.type(1.0))):
         args = KernelArgs(thetas, dtype, batch_size)
         out = np.empty((batch_size, thetas[-1].shape[0]), dtype)
-        predict_chunk(args.net, X, np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
+        predict_chunk(args.net, frozen(X), np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
                       args.work.acts, out)
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])

@@ -12,7 +12,7 @@ from fastmlp.kernels.forward import predict_chunk
 
 import naive
 from cases import assert_close, make_targets
-from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
+from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights, random_thetas
 
 HIDDEN = list(HIDDEN_ACTIVATIONS)
 #: A covering set of (hidden activation, dtype, hidden layers, loss, output, batch size): every
@@ -71,7 +71,7 @@ def test_predict_chunk(hidden, dtype, hidden_sizes, loss, output, batch):
     X = rng.normal(size=(batch + 3, 5)).astype(dtype)
     case = KernelArgs(thetas, dtype, batch)
     out = np.full((batch + 3, 3), np.nan, dtype)
-    predict_chunk(case.net, X, np.empty(0, np.int64), 3, batch, dtype.type(1.0), codes(loss, output, hidden),
+    predict_chunk(case.net, frozen(X), np.empty(0, np.int64), 3, batch, dtype.type(1.0), codes(loss, output, hidden),
                   case.work.acts, out)
     assert_close(out[3:], naive.predict_chunk(thetas, X[3:], output, hidden), dtype)
     assert np.isnan(out[:3]).all()
@@ -165,8 +165,8 @@ def test_team_epoch_bit_identical_and_matches_reference(hidden, dtype):
     results = []
     for members in (1, 2, 3):
         case = KernelArgs(thetas, dtype, batch)
-        loss = train_epoch(case.net, case.opt(**settings), X, as_targets(y, dtype), no_weights(dtype), order, batch,
-                           dtype.type(1.0), codes("softmax_cross_entropy", "softmax", hidden), case.work,
+        loss = train_epoch(case.net, case.opt(**settings), frozen(X), as_targets(y, dtype), no_weights(dtype), order,
+                           batch, dtype.type(1.0), codes("softmax_cross_entropy", "softmax", hidden), case.work,
                            n_threads=members)
         results.append((case.params, loss))
     for params, loss in results[1:]:

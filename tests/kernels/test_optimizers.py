@@ -18,7 +18,7 @@ from fastmlp.kernels.update import row_update, step_rate
 
 import naive
 from cases import OPTIMIZERS, assert_close
-from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
+from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights, random_thetas
 
 LAYER_SIZES = (5, 7, 6, 3)
 
@@ -94,9 +94,9 @@ def test_adam_update_matches_scikit_learn():
 
 
 def adam_epoch(case, X, y, order, batch, members=1, **settings):
-    return train_epoch(case.net, case.opt("adam", **settings), X, as_targets(y, case.dtype), no_weights(case.dtype),
-                       order, batch, case.dtype.type(1.0), codes("softmax_cross_entropy", "softmax", "relu"),
-                       case.work, n_threads=members)
+    return train_epoch(case.net, case.opt("adam", **settings), frozen(X), as_targets(y, case.dtype),
+                       no_weights(case.dtype), order, batch, case.dtype.type(1.0),
+                       codes("softmax_cross_entropy", "softmax", "relu"), case.work, n_threads=members)
 
 
 def test_adam_epochs_match_reference_and_count_steps(dtype):

@@ -10,7 +10,7 @@ from fastmlp._team import train_epoch
 
 import naive
 from cases import assert_close, make_targets
-from kernel_args import KernelArgs, as_targets, codes, no_weights, random_thetas
+from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights, random_thetas
 
 #: A covering set of (dtype, loss, output, hidden layers, batch size): both dtypes, every loss, one to
 #: three hidden layers, batch sizes below and above the parallel threshold.
@@ -82,7 +82,7 @@ def test_weights_summing_to_zero_give_a_zero_gradient(dtype):
 def epoch(thetas, dtype, batch, X, y, weights, order, members=1, **settings):
     """A case trained one epoch by train_epoch; returns the case and the epoch's loss."""
     case = KernelArgs(thetas, dtype, batch)
-    loss = train_epoch(case.net, case.opt(**settings), X, as_targets(y, dtype), weights, order, batch,
+    loss = train_epoch(case.net, case.opt(**settings), frozen(X), as_targets(y, dtype), frozen(weights), order, batch,
                        np.dtype(dtype).type(1.0), codes("softmax_cross_entropy", "softmax", "tanh"), case.work,
                        n_threads=members)
     return case, loss

@@ -41,7 +41,7 @@ from cases import (
     random_thetas,
 )
 from covering import pairwise
-from kernel_args import KernelArgs, as_targets, codes
+from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights
 
 
 @pairwise(dtype=DTYPES, loss_output=LOSS_OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, members=TEAM_SIZES,
@@ -61,7 +61,7 @@ def test_team_epoch(dtype, loss_output, depth, batch_size, members, optimizer):
     for team in sorted({1, members}):
         args = KernelArgs(thetas, dtype, batch_size)
         opt = args.opt(**settings)
-        losses = [train_epoch(args.net, opt, X, as_targets(Y, dtype), np.empty(0, dtype), order, batch_size,
+        losses = [train_epoch(args.net, opt, frozen(X), as_targets(Y, dtype), no_weights(dtype), order, batch_size,
                               dtype.type(1.0), codes(loss, output), args.work, n_threads=team) for order in orders]
         results.append((args.params, losses))
     for epoch, order in enumerate(orders):
@@ -93,9 +93,9 @@ def test_team_size_bit_identical_on_uint8(batch_size):
         results = []
         for members in TEAM_SIZES:
             args = KernelArgs(start, dtype, batch_size)
-            loss = train_epoch(args.net, args.opt(**settings), X, y, np.empty(0, dtype), order, batch_size,
-                               dtype.type(1 / 255), codes("softmax_cross_entropy", "softmax"), args.work,
-                               n_threads=members)
+            loss = train_epoch(args.net, args.opt(**settings), frozen(X), as_targets(y, dtype), no_weights(dtype),
+                               order, batch_size, dtype.type(1 / 255), codes("softmax_cross_entropy", "softmax"),
+                               args.work, n_threads=members)
             results.append((args.params, loss))
         expected, _, _ = naive.train_epoch([theta.astype(np.float64) for theta in start], naive.zeros_like(start),
                                            X[order] / 255, y[order], batch_size, "softmax_cross_entropy", "softmax",
@@ -152,8 +152,8 @@ def test_timings_count_every_phase_and_change_nothing():
     results = []
     for timings in (None, np.zeros((2, N_PHASES), np.int64)):
         args = KernelArgs(start, dtype, 8)
-        train_epoch(args.net, args.opt(), X, y, np.empty(0, dtype), np.arange(64), 8, dtype.type(1.0),
-                    codes("softmax_cross_entropy", "softmax"), args.work, n_threads=2, timings=timings)
+        train_epoch(args.net, args.opt(), frozen(X), as_targets(y, dtype), no_weights(dtype), np.arange(64), 8,
+                    dtype.type(1.0), codes("softmax_cross_entropy", "softmax"), args.work, n_threads=2, timings=timings)
         results.append(args.params)
     np.testing.assert_array_equal(results[1], results[0])
     phases = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]

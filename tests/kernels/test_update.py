@@ -24,7 +24,7 @@ from cases import (
     random_thetas,
 )
 from covering import pairwise
-from kernel_args import KernelArgs, as_targets, codes
+from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights
 
 
 def update_all_rows(args, opt, grads):
@@ -95,8 +95,8 @@ def test_step_rows(dtype, optimizer, batch_size):
     opt = args.opt(**settings)
     expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
     for _ in range(2):
-        forward_backward(args.net, X, as_targets(Y, dtype), np.empty(0, dtype), np.empty(0, np.int64), 0, batch_size,
-                         dtype.type(1.0), codes(loss, output), args.work)
+        forward_backward(args.net, frozen(X), as_targets(Y, dtype), no_weights(dtype), np.empty(0, np.int64), 0,
+                         batch_size, dtype.type(1.0), codes(loss, output), args.work)
         for l, k0, n_rows in args.net.row_blocks:
             step_rows(args.net, opt, args.work, batch_size, batch_size, opt.learning_rate, l, k0, k0 + n_rows)
         expected, velocity, _ = naive.train_step(expected, velocity, X, Y, loss, output,
