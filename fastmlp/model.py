@@ -195,6 +195,13 @@ class MLP:
             view[:] = theta
         return net
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling: arrays can arrive read-only (pickle protocol 5's out-of-band buffers, joblib's memory
+        maps), and the model writes its parameters and optimizer state as it trains; so it keeps writable
+        copies of those, which also predict on the kernels compiled for every other model."""
+        self.__dict__.update({key: np.array(value) if isinstance(value, np.ndarray) and not value.flags.writeable
+                              else value for key, value in state.items()})
+
     def thetas(self) -> list[np.ndarray]:
         """Copies of the per-layer matrices, each (n_out, n_in + 1) with the bias in the last column."""
         return [theta.copy() for theta in theta_views(self.params, self._layout)]

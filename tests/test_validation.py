@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 
 import numba
@@ -288,7 +289,9 @@ def _compilations() -> int:
 
 def test_read_only_inputs_train_and_predict_on_the_same_compiled_kernels(net):
     """Read-only X, y and sample weights (np.frombuffer, a memory map, scikit-learn's parallel workers) give
-    the results of writable ones, and compile nothing more: the kernels take every input read-only."""
+    the results of writable ones, and compile nothing more: the kernels take every input read-only. So does
+    a model unpickled from read-only buffers (pickle protocol 5 out of band, joblib's memory maps): it keeps
+    writable copies of its parameters and state, and trains on."""
     X, y, weights = good_X(6), good_y(6), np.linspace(1, 2, 6)
     frozen = [np.frombuffer(a.tobytes(), a.dtype).reshape(a.shape) for a in (X, y, weights)]
     assert not any(a.flags.writeable for a in frozen)
@@ -301,6 +304,13 @@ def test_read_only_inputs_train_and_predict_on_the_same_compiled_kernels(net):
     np.testing.assert_array_equal(other.params, net.params)
     np.testing.assert_array_equal(other.forward(frozen[0]), expected[0])
     assert other.loss_and_gradients(*frozen[:2], frozen[2])[0] == expected[1][0]
+    buffers = []
+    data = pickle.dumps(other, protocol=5, buffer_callback=buffers.append)
+    unpickled = pickle.loads(data, buffers=[memoryview(buffer.raw()).toreadonly() for buffer in buffers])
+    np.testing.assert_array_equal(unpickled.forward(X), expected[0])
+    unpickled.partial_fit(X, y, sample_weight=weights, batch_size=4, n_threads=1)
+    other.partial_fit(X, y, sample_weight=weights, batch_size=4, n_threads=1)
+    np.testing.assert_array_equal(unpickled.params, other.params)
     assert _compilations() == compiled or numba.config.DISABLE_JIT
 
 
