@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 from numba.core.dispatcher import Dispatcher
 
@@ -83,7 +84,19 @@ def test_the_scan_catches_a_kernel_made_directly():
 @needs_jit
 def test_registry_holds_only_policy_options():
     """Every registered kernel has exactly the policy's options; only ``parallel`` may differ, and serial
-    kernels compile without Numba's runtime."""
+    kernels compile without Numba's runtime. A kernel calling another compiles it for plain argument types
+    only, never for a literal constant or prange's unsigned index (_compile._OneCompilePerType): after a fit
+    and a prediction that reach every kind of call, no kernel holds such a signature."""
+    net = fastmlp.MLP([3, 4, 2], dtype="float64", random_state=0)
+    X = np.random.default_rng(0).random((80, 3))
+    for batch_size in (1, 5, 80):
+        net.fit(X, np.arange(80) % 2, epochs=1, batch_size=batch_size, momentum=0.5 * (batch_size > 1), n_threads=2)
+    net.predict(X)
+    for dispatcher in _compile.REGISTRY:
+        for signature in dispatcher.signatures:
+            assert not any(isinstance(arg, numba.types.Literal) or (isinstance(arg, numba.types.Integer) and
+                                                                     not arg.signed) for arg in signature), (
+                f"{dispatcher.py_func.__qualname__}{signature}")
     assert len(_compile.REGISTRY) >= sum(map(len, STABLE_KERNELS.values()))
     for dispatcher in _compile.REGISTRY:
         options = dispatcher.targetoptions

@@ -178,13 +178,12 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
         if reads_copy(net.layout, l, count):
             lecture_copy(net, work, l, 0, net.layout[l, SIZE])
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
-    # int64 blocks from both loops, one compilation of sample_block (prange's index is unsigned; see predict_chunk)
     if count >= PARALLEL_MIN_SAMPLES:
         for block in prange(n_blocks):
-            sample_block(net, X, targets, weights, order, start, count, scale, codes, work, np.int64(block))
+            sample_block(net, X, targets, weights, order, start, count, scale, codes, work, block)
     else:
         for block in range(n_blocks):
-            sample_block(net, X, targets, weights, order, start, count, scale, codes, work, np.int64(block))
+            sample_block(net, X, targets, weights, order, start, count, scale, codes, work, block)
 
 
 @kernel

@@ -1,6 +1,5 @@
 """Forward propagation: inputs gathered into the work buffer, then z = W a + b layer by layer."""
 
-import numpy as np
 from numba import prange
 
 from .._compile import kernel, parallel_kernel
@@ -128,10 +127,8 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out):
     """
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     n_parts = max(1, min(n_blocks, acts.shape[0] // SAMPLE_BLOCK))
-    # Both calls pass int64: prange's index is unsigned and constants are literals, and Numba compiles a callee
-    # once for each argument type (a small network's first predict compiled in 15-20 s here, 20-23 s before).
     if count >= PARALLEL_MIN_SAMPLES:
         for part in prange(n_parts):
-            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, np.int64(part), n_parts)
+            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, part, n_parts)
     else:
-        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, np.int64(0), np.int64(1))
+        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, 0, 1)
