@@ -28,6 +28,7 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
     from ._team import train_epoch
     from .kernels.backward import forward_backward, gradients
     from .kernels.forward import SAMPLE_BLOCK, predict_chunk
+    from .kernels.microkernel import pack_size
 
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
 CHUNK = 1024
@@ -299,6 +300,8 @@ class MLP:
             grads=np.empty(self.n_params, self.dtype),
             lecture=np.empty(self.n_params, self.dtype),
             parts=np.empty(PARTS * batch_size * self.layer_sizes[1], self.dtype),
+            # a row for each of Numba's threads (backward.gradients) and each member of a team (fastmlp._team)
+            pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_size(self.dtype.itemsize)), self.dtype),
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:

@@ -13,6 +13,11 @@ from fastmlp._layout import build_layout, n_params, n_units, theta_views
 from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, PARTS, SGD, Net, Optimizer, Work, output_rows
 from fastmlp.kernels.backward import forward_backward, gradients
+from fastmlp.kernels.microkernel import pack_size
+
+#: Threads with a buffer of their own for gemm_packed: a team of more members takes gemm's path past them
+#: (backward.row_gradient), and the team tests check that the weights come out the same.
+PACK_ROWS = 2
 
 
 class KernelArgs:
@@ -39,6 +44,7 @@ class KernelArgs:
             grads=np.full(self.params.size, np.nan, self.dtype),
             lecture=np.full(self.params.size, np.nan, self.dtype),
             parts=np.full(PARTS * batch * sizes[1], np.nan, self.dtype),
+            pack=np.full((PACK_ROWS, pack_size(self.dtype.itemsize)), np.nan, self.dtype),
         )
 
     def opt(self, kind="sgd", learning_rate=0.3, momentum=0.0, nesterov=False, weight_decay=0.0, beta_1=0.9,

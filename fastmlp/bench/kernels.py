@@ -2,8 +2,9 @@
 
 Two uses are timed, as the training step makes them: the forward pass (rows samples, columns units, t inputs;
 A rows of an activation buffer, B the k-major weights) and the weight gradient (rows inputs, columns units,
-t samples; A read down the columns of the activation buffer, B the deltas). Medians of repeats, the
-microkernel and BLAS timed in alternation; the share is the median of the paired ratios.
+t samples; A read down the columns of the activation buffer through gemm_packed's copy, B the deltas).
+Medians of repeats, the microkernel and BLAS timed in alternation; the share is the median of the paired
+ratios.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _paired(ours, theirs, repeat: int, min_time: float) -> tuple[float, float, f
 
 def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
     """Buffers laid out as the training step keeps them, and the two gemm calls with their BLAS twins."""
-    from ..kernels.microkernel import ADD, STORE, gemm
+    from ..kernels.microkernel import ADD, STORE, gemm, gemm_packed, pack_size
 
     rng = np.random.default_rng(seed)
     # A row of activations or deltas: inputs, the layer's units, then the NEXT_UNITS of the layer after it
@@ -51,6 +52,7 @@ def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
     weights = rng.standard_normal((n_in + 1, n_out)).astype(dtype)  # (n_in + 1, n_out), bias last row
     deltas = rng.standard_normal((n_samples, row)).astype(dtype)  # the layer's in columns [n_in, n_in + n_out)
     grads = np.empty((n_in + 1, n_out), dtype)  # (n_in + 1, n_out)
+    pack = np.empty(pack_size(np.dtype(dtype).itemsize), dtype)
     one = dtype(1.0)
     x = np.ascontiguousarray(acts[:, :n_in])
     w = np.ascontiguousarray(weights[:n_in])
@@ -62,7 +64,7 @@ def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
         gemm(acts, 0, row, 1, weights, 0, n_out, acts, n_in, row, n_samples, n_out, n_in, one, ADD)
 
     def gradient():
-        gemm(acts, 0, 1, row, deltas, n_in, row, grads, 0, n_out, n_in, n_out, n_samples, one, STORE)
+        gemm_packed(acts, 0, row, deltas, n_in, row, grads, 0, n_out, n_in, n_out, n_samples, one, STORE, pack)
 
     return {
         "forward": (forward, lambda: np.matmul(x, w, out=z)),

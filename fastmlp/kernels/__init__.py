@@ -6,11 +6,13 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   see fastmlp._layout), the ``(n_layers + 1, 3)`` table of layer size, parameter offset and activation
   offset, and the ``(n_blocks, 3)`` table of ``(layer, first_row, n_rows)`` blocks of ROW_BLOCK rows of
   the stored transposes that ``backward.gradients`` shares out between threads.
-- ``Work(acts, outputs, deltas, losses, grads, lecture, parts)``: the buffers a model allocates once:
+- ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack)``: the buffers a model allocates once:
   per sample of a minibatch the activation and delta rows, the output layer's scratch (``output_rows``
   values a sample, flat) and the loss; the gradient; the hidden layers' weight matrices in the lecture's
   order, shaped like ``params`` (backward.lecture_copy); and the PARTS parts of the first layer's sums
-  that a training step adds (``PARTS x batch x`` units the first layer feeds, flat; team.first_layer_part).
+  that a training step adds (``PARTS x batch x`` units the first layer feeds, flat; team.first_layer_part);
+  and one row per thread that computes gradients, each the copy of activations that its weight gradients
+  read (``threads x microkernel.pack_size(itemsize)``; backward.row_gradient).
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
   velocity or Adam's first moment, ``second`` Adam's second moment (may be empty for SGD), both shaped
@@ -20,7 +22,7 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
-Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts"])
+Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts", "pack"])
 Optimizer = namedtuple(
     "Optimizer",
     ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",

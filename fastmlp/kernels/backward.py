@@ -1,13 +1,13 @@
 """Backpropagation: per-sample deltas by the chain rule, then the mean gradient of each weight row."""
 
 import numpy as np
-from numba import prange
+from numba import get_thread_id, prange
 
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
 from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
-from .microkernel import ADD, STORE, gemm
+from .microkernel import ADD, STORE, gemm, gemm_packed
 
 #: The input of every bias: gemm's A for the biases' row of a gradient.
 ONE = np.ones(1, np.uint8)
@@ -187,14 +187,16 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
 
 
 @kernel
-def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite):
+def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member):
     """For rows [k0, k1) of layer l's stored transpose (row k < n_in: the weights from input k to every
-    unit; row n_in: the biases): out (+)= factor * sum over ``count`` samples of [a, 1]_k delta.
+    unit; row n_in: the biases): out (+)= factor * sum over ``count`` samples of [a, 1]_k delta, by the
+    thread that owns work.pack[member] (gemm_packed's copy; none, so gemm's path, for a member past its rows:
+    the same values).
 
     With ``out = work.grads``, ``factor = 1 / sum of the weights`` and ``overwrite`` this is the
     (weighted) mean gradient; plain SGD passes ``out = net.params`` and ``factor = -learning_rate /
     sum of the weights`` to step in place. Every value is one fixed sequence of operations over the
-    samples in order (``gemm``), so results do not depend on how rows are shared between threads
+    samples in order (``gemm``, ``gemm_packed``), so results do not depend on how rows are shared between threads
     (test_threads_bit_identical).
     """
     layout = net.layout
@@ -207,8 +209,9 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite):
     mode = STORE if overwrite else ADD
     weights_stop = min(k1, n_in)
     if weights_stop > k0:
-        gemm(acts, layout[l, UNIT] + k0, 1, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * n_out, n_out,
-             weights_stop - k0, n_out, count, factor, mode)
+        pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+        gemm_packed(acts, layout[l, UNIT] + k0, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * n_out,
+                    n_out, weights_stop - k0, n_out, count, factor, mode, pack)
     if k1 > n_in:  # the biases' row: the inputs' constant 1, the same 1 for every sample (a_ts = 0)
         gemm(ONE, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * n_out, n_out, 1, n_out, count, factor,
              mode)
@@ -227,4 +230,4 @@ def gradients(net, weights, order, start, count, work):
     for block in prange(net.row_blocks.shape[0]):
         blocks = net.row_blocks
         l, k0 = blocks[block, 0], blocks[block, 1]
-        row_gradient(net, work, count, l, k0, k0 + blocks[block, 2], factor, work.grads, True)
+        row_gradient(net, work, count, l, k0, k0 + blocks[block, 2], factor, work.grads, True, get_thread_id())

@@ -194,10 +194,10 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     stop = min(k1, n_in)
     step = weight_sum > 0
     if step and k1 > n_in:  # the biases first: the part's sums start from them
-        step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1, member)
     if not (step and next_count > 0 and count <= FUSED_MAX_SAMPLES):
         if step:
-            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop)
+            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop, member)
         since = _lap(timings, member, UPDATE, since)
         if next_count > 0:
             gather(X, order, next_start, scale, acts, 0, next_count, k0, stop)
@@ -214,7 +214,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
                             b0, b1)
             since = _lap(timings, member, UPDATE, since)
             continue
-        step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1, member)
         since = _lap(timings, member, UPDATE, since)
         gather(X, order, next_start, scale, acts, 0, next_count, b0, b1)
         since = _lap(timings, member, GATHER, since)
@@ -240,7 +240,7 @@ def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
     n_in = net.layout[0, SIZE]
     k0, k1 = member_rows(net.layout, member, n_members)
     if weight_sum > 0:
-        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, k1)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, k1, member)
         since = _lap(timings, member, UPDATE, since)
     if next_count > 0:
         gather(X, order, next_start, scale, work.acts, 0, next_count, k0, min(k1, n_in))
@@ -308,7 +308,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             rate = step_rate(opt, steps)
             for l in range(1, n_layers):
                 k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
-                step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1)
+                step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member)
                 if reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
                     lecture_copy(net, work, l, k0, k1)
         since = _lap(timings, member, UPDATE, since)

@@ -115,14 +115,15 @@ def stateless(opt):
 
 
 @kernel
-def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1):
+def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member):
     """Gradient and update of rows [k0, k1) of layer l's stored transpose: the minibatch's ``count``
-    samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate."""
+    samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate;
+    by team member ``member`` (row_gradient)."""
     dtype = net.params.dtype.type
     if stateless(opt):
         # No state to keep: add -lr / sum w * sum [a, 1] delta straight into the weights.
         factor = -rate / dtype(weight_sum)
-        row_gradient(net, work, count, l, k0, k1, factor, net.params, False)
+        row_gradient(net, work, count, l, k0, k1, factor, net.params, False, member)
     else:
         # The gradient of a few rows at a time, each used by the update while it is still in L1: the
         # gradient, params and optimizer state of a member's whole share would not fit in its L2.
@@ -130,5 +131,5 @@ def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1):
         rows = state_block_rows(net.layout[l + 1, SIZE], net.params.itemsize)
         for b0 in range(k0, k1, rows):
             b1 = min(b0 + rows, k1)
-            row_gradient(net, work, count, l, b0, b1, factor, work.grads, True)
+            row_gradient(net, work, count, l, b0, b1, factor, work.grads, True, member)
             row_update(net, opt, work.grads, l, b0, b1, rate)

@@ -1,5 +1,6 @@
-"""kernels.microkernel.gemm: against a float64 NumPy reference, bit-identical however the rectangle is cut,
-nothing written outside it, and the compiled tiles equal their NumPy stand-in bit for bit."""
+"""kernels.microkernel.gemm: against a float64 NumPy reference, bit-identical however the rectangle is cut
+and through gemm_packed's copy, nothing written outside it, and the compiled tiles equal their NumPy
+stand-in bit for bit."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ from markers import needs_jit
 
 DTYPES = [np.float32, np.float64]
 # Rows, columns and t lengths across the edge tiles of every target: 1 .. MR + 1 rows, masked and full last
-# vectors (widths 8 and 16), several row tiles and column panels, T past one KC chunk, and T = 0.
+# vectors (widths 8 and 16), several row tiles and column panels, T past one KC chunk, T = 0, and rows past
+# one block of gemm_packed's copy (MC_DOWN).
 SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5), (1, 130, 9),
-          (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3)]
+          (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3), (microkernel.MC_DOWN + 17, 20, 70)]
 SHAPES_DISABLED_JIT = [(1, 1, 1), (5, 3, 7), (13, 17, 9), (3, 10, 0)]
 
 
@@ -81,8 +83,16 @@ def _operands(layout, n_rows, n_cols, T):
     return A.reshape(-1)[a_off + r * a_rs + t * a_ts], B.reshape(-1)[b_off + t.T * b_ts + c]
 
 
-def _call(layout, n_rows, n_cols, T, alpha, mode, r0=0, c0=0):
+def _call(layout, n_rows, n_cols, T, alpha, mode, r0=0, c0=0, packed=False):
+    """gemm on the layout's arguments, or with ``packed`` gemm_packed (A read down its columns) through a
+    NaN-filled copy buffer, so that a value it reads before copying shows."""
     A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs = layout.args
+    if packed:
+        assert a_rs == 1
+        pack = np.full(microkernel.pack_size(C.itemsize), np.nan, C.dtype)
+        microkernel.gemm_packed(A, a_off + r0, a_ts, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs,
+                                n_rows, n_cols, T, alpha, mode, pack)
+        return
     gemm(A, a_off + r0 * a_rs, a_rs, a_ts, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs,
          n_rows, n_cols, T, alpha, mode)
 
@@ -117,7 +127,8 @@ def test_gemm_matches_float64_reference(dtype, layout_kind, subtests):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout_kind", [Forward, Gradient])
 def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, subtests):
-    """One call over the rectangle == calls over random sub-rectangles, bit for bit; the rest of C unchanged."""
+    """One call over the rectangle == calls over random sub-rectangles, bit for bit; the rest of C unchanged.
+    For the gradient's layout the cut calls go through gemm_packed's copy, which must change no bit."""
     rng = np.random.default_rng(1)
     for shape in _shapes():
         n_rows, n_cols, T = shape
@@ -130,7 +141,7 @@ def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, 
                 cols = np.unique(np.r_[0, rng.integers(0, n_cols + 1, 3), n_cols])
                 for r0, r1 in zip(rows[:-1], rows[1:]):
                     for c0, c1 in zip(cols[:-1], cols[1:]):
-                        _call(cut, r1 - r0, c1 - c0, T, alpha, mode, r0, c0)
+                        _call(cut, r1 - r0, c1 - c0, T, alpha, mode, r0, c0, packed=layout_kind is Gradient)
                 np.testing.assert_array_equal(cut.output(), whole.output())
                 outside = np.ones(whole.output().shape, bool)
                 outside[whole.index(*shape)] = False
