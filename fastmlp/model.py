@@ -27,7 +27,7 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
 
     from ._team import train_epoch
     from .kernels.backward import forward_backward, gradients
-    from .kernels.forward import SAMPLE_BLOCK, predict_chunk
+    from .kernels.forward import PANEL_MIN_SAMPLES, SAMPLE_BLOCK, panels_at, predict_chunk
     from .kernels.microkernel import pack_size
 
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
@@ -336,13 +336,16 @@ class MLP:
 
     def _forward_compiled(self, X: np.ndarray, scale: float) -> np.ndarray:
         """Output activations of checked inputs by the compiled kernels: one call, SAMPLE_BLOCK rows of
-        work buffer per thread."""
+        work buffer per thread, and from PANEL_MIN_SAMPLES samples a buffer for the weights' copy."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
+        n_layers = len(self.layer_sizes) - 1
+        panels = np.empty(panels_at(self._layout, n_layers, self.dtype.itemsize) if n >= PANEL_MIN_SAMPLES else 0,
+                          self.dtype)
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
             acts = np.empty((min(n, SAMPLE_BLOCK * numba.get_num_threads()), n_units(self._layout)), self.dtype)
             predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
-                          out)
+                          out, panels)
         return out
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:

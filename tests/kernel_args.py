@@ -13,6 +13,7 @@ from fastmlp._layout import build_layout, n_params, n_units, theta_views
 from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, PARTS, SGD, Net, Optimizer, Work, output_rows
 from fastmlp.kernels.backward import forward_backward, gradients
+from fastmlp.kernels.forward import panels_at
 from fastmlp.kernels.microkernel import pack_size
 
 #: Threads with a buffer of their own for gemm_packed: a team of more members takes gemm's path past them
@@ -46,6 +47,11 @@ class KernelArgs:
             parts=np.full(PARTS * batch * sizes[1], np.nan, self.dtype),
             pack=np.full((PACK_ROWS, pack_size(self.dtype.itemsize)), np.nan, self.dtype),
         )
+
+    def panels(self) -> np.ndarray:
+        """A NaN-filled buffer for predict_chunk's copy of the weights (forward.pack_panels)."""
+        size = panels_at(self.layout, self.layout.shape[0] - 1, self.dtype.itemsize)
+        return np.full(size, np.nan, self.dtype)
 
     def opt(self, kind="sgd", learning_rate=0.3, momentum=0.0, nesterov=False, weight_decay=0.0, beta_1=0.9,
             beta_2=0.999, epsilon=1e-8) -> Optimizer:

@@ -159,7 +159,7 @@ def sample_block(net, X, targets, weights, order, start, count, scale, codes, wo
     i0 = block * SAMPLE_BLOCK
     n = min(SAMPLE_BLOCK, count - i0)
     gather(X, order, start, scale, work.acts, i0, n, 0, X.shape[1])
-    hidden_forward(net, work.acts, i0, n, codes[2], 0)
+    hidden_forward(net, work.acts, i0, n, codes[2], 0, net.params[:0])
     output_block(net, targets, weights, order, start, codes, work, i0, n)
     hidden_deltas(net, work, i0, n, codes[2], count)
 

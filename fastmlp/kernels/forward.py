@@ -6,7 +6,7 @@ from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
 from .activations import activate, assign, hidden_activate
 from .intrinsics import prefetch
-from .microkernel import ADD, gemm
+from .microkernel import ADD, gemm, gemm_panels, panel_width
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
 #: between Numba's threads; below it they run on the calling thread.
@@ -14,6 +14,9 @@ PARALLEL_MIN_SAMPLES = 16
 #: Samples per parallel block of those kernels: a whole number of every target's microkernel rows
 #: (4, 6 or 12), so that each block's pass over the weights feeds full tiles.
 SAMPLE_BLOCK = 24
+#: From this many samples up, prediction copies the weights into gemm_panels' layout first (pack_panels):
+#: the copy costs about as much as the forward pass of a hundred samples saves.
+PANEL_MIN_SAMPLES = 256
 
 
 #: Rows that ``gather`` asks the cache for ahead of the row it copies, and that a team member asks for
@@ -57,11 +60,44 @@ def prefetch_rows(X, order, start, i0, n, c0, c1):
 
 
 @kernel
-def dense(params, layout, l, acts, i0, n, j_first, j_stop):
+def panels_at(layout, l, itemsize):
+    """Where layer l's weights begin in pack_panels' copy; with l = the number of layers, its size."""
+    width = panel_width(itemsize)
+    at = 0
+    for k in range(l):
+        at += layout[k, SIZE] * ((layout[k + 1, SIZE] + width - 1) // width) * width
+    return at
+
+
+@kernel
+def pack_panels(net, panels):
+    """panels = every layer's weights (not its biases) as gemm_panels reads them: the stored transpose's
+    rows cut into panels of panel_width columns, one after the other, the last padded with zeros."""
+    layout = net.layout
+    width = panel_width(panels.itemsize)
+    zero = panels.dtype.type(0.0)
+    for l in range(layout.shape[0] - 1):
+        n_in = layout[l, SIZE]
+        n_out = layout[l + 1, SIZE]
+        at = panels_at(layout, l, panels.itemsize)
+        for c0 in range(0, n_out, width):
+            cols = min(width, n_out - c0)
+            for k in range(n_in):
+                panel_row = panels[at + k * width : at + (k + 1) * width]
+                weights = net.params[layout[l, THETA] + k * n_out + c0 :]
+                for j in range(width):
+                    panel_row[j] = weights[j] if j < cols else zero
+            at += n_in * width
+
+
+@kernel
+def dense(params, layout, l, acts, i0, n, j_first, j_stop, panels):
     """Pre-activations z = W a + b of units [j_first, j_stop) of layer ``l + 1``, for samples [i0, i0 + n).
 
     z starts as the bias and takes the sum over inputs from ``gemm``, which computes every value by one
     fixed sequence of operations: no result depends on how callers cut samples or units between threads.
+    With ``panels`` (pack_panels' copy of params, j_first a multiple of panel_width) the sums read the
+    copy through ``gemm_panels``, the same values; else (empty) params itself.
     """
     n_in = layout[l, SIZE]
     n_out = layout[l + 1, SIZE]
@@ -73,20 +109,26 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop):
     for i in range(i0, i0 + n):
         assign(acts[i, z0 + j_first : z0 + j_stop], bias)
     one = acts.dtype.type(1.0)
-    gemm(acts, i0 * row + a0, row, 1, params, t0 + j_first, n_out, acts, i0 * row + z0 + j_first, row, n,
-         j_stop - j_first, n_in, one, ADD)
+    if panels.size > 0:
+        at = panels_at(layout, l, panels.itemsize) + j_first * n_in
+        gemm_panels(acts, i0 * row + a0, row, panels, at, acts, i0 * row + z0 + j_first, row, n, j_stop - j_first,
+                    n_in, one, ADD)
+    else:
+        gemm(acts, i0 * row + a0, row, 1, params, t0 + j_first, n_out, acts, i0 * row + z0 + j_first, row, n,
+             j_stop - j_first, n_in, one, ADD)
 
 
 @kernel
-def hidden_forward(net, acts, i0, n, activation, first):
+def hidden_forward(net, acts, i0, n, activation, first, panels):
     """Every layer of samples [i0, i0 + n) from layer ``first`` up to the output pre-activations; the hidden
     activation with code ``activation`` on hidden layers. With ``first`` > 0 the pre-activations z of the
-    units that layer ``first`` feeds are in acts already (kernels.team sums the first layer itself)."""
+    units that layer ``first`` feeds are in acts already (kernels.team sums the first layer itself).
+    ``panels``: pack_panels' copy of the weights, or empty (dense)."""
     layout = net.layout
     n_layers = layout.shape[0] - 1
     for l in range(n_layers):
         if l >= first:
-            dense(net.params, layout, l, acts, i0, n, 0, layout[l + 1, SIZE])
+            dense(net.params, layout, l, acts, i0, n, 0, layout[l + 1, SIZE], panels)
         if first - 1 <= l < n_layers - 1:
             z0 = layout[l + 1, UNIT]
             z1 = z0 + layout[l + 1, SIZE]
@@ -95,7 +137,7 @@ def hidden_forward(net, acts, i0, n, activation, first):
 
 
 @kernel
-def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, part, n_parts):
+def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, part, n_parts):
     """Blocks [part * n / n_parts, (part + 1) * n / n_parts) of the n blocks of SAMPLE_BLOCK samples, one
     after the other through acts rows [part * SAMPLE_BLOCK, (part + 1) * SAMPLE_BLOCK): the rows a block
     is gathered into, multiplied from and activated in are still in the core's cache."""
@@ -107,18 +149,21 @@ def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, part, 
         first = start + block * SAMPLE_BLOCK  # acts row r0 + i holds sample first + i
         n = min(SAMPLE_BLOCK, count - block * SAMPLE_BLOCK)
         gather(X, order, first - r0, scale, acts, r0, n, 0, X.shape[1])
-        hidden_forward(net, acts, r0, n, codes[2], 0)
+        hidden_forward(net, acts, r0, n, codes[2], 0, panels)
         for i in range(n):
             activate(acts[r0 + i, z0:z1], codes[1], out[first + i])
 
 
 @parallel_kernel
-def predict_chunk(net, X, order, start, count, scale, codes, acts, out):
+def predict_chunk(net, X, order, start, count, scale, codes, acts, out, panels):
     """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples.
 
     X: (n_samples, n_in) uint8 or float; order: row order, empty for the identity;
     codes: int64 (loss, output, hidden activation), the loss unused; acts: work buffer of n_units
-    columns and at least min(count, SAMPLE_BLOCK) rows; out: (n_samples, n_out).
+    columns and at least min(count, SAMPLE_BLOCK) rows; out: (n_samples, n_out); panels: a buffer of
+    panels_at(layout, n_layers, itemsize) elements, which takes a copy of the weights that every block
+    then reads (pack_panels, gemm_panels: the same outputs), or empty to read params (for few samples,
+    where the copy would cost more than it saves).
 
     The blocks of SAMPLE_BLOCK samples are cut into as many even parts as acts has SAMPLE_BLOCK rows
     (at most one a block), and each part runs its blocks through its own SAMPLE_BLOCK rows of acts. So
@@ -127,8 +172,10 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out):
     """
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     n_parts = max(1, min(n_blocks, acts.shape[0] // SAMPLE_BLOCK))
+    if panels.size > 0:
+        pack_panels(net, panels)
     if count >= PARALLEL_MIN_SAMPLES:
         for part in prange(n_parts):
-            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, part, n_parts)
+            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, part, n_parts)
     else:
-        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, 0, 1)
+        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, 0, 1)

@@ -65,6 +65,8 @@ KC_DOWN32, KC_DOWN64 = KC32 // 4, KC64 // 4
 MC_DOWN = 384
 WIDTHS32 = tile_widths(TARGET.isa, 4)
 WIDTHS64 = tile_widths(TARGET.isa, 8)
+#: Columns of B per panel in gemm_panels' layout: one tile's width.
+PANEL32, PANEL64 = NV32 * VW32, NV64 * VW64
 
 
 def _splat(builder, value, lanes):
@@ -437,6 +439,43 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
                 for r0 in range(m0, m1, mr):
                     _tile(pack, (r0 - m0) * chunk, 1, mr, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
                           c_rs, min(mr, m1 - r0), cols, n_t, alpha, store, whole)
+        t0 += chunk
+        if t0 >= T:
+            break
+
+
+@kernel
+def panel_width(itemsize):
+    """PANEL32 or PANEL64 for C's ``itemsize``."""
+    return PANEL32 if itemsize == 4 else PANEL64
+
+
+@kernel
+def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
+    """gemm with A read along its rows (a_ts = 1) and B in panels of P = panel_width(C.itemsize) columns: the
+    value of column c at t is B[b_off + (c // P) * T * P + t * P + c % P], the last panel padded to P
+    columns. The same values as gemm, bit for bit (the same chunks of t, the same chains).
+
+    For each chunk of t, the row tiles go over every panel in turn while their rows of A stay in L1, and
+    each panel's rows of B are one run of memory, read in order from L2 and never split across cache lines
+    the way rows of n_out weights are. Meant for a few dozen rows at a time (prediction's blocks of
+    forward.SAMPLE_BLOCK samples), with B copied once for many such calls (forward.pack_panels): 24 x 100 x
+    784 float32 blocks on one Zen 3 thread ran at 1.15 times gemm's speed, and as fast as a one-thread sgemm
+    of 512 rows.
+    """
+    single = C.itemsize == 4
+    mr = MR32 if single else MR64
+    panel = PANEL32 if single else PANEL64
+    chunk = KC32 if single else KC64
+    t0 = 0
+    while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
+        n_t = min(chunk, T - t0)
+        store = mode == STORE and t0 == 0
+        for c0 in range(0, n_cols, panel):
+            b_at = b_off + (c0 // panel) * T * panel + t0 * panel
+            for r0 in range(0, n_rows, mr):
+                _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
+                      min(mr, n_rows - r0), min(panel, n_cols - c0), n_t, alpha, store, True)
         t0 += chunk
         if t0 >= T:
             break

@@ -292,7 +292,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         if next_count > 0:  # the first inputs this member will gather next
             prefetch_rows(X, order, start + batch_size, 0, min(next_count, PREFETCH_AHEAD), c0, c1)
         first_layer_sum(net, acts, work.parts, s0, s1 - s0)
-        hidden_forward(net, acts, s0, s1 - s0, activation, 1)
+        hidden_forward(net, acts, s0, s1 - s0, activation, 1, net.params[:0])
         since = _lap(timings, member, FORWARD, since)
         output_block(net, targets, weights, order, start, codes, work, s0, s1 - s0)
         since = _lap(timings, member, OUTPUT, since)

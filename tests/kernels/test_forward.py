@@ -16,7 +16,8 @@ from kernel_args import KernelArgs, codes, frozen
 def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     """Rows [start, start + count) of X, in order or through a permutation; nothing outside them is written.
     The outputs are the same bits whether the work buffer has a row a sample (as many parts as blocks)
-    or one block's rows (one part)."""
+    or one block's rows (one part), and whether the weights are read through their copy in panels
+    (gemm_panels) or in place."""
     dtype, sizes = np.dtype(dtype), layer_sizes(depth)
     rng = np.random.default_rng(1)
     thetas = random_thetas(sizes, dtype, rng)
@@ -26,14 +27,15 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     args = KernelArgs(thetas, dtype, batch_size)
     out = np.full((n, sizes[-1]), np.nan, dtype)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts,
-                  out)
+                  out, args.panels())
     rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
     assert np.isnan(out[:start]).all() and np.isnan(out[start + batch_size :]).all()
     one_part = np.full_like(out, np.nan)
     acts = np.full((min(batch_size, SAMPLE_BLOCK), args.work.acts.shape[1]), np.nan, dtype)
-    predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part)
+    predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part,
+                  np.empty(0, dtype))
     np.testing.assert_array_equal(one_part, out)
 
 
@@ -50,6 +52,6 @@ def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
         args = KernelArgs(thetas, dtype, batch_size)
         out = np.empty((batch_size, thetas[-1].shape[0]), dtype)
         predict_chunk(args.net, frozen(X), np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
-                      args.work.acts, out)
+                      args.work.acts, out, args.panels())
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])

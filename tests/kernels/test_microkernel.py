@@ -97,6 +97,16 @@ def _call(layout, n_rows, n_cols, T, alpha, mode, r0=0, c0=0, packed=False):
          n_rows, n_cols, T, alpha, mode)
 
 
+def _panels(layout, n_cols, T):
+    """The forward layout's B as gemm_panels reads it, the padding NaN: it must reach no output."""
+    B, b_off, b_ts = layout.args[4:7]
+    width = microkernel.PANEL32 if B.itemsize == 4 else microkernel.PANEL64
+    panels = np.full((-(-n_cols // width), T, width), np.nan, B.dtype)
+    for c in range(n_cols):
+        panels[c // width, :, c % width] = B.reshape(-1)[b_off + np.arange(T) * b_ts + c]
+    return panels.reshape(-1)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layout_kind", [Forward, Gradient])
 def test_gemm_matches_float64_reference(dtype, layout_kind, subtests):
@@ -128,7 +138,8 @@ def test_gemm_matches_float64_reference(dtype, layout_kind, subtests):
 @pytest.mark.parametrize("layout_kind", [Forward, Gradient])
 def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, subtests):
     """One call over the rectangle == calls over random sub-rectangles, bit for bit; the rest of C unchanged.
-    For the gradient's layout the cut calls go through gemm_packed's copy, which must change no bit."""
+    For the gradient's layout the cut calls go through gemm_packed's copy, which must change no bit; for
+    the forward layout one more call reads B through its copy in panels (gemm_panels), the same bits."""
     rng = np.random.default_rng(1)
     for shape in _shapes():
         n_rows, n_cols, T = shape
@@ -143,6 +154,12 @@ def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, 
                     for c0, c1 in zip(cols[:-1], cols[1:]):
                         _call(cut, r1 - r0, c1 - c0, T, alpha, mode, r0, c0, packed=layout_kind is Gradient)
                 np.testing.assert_array_equal(cut.output(), whole.output())
+                if layout_kind is Forward:
+                    panelled = layout_kind(dtype, *shape, np.random.default_rng(2))
+                    A, a_off, a_rs, _, _, _, _, C, c_off, c_rs = panelled.args
+                    microkernel.gemm_panels(A, a_off, a_rs, _panels(panelled, n_cols, T), 0, C, c_off, c_rs, n_rows,
+                                            n_cols, T, alpha, mode)
+                    np.testing.assert_array_equal(panelled.output(), whole.output())
                 outside = np.ones(whole.output().shape, bool)
                 outside[whole.index(*shape)] = False
                 np.testing.assert_array_equal(whole.output()[outside], fresh.output()[outside])

@@ -157,7 +157,7 @@ CHILD = """
 import json, sys
 import numba
 import numpy as np
-from fastmlp.kernels.microkernel import gemm, gemm_packed, step_and_sum, STORE
+from fastmlp.kernels.microkernel import gemm, gemm_packed, gemm_panels, step_and_sum, STORE
 out = {}
 
 
@@ -172,6 +172,8 @@ for dtype in (np.float32, np.float64):
     out["gemm " + np.dtype(dtype).name] = compiled(gemm, a, 0, 8, 1, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1), STORE)
     out["gemm_packed " + np.dtype(dtype).name] = compiled(gemm_packed, a, 0, 8, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1),
                                                           STORE, a.reshape(-1))
+    out["gemm_panels " + np.dtype(dtype).name] = compiled(gemm_panels, a, 0, 8, a.reshape(-1), 0, a, 0, 8, 1, 1, 1,
+                                                          dtype(1), STORE)
 
     @numba.njit
     def step(W, X, v, rows, cols):  # batch 1's step and sums (team.sgd_one_and_sum), through a caller
@@ -200,7 +202,7 @@ json.dump(out, sys.stdout)
 
 
 def test_no_vector_spills_in_the_innermost_loops(tmp_path):
-    """gemm and gemm_packed compiled for znver3 (AVX2) and znver4 (AVX-512), float32 and float64: every
+    """gemm, gemm_packed and gemm_panels compiled for znver3 (AVX2) and znver4 (AVX-512), float32 and float64: every
     innermost loop that does the tile's FMAs keeps its vectors in registers. The earlier 4 x 4 forward tile,
     compiled for znver3, is flagged: 16 accumulators are every AVX2 register.
 
