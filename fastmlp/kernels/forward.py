@@ -14,9 +14,10 @@ PARALLEL_MIN_SAMPLES = 16
 #: Samples per parallel block of those kernels: a whole number of every target's microkernel rows
 #: (4, 6 or 12), so that each block's pass over the weights feeds full tiles.
 SAMPLE_BLOCK = 24
-#: From this many samples up, prediction copies the weights into gemm_panels' layout first (pack_panels):
-#: the copy costs about as much as the forward pass of a hundred samples saves.
-PANEL_MIN_SAMPLES = 256
+#: From this many samples up, prediction copies the weights into gemm_panels' layout first (pack_panels).
+#: The copy runs on one thread before the blocks; 784-100-10 float32 here, it paid for itself from about
+#: 150 samples on one thread and 400 on two.
+PANEL_MIN_SAMPLES = 512
 
 
 #: Rows that ``gather`` asks the cache for ahead of the row it copies, and that a team member asks for
