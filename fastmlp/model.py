@@ -18,7 +18,16 @@ from . import _ranks, _threads, inference, io
 from . import _validation as check
 from . import checkpoint as checkpointing
 from ._compile import NUMBA_ERROR
-from ._layout import build_layout, from_lecture_order, n_params, n_units, theta_views, to_lecture_order
+from ._layout import (
+    aligned_copy,
+    aligned_empty,
+    build_layout,
+    from_lecture_order,
+    n_params,
+    n_units,
+    theta_views,
+    to_lecture_order,
+)
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
 from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, PARTS, UNIT, Net, Optimizer, Work, output_rows
 
@@ -138,15 +147,15 @@ class MLP:
         self.random_state = check.check_random_state(random_state)
         self._rng = np.random.default_rng(self.random_state)
         self._layout, self._row_blocks = build_layout(self.layer_sizes)
-        self.params = np.empty(n_params(self._layout), dtype=self.dtype)
+        self.params = aligned_empty(n_params(self._layout), self.dtype)
         for theta in theta_views(self.params, self._layout):
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
             bound = np.sqrt(2.0 / (theta.shape[0] + theta.shape[1] - 1))
             theta[:] = self._rng.uniform(-bound, bound, theta.shape)
         #: The dtype of the inputs of the last fit ("uint8": pixels read as x / 255); None before any.
         self.input_dtype_: str | None = None
-        self._first = np.zeros_like(self.params)  # SGD's velocity, or Adam's first moment
-        self._second = np.zeros_like(self.params)  # Adam's second moment
+        self._first = aligned_copy(np.zeros_like(self.params))  # SGD's velocity, or Adam's first moment
+        self._second = aligned_copy(np.zeros_like(self.params))  # Adam's second moment
         self._best_params = np.empty(0, self.dtype)
         self.loss_curve_: list[float] = []
         self.validation_scores_: list[float] = []
@@ -199,9 +208,12 @@ class MLP:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickling: arrays can arrive read-only (pickle protocol 5's out-of-band buffers, joblib's memory
         maps), and the model writes its parameters and optimizer state as it trains; so it keeps writable
-        copies of those, which also predict on the kernels compiled for every other model."""
+        copies of those, which also predict on the kernels compiled for every other model. Its parameters
+        and optimizer state go back to cache-line-aligned buffers (_layout.ALIGNMENT)."""
         self.__dict__.update({key: np.array(value) if isinstance(value, np.ndarray) and not value.flags.writeable
                               else value for key, value in state.items()})
+        for key in ("params", "_first", "_second"):
+            self.__dict__[key] = aligned_copy(self.__dict__[key])
 
     def thetas(self) -> list[np.ndarray]:
         """Copies of the per-layer matrices, each (n_out, n_in + 1) with the bias in the last column."""
@@ -297,8 +309,8 @@ class MLP:
             outputs=np.empty(batch_size * output_rows(self.layer_sizes[-1]), self.dtype),
             deltas=np.empty((batch_size, units), self.dtype),
             losses=np.empty(batch_size, np.float64),
-            grads=np.empty(self.n_params, self.dtype),
-            lecture=np.empty(self.n_params, self.dtype),
+            grads=aligned_empty(self.n_params, self.dtype),
+            lecture=aligned_empty(self.n_params, self.dtype),
             parts=np.empty(PARTS * batch_size * self.layer_sizes[1], self.dtype),
             # a row for each of Numba's threads (backward.gradients) and each member of a team (fastmlp._team)
             pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_size(self.dtype.itemsize)), self.dtype),
@@ -340,8 +352,8 @@ class MLP:
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         n_layers = len(self.layer_sizes) - 1
-        panels = np.empty(panels_at(self._layout, n_layers, self.dtype.itemsize) if n >= PANEL_MIN_SAMPLES else 0,
-                          self.dtype)
+        panels = aligned_empty(panels_at(self._layout, n_layers, self.dtype.itemsize) if n >= PANEL_MIN_SAMPLES else 0,
+                               self.dtype)
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
             acts = np.empty((min(n, SAMPLE_BLOCK * numba.get_num_threads()), n_units(self._layout)), self.dtype)
             predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,

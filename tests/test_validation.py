@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastmlp import MLP
+from fastmlp._layout import ALIGNMENT
 
 N_IN, N_OUT = 3, 3
 
@@ -291,7 +292,7 @@ def test_read_only_inputs_train_and_predict_on_the_same_compiled_kernels(net):
     """Read-only X, y and sample weights (np.frombuffer, a memory map, scikit-learn's parallel workers) give
     the results of writable ones, and compile nothing more: the kernels take every input read-only. So does
     a model unpickled from read-only buffers (pickle protocol 5 out of band, joblib's memory maps): it keeps
-    writable copies of its parameters and state, and trains on."""
+    writable copies of its parameters and state, cache-line aligned as a new model's are, and trains on."""
     X, y, weights = good_X(6), good_y(6), np.linspace(1, 2, 6)
     frozen = [np.frombuffer(a.tobytes(), a.dtype).reshape(a.shape) for a in (X, y, weights)]
     assert not any(a.flags.writeable for a in frozen)
@@ -308,6 +309,8 @@ def test_read_only_inputs_train_and_predict_on_the_same_compiled_kernels(net):
     data = pickle.dumps(other, protocol=5, buffer_callback=buffers.append)
     unpickled = pickle.loads(data, buffers=[memoryview(buffer.raw()).toreadonly() for buffer in buffers])
     np.testing.assert_array_equal(unpickled.forward(X), expected[0])
+    for model in (other, unpickled):
+        assert all(a.ctypes.data % ALIGNMENT == 0 for a in (model.params, model._first, model._second))
     unpickled.partial_fit(X, y, sample_weight=weights, batch_size=4, n_threads=1)
     other.partial_fit(X, y, sample_weight=weights, batch_size=4, n_threads=1)
     np.testing.assert_array_equal(unpickled.params, other.params)
