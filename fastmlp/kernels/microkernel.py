@@ -312,6 +312,17 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
 
 
 @kernel
+def _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T):
+    """For gemm and gemm_packed: the columns of one pass of row tiles (a rectangle of fewer rows than a tile
+    takes wider tiles, for more chains; see tile_widths), and whether B's buffer holds a whole vector from the
+    partial one's first column in the last t, so that the tiles may load it unmasked."""
+    single = C.itemsize == 4
+    lanes = VW32 if single else VW64
+    panel = lanes * (WIDTHS32[min(max(n_rows, 1), MR32)] if single else WIDTHS64[min(max(n_rows, 1), MR64)])
+    return panel, b_off + max(T - 1, 0) * b_ts + (n_cols // lanes + 1) * lanes <= B.size
+
+
+@kernel
 def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
     """For r < n_rows, c < n_cols (flat element indices into C-contiguous A, B, C of one float dtype):
     s = chain of fma(A[a_off + r*a_rs + t*a_ts], B[b_off + t*b_ts + c], s) over t in order from s = 0;
@@ -327,17 +338,12 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     """
     single = C.itemsize == 4
     mr = MR32 if single else MR64
-    lanes = VW32 if single else VW64
-    # a rectangle of fewer rows than a tile takes wider tiles (more chains; see tile_widths)
-    panel = lanes * (WIDTHS32[min(max(n_rows, 1), MR32)] if single else WIDTHS64[min(max(n_rows, 1), MR64)])
     if a_ts == 1:
         chunk = KC32 if single else KC64
     else:
         chunk = KC_DOWN32 if single else KC_DOWN64
-    # B's buffer holds a whole vector from the partial one's first column in the last t: load it unmasked
-    whole = b_off + max(T - 1, 0) * b_ts + (n_cols // lanes + 1) * lanes <= B.size
-    t0 = 0
-    while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
+    panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
+    for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         store = mode == STORE and t0 == 0
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
@@ -346,9 +352,6 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
             for r0 in range(0, n_rows, mr):
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
                       C, c_off + r0 * c_rs + c0, c_rs, min(mr, n_rows - r0), cols, n_t, alpha, store, whole)
-        t0 += chunk
-        if t0 >= T:
-            break
 
 
 @kernel
@@ -419,15 +422,12 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     """
     single = C.itemsize == 4
     mr = MR32 if single else MR64
-    lanes = VW32 if single else VW64
     chunk = KC_DOWN32 if single else KC_DOWN64
     if pack.size < pack_size(C.itemsize):
         gemm(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode)
         return
-    panel = lanes * (WIDTHS32[min(max(n_rows, 1), MR32)] if single else WIDTHS64[min(max(n_rows, 1), MR64)])
-    whole = b_off + max(T - 1, 0) * b_ts + (n_cols // lanes + 1) * lanes <= B.size
-    t0 = 0
-    while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
+    panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
+    for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         store = mode == STORE and t0 == 0
         for m0 in range(0, n_rows, MC_DOWN):
@@ -439,9 +439,6 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
                 for r0 in range(m0, m1, mr):
                     _tile(pack, (r0 - m0) * chunk, 1, mr, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
                           c_rs, min(mr, m1 - r0), cols, n_t, alpha, store, whole)
-        t0 += chunk
-        if t0 >= T:
-            break
 
 
 @kernel
@@ -467,8 +464,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     mr = MR32 if single else MR64
     panel = PANEL32 if single else PANEL64
     chunk = KC32 if single else KC64
-    t0 = 0
-    while True:  # at least once: T = 0 still stores alpha * 0 in mode STORE
+    for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         store = mode == STORE and t0 == 0
         for c0 in range(0, n_cols, panel):
@@ -476,9 +472,6 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
             for r0 in range(0, n_rows, mr):
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
                       min(mr, n_rows - r0), min(panel, n_cols - c0), n_t, alpha, store, True)
-        t0 += chunk
-        if t0 >= T:
-            break
 
 
 def _two_sum(x, y):
