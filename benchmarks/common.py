@@ -7,7 +7,6 @@ exactly the arrays it sees in training.
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass
 
 import numba
@@ -130,20 +129,15 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 _WEIGHTED = hasattr(fastmlp.kernels, "Optimizer")
 
 
-def _python(kernel):
-    """The Python function of a compiled kernel (itself under NUMBA_DISABLE_JIT=1)."""
-    return getattr(kernel, "py_func", kernel)
-
-
 def run_forward(case: KernelCase) -> None:
     """predict_chunk on one minibatch (forward propagation only)."""
-    from fastmlp.kernels.forward import predict_chunk
+    from fastmlp.kernels import forward
 
     codes = case.codes if _WEIGHTED else case.codes[1]
-    # no copy of the weights into panels (an empty buffer); commits before that argument do not take it
-    panels = (np.empty(0, case.out.dtype),) if "panels" in inspect.signature(_python(predict_chunk)).parameters else ()
-    predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, codes, case.work.acts, case.out,
-                  *panels)
+    # no copy of the weights into panels (an empty buffer); commits before pack_panels take no such argument
+    panels = (np.empty(0, case.out.dtype),) if hasattr(forward, "pack_panels") else ()
+    forward.predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, codes, case.work.acts,
+                          case.out, *panels)
 
 
 def run_forward_backward(case: KernelCase) -> None:
