@@ -22,6 +22,7 @@ from fastmlp.kernels.team import (
     WAIT,
     first_layer_part,
     first_layer_sum,
+    group_size,
     share,
 )
 
@@ -110,22 +111,27 @@ def test_team_size_bit_identical_on_uint8(batch_size):
 @pairwise(dtype=DTYPES)
 def test_first_layer_parts_add_up_to_the_layer(dtype):
     """Both parts of the first layer (team.first_layer_part, three blocks each), added by first_layer_sum: the
-    reference's pre-activations, and the same bits whichever way the samples are cut."""
+    reference's pre-activations, and the same bits whichever way the samples are cut. Into 700 units the sums
+    of 50 samples go in groups (team.GROUP_BYTES): 2 or 4 of them, and other groups for other cuts."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(16)
-    thetas = random_thetas((300, 7, 3), dtype, rng)
-    X = rng.normal(size=(10, 300)).astype(dtype)
+    thetas = random_thetas((300, 700, 3), dtype, rng)
+    X = rng.normal(size=(50, 300)).astype(dtype)
+    assert group_size(50, 700, dtype.itemsize) in (13, 25)
     results = []
-    for cuts in ([0, 10], [0, 3, 4, 10]):
-        args = KernelArgs(thetas, dtype, 10)
+    for cuts in ([0, 50], [0, 3, 4, 50]):
+        args = KernelArgs(thetas, dtype, 50)
         args.work.acts[:, :300] = X
         for part in range(PARTS):
             for i0, i1 in zip(cuts, cuts[1:]):
                 first_layer_part(args.net, args.work.acts, args.work.parts, part, i0, i1 - i0)
-        first_layer_sum(args.net, args.work.acts, args.work.parts, 0, 10)
-        results.append(args.work.acts[:, 300:307].copy())
-    expected = X.astype(np.float64) @ thetas[0][:, :-1].T.astype(np.float64) + thetas[0][:, -1]
-    assert_close(results[0], expected, dtype)
+        first_layer_sum(args.net, args.work.acts, args.work.parts, 0, 50)
+        results.append(args.work.acts[:, 300:1000].copy())
+    weights, bias = thetas[0][:, :-1].T.astype(np.float64), thetas[0][:, -1].astype(np.float64)
+    expected = X.astype(np.float64) @ weights + bias
+    # a sum of 301 rounded terms: within 301 units of roundoff of the sum of their magnitudes (Higham's bound)
+    bound = 301 * np.finfo(dtype).eps * (np.abs(X.astype(np.float64)) @ np.abs(weights) + np.abs(bias))
+    assert (np.abs(results[0] - expected) <= bound).all()
     np.testing.assert_array_equal(results[1], results[0])
 
 
@@ -143,19 +149,23 @@ def test_share_cuts_even_parts_in_order():
 
 def test_timings_count_every_phase_and_change_nothing():
     """train_epoch(timings=...) adds each member's cycles per phase (the profile of ``fastmlp bench --profile``)
-    and trains the very same weights as without."""
+    and trains the very same weights as without, and as one thread. 1102 hidden units make a step's 32
+    samples two groups (team.GROUP_BYTES) on one thread and one group a member on two: the same bits too."""
     dtype = np.dtype(np.float32)
     rng = np.random.default_rng(12)
     X = rng.normal(size=(64, 20)).astype(dtype)
     y = rng.integers(0, 4, 64)
-    start = MLP((20, 13, 9, 4), dtype=dtype, random_state=9).thetas()
+    start = MLP((20, 1102, 9, 4), dtype=dtype, random_state=9).thetas()
+    assert group_size(32, 1102, dtype.itemsize) == 16 == group_size(16, 1102, dtype.itemsize)
     results = []
-    for timings in (None, np.zeros((2, N_PHASES), np.int64)):
-        args = KernelArgs(start, dtype, 8)
-        train_epoch(args.net, args.opt(), frozen(X), as_targets(y, dtype), no_weights(dtype), np.arange(64), 8,
-                    dtype.type(1.0), codes("softmax_cross_entropy", "softmax"), args.work, n_threads=2, timings=timings)
+    for members, timings in ((1, None), (2, None), (2, np.zeros((2, N_PHASES), np.int64))):
+        args = KernelArgs(start, dtype, 32)
+        train_epoch(args.net, args.opt(), frozen(X), as_targets(y, dtype), no_weights(dtype), np.arange(64), 32,
+                    dtype.type(1.0), codes("softmax_cross_entropy", "softmax"), args.work, n_threads=members,
+                    timings=timings)
         results.append(args.params)
     np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_array_equal(results[2], results[0])
     phases = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
     assert (timings[:, phases] > 0).all(), timings  # both members, every phase of a 3-layer network
     assert (np.delete(timings, phases, axis=1) == 0).all()
