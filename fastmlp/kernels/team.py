@@ -148,7 +148,8 @@ def part_block(net, acts, parts, part, i0, n, b0, b1):
 @kernel
 def first_layer_part(net, acts, parts, part, i0, n):
     """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
-    in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row.
+    in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row, group by group
+    of samples (group_size).
 
     The parts' rows and blocks do not depend on the team: every team adds the same sums in the same order.
     """
@@ -157,8 +158,9 @@ def first_layer_part(net, acts, parts, part, i0, n):
     part_start(net, acts, parts, part, i0, n)
     group = group_size(n, net.layout[1, SIZE], acts.itemsize)
     for g0 in range(i0, i0 + n, group):  # each group's sums stay in L2 while every block adds into them
+        g = min(group, i0 + n - g0)
         for b0 in range(k0, stop, BLOCK_ROWS):
-            part_block(net, acts, parts, part, g0, min(group, i0 + n - g0), b0, min(b0 + BLOCK_ROWS, stop))
+            part_block(net, acts, parts, part, g0, g, b0, min(b0 + BLOCK_ROWS, stop))
 
 
 @kernel
