@@ -65,6 +65,9 @@ KC_DOWN32, KC_DOWN64 = KC32 // 4, KC64 // 4
 MC_DOWN = 384
 WIDTHS32 = tile_widths(TARGET.isa, 4)
 WIDTHS64 = tile_widths(TARGET.isa, 8)
+#: Fewest rows of a tile NV vectors wide whose chains keep the FMA units busy (CHAINS): a last tile of fewer
+#: rows shares the rows of the one before it (tile_rows).
+FULL_ROWS32, FULL_ROWS64 = -(-CHAINS // NV32), -(-CHAINS // NV64)
 #: Columns of B per panel in gemm_panels' layout: one tile's width.
 PANEL32, PANEL64 = NV32 * VW32, NV64 * VW64
 
@@ -323,6 +326,18 @@ def _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T):
 
 
 @kernel
+def tile_rows(left, itemsize):
+    """Rows of the next row tile of a rectangle with ``left`` rows still to go, for C's ``itemsize``: MR, but
+    where that would leave a last tile too short to keep the FMA units busy (fewer than FULL_ROWS rows, as 32
+    samples leave 2 after five tiles of 6), the last two share their rows about evenly (4 and 4). The tile
+    shapes change no value: each element is its own chain."""
+    mr, fewest = (MR32, FULL_ROWS32) if itemsize == 4 else (MR64, FULL_ROWS64)
+    if mr < left < mr + fewest:
+        return left // 2
+    return min(left, mr)
+
+
+@kernel
 def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
     """For r < n_rows, c < n_cols (flat element indices into C-contiguous A, B, C of one float dtype):
     s = chain of fma(A[a_off + r*a_rs + t*a_ts], B[b_off + t*b_ts + c], s) over t in order from s = 0;
@@ -337,7 +352,6 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     it is read down its columns, on every target: results are the same on every CPU too.
     """
     single = C.itemsize == 4
-    mr = MR32 if single else MR64
     if a_ts == 1:
         chunk = KC32 if single else KC64
     else:
@@ -349,9 +363,12 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
-            for r0 in range(0, n_rows, mr):
+            r0 = 0
+            while r0 < n_rows:
+                rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
-                      C, c_off + r0 * c_rs + c0, c_rs, min(mr, n_rows - r0), cols, n_t, alpha, store, whole)
+                      C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, store, whole)
+                r0 += rows
 
 
 @kernel
@@ -421,7 +438,6 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     0.92-0.95 of a one-thread sgemm in the same run.
     """
     single = C.itemsize == 4
-    mr = MR32 if single else MR64
     chunk = KC_DOWN32 if single else KC_DOWN64
     if pack.size < pack_size(C.itemsize):
         gemm(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode)
@@ -432,13 +448,19 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
         store = mode == STORE and t0 == 0
         for m0 in range(0, n_rows, MC_DOWN):
             m1 = min(n_rows, m0 + MC_DOWN)
-            for r0 in range(m0, m1, mr):  # row tile (r0 - m0) / mr's strip: n_t rows of mr values
-                pack_strip(A, a_off + r0 + t0 * a_ts, a_ts, pack, (r0 - m0) * chunk, mr, n_t, min(mr, m1 - r0))
+            r0 = m0
+            while r0 < m1:  # the strip of the row tile from r0: n_t runs of its rows' values
+                rows = tile_rows(m1 - r0, C.itemsize)
+                pack_strip(A, a_off + r0 + t0 * a_ts, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows)
+                r0 += rows
             for c0 in range(0, n_cols, panel):
                 cols = min(panel, n_cols - c0)
-                for r0 in range(m0, m1, mr):
-                    _tile(pack, (r0 - m0) * chunk, 1, mr, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
-                          c_rs, min(mr, m1 - r0), cols, n_t, alpha, store, whole)
+                r0 = m0
+                while r0 < m1:
+                    rows = tile_rows(m1 - r0, C.itemsize)
+                    _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
+                          c_rs, rows, cols, n_t, alpha, store, whole)
+                    r0 += rows
 
 
 @kernel
@@ -461,7 +483,6 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     of 512 rows.
     """
     single = C.itemsize == 4
-    mr = MR32 if single else MR64
     panel = PANEL32 if single else PANEL64
     chunk = KC32 if single else KC64
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
@@ -469,9 +490,12 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
         store = mode == STORE and t0 == 0
         for c0 in range(0, n_cols, panel):
             b_at = b_off + (c0 // panel) * T * panel + t0 * panel
-            for r0 in range(0, n_rows, mr):
+            r0 = 0
+            while r0 < n_rows:
+                rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
-                      min(mr, n_rows - r0), min(panel, n_cols - c0), n_t, alpha, store, True)
+                      rows, min(panel, n_cols - c0), n_t, alpha, store, True)
+                r0 += rows
 
 
 def _two_sum(x, y):

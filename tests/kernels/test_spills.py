@@ -14,6 +14,7 @@ import sys
 import pytest
 
 import fastmlp
+from fastmlp.kernels import microkernel
 from fastmlp.kernels.microkernel import tile_shape
 from fastmlp.kernels.target import detect
 
@@ -135,13 +136,25 @@ def test_checker_flags_a_spill_inside_a_loop_only():
 
 
 def test_tile_shapes_fit_the_register_file(subtests):
-    """MR x NV accumulators + NV loads of B + one broadcast of A <= the vector registers of the ISA."""
+    """MR x NV accumulators + NV loads of B + one broadcast of A <= the vector registers of the ISA; and on this
+    machine's target, a rectangle's row tiles (tile_rows) cover its rows with none longer than MR and none
+    shorter than FULL_ROWS (too few chains for the FMA units), unless the rectangle is, or no split into tiles
+    of MR or fewer rows can avoid it."""
     for isa, registers in (("avx2", 16), ("avx512", 32), ("portable", 16)):
         for itemsize in (4, 8):
             with subtests.test(isa=isa, itemsize=itemsize):
                 rows, vectors, lanes, chunk = tile_shape(isa, itemsize)
                 assert rows * vectors + vectors + 1 <= registers
                 assert lanes * itemsize == {"avx2": 32, "avx512": 64}.get(isa, 16) and chunk >= 1
+    for itemsize, most, fewest in ((4, microkernel.MR32, microkernel.FULL_ROWS32),
+                                   (8, microkernel.MR64, microkernel.FULL_ROWS64)):
+        for n in range(1, 4 * most + 2):
+            with subtests.test(itemsize=itemsize, rows=n):
+                tiles = []
+                while sum(tiles) < n:
+                    tiles.append(microkernel.tile_rows(n - sum(tiles), itemsize))
+                assert sum(tiles) == n and max(tiles) <= most, tiles
+                assert min(tiles) >= min(n, fewest, (most + 1) // 2), tiles  # 7 rows of MR 6: 3 and 4
 
 
 def test_detect_reads_the_isa_from_the_cpu_name_and_features():
