@@ -227,7 +227,7 @@ def test_team_size(sizes, batch_size, members):
 def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
     """A team call whose members waited at barriers for WAIT_LIMIT of their time (another process had a core)
     sends the next calls to one thread, twice as many after each relapse; the weights and the loss stay those of
-    one thread."""
+    one thread, and of calls of any length (CALL_SECONDS)."""
     calls = []
     real_run = fastmlp._team._run
 
@@ -237,6 +237,7 @@ def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
 
     monkeypatch.setattr(fastmlp._team, "_run", run)
     monkeypatch.setattr(fastmlp._team, "STEPS_PER_CALL", 1)
+    monkeypatch.setattr(fastmlp._team, "CALL_SECONDS", 0.0)  # every call of STEPS_PER_CALL steps
     monkeypatch.setattr(fastmlp._team._local, "solo_calls", 0, raising=False)
     monkeypatch.setattr(fastmlp._team._local, "backoff", 1, raising=False)
     rng = np.random.default_rng(3)
@@ -256,6 +257,11 @@ def test_a_team_kept_waiting_goes_on_alone_for_a_while(monkeypatch):
     np.testing.assert_array_equal(fit(2), kept_waiting)
     assert calls == [2] * 12
     np.testing.assert_array_equal(fit(1), kept_waiting)
+    # after the first call, calls of about CALL_SECONDS: here the rest of the epoch in one, the same weights
+    monkeypatch.setattr(fastmlp._team, "CALL_SECONDS", 1e9)
+    calls.clear()
+    np.testing.assert_array_equal(fit(2), kept_waiting)
+    assert calls == [2, 2]
     # a call of fewer than JUDGED_SHARE x STEPS_PER_CALL steps is not judged: the helpers' wake-up
     # would be most of its wait
     monkeypatch.setattr(fastmlp._team, "WAIT_LIMIT", 0.0)
