@@ -29,7 +29,19 @@ from ._layout import (
     to_lecture_order,
 )
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
-from .kernels import HIDDEN_ACTIVATIONS, LOSSES, OPTIMIZERS, OUTPUTS, PARTS, UNIT, Net, Optimizer, Work, output_rows
+from .kernels import (
+    HIDDEN_ACTIVATIONS,
+    LOSSES,
+    OPTIMIZERS,
+    OUTPUTS,
+    PARTS,
+    UNIT,
+    Net,
+    Optimizer,
+    Work,
+    output_rows,
+    part_size,
+)
 
 if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) and cannot train
     import numba
@@ -37,7 +49,7 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
     from ._team import train_epoch
     from .kernels.backward import forward_backward, gradients
     from .kernels.forward import PANEL_MIN_SAMPLES, SAMPLE_BLOCK, panels_at, predict_chunk
-    from .kernels.microkernel import pack_size
+    from .kernels.microkernel import pack_row
 
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
 CHUNK = 1024
@@ -311,9 +323,9 @@ class MLP:
             losses=np.empty(batch_size, np.float64),
             grads=aligned_empty(self.n_params, self.dtype),
             lecture=aligned_empty(self.n_params, self.dtype),
-            parts=np.empty(PARTS * batch_size * self.layer_sizes[1], self.dtype),
+            parts=np.empty(PARTS * part_size(batch_size, self.layer_sizes[1], self.dtype.itemsize), self.dtype),
             # a row for each of Numba's threads (backward.gradients) and each member of a team (fastmlp._team)
-            pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_size(self.dtype.itemsize)), self.dtype),
+            pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_row(self.dtype.itemsize)), self.dtype),
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:

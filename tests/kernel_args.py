@@ -11,10 +11,22 @@ import numpy as np
 
 from fastmlp._layout import build_layout, n_params, n_units, theta_views
 from fastmlp._validation import read_only as frozen
-from fastmlp.kernels import ADAM, HIDDEN_ACTIVATIONS, LOSSES, OUTPUTS, PARTS, SGD, Net, Optimizer, Work, output_rows
+from fastmlp.kernels import (
+    ADAM,
+    HIDDEN_ACTIVATIONS,
+    LOSSES,
+    OUTPUTS,
+    PARTS,
+    SGD,
+    Net,
+    Optimizer,
+    Work,
+    output_rows,
+    part_size,
+)
 from fastmlp.kernels.backward import forward_backward, gradients
 from fastmlp.kernels.forward import panels_at
-from fastmlp.kernels.microkernel import pack_size
+from fastmlp.kernels.microkernel import pack_row
 
 #: Threads with a buffer of their own for gemm_packed: a team of more members takes gemm's path past them
 #: (backward.row_gradient), and the team tests check that the weights come out the same.
@@ -44,8 +56,8 @@ class KernelArgs:
             losses=np.full(batch, np.nan),
             grads=np.full(self.params.size, np.nan, self.dtype),
             lecture=np.full(self.params.size, np.nan, self.dtype),
-            parts=np.full(PARTS * batch * sizes[1], np.nan, self.dtype),
-            pack=np.full((PACK_ROWS, pack_size(self.dtype.itemsize)), np.nan, self.dtype),
+            parts=np.full(PARTS * part_size(batch, sizes[1], self.dtype.itemsize), np.nan, self.dtype),
+            pack=np.full((PACK_ROWS, pack_row(self.dtype.itemsize)), np.nan, self.dtype),
         )
 
     def panels(self) -> np.ndarray:

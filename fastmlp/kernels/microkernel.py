@@ -15,6 +15,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._compile import kernel
+from . import GAP_BYTES
 from .target import TARGET
 
 STORE, ADD = 0, 1
@@ -376,6 +377,11 @@ def pack_size(itemsize):
     """Elements of the buffer gemm_packed copies A into for C's ``itemsize``: MC_DOWN rows x KC_DOWN, and the
     lanes that the last row's whole-vector stores write past them."""
     return MC_DOWN * (KC_DOWN32 if itemsize == 4 else KC_DOWN64) + 64 // itemsize
+
+
+def pack_row(itemsize: int) -> int:
+    """Elements of a row of Work.pack, a thread's buffer for gemm_packed: pack_size, then GAP_BYTES free."""
+    return pack_size(itemsize) + GAP_BYTES // itemsize
 
 
 @intrinsic

@@ -119,13 +119,13 @@ def part_rows(layout, part):
 @kernel
 def part_start(net, acts, parts, part, i0, n):
     """Part ``part`` of the first layer's sums for samples [i0, i0 + n), before any block: the biases
-    in the part whose rows hold them, else 0. Part p of sample i is parts[(p * batch + i) * n_out:][:n_out]
-    for a work buffer of ``batch`` samples."""
+    in the part whose rows hold them, else 0. Part p of sample i is parts[p * (parts.size // PARTS) +
+    i * n_out:][:n_out] (kernels.part_size)."""
     layout = net.layout
     n_in = layout[0, SIZE]
     n_out = layout[1, SIZE]
     t0 = layout[0, THETA]
-    at = (part * acts.shape[0] + i0) * n_out
+    at = part * (parts.size // PARTS) + i0 * n_out
     if part_rows(layout, part)[1] > n_in:
         bias = net.params[t0 + n_in * n_out : t0 + (n_in + 1) * n_out]
         for i in range(n):
@@ -142,7 +142,7 @@ def part_block(net, acts, parts, part, i0, n, b0, b1):
     n_out = layout[1, SIZE]
     row = acts.shape[1]
     gemm(acts, i0 * row + layout[0, UNIT] + b0, row, 1, net.params, layout[0, THETA] + b0 * n_out, n_out, parts,
-         (part * acts.shape[0] + i0) * n_out, n_out, n, n_out, b1 - b0, acts.dtype.type(1.0), ADD)
+         part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, acts.dtype.type(1.0), ADD)
 
 
 @kernel
@@ -178,7 +178,7 @@ def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1
     acts = work.acts
     x = X[next_start] if order.size == 0 else X[order[next_start]]
     chunk = STEP_VECTORS * (VW32 if acts.itemsize == 4 else VW64)
-    at = part * acts.shape[0] * n_out
+    at = part * (work.parts.size // PARTS)
     for c0 in range(0, n_out, chunk):
         step_and_sum(net.params, t0 + b0 * n_out + c0, n_out, x, b0, scale, acts[0], a0 + b0, work.deltas[0], d0 + c0,
                      work.parts, at + c0, factor, b1 - b0, min(chunk, n_out - c0))
@@ -190,12 +190,12 @@ def first_layer_sum(net, acts, parts, i0, n):
     """The first layer's pre-activations of samples [i0, i0 + n) into acts: part 0 + part 1 + ..., in order."""
     n_out = net.layout[1, SIZE]
     z0 = net.layout[1, UNIT]
-    batch = acts.shape[0]
+    stride = parts.size // PARTS
     for i in range(i0, i0 + n):
         z = acts[i, z0 : z0 + n_out]
         assign(z, parts[i * n_out : (i + 1) * n_out])
         for part in range(1, PARTS):
-            at = (part * batch + i) * n_out
+            at = part * stride + i * n_out
             later = parts[at : at + n_out]
             for j in range(n_out):
                 z[j] += later[j]
