@@ -1,4 +1,5 @@
-"""C = alpha * A B (STORE) or C += alpha * A B (ADD) by register-blocked outer-product tiles emitted as LLVM IR.
+"""C = alpha * A B (STORE) or C += alpha * A B (ADD) by register-blocked outer-product tiles emitted as LLVM IR, or
+SGD's momentum step with the gradient alpha * A B straight from the registers (MOMENTUM, gemm_momentum).
 
 Every element is one fixed chain of fused multiply-adds over t (see :func:`gemm`), whatever tile, edge
 tile, vector width or row and column range computes it, so callers may cut rows and columns between
@@ -18,7 +19,7 @@ from .._compile import kernel
 from . import GAP_BYTES
 from .target import TARGET
 
-STORE, ADD = 0, 1
+STORE, ADD, MOMENTUM = 0, 1, 2
 
 
 def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
@@ -165,8 +166,10 @@ class _Emitter:
             b.call(self.masked_store, [value, self.address(base, offset), ir.Constant(ir.IntType(32), self.itemsize),
                                        mask])
 
-    def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, done, load_mask=True):
-        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back.
+    def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done,
+             load_mask=True):
+        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back by
+        ``mode`` (STORE, ADD or MOMENTUM, an i64; see _tile), ``momentum`` the pointer to V and the rule's values.
 
         With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
         and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
@@ -216,27 +219,43 @@ class _Emitter:
                 phi.add_incoming(new[r][v], body_end)
                 sums[r].append(phi)
         scale = _splat(b, alpha, self.lanes)
-        with b.if_else(store) as (then_store, then_add):
-            with then_store:
-                for r in range(rows):
-                    for v in range(vectors):
-                        at = b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes))
-                        edge = mask if v == vectors - 1 else None
-                        self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
-            with then_add:
-                for r in range(rows):
-                    for v in range(vectors):
-                        at = b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes))
-                        edge = mask if v == vectors - 1 else None
-                        old = self.load(pc, at, edge)
-                        self.store(b.call(self.fma, [scale, sums[r][v], old]), pc, at, edge)
+        places = [(r, v, b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
+                   mask if v == vectors - 1 else None) for r in range(rows) for v in range(vectors)]
+        kinds = {kind: b.append_basic_block(name) for kind, name in ((STORE, "store"), (ADD, "add"),
+                                                                      (MOMENTUM, "momentum"))}
+        switch = b.switch(mode, kinds[ADD])
+        switch.add_case(ir.Constant(i64, STORE), kinds[STORE])
+        switch.add_case(ir.Constant(i64, MOMENTUM), kinds[MOMENTUM])
+        b.position_at_end(kinds[STORE])
+        for r, v, at, edge in places:
+            self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
+        b.branch(done)
+        b.position_at_end(kinds[ADD])
+        for r, v, at, edge in places:
+            self.store(b.call(self.fma, [scale, sums[r][v], self.load(pc, at, edge)]), pc, at, edge)
+        b.branch(done)
+        b.position_at_end(kinds[MOMENTUM])
+        pv, mu, decay, neg_rate, nesterov = momentum
+        mu, decay, neg_rate = (_splat(b, value, self.lanes) for value in (mu, decay, neg_rate))
+        for r, v, at, edge in places:
+            # as update._sgd_span: g = alpha s + decay w;  v = mu v + g;  w -= rate (g + mu v if nesterov else v)
+            weight = self.load(pc, at, edge)
+            g = b.call(self.fma, [decay, weight, b.fmul(scale, sums[r][v])])
+            velocity = b.call(self.fma, [mu, self.load(pv, at, edge), g])
+            self.store(velocity, pv, at, edge)
+            step = b.select(nesterov, b.call(self.fma, [mu, velocity, g]), velocity)
+            self.store(b.call(self.fma, [neg_rate, step, weight]), pc, at, edge)
         b.branch(done)
 
 
 @intrinsic
-def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store, whole):
-    """C[c_off + r*c_rs + c] = alpha s (store) or fma(alpha, s, C[...]) with s = the fma chain over t < n_t
-    of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's dtype.
+def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
+          decay, rate, nesterov):
+    """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
+    t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
+    dtype. Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index]
+    and makes SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov
+    else v); V, mu, decay and rate (C's dtype) and nesterov (a boolean) are read only in this mode.
 
     One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last
     vector a loop of its own under a mask: a mask live across a loop of many accumulators would not fit
@@ -251,10 +270,13 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         return None
     dtype = C.dtype
     mr, widths = (MR32, WIDTHS32) if dtype == types.float32 else (MR64, WIDTHS64)
-    sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store, whole)
+    if not isinstance(V, types.Array) or V.dtype != C.dtype:
+        return None
+    sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
+                     decay, rate, nesterov)
 
     def codegen(context, builder, signature, args):
-        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, store, whole) = args[:16]
+        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, mode, whole) = args[:16]
         ty = signature.args
         i64 = ir.IntType(64)
 
@@ -271,8 +293,12 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         pa = data(a, 0, int64(a_off, 1))
         pb = data(bm, 4, int64(b_off, 5))
         pc = data(c, 7, int64(c_off, 8))
+        pv = data(args[16], 16, int64(c_off, 8))
+        momentum = (pv, *(context.cast(builder, args[i], ty[i], dtype) for i in (17, 18)),
+                    builder.fneg(context.cast(builder, args[19], ty[19], dtype)),
+                    context.cast(builder, args[20], ty[20], types.boolean))
         alpha = context.cast(builder, alpha, ty[13], dtype)
-        store = context.cast(builder, store, ty[14], types.boolean)
+        mode = int64(mode, 14)
         whole = context.cast(builder, whole, ty[15], types.boolean)
         element = context.get_value_type(dtype)
         lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
@@ -283,6 +309,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         mask = emit.mask(left)
         skip = builder.mul(full, width)
         pb_tail, pc_tail = builder.gep(pb, [skip]), builder.gep(pc, [skip])
+        tail_momentum = (builder.gep(pv, [skip]), *momentum[1:])
         has_tail = builder.icmp_signed("!=", left, ir.Constant(i64, 0))
         stride = max(widths) + 1
         key = builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)), ir.Constant(i64, stride)), full)
@@ -296,7 +323,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 block = builder.append_basic_block(f"tile.{r}x{v}")
                 switch.add_case(ir.Constant(i64, (r - 1) * stride + v), block)
                 builder.position_at_end(block)
-                emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, store, after)
+                emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, after)
             builder.position_at_end(after)
             builder.cbranch(has_tail, tail, done)
             builder.position_at_end(tail)
@@ -304,11 +331,12 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 with builder.if_else(whole) as (then_whole, then_masked):
                     for loads_masked, branch in ((False, then_whole), (True, then_masked)):
                         with branch:
-                            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store,
-                                      done, load_mask=loads_masked)
+                            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
+                                      tail_momentum, done, load_mask=loads_masked)
                 builder.unreachable()
             else:
-                emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, store, done)
+                emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode, tail_momentum,
+                          done)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
@@ -352,6 +380,14 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     KC is 256 for float32 and 128 for float64 where A is read along its rows (a_ts == 1), 64 and 32 where
     it is read down its columns, on every target: results are the same on every CPU too.
     """
+    _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, C, alpha, alpha,
+            alpha, False)
+
+
+@kernel
+def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, V, mu, decay, rate,
+            nesterov):
+    """gemm's tiles, with every mode of _tile."""
     single = C.itemsize == 4
     if a_ts == 1:
         chunk = KC32 if single else KC64
@@ -360,7 +396,7 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = mode == STORE and t0 == 0
+        store = STORE if mode == STORE and t0 == 0 else mode if mode == MOMENTUM else ADD
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
@@ -368,7 +404,8 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
             while r0 < n_rows:
                 rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
-                      C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, store, whole)
+                      C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, store, whole, V, mu, decay, rate,
+                      nesterov)
                 r0 += rows
 
 
@@ -443,15 +480,42 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     (an empty one). A of C's dtype. 784 x 100 x 512 float32 on one Zen 3 thread: 1.22-1.30 times gemm's speed,
     0.92-0.95 of a one-thread sgemm in the same run.
     """
-    single = C.itemsize == 4
-    chunk = KC_DOWN32 if single else KC_DOWN64
     if pack.size < pack_size(C.itemsize):
         gemm(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode)
         return
+    _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, C, alpha, alpha,
+            alpha, False)
+
+
+#: Most samples (t) of a gemm_momentum: its gradient must be one chain, one chunk of KC_DOWN.
+MOMENTUM_MAX32, MOMENTUM_MAX64 = KC_DOWN32, KC_DOWN64
+
+
+@kernel
+def gemm_momentum(A, a_off, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols, T, alpha, pack, V, mu, decay, rate,
+                  nesterov):
+    """SGD's step on weights W (velocities V at the same indices) with the gradient gemm_packed would store, alpha
+    times the chain over t of A B, worked out tile by tile and used from the registers (_tile's mode MOMENTUM):
+    the gradient never goes to memory, and W and V pass through the core once. For T <= MOMENTUM_MAX (one chunk,
+    which callers check); with a ``pack`` shorter than pack_size, gemm's path, the same values."""
+    if pack.size < pack_size(W.itemsize):
+        _direct(A, a_off, 1, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols, T, alpha, MOMENTUM, V, mu, decay,
+                rate, nesterov)
+        return
+    _packed(A, a_off, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols, T, alpha, MOMENTUM, pack, V, mu, decay,
+            rate, nesterov)
+
+
+@kernel
+def _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, V, mu, decay, rate,
+            nesterov):
+    """gemm_packed's tiles through the copy, with every mode of _tile."""
+    single = C.itemsize == 4
+    chunk = KC_DOWN32 if single else KC_DOWN64
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = mode == STORE and t0 == 0
+        store = STORE if mode == STORE and t0 == 0 else mode if mode == MOMENTUM else ADD
         for m0 in range(0, n_rows, MC_DOWN):
             m1 = min(n_rows, m0 + MC_DOWN)
             r0 = m0
@@ -465,7 +529,7 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
                 while r0 < m1:
                     rows = tile_rows(m1 - r0, C.itemsize)
                     _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
-                          c_rs, rows, cols, n_t, alpha, store, whole)
+                          c_rs, rows, cols, n_t, alpha, store, whole, V, mu, decay, rate, nesterov)
                     r0 += rows
 
 
@@ -493,14 +557,14 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     chunk = KC32 if single else KC64
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = mode == STORE and t0 == 0
+        store = STORE if mode == STORE and t0 == 0 else ADD
         for c0 in range(0, n_cols, panel):
             b_at = b_off + (c0 // panel) * T * panel + t0 * panel
             r0 = 0
             while r0 < n_rows:
                 rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
-                      rows, min(panel, n_cols - c0), n_t, alpha, store, True)
+                      rows, min(panel, n_cols - c0), n_t, alpha, store, True, C, alpha, alpha, alpha, False)
                 r0 += rows
 
 
@@ -548,7 +612,8 @@ class python:
             return np.where(np.isfinite(u_hi) & (a * b != 0), t_hi + v, a * b + c)
 
     @staticmethod
-    def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, store, whole=False):
+    def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole=False, V=None,
+             mu=0, decay=0, rate=0, nesterov=False):
         a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
         r = np.arange(rows)[:, None]
         k = np.arange(cols)[None, :]
@@ -557,7 +622,14 @@ class python:
             s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + t * b_ts + k], s)
         at = c_off + r * c_rs + k
         alpha = C.dtype.type(alpha)
-        c[at] = alpha * s if store else python.fma(alpha, s, c[at])
+        if mode == MOMENTUM:  # as _Emitter.tile, fma by fma
+            v, dtype = V.reshape(-1), C.dtype.type
+            g = python.fma(dtype(decay), c[at], alpha * s)
+            v[at] = python.fma(dtype(mu), v[at], g)
+            step = python.fma(dtype(mu), v[at], g) if nesterov else v[at]
+            c[at] = python.fma(-dtype(rate), step, c[at])
+        else:
+            c[at] = alpha * s if mode == STORE else python.fma(alpha, s, c[at])
 
 
 #: Most vectors of columns that one pass of ``step_and_sum`` keeps in registers: the sums and the deltas of

@@ -4,8 +4,9 @@ Adam bias-corrected exactly as scikit-learn's AdamOptimizer."""
 import numpy as np
 
 from .._compile import kernel
-from . import ADAM, SIZE, THETA
+from . import ADAM, SIZE, THETA, UNIT
 from .backward import row_gradient
+from .microkernel import MOMENTUM_MAX32, MOMENTUM_MAX64, gemm_momentum
 
 
 @kernel
@@ -115,6 +116,17 @@ def stateless(opt):
 
 
 @kernel
+def fused_momentum(opt, count, itemsize):
+    """SGD with momentum on a minibatch of ``count`` samples, few enough that the weights' gradient is one chain
+    (microkernel.MOMENTUM_MAX): step_rows then updates the weights by gemm_momentum, not in blocks. 784-256-10
+    float32 batch 32 on one Zen 3 thread, momentum 0.9: gradient and update took 1.14-1.16 times the cycles of the
+    forward pass (the same code in both runs), against 1.24-1.27 in blocks through the gradient buffer. What
+    is left over plain SGD is mostly the velocities' own traffic: with the weights, 1.6 MB a step here."""
+    most = MOMENTUM_MAX32 if itemsize == 4 else MOMENTUM_MAX64
+    return opt.kind != ADAM and opt.momentum != 0 and count <= most
+
+
+@kernel
 def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member):
     """Gradient and update of rows [k0, k1) of layer l's stored transpose: the minibatch's ``count``
     samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate;
@@ -125,10 +137,21 @@ def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member):
         factor = -rate / dtype(weight_sum)
         row_gradient(net, work, count, l, k0, k1, factor, net.params, False, member)
     else:
+        factor = dtype(1.0) / dtype(weight_sum)
+        layout = net.layout
+        n_in = layout[l, SIZE]
+        n_out = layout[l + 1, SIZE]
+        if fused_momentum(opt, count, net.params.itemsize) and k0 < n_in:
+            # SGD with momentum: each tile of the gradient makes its step from the registers (gemm_momentum)
+            stop = min(k1, n_in)
+            pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+            gemm_momentum(work.acts, layout[l, UNIT] + k0, work.acts.shape[1], work.deltas, layout[l + 1, UNIT],
+                          work.deltas.shape[1], net.params, layout[l, THETA] + k0 * n_out, n_out, stop - k0, n_out,
+                          count, factor, pack, opt.first, opt.momentum, opt.weight_decay, rate, opt.nesterov)
+            k0 = stop  # the biases' row, if in [k0, k1), below: no weight decay
         # The gradient of a few rows at a time, each used by the update while it is still in L1: the
         # gradient, params and optimizer state of a member's whole share would not fit in its L2.
-        factor = dtype(1.0) / dtype(weight_sum)
-        rows = state_block_rows(net.layout[l + 1, SIZE], net.params.itemsize)
+        rows = state_block_rows(n_out, net.params.itemsize)
         for b0 in range(k0, k1, rows):
             b1 = min(b0 + rows, k1)
             row_gradient(net, work, count, l, b0, b1, factor, work.grads, True, member)

@@ -173,8 +173,8 @@ def _compiled_step_and_sum(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, 
 @needs_jit
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
-    """gemm compiled and gemm run as Python on microkernel.python.tile agree bit for bit; so do step_and_sum
-    and its stand-in."""
+    """gemm compiled and gemm run as Python on microkernel.python.tile agree bit for bit; so do gemm_momentum's
+    steps (mode MOMENTUM), and step_and_sum and its stand-in."""
     shape = (13, 21, 300)
     results = []
     for compiled in (True, False):
@@ -187,6 +187,30 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
             gemm.py_func(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, *shape, dtype(0.5), ADD)
         results.append(layout.buffer)
     np.testing.assert_array_equal(results[0], results[1])
+    # gemm_momentum, direct and through the copy: Nesterov's step with weight decay on weights and velocities
+    monkeypatch.undo()
+    rng = np.random.default_rng(7)
+    n_rows, n_cols, T = 13, 21, microkernel.MOMENTUM_MAX32 if dtype == np.float32 else microkernel.MOMENTUM_MAX64
+    A, B = rng.standard_normal((2, T, n_rows + n_cols)).astype(dtype)
+    rule = (dtype(0.75), dtype(0.125), dtype(0.5), True)
+    for pack in (np.empty(0, dtype), np.empty(microkernel.pack_size(A.itemsize), dtype)):
+        states = []
+        for compiled in (True, False):
+            W, V = np.random.default_rng(8).standard_normal((2, n_rows, n_cols + 3)).astype(dtype)
+            args = (A, 1, A.shape[1], B, 2, B.shape[1], W, 1, W.shape[1], n_rows, n_cols, T, dtype(0.25), pack, V,
+                    *rule)
+            if compiled:
+                microkernel.gemm_momentum(*args)
+            else:
+                monkeypatch.setattr(microkernel, "_tile", microkernel.python.tile)
+                for name in ("gemm_momentum", "_direct", "_packed", "_panel_and_whole", "tile_rows", "pack_size"):
+                    monkeypatch.setattr(microkernel, name, getattr(microkernel, name).py_func)
+                monkeypatch.setattr(microkernel, "pack_strip", microkernel._pack_strip_python)
+                microkernel.gemm_momentum(*args)
+                monkeypatch.undo()
+            states.append((W, V))
+        np.testing.assert_array_equal(states[0][0], states[1][0])
+        np.testing.assert_array_equal(states[0][1], states[1][1])
     # step_and_sum: a masked last vector, more rows than one pass of columns
     rng = np.random.default_rng(4)
     lanes = microkernel.VW32 if dtype == np.float32 else microkernel.VW64

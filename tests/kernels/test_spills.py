@@ -170,7 +170,7 @@ CHILD = """
 import json, sys
 import numba
 import numpy as np
-from fastmlp.kernels.microkernel import gemm, gemm_packed, gemm_panels, step_and_sum, STORE
+from fastmlp.kernels.microkernel import gemm, gemm_momentum, gemm_packed, gemm_panels, step_and_sum, STORE
 out = {}
 
 
@@ -187,6 +187,8 @@ for dtype in (np.float32, np.float64):
                                                           STORE, a.reshape(-1))
     out["gemm_panels " + np.dtype(dtype).name] = compiled(gemm_panels, a, 0, 8, a.reshape(-1), 0, a, 0, 8, 1, 1, 1,
                                                           dtype(1), STORE)
+    out["gemm_momentum " + np.dtype(dtype).name] = compiled(gemm_momentum, a, 0, 8, a, 0, 8, a, 0, 8, 1, 1, 1, dtype(1),
+                                                            a.reshape(-1), a, dtype(1), dtype(0), dtype(1), True)
 
     @numba.njit
     def step(W, X, v, rows, cols):  # batch 1's step and sums (team.sgd_one_and_sum), through a caller
@@ -215,9 +217,9 @@ json.dump(out, sys.stdout)
 
 
 def test_no_vector_spills_in_the_innermost_loops(tmp_path):
-    """gemm, gemm_packed and gemm_panels compiled for znver3 (AVX2) and znver4 (AVX-512), float32 and float64: every
-    innermost loop that does the tile's FMAs keeps its vectors in registers. The earlier 4 x 4 forward tile,
-    compiled for znver3, is flagged: 16 accumulators are every AVX2 register.
+    """gemm, gemm_packed, gemm_panels and gemm_momentum compiled for znver3 (AVX2) and znver4 (AVX-512), float32 and
+    float64: every innermost loop that does the tile's FMAs keeps its vectors in registers. The earlier 4 x 4
+    forward tile, compiled for znver3, is flagged: 16 accumulators are every AVX2 register.
 
     NUMBA_CPU_FEATURES="" makes LLVM take the named CPU's features: with NUMBA_CPU_NAME alone Numba passes
     the host's features, and on an AVX-512 host znver3 would get AVX-512 code.

@@ -82,8 +82,9 @@ def test_row_update_matches_torch(optimizer):
 
 @pairwise(dtype=DTYPES, optimizer=["sgd", "all"], batch_size=BATCH_SIZES)
 def test_step_rows(dtype, optimizer, batch_size):
-    """Gradient and update of each block of rows in one pass: in place for plain SGD ("sgd"), through the
-    gradient buffer and the momentum otherwise; two steps, so the second uses the first's momentum."""
+    """Gradient and update of each block of rows in one pass: in place for plain SGD ("sgd"); with momentum from
+    the gradient's registers up to MOMENTUM_MAX samples (batch 1 and 7, and 64 in float32), else through the
+    gradient buffer; two steps, so the second uses the first's momentum."""
     dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
     loss, output = "softmax_cross_entropy", "softmax"
     rng = np.random.default_rng(5)
