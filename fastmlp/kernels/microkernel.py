@@ -168,8 +168,9 @@ class _Emitter:
 
     def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done,
              load_mask=True):
-        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back by
-        ``mode`` (STORE, ADD or MOMENTUM, an i64; see _tile), ``momentum`` the pointer to V and the rule's values.
+        """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back:
+        SGD's momentum step when ``momentum`` (the pointer to V and the rule's values; see _tile) is given, else
+        by ``mode``, STORE or ADD (an i64).
 
         With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
         and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
@@ -221,20 +222,16 @@ class _Emitter:
         scale = _splat(b, alpha, self.lanes)
         places = [(r, v, b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
                    mask if v == vectors - 1 else None) for r in range(rows) for v in range(vectors)]
-        kinds = {kind: b.append_basic_block(name) for kind, name in ((STORE, "store"), (ADD, "add"),
-                                                                      (MOMENTUM, "momentum"))}
-        switch = b.switch(mode, kinds[ADD])
-        switch.add_case(ir.Constant(i64, STORE), kinds[STORE])
-        switch.add_case(ir.Constant(i64, MOMENTUM), kinds[MOMENTUM])
-        b.position_at_end(kinds[STORE])
-        for r, v, at, edge in places:
-            self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
-        b.branch(done)
-        b.position_at_end(kinds[ADD])
-        for r, v, at, edge in places:
-            self.store(b.call(self.fma, [scale, sums[r][v], self.load(pc, at, edge)]), pc, at, edge)
-        b.branch(done)
-        b.position_at_end(kinds[MOMENTUM])
+        if momentum is None:
+            with b.if_else(b.icmp_signed("==", mode, ir.Constant(i64, STORE))) as (then_store, then_add):
+                with then_store:
+                    for r, v, at, edge in places:
+                        self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
+                with then_add:
+                    for r, v, at, edge in places:
+                        self.store(b.call(self.fma, [scale, sums[r][v], self.load(pc, at, edge)]), pc, at, edge)
+            b.branch(done)
+            return
         pv, mu, decay, neg_rate, nesterov = momentum
         mu, decay, neg_rate = (_splat(b, value, self.lanes) for value in (mu, decay, neg_rate))
         for r, v, at, edge in places:
@@ -255,7 +252,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
     dtype. Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index]
     and makes SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov
-    else v); V, mu, decay and rate (C's dtype) and nesterov (a boolean) are read only in this mode.
+    else v), with V, mu, decay and rate of C's dtype and nesterov a boolean; the other modes take V None, and
+    their code then holds no momentum step (compiling it into every tile took a third longer).
 
     One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last
     vector a loop of its own under a mask: a mask live across a loop of many accumulators would not fit
@@ -270,7 +268,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         return None
     dtype = C.dtype
     mr, widths = (MR32, WIDTHS32) if dtype == types.float32 else (MR64, WIDTHS64)
-    if not isinstance(V, types.Array) or V.dtype != C.dtype:
+    stepping = not isinstance(V, types.NoneType)
+    if stepping and (not isinstance(V, types.Array) or V.dtype != C.dtype):
         return None
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
                      decay, rate, nesterov)
@@ -293,10 +292,12 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         pa = data(a, 0, int64(a_off, 1))
         pb = data(bm, 4, int64(b_off, 5))
         pc = data(c, 7, int64(c_off, 8))
-        pv = data(args[16], 16, int64(c_off, 8))
-        momentum = (pv, *(context.cast(builder, args[i], ty[i], dtype) for i in (17, 18)),
-                    builder.fneg(context.cast(builder, args[19], ty[19], dtype)),
-                    context.cast(builder, args[20], ty[20], types.boolean))
+        momentum = tail_momentum = None
+        if stepping:
+            pv = data(args[16], 16, int64(c_off, 8))
+            momentum = (pv, *(context.cast(builder, args[i], ty[i], dtype) for i in (17, 18)),
+                        builder.fneg(context.cast(builder, args[19], ty[19], dtype)),
+                        context.cast(builder, args[20], ty[20], types.boolean))
         alpha = context.cast(builder, alpha, ty[13], dtype)
         mode = int64(mode, 14)
         whole = context.cast(builder, whole, ty[15], types.boolean)
@@ -309,7 +310,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         mask = emit.mask(left)
         skip = builder.mul(full, width)
         pb_tail, pc_tail = builder.gep(pb, [skip]), builder.gep(pc, [skip])
-        tail_momentum = (builder.gep(pv, [skip]), *momentum[1:])
+        if stepping:
+            tail_momentum = (builder.gep(momentum[0], [skip]), *momentum[1:])
         has_tail = builder.icmp_signed("!=", left, ir.Constant(i64, 0))
         stride = max(widths) + 1
         key = builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)), ir.Constant(i64, stride)), full)
@@ -380,7 +382,7 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
     KC is 256 for float32 and 128 for float64 where A is read along its rows (a_ts == 1), 64 and 32 where
     it is read down its columns, on every target: results are the same on every CPU too.
     """
-    _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, C, alpha, alpha,
+    _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, None, alpha, alpha,
             alpha, False)
 
 
@@ -483,7 +485,7 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     if pack.size < pack_size(C.itemsize):
         gemm(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode)
         return
-    _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, C, alpha, alpha,
+    _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, None, alpha, alpha,
             alpha, False)
 
 
@@ -564,7 +566,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
             while r0 < n_rows:
                 rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
-                      rows, min(panel, n_cols - c0), n_t, alpha, store, True, C, alpha, alpha, alpha, False)
+                      rows, min(panel, n_cols - c0), n_t, alpha, store, True, None, alpha, alpha, alpha, False)
                 r0 += rows
 
 
