@@ -357,6 +357,13 @@ def _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T):
 
 
 @kernel
+def chunk_mode(mode, t0):
+    """The write-back mode of the chunk of t from ``t0`` of a product in ``mode``: the chunks after the first add
+    their chain to what the first stored; MOMENTUM's product is one chunk."""
+    return ADD if t0 > 0 and mode != MOMENTUM else mode
+
+
+@kernel
 def tile_rows(left, itemsize):
     """Rows of the next row tile of a rectangle with ``left`` rows still to go, for C's ``itemsize``: MR, but
     where that would leave a last tile too short to keep the FMA units busy (fewer than FULL_ROWS rows, as 32
@@ -398,7 +405,7 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = STORE if mode == STORE and t0 == 0 else mode if mode == MOMENTUM else ADD
+        store = chunk_mode(mode, t0)
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
@@ -517,7 +524,7 @@ def _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, a
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = STORE if mode == STORE and t0 == 0 else mode if mode == MOMENTUM else ADD
+        store = chunk_mode(mode, t0)
         for m0 in range(0, n_rows, MC_DOWN):
             m1 = min(n_rows, m0 + MC_DOWN)
             r0 = m0
@@ -559,7 +566,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     chunk = KC32 if single else KC64
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = STORE if mode == STORE and t0 == 0 else ADD
+        store = chunk_mode(mode, t0)
         for c0 in range(0, n_cols, panel):
             b_at = b_off + (c0 // panel) * T * panel + t0 * panel
             r0 = 0
