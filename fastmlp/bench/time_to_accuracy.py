@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from .peers import glorot
+from .roofline import epoch_flops, matmul_flops, predict_flops
 from .runner import warm_up
 from .trainers import FastmlpTrainer, SklearnTrainer, TorchTrainer, available
 
@@ -35,6 +36,9 @@ BATCH_SIZE = 32
 SETTLE_SECONDS = 0.1
 #: Minibatches of the trial epochs that pick a peer's thread count (1 or all cores, the faster one counts).
 TRIAL_BATCHES = 100
+#: The speed-up over the best peer that fastmlp aims at (issue 12); the report says what share of the machine's
+#: matmul rate it would take (flops_bound).
+AIMED_SPEEDUP = 5.0
 #: --quick: a run of seconds on a small learnable synthetic set (the tests use it).
 QUICK = dict(n_train=2000, n_test=500, epochs=3)
 
@@ -193,8 +197,27 @@ def run(*, peers=None, learning_rate=None, epochs=None, target=TARGET, quick=Fal
     trainers = available(peers)
     check = same_maths(trainers, train, test, settings)
     runs = race(trainers, train, test, settings, verbose)
-    return {"kind": "time to accuracy", "data": source, "n_train": int(train[1].size), "n_test": int(test[1].size),
-            "settings": settings, "same_maths": check, "runs": runs, **summarise(runs)}
+    result = {"kind": "time to accuracy", "data": source, "n_train": int(train[1].size),
+              "n_test": int(test[1].size), "settings": settings, "same_maths": check, "runs": runs, **summarise(runs)}
+    epochs = runs.get("fastmlp", {}).get("epochs_to_target")
+    if epochs:
+        result["bound"] = flops_bound(settings, result["n_train"], result["n_test"], epochs,
+                                      runs["fastmlp"]["seconds_to_target"], result["best_peer_seconds"],
+                                      matmul_flops("float32"))
+    return result
+
+
+def flops_bound(settings, n_train, n_test, epochs, seconds, peer_seconds, flops_per_s) -> dict:
+    """What the arithmetic allows: the FLOPs of fastmlp's ``epochs`` epochs to the target (each a pass of SGD over
+    ``n_train`` samples, roofline.epoch_flops, and the evaluation of ``n_test``), and the least time they take at
+    ``flops_per_s``, an all-core matmul's rate measured in the same run; fastmlp's share of that rate in the
+    ``seconds`` it took, and the share that AIMED_SPEEDUP over a peer's ``peer_seconds`` (if any) would need."""
+    sizes = settings["layer_sizes"]
+    flops = epochs * (epoch_flops(sizes, n_train, settings["batch_size"]) + n_test * predict_flops(sizes))
+    floor = flops / flops_per_s
+    return {"epochs": epochs, "flops": flops, "matmul_flops_per_s": flops_per_s, "floor_seconds": floor,
+            "share": floor / seconds,
+            "aimed_share": floor * AIMED_SPEEDUP / peer_seconds if peer_seconds else None}
 
 
 def _seconds(value) -> str:
@@ -240,6 +263,14 @@ def text_report(result: dict) -> str:
         lines.append(f"\nno peer reached {target:g}: no speed-up to state.")
     else:
         lines.append(f"\nfastmlp did not reach {target:g}.")
+    bound = result.get("bound")
+    if bound:
+        epochs = f"{bound['epochs']} epoch" + ("s" if bound["epochs"] > 1 else "")
+        lines.append(f"fastmlp's {epochs} to {target:g} are {bound['flops'] / 1e9:.3g} GFLOP of "
+                     f"training and evaluation: {_seconds(bound['floor_seconds'])} at this run's all-core matmul rate "
+                     f"({bound['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s); fastmlp ran at {bound['share']:.0%} of it"
+                     + (f", and {AIMED_SPEEDUP:g}x the best peer would need {bound['aimed_share']:.0%}."
+                        if bound["aimed_share"] else "."))
     if result.get("epoch_speedup"):
         lines.append(f"fastmlp's median epoch (training and evaluation) ran {result['epoch_speedup']:.2f}x as fast as "
                      "the fastest peer's; the epoch at which each first reaches the target depends on its shuffling.")

@@ -82,6 +82,18 @@ def test_quick_run_json_and_report(tmp_path):
     fastest_epoch = min(r["median_epoch_seconds"] for n, r in result["runs"].items() if n != "fastmlp")
     assert result["epoch_speedup"] == pytest.approx(fastest_epoch / result["runs"]["fastmlp"]["median_epoch_seconds"])
     assert "time to 0.88" in done.stdout and "same weights" in done.stdout
+    fastmlp = result["runs"]["fastmlp"]
+    assert ("bound" in result) == bool(fastmlp["epochs_to_target"]), "the FLOP bound comes with fastmlp's epochs"
+    if "bound" in result:  # the arithmetic of 784-256-10, batch 32: n_train samples and n_test evaluated per epoch
+        bound, epochs = result["bound"], fastmlp["epochs_to_target"]
+        macs = 784 * 256 + 256 * 10
+        train = result["n_train"] * 2 * (2 * macs + 256 * 10) + -(-result["n_train"] // 32) * 2 * (785 * 256 + 257 * 10)
+        assert bound["flops"] == epochs * (train + result["n_test"] * 2 * macs)
+        assert bound["floor_seconds"] == pytest.approx(bound["flops"] / bound["matmul_flops_per_s"])
+        assert bound["share"] == pytest.approx(bound["floor_seconds"] / fastmlp["seconds_to_target"])
+        if result["best_peer_seconds"]:
+            assert bound["aimed_share"] == pytest.approx(5 * bound["floor_seconds"] / result["best_peer_seconds"])
+        assert f"fastmlp ran at {bound['share']:.0%}" in done.stdout
     assert result["machine"]["kernel_target"]["cpu_name"] in done.stdout
 
 
