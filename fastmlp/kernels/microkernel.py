@@ -477,6 +477,13 @@ def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
     return sig, codegen
 
 
+#: gemm_packed takes gemm's path for products of at most NARROW_COLS columns over at most NARROW_T t: so few
+#: columns use each copied value too few times to pay for the copy. 784-15-10 float32 on one Zen 3 thread,
+#: gradient and update in cycles of the forward pass, gemm's path against the copy: batch 32 0.94-1.01 / 1.14-1.15
+#: (samples/s 620-647k / 587-591k), float64 even; batch 128 and 512 the copy stays ahead (1.00-1.10 / 0.91-1.03).
+NARROW_COLS, NARROW_T = 16, 32
+
+
 @kernel
 def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack):
     """gemm with A read down its columns (a_rs = 1: the weight gradient, A the activations, t the samples),
@@ -486,10 +493,11 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     each chunk of KC_DOWN t and block of MC_DOWN rows, every row tile's rows over the chunk are first copied
     into ``pack`` one after the other (BLIS's packed A), so that the tiles then read A in order, from L2.
     ``pack``: a buffer of C's dtype of at least pack_size(C.itemsize) elements, or gemm's path when shorter
-    (an empty one). A of C's dtype. 784 x 100 x 512 float32 on one Zen 3 thread: 1.22-1.30 times gemm's speed,
+    (an empty one). A narrow product over few t (NARROW_COLS, NARROW_T) takes gemm's path too. A of C's
+    dtype. 784 x 100 x 512 float32 on one Zen 3 thread: 1.22-1.30 times gemm's speed,
     0.92-0.95 of a one-thread sgemm in the same run.
     """
-    if pack.size < pack_size(C.itemsize):
+    if pack.size < pack_size(C.itemsize) or (n_cols <= NARROW_COLS and T <= NARROW_T):
         gemm(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode)
         return
     _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, None, alpha, alpha,
