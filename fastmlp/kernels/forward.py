@@ -20,9 +20,9 @@ SAMPLE_BLOCK = 24
 PANEL_MIN_SAMPLES = 512
 
 
-#: Rows that ``gather`` asks the cache for ahead of the row it copies, and that a team member asks for
-#: of the next minibatch: far enough to hide a miss to memory behind the copies before it, few enough
-#: that the rows stay in L1 until they are read (a whole prefetched minibatch of 512 images is 400 KB).
+#: Rows that ``gather`` asks the cache for ahead of the row it copies, and the fewest that a team member asks
+#: for of the next minibatch (kernels.team.PREFETCH_BYTES): far enough to hide a miss to memory behind the
+#: copies before it, few enough that the rows stay in L1 until they are read.
 PREFETCH_AHEAD = 8
 
 
