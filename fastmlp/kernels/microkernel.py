@@ -405,7 +405,7 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = chunk_mode(mode, t0)
+        written = chunk_mode(mode, t0)
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
@@ -413,7 +413,7 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
             while r0 < n_rows:
                 rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
-                      C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, store, whole, V, mu, decay, rate,
+                      C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate,
                       nesterov)
                 r0 += rows
 
@@ -532,7 +532,7 @@ def _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, a
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = chunk_mode(mode, t0)
+        written = chunk_mode(mode, t0)
         for m0 in range(0, n_rows, MC_DOWN):
             m1 = min(n_rows, m0 + MC_DOWN)
             r0 = m0
@@ -546,7 +546,7 @@ def _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, a
                 while r0 < m1:
                     rows = tile_rows(m1 - r0, C.itemsize)
                     _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
-                          c_rs, rows, cols, n_t, alpha, store, whole, V, mu, decay, rate, nesterov)
+                          c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate, nesterov)
                     r0 += rows
 
 
@@ -574,14 +574,14 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     chunk = KC32 if single else KC64
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
-        store = chunk_mode(mode, t0)
+        written = chunk_mode(mode, t0)
         for c0 in range(0, n_cols, panel):
             b_at = b_off + (c0 // panel) * T * panel + t0 * panel
             r0 = 0
             while r0 < n_rows:
                 rows = tile_rows(n_rows - r0, C.itemsize)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
-                      rows, min(panel, n_cols - c0), n_t, alpha, store, True, None, alpha, alpha, alpha, False)
+                      rows, min(panel, n_cols - c0), n_t, alpha, written, True, None, alpha, alpha, alpha, False)
                 r0 += rows
 
 

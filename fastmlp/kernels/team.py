@@ -313,6 +313,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             lecture_copy(net, work, l, k0, k1)
     c0, c1 = member_rows(layout, member, n_members)  # the columns of the inputs this member gathers
     c1 = min(c1, layout[0, SIZE])
+    ahead = max(PREFETCH_AHEAD, PREFETCH_BYTES // max((c1 - c0) * X.itemsize, 1))  # rows asked for each step
     no_step = opt.learning_rate  # any value of the parameters' dtype: unused without a step
     since = first_layer(net, opt, work, X, order, scale, 0, 0.0, no_step, 0, min(batch_size, order.size), state,
                         member, n_members, timings, since)
@@ -322,7 +323,6 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         next_count = min(batch_size, max(order.size - start - batch_size, 0))
         s0, s1 = share(count, member, n_members)
         if next_count > 0:  # the first inputs this member will gather next, during this step
-            ahead = max(PREFETCH_AHEAD, PREFETCH_BYTES // max((c1 - c0) * X.itemsize, 1))
             prefetch_rows(X, order, start + batch_size, 0, min(next_count, ahead), c0, c1)
         group = group_size(s1 - s0, layout[1, SIZE], acts.itemsize)
         for g0 in range(s0, s1, group):  # each group's rows still in cache from one phase to the next
