@@ -20,6 +20,8 @@ from . import GAP_BYTES
 from .target import TARGET
 
 STORE, ADD, MOMENTUM = 0, 1, 2
+#: Length of one chunk of t where A is read along its rows (tile_shape): the same everywhere.
+KC = 128
 
 
 def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
@@ -28,15 +30,19 @@ def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
     MR x NV accumulators plus NV loads of B and one broadcast of A must fit the register file:
     AVX2 has 16 registers (6 x 2 = 12 accumulators), AVX-512 32 (12 x 2 = 24; 6 x 4 and 8 x 3 measured
     the same). KC, the length of one chunk of the t loop, keeps a KC x (NV x VW) panel of B in L1 while
-    every row tile passes over it (128, 256 and 512 measured within a few per cent of each other).
+    every row tile passes over it: 128 on every target and dtype, since the chunks decide the values (gemm).
+    On AVX-512 a float32 panel of 256 t was 32 KB, with the row tile's lines of A more than an L1 of 32 or
+    48 KB holds: KC 128 took the forward microkernel from 0.85-0.89 of a one-thread sgemm to 0.93-0.99
+    (784 x 100 x 512, Ice Lake server, 3 alternating pairs); with AVX2 code on the same machine, 0.91-0.92
+    to 0.93-0.99 (on Zen 3, 128, 256 and 512 had measured within a few per cent of each other).
     """
     vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
     lanes = vector_bytes // itemsize
     if isa == "avx512":
-        return 12, 2, lanes, 256 * 4 // itemsize
+        return 12, 2, lanes, KC
     if isa == "avx2":
-        return 6, 2, lanes, 256 * 4 // itemsize
-    return 4, 2, lanes, 256 * 4 // itemsize
+        return 6, 2, lanes, KC
+    return 4, 2, lanes, KC
 
 
 #: Independent fma chains that keep two FMA units busy through a 4-cycle latency.
@@ -55,13 +61,14 @@ def tile_widths(isa: str, itemsize: int) -> tuple[int, ...]:
 
 MR32, NV32, VW32, KC32 = tile_shape(TARGET.isa, 4)
 MR64, NV64, VW64, KC64 = tile_shape(TARGET.isa, 8)
-#: KC when A is read down its columns (a_ts != 1: the weight gradient, A the activations, t the samples): a
-#: quarter of KC. Each t of a row tile then reads A from a cache line of its own, so a KC x panel block of B
-#: and the row tiles' lines of A fit in L1 together only for a shorter chunk. 784 x 100 x 512 float32 on one
-#: Zen 3 thread, share of a one-thread sgemm: KC 256: 0.62-0.67, 128: 0.74-0.78, 64: 0.80-0.83; float64, KC
-#: 128: 0.69-0.74, 32: 0.65-0.80 (noisy). Like KC, the same on every target. gemm_packed, which copies A
-#: first, keeps these chunks (and so gemm's values): with its copy, KC 64, 128 and 256 measured alike.
-KC_DOWN32, KC_DOWN64 = KC32 // 4, KC64 // 4
+#: KC when A is read down its columns (a_ts != 1: the weight gradient, A the activations, t the samples): 64
+#: (float32) and 32 (float64) on every target. Each t of a row tile then reads A from a cache line of its own,
+#: so a KC x panel block of B and the row tiles' lines of A fit in L1 together only for a shorter chunk.
+#: 784 x 100 x 512 float32 on one Zen 3 thread, share of a one-thread sgemm: KC 256: 0.62-0.67, 128:
+#: 0.74-0.78, 64: 0.80-0.83; float64, KC 128: 0.69-0.74, 32: 0.65-0.80 (noisy); AVX-512 float32 (Ice Lake
+#: server), 64: 0.79-0.89, 32: 0.74-0.79. gemm_packed, which copies A first, keeps these chunks (and so
+#: gemm's values): with its copy, KC 64, 128 and 256 measured alike.
+KC_DOWN32, KC_DOWN64 = 64, 32
 #: Rows of A that gemm_packed copies at a time (a multiple of every tile's rows): with KC_DOWN columns, a
 #: block of 96 KB on every target and dtype, which stays in L2 while the tiles read it.
 MC_DOWN = 384
@@ -386,8 +393,8 @@ def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T
 
     The t loop runs in chunks of KC counted from t = 0: each chunk's chain goes into C by the mode's rule
     (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one.
-    KC is 256 for float32 and 128 for float64 where A is read along its rows (a_ts == 1), 64 and 32 where
-    it is read down its columns, on every target: results are the same on every CPU too.
+    KC is 128 where A is read along its rows (a_ts == 1), 64 for float32 and 32 for float64 where it is read
+    down its columns, on every target: results are the same on every CPU too.
     """
     _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, None, alpha, alpha,
             alpha, False)
