@@ -18,7 +18,7 @@ from . import (  # noqa: F401 (codes, re-exported)
     TANH,
     output_rows,
 )
-from .intrinsics import pow2_float32
+from .intrinsics import pow2_float32, pow2_float64
 
 
 @inline_kernel
@@ -60,6 +60,41 @@ def exp_nonpositive_float32(x):
 
 
 @inline_kernel
+def exp_nonpositive_float64(x):
+    """exp(x) for float64 x <= 0, within 2 ulp of the exact value, and 0 below -708 (where float64's own
+    exp goes subnormal): as exp_nonpositive_float32, plain arithmetic that LLVM vectorises, where a call to
+    the C library's exp took about 15 ns a sigmoid (one Ice Lake server thread).
+
+    exp(x) = 2^n exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2, ln 2 split in two parts as for
+    float32 so that n times the first is exact, and exp(r) its Taylor polynomial of degree 13, whose
+    truncation error, |r|^14 / 14! < 5e-18, is below float64's rounding. (Written as two subtractions,
+    the split was folded back into one product under the kernels' fastmath flags: up to 212 ulp near
+    -708; as written here, at most 1.24 ulp measured.)
+    """
+    # Clamped at -708 the polynomial cannot overflow, even as Python (NUMBA_DISABLE_JIT).
+    t = x if x >= -708.0 else -708.0
+    y = t * 1.4426950408889634 - 0.5  # rounded to nearest by truncation toward zero, as t <= 0
+    k = np.int64(y)
+    n = np.float64(k)
+    r = t - n * 0.693359375
+    r = r + n * 2.121944400546905827679e-4
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r * r + r + 1.0
+    return p * pow2_float64(k) if x >= -708.0 else 0.0
+
+
+@inline_kernel
 def _sigmoid_float32(x):
     """1 / (1 + exp(-x)) for a float32 x, as vectorisable arithmetic with no branch."""
     one = np.float32(1.0)
@@ -70,13 +105,10 @@ def _sigmoid_float32(x):
 
 @inline_kernel
 def _sigmoid_float64(x):
-    """1 / (1 + exp(-x)) for a float64 x, with the C library's exp."""
-    # exp only ever sees a non-positive argument, so it cannot overflow, compiled or run as
-    # Python under NUMBA_DISABLE_JIT (test_stable_at_large_z).
-    if x >= 0:
-        return 1.0 / (1.0 + np.exp(-x))
-    e = np.exp(x)
-    return e / (1.0 + e)
+    """1 / (1 + exp(-x)) for a float64 x, as vectorisable arithmetic with no branch; NaN stays NaN."""
+    e = exp_nonpositive_float64(-x if x >= 0 else x)  # exp(-|x|) <= 1 cannot overflow
+    s = 1.0 / (1.0 + e)
+    return s if x >= 0 else (e * s if x < 0 else x)
 
 
 @kernel

@@ -134,6 +134,21 @@ def pow2_float32(typingctx, n):
 
 
 @intrinsic
+def pow2_float64(typingctx, n):
+    """2.0 ** n as a float64 for an integer -1022 <= n <= 1023, written straight into its exponent bits."""
+    if not isinstance(n, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        k = builder.sext(args[0], i64) if signature.args[0].bitwidth < 64 else args[0]
+        bits = builder.shl(builder.add(k, ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return types.float64(n), codegen
+
+
+@intrinsic
 def cycles(typingctx):
     """The CPU's cycle counter (x86 ``rdtsc``; 0 where LLVM has none), for timing phases of an epoch."""
 
@@ -190,6 +205,10 @@ class python:
     def pow2_float32(n):
         return np.float32(np.ldexp(np.float32(1.0), int(n)))
 
+    @staticmethod
+    def pow2_float64(n):
+        return float(np.ldexp(1.0, int(n)))
+
 
 if numba.config.DISABLE_JIT:
     atomic_add = python.atomic_add
@@ -199,4 +218,5 @@ if numba.config.DISABLE_JIT:
     yield_core = python.yield_core
     prefetch = python.prefetch
     pow2_float32 = python.pow2_float32
+    pow2_float64 = python.pow2_float64
     cycles = python.cycles

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from fastmlp._compile import kernel
-from fastmlp.kernels.intrinsics import atomic_add, atomic_load, atomic_store, pow2_float32, prefetch
+from fastmlp.kernels.intrinsics import (
+    atomic_add,
+    atomic_load,
+    atomic_store,
+    pow2_float32,
+    pow2_float64,
+    prefetch,
+)
 from fastmlp.kernels.intrinsics import python as python_intrinsics
 
 from markers import needs_jit
@@ -17,7 +24,7 @@ pytestmark = needs_jit
 @kernel
 def _powers(exponents, out):
     for k in range(exponents.size):
-        out[k] = pow2_float32(exponents[k])
+        out[k] = pow2_float32(exponents[k]) if out.itemsize == 4 else pow2_float64(exponents[k])
 
 
 @kernel
@@ -28,13 +35,15 @@ def _atomics(state, out):
     prefetch(state, 0)
 
 
-def test_pow2_float32_is_exact_for_every_normal_exponent():
-    exponents = np.arange(-126, 128, dtype=np.int64)
-    out = np.empty(exponents.size, np.float32)
-    _powers(exponents, out)
-    expected = np.ldexp(np.float32(1.0), exponents.astype(np.int32))
-    np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal([python_intrinsics.pow2_float32(n) for n in exponents], expected)
+def test_pow2_is_exact_for_every_normal_exponent():
+    for dtype, low, high, stand_in in ((np.float32, -126, 127, python_intrinsics.pow2_float32),
+                                       (np.float64, -1022, 1023, python_intrinsics.pow2_float64)):
+        exponents = np.arange(low, high + 1, dtype=np.int64)
+        out = np.empty(exponents.size, dtype)
+        _powers(exponents, out)
+        expected = np.ldexp(dtype(1.0), exponents.astype(np.int32))
+        np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal([stand_in(n) for n in exponents], expected)
 
 
 def test_atomics_do_what_their_stand_ins_do():
