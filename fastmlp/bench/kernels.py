@@ -97,7 +97,7 @@ def measure(dtypes=("float32", "float64"), repeat: int = 5, min_time: float = 0.
     target = dict(TARGET._asdict(), tiles={
         "float32": "x".join(map(str, (microkernel.MR32, microkernel.NV32 * microkernel.VW32))),
         "float64": "x".join(map(str, (microkernel.MR64, microkernel.NV64 * microkernel.VW64))),
-        "kc": {"float32": microkernel.KC32, "float64": microkernel.KC64},
+        "kc": microkernel.KC,
         "kc_down": {"float32": microkernel.KC_DOWN32, "float64": microkernel.KC_DOWN64}}, blas=blas)
     return {"target": target, "sizes": sizes, "results": results}
 
@@ -107,7 +107,7 @@ def text(result: dict) -> str:
     t, s = result["target"], result["sizes"]
     lines = [f"target: {t['cpu']} ({t['isa']}, {t['vector_bytes'] * 8}-bit vectors, {t['registers']} registers), "
              f"tiles rows x columns: float32 {t['tiles']['float32']}, float64 {t['tiles']['float64']}, "
-             f"KC {t['tiles']['kc']['float32']} / {t['tiles']['kc']['float64']} (gradient: "
+             f"KC {t['tiles']['kc']} (gradient: "
              f"{t['tiles']['kc_down']['float32']} / {t['tiles']['kc_down']['float64']}); BLAS: {', '.join(t['blas'])}",
              f"one thread, {s['n_samples']} samples x {s['n_in']} inputs x {s['n_out']} units, GFLOP/s (medians):",
              f"{'dtype':8} {'use':9} {'microkernel':>11} {'BLAS gemm':>10} {'share':>6}"]

@@ -18,7 +18,7 @@ from . import (  # noqa: F401 (codes, re-exported)
     TANH,
     output_rows,
 )
-from .intrinsics import pow2_float32, pow2_float64
+from .intrinsics import pow2
 
 
 @inline_kernel
@@ -56,7 +56,7 @@ def exp_nonpositive_float32(x):
     p = p * r + f(1.6666665459e-1)
     p = p * r + f(5.0000001201e-1)
     p = p * r * r + r + f(1.0)
-    return p * pow2_float32(k) if x >= f(-87.0) else f(0.0)
+    return p * pow2(k, p) if x >= f(-87.0) else f(0.0)
 
 
 @inline_kernel
@@ -91,7 +91,7 @@ def exp_nonpositive_float64(x):
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
     p = p * r * r + r + 1.0
-    return p * pow2_float64(k) if x >= -708.0 else 0.0
+    return p * pow2(k, p) if x >= -708.0 else 0.0
 
 
 @inline_kernel

@@ -1,5 +1,5 @@
 """The few LLVM instructions the kernels need and Numba does not offer: atomics, spin-wait and
-prefetch hints, a call to sched_yield and a float32 built from its exponent bits.
+prefetch hints, a call to sched_yield and a power of two built from its exponent bits.
 
 Each is a Numba intrinsic: it emits its instruction in place, inside the kernel that uses it, so
 a loop that uses one can still be vectorised and the kernel can still be cached.
@@ -119,33 +119,26 @@ def prefetch(typingctx, array, index):
 
 
 @intrinsic
-def pow2_float32(typingctx, n):
-    """2.0 ** n as a float32 for an integer -126 <= n <= 127, written straight into its exponent bits."""
-    if not isinstance(n, types.Integer):
+def pow2(typingctx, n, like):
+    """2.0 ** n for an integer n in the normal exponent range of the float type of ``like`` (-126..127 for
+    float32, -1022..1023 for float64), of that type, written straight into its exponent bits; ``like``'s
+    value is not read."""
+    if not isinstance(n, types.Integer) or like not in (types.float32, types.float64):
         return None
+    width, fraction_bits, bias = (32, 23, 127) if like == types.float32 else (64, 52, 1023)
 
     def codegen(context, builder, signature, args):
-        i32 = ir.IntType(32)
-        k = builder.trunc(args[0], i32) if signature.args[0].bitwidth > 32 else args[0]
-        bits = builder.shl(builder.add(k, ir.Constant(i32, 127)), ir.Constant(i32, 23))
-        return builder.bitcast(bits, ir.FloatType())
+        integer = ir.IntType(width)
+        given = signature.args[0].bitwidth
+        k = args[0]
+        if given > width:
+            k = builder.trunc(k, integer)
+        elif given < width:
+            k = builder.sext(k, integer)
+        bits = builder.shl(builder.add(k, ir.Constant(integer, bias)), ir.Constant(integer, fraction_bits))
+        return builder.bitcast(bits, context.get_value_type(like))
 
-    return types.float32(n), codegen
-
-
-@intrinsic
-def pow2_float64(typingctx, n):
-    """2.0 ** n as a float64 for an integer -1022 <= n <= 1023, written straight into its exponent bits."""
-    if not isinstance(n, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        k = builder.sext(args[0], i64) if signature.args[0].bitwidth < 64 else args[0]
-        bits = builder.shl(builder.add(k, ir.Constant(i64, 1023)), ir.Constant(i64, 52))
-        return builder.bitcast(bits, ir.DoubleType())
-
-    return types.float64(n), codegen
+    return like(n, like), codegen
 
 
 @intrinsic
@@ -202,12 +195,8 @@ class python:
         return time.perf_counter_ns()
 
     @staticmethod
-    def pow2_float32(n):
-        return np.float32(np.ldexp(np.float32(1.0), int(n)))
-
-    @staticmethod
-    def pow2_float64(n):
-        return float(np.ldexp(1.0, int(n)))
+    def pow2(n, like):
+        return np.asarray(like).dtype.type(np.ldexp(1.0, int(n)))
 
 
 if numba.config.DISABLE_JIT:
@@ -217,6 +206,5 @@ if numba.config.DISABLE_JIT:
     spin_pause = python.spin_pause
     yield_core = python.yield_core
     prefetch = python.prefetch
-    pow2_float32 = python.pow2_float32
-    pow2_float64 = python.pow2_float64
+    pow2 = python.pow2
     cycles = python.cycles

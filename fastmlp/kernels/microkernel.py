@@ -20,29 +20,29 @@ from . import GAP_BYTES
 from .target import TARGET
 
 STORE, ADD, MOMENTUM = 0, 1, 2
-#: Length of one chunk of t where A is read along its rows (tile_shape): the same everywhere.
+#: Length of one chunk of the t loop where A is read along its rows. It keeps a KC x (NV x VW) panel of B in
+#: L1 while every row tile passes over it; it is the same on every target and dtype, since the chunks decide
+#: the values (gemm). On AVX-512 a float32 panel of 256 t was 32 KB, with the row tile's lines of A more than
+#: an L1 of 32 or 48 KB holds: KC 128 took the forward microkernel from 0.85-0.89 of a one-thread sgemm to
+#: 0.93-0.99 (784 x 100 x 512, Ice Lake server, 3 alternating pairs); with AVX2 code on the same machine,
+#: 0.91-0.92 to 0.93-0.99 (on Zen 3, 128, 256 and 512 had measured within a few per cent of each other).
 KC = 128
 
 
-def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int, int]:
-    """(rows MR, vectors NV, lanes VW, KC) of the register tile for an ISA and element size.
+def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int]:
+    """(rows MR, vectors NV, lanes VW) of the register tile for an ISA and element size.
 
     MR x NV accumulators plus NV loads of B and one broadcast of A must fit the register file:
     AVX2 has 16 registers (6 x 2 = 12 accumulators), AVX-512 32 (12 x 2 = 24; 6 x 4 and 8 x 3 measured
-    the same). KC, the length of one chunk of the t loop, keeps a KC x (NV x VW) panel of B in L1 while
-    every row tile passes over it: 128 on every target and dtype, since the chunks decide the values (gemm).
-    On AVX-512 a float32 panel of 256 t was 32 KB, with the row tile's lines of A more than an L1 of 32 or
-    48 KB holds: KC 128 took the forward microkernel from 0.85-0.89 of a one-thread sgemm to 0.93-0.99
-    (784 x 100 x 512, Ice Lake server, 3 alternating pairs); with AVX2 code on the same machine, 0.91-0.92
-    to 0.93-0.99 (on Zen 3, 128, 256 and 512 had measured within a few per cent of each other).
+    the same).
     """
     vector_bytes = {"avx512": 64, "avx2": 32}.get(isa, 16)
     lanes = vector_bytes // itemsize
     if isa == "avx512":
-        return 12, 2, lanes, KC
+        return 12, 2, lanes
     if isa == "avx2":
-        return 6, 2, lanes, KC
-    return 4, 2, lanes, KC
+        return 6, 2, lanes
+    return 4, 2, lanes
 
 
 #: Independent fma chains that keep two FMA units busy through a 4-cycle latency.
@@ -53,14 +53,14 @@ def tile_widths(isa: str, itemsize: int) -> tuple[int, ...]:
     """Most vectors of a tile of r rows, indexed by r (entry 0 unused): NV, or more for tiles of so few rows
     that r x NV chains would leave the FMA units waiting on latency (a batch of one sample: a 1-row tile),
     as many as fit beside their B loads and the broadcast, at most CHAINS."""
-    rows, vectors, _, _ = tile_shape(isa, itemsize)
+    rows, vectors, _ = tile_shape(isa, itemsize)
     registers = {"avx512": 32}.get(isa, 16)
     return (0,) + tuple(vectors if r * vectors >= CHAINS else max(vectors, min(CHAINS, (registers - 1) // (r + 1)))
                         for r in range(1, rows + 1))
 
 
-MR32, NV32, VW32, KC32 = tile_shape(TARGET.isa, 4)
-MR64, NV64, VW64, KC64 = tile_shape(TARGET.isa, 8)
+MR32, NV32, VW32 = tile_shape(TARGET.isa, 4)
+MR64, NV64, VW64 = tile_shape(TARGET.isa, 8)
 #: KC when A is read down its columns (a_ts != 1: the weight gradient, A the activations, t the samples): 64
 #: (float32) and 32 (float64) on every target. Each t of a row tile then reads A from a cache line of its own,
 #: so a KC x panel block of B and the row tiles' lines of A fit in L1 together only for a shorter chunk.
@@ -406,7 +406,7 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
     """gemm's tiles, with every mode of _tile."""
     single = C.itemsize == 4
     if a_ts == 1:
-        chunk = KC32 if single else KC64
+        chunk = KC
     else:
         chunk = KC_DOWN32 if single else KC_DOWN64
     panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
@@ -578,7 +578,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     """
     single = C.itemsize == 4
     panel = PANEL32 if single else PANEL64
-    chunk = KC32 if single else KC64
+    chunk = KC
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         written = chunk_mode(mode, t0)

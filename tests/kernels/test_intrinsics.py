@@ -10,8 +10,7 @@ from fastmlp.kernels.intrinsics import (
     atomic_add,
     atomic_load,
     atomic_store,
-    pow2_float32,
-    pow2_float64,
+    pow2,
     prefetch,
 )
 from fastmlp.kernels.intrinsics import python as python_intrinsics
@@ -23,8 +22,10 @@ pytestmark = needs_jit
 
 @kernel
 def _powers(exponents, out):
+    """out[k] = 2 ** exponents[k] in out's float type (out zeroed: pow2 reads only the type of its second
+    argument)."""
     for k in range(exponents.size):
-        out[k] = pow2_float32(exponents[k]) if out.itemsize == 4 else pow2_float64(exponents[k])
+        out[k] = pow2(exponents[k], out[k])
 
 
 @kernel
@@ -36,14 +37,17 @@ def _atomics(state, out):
 
 
 def test_pow2_is_exact_for_every_normal_exponent():
-    for dtype, low, high, stand_in in ((np.float32, -126, 127, python_intrinsics.pow2_float32),
-                                       (np.float64, -1022, 1023, python_intrinsics.pow2_float64)):
-        exponents = np.arange(low, high + 1, dtype=np.int64)
-        out = np.empty(exponents.size, dtype)
-        _powers(exponents, out)
-        expected = np.ldexp(dtype(1.0), exponents.astype(np.int32))
-        np.testing.assert_array_equal(out, expected)
-        np.testing.assert_array_equal([stand_in(n) for n in exponents], expected)
+    """For both float types and exponents narrower, as wide as and wider than the float's bits."""
+    for dtype, low, high in ((np.float32, -126, 127), (np.float64, -1022, 1023)):
+        for integer in (np.int16, np.int32, np.int64):
+            exponents = np.arange(low, high + 1).astype(integer)
+            out = np.zeros(exponents.size, dtype)
+            _powers(exponents, out)
+            expected = np.ldexp(dtype(1.0), exponents.astype(np.int32))
+            np.testing.assert_array_equal(out, expected)
+        stand_ins = [python_intrinsics.pow2(n, dtype(0.0)) for n in exponents]
+        assert {type(x) for x in stand_ins} == {dtype}
+        np.testing.assert_array_equal(stand_ins, expected)
 
 
 def test_atomics_do_what_their_stand_ins_do():
