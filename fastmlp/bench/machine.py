@@ -12,6 +12,29 @@ import os
 import platform
 import re
 
+
+def cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
+    """(steal, total) clock ticks of all the host's CPUs since boot, from the ``cpu`` line of /proc/stat; None
+    where there is none. Steal is time a hypervisor gave this guest's virtual CPUs to other guests: on a shared
+    cloud machine, the part of a run's wall time that no code of the guest could use."""
+    try:
+        with open(path) as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    ticks = [int(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal (guests: in user)
+    return ticks[7], sum(ticks)
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the CPUs' ticks between two cpu_ticks readings that were stolen; None without both."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 #: Host flags worth naming: the vector and FMA extensions the kernels can be built for.
 FLAGS = ("avx2", "fma", "avx512f")
 

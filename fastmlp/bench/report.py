@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import statistics
 import sys
 
 from .machine import describe_target
@@ -92,7 +93,8 @@ def targets(result: dict) -> list[dict]:
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: 2 threads vs 1 thread",
                            row and row.get("thread_scaling"), scaling,
-                           matmul_thread_scaling=row and row.get("matmul_thread_scaling")))
+                           matmul_thread_scaling=row and row.get("matmul_thread_scaling"),
+                           host_steal=row and row.get("host_steal")))
     for batch_size, share in STEP_SHARE_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",
@@ -131,8 +133,10 @@ def _measured(entry) -> str:
     if entry["unit"] == "%":
         return f"{100 * entry['measured']:.0f}%"
     if entry["unit"] == "x":
-        matmul = entry.get("matmul_thread_scaling")
-        return f"{entry['measured']:.2f}x" + (f" (matmul {matmul:.2f}x)" if matmul else "")
+        matmul, steal = entry.get("matmul_thread_scaling"), entry.get("host_steal")
+        notes = ([f"matmul {matmul:.2f}x"] if matmul else []) + ([f"host steal {100 * steal:.0f}%"]
+                                                                  if steal is not None else [])
+        return f"{entry['measured']:.2f}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"
 
 
@@ -239,6 +243,11 @@ def text_report(result: dict) -> str:
                   "1 thr: a large matmul through NumPy's BLAS on all cores over one core, measured just before the "
                   "row, what the machine's other cores gave at that moment)",
                   format_table(training_table(result))]
+        steals = [row["host_steal"] for row in result["training"] if row.get("host_steal") is not None]
+        if steals:
+            parts.append("host steal during the training rows (/proc/stat: the CPU time a hypervisor gave this "
+                         "machine's virtual CPUs to other guests, which no contender could use): median "
+                         f"{100 * statistics.median(steals):.1f}%, highest {100 * max(steals):.1f}%")
     if result.get("prediction"):
         parts += ["", "prediction, samples/s (forward only)", format_table(prediction_table(result))]
     if result.get("fastmlp_first_call_seconds"):

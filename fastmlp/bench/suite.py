@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from . import roofline
+from . import machine, roofline
 from .peers import Fastmlp, available_peers, available_prediction_peers
 from .runner import best_peer, measure_prediction, measure_training
 
@@ -94,8 +94,10 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 data = {c.name: c.prepare(X_train[rows], y_train[rows], dtype, loss) for c in contenders}
                 warm = {c.name: c.prepare(X_train[rows[:n_warm]], y_train[rows[:n_warm]], dtype, loss)
                         for c in contenders}
+                ticks = machine.cpu_ticks()
                 row = measure_training(fastmlp, peers, models, data, warm, (layer_sizes, loss), batch_size,
                                        learning_rate, repeat)
+                row["host_steal"] = machine.steal_share(ticks, machine.cpu_ticks())
                 row["dtype"] = dtype
                 if batch_size >= 32 and one_thread[dtype][-1]:
                     # What the machine gave a BLAS matmul from its other cores just before this row: on a

@@ -79,6 +79,14 @@ WIDTHS64 = tile_widths(TARGET.isa, 8)
 FULL_ROWS32, FULL_ROWS64 = -(-CHAINS // NV32), -(-CHAINS // NV64)
 #: Columns of B per panel in gemm_panels' layout: one tile's width.
 PANEL32, PANEL64 = NV32 * VW32, NV64 * VW64
+#: The edge tile (_edge): at most EDGE_COLS columns, each EDGE_VECTORS vectors of rows, so that its
+#: accumulators, its vectors of A and a broadcast fit the register file beside the write-back's factors, which
+#: LLVM keeps in registers across the loop (AVX-512: 4 x 4 + 4 + 1 and up to 8 of 32: 6 vectors spilled in
+#: float64's momentum step; otherwise 4 x 3 + 3 + 1 of 16, which LLVM schedules without a spill).
+#: EDGE_ROWS: its rows.
+EDGE_COLS = 4
+EDGE_VECTORS = 4 if TARGET.isa == "avx512" else 3
+EDGE_ROWS32, EDGE_ROWS64 = EDGE_VECTORS * VW32, EDGE_VECTORS * VW64
 
 
 def _splat(builder, value, lanes):
@@ -91,7 +99,7 @@ def _splat(builder, value, lanes):
 class _Emitter:
     """Emits the loops of one tile intrinsic; vector type <lanes x element>."""
 
-    def __init__(self, builder, element, lanes, convert=lambda value: value):
+    def __init__(self, builder, element, lanes, convert=lambda value: value, masks=True):
         self.b = builder
         self.convert = convert  # A's element to C's dtype
         self.element = element
@@ -107,6 +115,8 @@ class _Emitter:
         # AVX2 takes the mask as integers (sign bits) through its own maskload/maskstore: given the generic
         # intrinsics' <lanes x i1> mask, LLVM recomputes it inside the t loop and spills its inputs.
         self.avx2 = TARGET.isa == "avx2"
+        if not masks:  # vectors of another width than the ISA's (edge_tile's rows): no masked access declared
+            return
         if self.avx2:
             self.mask_type = ir.VectorType(ir.IntType(self.itemsize * 8), lanes)
             kind = f"{'ps' if self.itemsize == 4 else 'pd'}.256"
@@ -226,30 +236,97 @@ class _Emitter:
                 phi.add_incoming(zero, head)
                 phi.add_incoming(new[r][v], body_end)
                 sums[r].append(phi)
-        scale = _splat(b, alpha, self.lanes)
-        places = [(r, v, b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
+        places = [(sums[r][v], b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
                    mask if v == vectors - 1 else None) for r in range(rows) for v in range(vectors)]
+        self.write_back(places, pc, alpha, mode, momentum)
+        b.branch(done)
+
+    def edge_tile(self, cols, vectors, valid, pa, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done):
+        """The loop over t for a tile of ``vectors`` x lanes rows and ``cols`` columns with its vectors along
+        the rows: at each t, ``vectors`` of A's values down a column (rows contiguous) times each column's
+        value of B, broadcast. Then the write-back, row by row as vectors of ``cols`` (write_back's rules).
+        With ``valid`` (an i64) given, one vector of which the first ``valid`` rows are the tile's: A's loads
+        masked, and only those rows written."""
+        b = self.b
+        i64 = ir.IntType(64)
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        head, loop, tail = self.begin_loop(n_t, "edge")
+        t, a_at, b_at = b.phi(i64), b.phi(i64), b.phi(i64)
+        for phi in (t, a_at, b_at):
+            phi.add_incoming(ir.Constant(i64, 0), head)
+        acc = [[b.phi(self.vector) for _ in range(vectors)] for _ in range(cols)]
+        for column in acc:
+            for phi in column:
+                phi.add_incoming(zero, head)
+        mask = None if valid is None else self.mask(valid)
+        loaded = [self.load(pa, b.add(a_at, ir.Constant(i64, v * self.lanes)), mask) for v in range(vectors)]
+        new = []
+        for c in range(cols):
+            broadcast = _splat(b, b.load(b.gep(pb, [b.add(b_at, ir.Constant(i64, c))])), self.lanes)
+            # tile's chain, fma(a, b, s) in t order: its product a b is b a, exactly
+            new.append([b.call(self.fma, [loaded[v], broadcast, acc[c][v]]) for v in range(vectors)])
+        t_next = b.add(t, ir.Constant(i64, 1))
+        body_end = b.block
+        t.add_incoming(t_next, body_end)
+        a_at.add_incoming(b.add(a_at, a_ts), body_end)
+        b_at.add_incoming(b.add(b_at, b_ts), body_end)
+        for c in range(cols):
+            for v in range(vectors):
+                acc[c][v].add_incoming(new[c][v], body_end)
+        back = b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
+        back.set_metadata("llvm.loop", self.loop_metadata())
+        b.position_at_end(tail)
+        totals = [[b.phi(self.vector) for _ in range(cols)] for _ in range(vectors)]
+        for v in range(vectors):
+            for c in range(cols):
+                totals[v][c].add_incoming(zero, head)
+                totals[v][c].add_incoming(new[c][v], body_end)
+        row_emitter = _Emitter(b, self.element, cols, masks=False)
+        places = []
+        for v in range(vectors):
+            sums = list(totals[v])
+            # the columns' vectors end to end (padded to a power of two), then each row's values out of them
+            while len(sums) & (len(sums) - 1):
+                sums.append(zero)
+            while len(sums) > 1:
+                width = sums[0].type.count
+                pairs = ir.Constant(ir.VectorType(ir.IntType(32), 2 * width), list(range(2 * width)))
+                sums = [b.shuffle_vector(sums[k], sums[k + 1], pairs) for k in range(0, len(sums), 2)]
+            for lane in range(self.lanes):
+                picks = ir.Constant(ir.VectorType(ir.IntType(32), cols), [c * self.lanes + lane for c in range(cols)])
+                row = b.shuffle_vector(sums[0], ir.Constant(sums[0].type, ir.Undefined), picks)
+                places.append((row, b.mul(c_rs, ir.Constant(i64, v * self.lanes + lane)), None))
+                if valid is not None:  # a row of the tile's only if its lane is
+                    with b.if_then(b.icmp_signed("<", ir.Constant(i64, lane), valid)):
+                        row_emitter.write_back(places[-1:], pc, alpha, mode, momentum)
+        if valid is None:
+            row_emitter.write_back(places, pc, alpha, mode, momentum)
+        b.branch(done)
+
+    def write_back(self, places, pc, alpha, mode, momentum):
+        """Each (sum, offset, mask) of ``places`` into C at pc + offset: SGD's momentum step when ``momentum``
+        is given (see _tile), else by ``mode``, STORE or ADD (an i64)."""
+        b = self.b
+        scale = _splat(b, alpha, self.lanes)
         if momentum is None:
-            with b.if_else(b.icmp_signed("==", mode, ir.Constant(i64, STORE))) as (then_store, then_add):
+            with b.if_else(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))) as (then_store, then_add):
                 with then_store:
-                    for r, v, at, edge in places:
-                        self.store(b.fmul(scale, sums[r][v]), pc, at, edge)
+                    for s, at, edge in places:
+                        self.store(b.fmul(scale, s), pc, at, edge)
                 with then_add:
-                    for r, v, at, edge in places:
-                        self.store(b.call(self.fma, [scale, sums[r][v], self.load(pc, at, edge)]), pc, at, edge)
-            b.branch(done)
+                    for s, at, edge in places:
+                        self.store(b.call(self.fma, [scale, s, self.load(pc, at, edge)]), pc, at, edge)
             return
         pv, mu, decay, neg_rate, nesterov = momentum
         mu, decay, neg_rate = (_splat(b, value, self.lanes) for value in (mu, decay, neg_rate))
-        for r, v, at, edge in places:
+        for s, at, edge in places:
             # as update._sgd_span: g = alpha s + decay w;  v = mu v + g;  w -= rate (g + mu v if nesterov else v)
             weight = self.load(pc, at, edge)
-            g = b.call(self.fma, [decay, weight, b.fmul(scale, sums[r][v])])
+            g = b.call(self.fma, [decay, weight, b.fmul(scale, s)])
             velocity = b.call(self.fma, [mu, self.load(pv, at, edge), g])
             self.store(velocity, pv, at, edge)
             step = b.select(nesterov, b.call(self.fma, [mu, velocity, g]), velocity)
             self.store(b.call(self.fma, [neg_rate, step, weight]), pc, at, edge)
-        b.branch(done)
 
 
 @intrinsic
@@ -350,6 +427,91 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def _edge(typingctx, A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, V, mu, decay,
+          rate, nesterov):
+    """What _tile computes for rows and cols <= EDGE_COLS columns with A read down its columns (a_rs = 1), A of
+    C's dtype, bit for bit (the same chains), with its vectors along the rows instead: for a few columns past
+    a product's last whole vector, where _tile's rows would each take a vector for them. Rows: EDGE_ROWS, or
+    at most one vector's lanes (a masked tile of one vector for the rows after the last whole edge tile)."""
+    if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
+        return None
+    if not isinstance(A, types.Array) or A.dtype != C.dtype or B.dtype != C.dtype:
+        return None
+    dtype = C.dtype
+    stepping = not isinstance(V, types.NoneType)
+    if stepping and (not isinstance(V, types.Array) or V.dtype != C.dtype):
+        return None
+    sig = types.none(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, V, mu, decay, rate,
+                     nesterov)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+
+        def int64(index):
+            return context.cast(builder, args[index], ty[index], types.int64)
+
+        def data(index, offset_index):
+            pointer = context.make_array(ty[index])(context, builder, args[index]).data
+            return builder.gep(pointer, [int64(offset_index)])
+
+        pa, pb, pc = data(0, 1), data(3, 4), data(6, 7)
+        a_ts, b_ts, c_rs, rows, cols, n_t = int64(2), int64(5), int64(8), int64(9), int64(10), int64(11)
+        mode = int64(13)
+        momentum = None
+        if stepping:
+            momentum = (data(14, 7), *(context.cast(builder, args[i], ty[i], dtype) for i in (15, 16)),
+                        builder.fneg(context.cast(builder, args[17], ty[17], dtype)),
+                        context.cast(builder, args[18], ty[18], types.boolean))
+        alpha = context.cast(builder, args[12], ty[12], dtype)
+        lanes = TARGET.vector_bytes // (4 if dtype == types.float32 else 8)
+        emit = _Emitter(builder, context.get_value_type(dtype), lanes)
+        i64 = ir.IntType(64)
+        done = builder.append_basic_block("edge.done")
+        partial = builder.zext(builder.icmp_signed("!=", rows, ir.Constant(i64, EDGE_VECTORS * lanes)), i64)
+        switch = builder.switch(builder.add(builder.mul(cols, ir.Constant(i64, 2)), partial), done)
+        for k in range(1, EDGE_COLS + 1):
+            for masked in (0, 1):
+                block = builder.append_basic_block(f"edge.{k}.{masked}")
+                switch.add_case(ir.Constant(i64, 2 * k + masked), block)
+                builder.position_at_end(block)
+                emit.edge_tile(k, 1 if masked else EDGE_VECTORS, rows if masked else None, pa, a_ts, pb, b_ts, pc,
+                               c_rs, n_t, alpha, mode, momentum, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@kernel
+def edge_width(n_rows, n_cols, itemsize):
+    """Columns at the right of a gemm_packed product that _edge_columns takes: those past its last whole
+    vector when they fill at most half a vector and the rows at least one edge tile, else 0. There each of
+    _tile's rows spends a whole vector's FMA on them at every t: 784 x 100 x 512 float32 on AVX-512, 3 tiles of
+    32 columns and 4 more, 7 FMAs where 6.25 carry columns."""
+    lanes = VW32 if itemsize == 4 else VW64
+    left = n_cols % lanes
+    return left if 2 * left <= lanes and n_rows >= (EDGE_ROWS32 if itemsize == 4 else EDGE_ROWS64) else 0
+
+
+@kernel
+def _edge_columns(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, n_t, alpha, mode, V, mu, decay,
+                  rate, nesterov):
+    """One chunk of n_t t of _packed's product for its edge_width columns: edge tiles of up to EDGE_COLS columns
+    over every whole EDGE_ROWS of rows, then a vector of rows at a time (_edge)."""
+    rows = EDGE_ROWS32 if C.itemsize == 4 else EDGE_ROWS64
+    lanes = VW32 if C.itemsize == 4 else VW64
+    full = n_rows // rows * rows
+    for c0 in range(0, n_cols, EDGE_COLS):
+        cols = min(EDGE_COLS, n_cols - c0)
+        for r0 in range(0, full, rows):
+            _edge(A, a_off + r0, a_ts, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha,
+                  mode, V, mu, decay, rate, nesterov)
+        for r0 in range(full, n_rows, lanes):
+            _edge(A, a_off + r0, a_ts, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs, min(lanes, n_rows - r0),
+                  cols, n_t, alpha, mode, V, mu, decay, rate, nesterov)
 
 
 @kernel
@@ -503,6 +665,11 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     (an empty one). A narrow product over few t (NARROW_COLS, NARROW_T) takes gemm's path too. A of C's
     dtype. 784 x 100 x 512 float32 on one Zen 3 thread: 1.22-1.30 times gemm's speed,
     0.92-0.95 of a one-thread sgemm in the same run.
+
+    The edge_width columns past the last whole vector go to edge tiles with their vectors along the rows
+    (_edge), which read A in place. 784 x 100 x 512 float32 on one Ice Lake server thread, 3 alternating
+    pairs of `fastmlp bench --kernels`: 0.93-0.96 of a one-thread sgemm with them, 0.77-0.81 without; with
+    AVX2 code on the same machine, 0.93-0.95 and 0.81-0.89.
     """
     if pack.size < pack_size(C.itemsize) or (n_cols <= NARROW_COLS and T <= NARROW_T):
         gemm(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode)
@@ -533,28 +700,47 @@ def gemm_momentum(A, a_off, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols
 @kernel
 def _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, V, mu, decay, rate,
             nesterov):
-    """gemm_packed's tiles through the copy, with every mode of _tile."""
+    """gemm_packed's tiles through the copy, with every mode of _tile, chunk by chunk of t: the columns of
+    whole vectors (_packed_chunk), then the edge_width columns after them (_edge_columns). Two calls, so that
+    neither loop nest holds a call: across one, every vector register is the callee's to overwrite, and the
+    values LLVM keeps in them over the loops (AVX2's masks) would be spilled."""
     single = C.itemsize == 4
     chunk = KC_DOWN32 if single else KC_DOWN64
-    panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T)
+    edge = edge_width(n_rows, n_cols, C.itemsize)
+    main = n_cols - edge  # columns for the tiles over the copy; the edge's read A itself
+    panel, whole = _panel_and_whole(B, b_off, b_ts, C, n_rows, main, T)
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         written = chunk_mode(mode, t0)
-        for m0 in range(0, n_rows, MC_DOWN):
-            m1 = min(n_rows, m0 + MC_DOWN)
+        if main > 0:
+            _packed_chunk(A, a_off + t0 * a_ts, a_ts, B, b_off + t0 * b_ts, b_ts, C, c_off, c_rs, n_rows, main, n_t,
+                          alpha, written, pack, panel, whole, V, mu, decay, rate, nesterov)
+        if edge > 0:
+            _edge_columns(A, a_off + t0 * a_ts, a_ts, B, b_off + t0 * b_ts + main, b_ts, C, c_off + main, c_rs, n_rows,
+                          edge, n_t, alpha, written, V, mu, decay, rate, nesterov)
+
+
+@kernel
+def _packed_chunk(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, n_t, alpha, mode, pack, panel, whole,
+                  V, mu, decay, rate, nesterov):
+    """One chunk of n_t t of _packed's product, for columns [0, n_cols): block by block of MC_DOWN rows, every
+    row tile's strip copied into ``pack``, then the tiles over it, panel by panel."""
+    chunk = KC_DOWN32 if C.itemsize == 4 else KC_DOWN64  # the copy's stride, as pack_size counts it
+    for m0 in range(0, n_rows, MC_DOWN):
+        m1 = min(n_rows, m0 + MC_DOWN)
+        r0 = m0
+        while r0 < m1:  # the strip of the row tile from r0: n_t runs of its rows' values
+            rows = tile_rows(m1 - r0, C.itemsize)
+            pack_strip(A, a_off + r0, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows)
+            r0 += rows
+        for c0 in range(0, n_cols, panel):
+            cols = min(panel, n_cols - c0)
             r0 = m0
-            while r0 < m1:  # the strip of the row tile from r0: n_t runs of its rows' values
+            while r0 < m1:
                 rows = tile_rows(m1 - r0, C.itemsize)
-                pack_strip(A, a_off + r0 + t0 * a_ts, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows)
+                _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs, rows,
+                      cols, n_t, alpha, mode, whole, V, mu, decay, rate, nesterov)
                 r0 += rows
-            for c0 in range(0, n_cols, panel):
-                cols = min(panel, n_cols - c0)
-                r0 = m0
-                while r0 < m1:
-                    rows = tile_rows(m1 - r0, C.itemsize)
-                    _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + t0 * b_ts + c0, b_ts, C, c_off + r0 * c_rs + c0,
-                          c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate, nesterov)
-                    r0 += rows
 
 
 @kernel
@@ -788,7 +974,15 @@ def _pack_strip_python(S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
         d[d_off + t * d_ts : d_off + t * d_ts + rows] = s[s_off + t * s_ts : s_off + t * s_ts + rows]
 
 
+def _edge_python(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, V, mu, decay, rate,
+                 nesterov):
+    """_edge in NumPy (NUMBA_DISABLE_JIT=1): the tile's values, whichever way its vectors run."""
+    python.tile(A, a_off, 1, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, False, V, mu, decay,
+                rate, nesterov)
+
+
 if numba.config.DISABLE_JIT:
     _tile = python.tile
+    _edge = _edge_python
     step_and_sum = _step_and_sum_python
     pack_strip = _pack_strip_python

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from fastmlp.bench import machine, report
 from fastmlp.bench import main as bench_main
-from fastmlp.bench import report
 
 from child_env import child_env
 
@@ -34,7 +34,7 @@ def quick_result(tmp_path_factory):
     return json.loads(path.read_text())
 
 
-def test_quick_run_json_structure(quick_result):
+def test_quick_run_json_structure(quick_result, tmp_path):
     result = quick_result
     assert {"machine", "settings", "roofline", "training", "prediction", "targets", "peers"} <= set(result)
     assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
@@ -67,7 +67,15 @@ def test_quick_run_json_structure(quick_result):
     scaling = measured["784-100-10 float32 batch 32: 2 threads vs 1 thread"]
     assert scaling["matmul_thread_scaling"] == row["matmul_thread_scaling"]
     targets_text = report.format_table(report.targets_table(result["targets"]))
-    assert f"(matmul {row['matmul_thread_scaling']:.2f}x)" in targets_text
+    # the host's steal time over the row, from /proc/stat where there is one (read as the fake file below)
+    assert (row["host_steal"] is None) == (machine.cpu_ticks() is None)
+    steal = f", host steal {100 * row['host_steal']:.0f}%" if row["host_steal"] is not None else ""
+    assert f"(matmul {row['matmul_thread_scaling']:.2f}x{steal})" in targets_text
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  600 0 200 2000 100 0 50 50 40 0\ncpu0 300 0 100 1000 50 0 25 25 20 0\n")
+    assert machine.cpu_ticks(str(stat)) == (50, 3000)  # guest time (40) is inside user already
+    assert machine.steal_share((10, 1000), (50, 3000)) == pytest.approx(0.02)
+    assert machine.steal_share(None, (50, 3000)) is None and machine.cpu_ticks(str(tmp_path / "none")) is None
     assert "fastmlp bench on" in report.text_report(result)
 
 

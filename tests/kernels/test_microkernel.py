@@ -26,9 +26,11 @@ from markers import needs_jit
 DTYPES = [np.float32, np.float64]
 # Rows, columns and t lengths across the edge tiles of every target: 1 .. MR + 1 rows, masked and full last
 # vectors (widths 8 and 16), several row tiles and column panels, T past one KC chunk, T = 0, and rows past
-# one block of gemm_packed's copy (MC_DOWN).
+# one block of gemm_packed's copy (MC_DOWN); its edge tiles (a few columns past the last whole vector, rows
+# past one EDGE_ROWS), with T past one chunk.
 SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5), (1, 130, 9),
-          (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3), (microkernel.MC_DOWN + 17, 20, 70)]
+          (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3), (microkernel.MC_DOWN + 17, 20, 70),
+          (2 * microkernel.EDGE_ROWS32 + 7, 100, 70)]
 SHAPES_DISABLED_JIT = [(1, 1, 1), (5, 3, 7), (13, 17, 9), (3, 10, 0)]
 
 
@@ -187,10 +189,14 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
             gemm.py_func(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, *shape, dtype(0.5), ADD)
         results.append(layout.buffer)
     np.testing.assert_array_equal(results[0], results[1])
-    # gemm_momentum, direct and through the copy: Nesterov's step with weight decay on weights and velocities
+    # gemm_momentum, direct and through the copy: Nesterov's step with weight decay on weights and velocities,
+    # two columns past the last whole vector and rows past an edge tile (_edge)
     monkeypatch.undo()
     rng = np.random.default_rng(7)
-    n_rows, n_cols, T = 13, 21, microkernel.MOMENTUM_MAX32 if dtype == np.float32 else microkernel.MOMENTUM_MAX64
+    single = dtype == np.float32
+    n_rows = (microkernel.EDGE_ROWS32 if single else microkernel.EDGE_ROWS64) + 13
+    n_cols = 2 * (microkernel.VW32 if single else microkernel.VW64) + 2
+    T = microkernel.MOMENTUM_MAX32 if single else microkernel.MOMENTUM_MAX64
     A, B = rng.standard_normal((2, T, n_rows + n_cols)).astype(dtype)
     rule = (dtype(0.75), dtype(0.125), dtype(0.5), True)
     for pack in (np.empty(0, dtype), np.empty(microkernel.pack_size(A.itemsize), dtype)):
@@ -203,9 +209,11 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
                 microkernel.gemm_momentum(*args)
             else:
                 monkeypatch.setattr(microkernel, "_tile", microkernel.python.tile)
-                for name in ("gemm_momentum", "_direct", "_packed", "_panel_and_whole", "tile_rows", "pack_size"):
+                for name in ("gemm_momentum", "_direct", "_packed", "_panel_and_whole", "tile_rows", "pack_size",
+                             "edge_width", "_edge_columns", "_packed_chunk"):
                     monkeypatch.setattr(microkernel, name, getattr(microkernel, name).py_func)
                 monkeypatch.setattr(microkernel, "pack_strip", microkernel._pack_strip_python)
+                monkeypatch.setattr(microkernel, "_edge", microkernel._edge_python)
                 microkernel.gemm_momentum(*args)
                 monkeypatch.undo()
             states.append((W, V))
