@@ -129,6 +129,32 @@ def blas() -> list[dict]:
             for info in threadpool_info() if info["user_api"] == "blas"]
 
 
+#: What oneMKL says of itself with MKL_VERBOSE=1: "... for Intel(R) 64 architecture Intel(R) Advanced Vector
+#: Extensions 2 (Intel(R) AVX2) enabled processors, ..." (or "... 512 (Intel(R) AVX-512) with support of ...").
+_MKL_ISA = re.compile(r"MKL_VERBOSE.*? architecture .*?\(Intel\(R\) ([\w-]+)\)")
+
+
+def mkl_isa(verbose_output: str) -> str | None:
+    """The instruction set oneMKL reports in MKL_VERBOSE output ("AVX2", "AVX-512"...), None if none."""
+    found = _MKL_ISA.search(verbose_output)
+    return found.group(1) if found else None
+
+
+def torch_mkl_isa(timeout: float = 120.0) -> str | None:
+    """The instruction set PyTorch's oneMKL runs its matrix products with in this environment, asked of MKL
+    itself: a child process multiplies two small matrices with MKL_VERBOSE=1. None without PyTorch or MKL.
+    ATEN_CPU_CAPABILITY does not reach MKL; MKL_ENABLE_INSTRUCTIONS=AVX2 does."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", "import torch; torch.ones(8, 8) @ torch.ones(8, 8)"],
+                              capture_output=True, text=True, timeout=timeout, env=dict(os.environ, MKL_VERBOSE="1"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return mkl_isa(done.stdout) if done.returncode == 0 else None
+
+
 def describe_target(target: dict) -> str:
     """e.g. "znver5 (host; emits AVX-512F, FMA: 512-bit vectors)"."""
     emitted = target.get("emitted", {})

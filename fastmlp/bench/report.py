@@ -41,6 +41,8 @@ def machine() -> dict:
         "platform": platform.platform(),
         # ATen's elementwise kernels; ATEN_CPU_CAPABILITY=avx2 caps them (its MKL matmuls pick their own)
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
+        # its matrix products' code (MKL_ENABLE_INSTRUCTIONS=AVX2 caps it)
+        "torch_mkl": measured.torch_mkl_isa() if torch is not None else None,
     }
 
 
@@ -53,7 +55,8 @@ def machine_line(info: dict) -> str:
     return (f"{info['cpu']} (host {flags}), {info['cores']} cores, {compiled}training on fastmlp's own thread team, "
             f"prediction on Numba's {info['threading_layer']} threading layer, "
             f"{libraries}; NumPy BLAS: {info.get('numpy_blas') or '?'}"
-            + (f"; PyTorch's ATen kernels: {info['torch_cpu_capability']}" if info.get("torch_cpu_capability") else ""))
+            + (f"; PyTorch's ATen kernels: {info['torch_cpu_capability']}" if info.get("torch_cpu_capability") else "")
+            + (f", its MKL: {info['torch_mkl']}" if info.get("torch_mkl") else ""))
 
 
 # -------------------------------------------------------------------------------------------- targets

@@ -76,6 +76,14 @@ def test_quick_run_json_structure(quick_result, tmp_path):
     assert machine.cpu_ticks(str(stat)) == (50, 3000)  # guest time (40) is inside user already
     assert machine.steal_share((10, 1000), (50, 3000)) == pytest.approx(0.02)
     assert machine.steal_share(None, (50, 3000)) is None and machine.cpu_ticks(str(tmp_path / "none")) is None
+    # PyTorch's MKL names its instruction set (MKL_VERBOSE), in the machine line
+    assert machine.mkl_isa("MKL_VERBOSE oneMKL 2024.0 Update 2 Product build 20240605 for Intel(R) 64 architecture "
+                           "Intel(R) Advanced Vector Extensions 2 (Intel(R) AVX2) enabled processors, Lnx") == "AVX2"
+    assert machine.mkl_isa("MKL_VERBOSE oneMKL 2024.0 for Intel(R) 64 architecture Intel(R) Advanced Vector "
+                           "Extensions 512 (Intel(R) AVX-512) with support of Intel(R) DL Boost") == "AVX-512"
+    assert machine.mkl_isa("MKL_VERBOSE SGEMM(N,N,8,8,8,...) 8.04ms") is None
+    if result["machine"].get("torch_mkl"):
+        assert f"its MKL: {result['machine']['torch_mkl']}" in report.machine_line(result["machine"])
     assert "fastmlp bench on" in report.text_report(result)
 
 
