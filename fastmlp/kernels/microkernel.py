@@ -228,18 +228,22 @@ class _Emitter:
         back = b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
         back.set_metadata("llvm.loop", self.loop_metadata())
         b.position_at_end(tail)
-        sums = []
-        for r in range(rows):
-            sums.append([])
-            for v in range(vectors):
-                phi = b.phi(self.vector)
-                phi.add_incoming(zero, head)
-                phi.add_incoming(new[r][v], body_end)
-                sums[r].append(phi)
+        sums = self.loop_results(new, head, body_end)
         places = [(sums[r][v], b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
                    mask if v == vectors - 1 else None) for r in range(rows) for v in range(vectors)]
         self.write_back(places, pc, alpha, mode, momentum)
         b.branch(done)
+
+    def loop_results(self, values, head, body_end):
+        """After a loop that begins at ``head`` and runs when its count > 0: phis for each vector of the grid
+        ``values`` (its last iteration's), zero where the loop did not run."""
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        grid = [[self.b.phi(self.vector) for _ in row] for row in values]
+        for row, phis in zip(values, grid):
+            for value, phi in zip(row, phis):
+                phi.add_incoming(zero, head)
+                phi.add_incoming(value, body_end)
+        return grid
 
     def edge_tile(self, cols, vectors, valid, pa, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done):
         """The loop over t for a tile of ``vectors`` x lanes rows and ``cols`` columns with its vectors along
@@ -276,15 +280,11 @@ class _Emitter:
         back = b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
         back.set_metadata("llvm.loop", self.loop_metadata())
         b.position_at_end(tail)
-        totals = [[b.phi(self.vector) for _ in range(cols)] for _ in range(vectors)]
-        for v in range(vectors):
-            for c in range(cols):
-                totals[v][c].add_incoming(zero, head)
-                totals[v][c].add_incoming(new[c][v], body_end)
+        results = self.loop_results(new, head, body_end)  # [c][v]
         row_emitter = _Emitter(b, self.element, cols, masks=False)
         places = []
         for v in range(vectors):
-            sums = list(totals[v])
+            sums = [results[c][v] for c in range(cols)]
             # the columns' vectors end to end (padded to a power of two), then each row's values out of them
             while len(sums) & (len(sums) - 1):
                 sums.append(zero)
