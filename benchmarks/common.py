@@ -7,6 +7,7 @@ exactly the arrays it sees in training.
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 
 import numba
@@ -134,10 +135,13 @@ def run_forward(case: KernelCase) -> None:
     from fastmlp.kernels import forward
 
     codes = case.codes if _WEIGHTED else case.codes[1]
-    # no copy of the weights into panels (an empty buffer); commits before pack_panels take no such argument
-    panels = (np.empty(0, case.out.dtype),) if hasattr(forward, "pack_panels") else ()
+    # no copy of the weights into panels (an empty buffer) and the blocks' counter; commits before pack_panels
+    # and before the counter take no such arguments
+    extra = (np.empty(0, case.out.dtype),) if hasattr(forward, "pack_panels") else ()
+    if "counter" in inspect.signature(forward.predict_chunk.py_func).parameters:
+        extra += (np.empty(1, np.int64),)
     forward.predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, codes, case.work.acts,
-                          case.out, *panels)
+                          case.out, *extra)
 
 
 def run_forward_backward(case: KernelCase) -> None:

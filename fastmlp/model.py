@@ -369,7 +369,7 @@ class MLP:
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
             acts = np.empty((min(n, SAMPLE_BLOCK * numba.get_num_threads()), n_units(self._layout)), self.dtype)
             predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
-                          out, panels)
+                          out, panels, np.empty(1, np.int64))
         return out
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:

@@ -5,7 +5,7 @@ from numba import prange
 from .._compile import kernel, parallel_kernel
 from . import SIZE, THETA, UNIT
 from .activations import activate, assign, hidden_activate
-from .intrinsics import prefetch
+from .intrinsics import atomic_add, prefetch
 from .microkernel import ADD, gemm, gemm_panels, panel_width
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
@@ -138,25 +138,27 @@ def hidden_forward(net, acts, i0, n, activation, first, panels):
 
 
 @kernel
-def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, part, n_parts):
-    """Blocks [part * n / n_parts, (part + 1) * n / n_parts) of the n blocks of SAMPLE_BLOCK samples, one
-    after the other through acts rows [part * SAMPLE_BLOCK, (part + 1) * SAMPLE_BLOCK): the rows a block
-    is gathered into, multiplied from and activated in are still in the core's cache."""
+def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, counter, part):
+    """The blocks of SAMPLE_BLOCK samples (the last may be short) that this part takes off ``counter`` one at
+    a time until none is left, each through acts rows [part * SAMPLE_BLOCK, (part + 1) * SAMPLE_BLOCK):
+    gathered, multiplied and activated there while those rows are still in the core's cache."""
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     r0 = part * SAMPLE_BLOCK
     z0 = net.layout[-1, UNIT]
     z1 = z0 + net.layout[-1, SIZE]
-    for block in range(part * n_blocks // n_parts, (part + 1) * n_blocks // n_parts):
+    block = atomic_add(counter, 0, 1)
+    while block < n_blocks:
         first = start + block * SAMPLE_BLOCK  # acts row r0 + i holds sample first + i
         n = min(SAMPLE_BLOCK, count - block * SAMPLE_BLOCK)
         gather(X, order, first - r0, scale, acts, r0, n, 0, X.shape[1])
         hidden_forward(net, acts, r0, n, codes[2], 0, panels)
         for i in range(n):
             activate(acts[r0 + i, z0:z1], codes[1], out[first + i])
+        block = atomic_add(counter, 0, 1)
 
 
 @parallel_kernel
-def predict_chunk(net, X, order, start, count, scale, codes, acts, out, panels):
+def predict_chunk(net, X, order, start, count, scale, codes, acts, out, panels, counter):
     """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples.
 
     X: (n_samples, n_in) uint8 or float; order: row order, empty for the identity;
@@ -164,19 +166,23 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out, panels):
     columns and at least min(count, SAMPLE_BLOCK) rows; out: (n_samples, n_out); panels: a buffer of
     panels_at(layout, n_layers, itemsize) elements, which takes a copy of the weights that every block
     then reads (pack_panels, gemm_panels: the same outputs), or empty to read params (for few samples,
-    where the copy would cost more than it saves).
+    where the copy would cost more than it saves); counter: int64[1], any value, which the parts count
+    the blocks off with.
 
-    The blocks of SAMPLE_BLOCK samples are cut into as many even parts as acts has SAMPLE_BLOCK rows
-    (at most one a block), and each part runs its blocks through its own SAMPLE_BLOCK rows of acts. So
-    SAMPLE_BLOCK rows per Numba thread keep every thread busy, and acts stays in cache however many
-    samples there are.
+    acts is cut into parts of SAMPLE_BLOCK rows (at most one a block), which prange shares out evenly
+    between Numba's threads, and each part takes the next block of SAMPLE_BLOCK samples off ``counter``
+    until none is left, running it through the part's own rows: acts stays in cache however many samples
+    there are, and a thread on a core that runs slower for a while (a shared machine's do) takes fewer
+    blocks instead of keeping the others waiting at the end. A block's outputs do not depend on the part
+    that computes it.
     """
     n_blocks = (count + SAMPLE_BLOCK - 1) // SAMPLE_BLOCK
     n_parts = max(1, min(n_blocks, acts.shape[0] // SAMPLE_BLOCK))
+    counter[0] = 0
     if panels.size > 0:
         pack_panels(net, panels)
     if count >= PARALLEL_MIN_SAMPLES:
         for part in prange(n_parts):
-            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, part, n_parts)
+            _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, counter, part)
     else:
-        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, 0, 1)
+        _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, counter, 0)

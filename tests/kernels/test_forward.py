@@ -9,15 +9,15 @@ from fastmlp.kernels.forward import SAMPLE_BLOCK, predict_chunk
 import naive
 from cases import BATCH_SIZES, DEPTHS, DTYPES, OUTPUTS, assert_close, layer_sizes, random_thetas
 from covering import pairwise
-from kernel_args import KernelArgs, codes, frozen
+from kernel_args import KernelArgs, block_counter, codes, frozen
 
 
 @pairwise(dtype=DTYPES, output=OUTPUTS, depth=DEPTHS, batch_size=BATCH_SIZES, ordered=[False, True])
 def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     """Rows [start, start + count) of X, in order or through a permutation; nothing outside them is written.
-    The outputs are the same bits whether the work buffer has a row a sample (as many parts as blocks)
-    or one block's rows (one part), and whether the weights are read through their copy in panels
-    (gemm_panels) or in place."""
+    The outputs are the same bits whether the work buffer has a row a sample (as many parts as blocks,
+    which Numba's threads share) or one block's rows (one part, which takes every block), and whether the
+    weights are read through their copy in panels (gemm_panels) or in place."""
     dtype, sizes = np.dtype(dtype), layer_sizes(depth)
     rng = np.random.default_rng(1)
     thetas = random_thetas(sizes, dtype, rng)
@@ -27,7 +27,7 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     args = KernelArgs(thetas, dtype, batch_size)
     out = np.full((n, sizes[-1]), np.nan, dtype)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts,
-                  out, args.panels())
+                  out, args.panels(), block_counter())
     rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
@@ -35,7 +35,7 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     one_part = np.full_like(out, np.nan)
     acts = np.full((min(batch_size, SAMPLE_BLOCK), args.work.acts.shape[1]), np.nan, dtype)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part,
-                  np.empty(0, dtype))
+                  np.empty(0, dtype), block_counter())
     np.testing.assert_array_equal(one_part, out)
 
 
@@ -52,6 +52,6 @@ def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
         args = KernelArgs(thetas, dtype, batch_size)
         out = np.empty((batch_size, thetas[-1].shape[0]), dtype)
         predict_chunk(args.net, frozen(X), np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
-                      args.work.acts, out, args.panels())
+                      args.work.acts, out, args.panels(), block_counter())
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])

@@ -12,7 +12,7 @@ from fastmlp.kernels.forward import predict_chunk
 
 import naive
 from cases import assert_close, make_targets
-from kernel_args import KernelArgs, as_targets, codes, frozen, no_weights, random_thetas
+from kernel_args import KernelArgs, as_targets, block_counter, codes, frozen, no_weights, random_thetas
 
 HIDDEN = list(HIDDEN_ACTIVATIONS)
 #: A covering set of (hidden activation, dtype, hidden layers, loss, output, batch size): every
@@ -72,7 +72,7 @@ def test_predict_chunk(hidden, dtype, hidden_sizes, loss, output, batch):
     case = KernelArgs(thetas, dtype, batch)
     out = np.full((batch + 3, 3), np.nan, dtype)
     predict_chunk(case.net, frozen(X), np.empty(0, np.int64), 3, batch, dtype.type(1.0), codes(loss, output, hidden),
-                  case.work.acts, out, case.panels())
+                  case.work.acts, out, case.panels(), block_counter())
     assert_close(out[3:], naive.predict_chunk(thetas, X[3:], output, hidden), dtype)
     assert np.isnan(out[:3]).all()
 
