@@ -130,18 +130,26 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 _WEIGHTED = hasattr(fastmlp.kernels, "Optimizer")
 
 
+@functools.cache
+def _forward_extras(dtype: np.dtype) -> tuple:
+    """predict_chunk's arguments after ``out``, made once, not in the timed call: no copy of the weights into
+    panels (an empty buffer) and the blocks' counter (any value); commits before pack_panels and before the
+    counter take no such arguments."""
+    from fastmlp.kernels import forward
+
+    extra = (np.empty(0, dtype),) if hasattr(forward, "pack_panels") else ()
+    if "counter" in inspect.signature(forward.predict_chunk.py_func).parameters:
+        extra += (np.empty(1, np.int64),)
+    return extra
+
+
 def run_forward(case: KernelCase) -> None:
     """predict_chunk on one minibatch (forward propagation only)."""
     from fastmlp.kernels import forward
 
     codes = case.codes if _WEIGHTED else case.codes[1]
-    # no copy of the weights into panels (an empty buffer) and the blocks' counter; commits before pack_panels
-    # and before the counter take no such arguments
-    extra = (np.empty(0, case.out.dtype),) if hasattr(forward, "pack_panels") else ()
-    if "counter" in inspect.signature(forward.predict_chunk.py_func).parameters:
-        extra += (np.empty(1, np.int64),)
     forward.predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, codes, case.work.acts,
-                          case.out, *extra)
+                          case.out, *_forward_extras(case.out.dtype))
 
 
 def run_forward_backward(case: KernelCase) -> None:
