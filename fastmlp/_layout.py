@@ -62,6 +62,24 @@ def n_units(layout: np.ndarray) -> int:
     return int(layout[-1, UNIT] + layout[-1, SIZE])
 
 
+def row_width(layout: np.ndarray, itemsize: int) -> int:
+    """Elements of a sample's row in the activation and delta buffers: n_units rounded up to whole cache lines
+    (ALIGNMENT). In an aligned buffer (aligned_rows) every row then starts on a line, so that threads working
+    on different samples, or on columns cut at a line (kernels.team.CUT_ROWS), never write the same line.
+    784-100-10 float32, one thread, six alternating process pairs against rows of 894 units in a buffer 16
+    bytes past a line: batch 32 median 255k / 242k samples/s, ahead in all six."""
+    per_line = ALIGNMENT // itemsize
+    return -(-n_units(layout) // per_line) * per_line
+
+
+def aligned_rows(n: int, layout: np.ndarray, dtype) -> np.ndarray:
+    """An uninitialised (n, row_width) buffer of activation or delta rows, aligned (aligned_empty); the
+    columns past n_units are never read."""
+    dtype = np.dtype(dtype)
+    width = row_width(layout, dtype.itemsize)
+    return aligned_empty(n * width, dtype).reshape(n, width)
+
+
 def theta_views(params: np.ndarray, layout: np.ndarray) -> list[np.ndarray]:
     """Per-layer (n_out, n_in + 1) views into the flat ``params``: the lecture's thetas (strided views of
     the stored transposes)."""

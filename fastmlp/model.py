@@ -21,10 +21,10 @@ from ._compile import NUMBA_ERROR
 from ._layout import (
     aligned_copy,
     aligned_empty,
+    aligned_rows,
     build_layout,
     from_lecture_order,
     n_params,
-    n_units,
     theta_views,
     to_lecture_order,
 )
@@ -315,11 +315,10 @@ class MLP:
         return np.array([LOSSES[self.loss], OUTPUTS[self.output], HIDDEN_ACTIVATIONS[self.activation]], np.int64)
 
     def _work(self, batch_size: int) -> Work:
-        units = n_units(self._layout)
         return Work(
-            acts=np.empty((batch_size, units), self.dtype),
+            acts=aligned_rows(batch_size, self._layout, self.dtype),
             outputs=np.empty(batch_size * output_rows(self.layer_sizes[-1]), self.dtype),
-            deltas=np.empty((batch_size, units), self.dtype),
+            deltas=aligned_rows(batch_size, self._layout, self.dtype),
             losses=np.empty(batch_size, np.float64),
             grads=aligned_empty(self.n_params, self.dtype),
             lecture=aligned_empty(self.n_params, self.dtype),
@@ -367,7 +366,7 @@ class MLP:
         panels = aligned_empty(panels_at(self._layout, n_layers, self.dtype.itemsize) if n >= PANEL_MIN_SAMPLES else 0,
                                self.dtype)
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
-            acts = np.empty((min(n, SAMPLE_BLOCK * numba.get_num_threads()), n_units(self._layout)), self.dtype)
+            acts = aligned_rows(min(n, SAMPLE_BLOCK * numba.get_num_threads()), self._layout, self.dtype)
             predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
                           out, panels, np.empty(1, np.int64))
         return out

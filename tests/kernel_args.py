@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from fastmlp._layout import build_layout, n_params, n_units, theta_views
+from fastmlp._layout import aligned_rows, build_layout, n_params, theta_views
 from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import (
     ADAM,
@@ -39,6 +39,13 @@ def block_counter() -> np.ndarray:
 PACK_ROWS = 2
 
 
+def nan_rows(n, layout, dtype):
+    """Activation or delta rows as the model allocates them (padded to whole cache lines), filled with NaN."""
+    rows = aligned_rows(n, layout, dtype)
+    rows[:] = np.nan
+    return rows
+
+
 class KernelArgs:
     """A network's kernel arguments built from ``thetas``: Net, Work for ``batch`` samples (filled with NaN,
     so a value the kernels should have written and did not shows) and the optimizer's state."""
@@ -54,11 +61,10 @@ class KernelArgs:
         self.second = np.zeros_like(self.params)
         self.step = np.zeros(1, np.int64)
         self.net = Net(self.params, self.layout, row_blocks)
-        units = n_units(self.layout)
         self.work = Work(
-            acts=np.full((batch, units), np.nan, self.dtype),
+            acts=nan_rows(batch, self.layout, self.dtype),
             outputs=np.full(batch * output_rows(sizes[-1]), np.nan, self.dtype),
-            deltas=np.full((batch, units), np.nan, self.dtype),
+            deltas=nan_rows(batch, self.layout, self.dtype),
             losses=np.full(batch, np.nan),
             grads=np.full(self.params.size, np.nan, self.dtype),
             lecture=np.full(self.params.size, np.nan, self.dtype),

@@ -10,10 +10,12 @@ import itertools
 import numpy as np
 
 from fastmlp import MLP
+from fastmlp._layout import build_layout
 from fastmlp._team import train_epoch
 from fastmlp.kernels import PARTS
 from fastmlp.kernels.team import (
     BACKWARD,
+    CUT_ROWS,
     FORWARD,
     GATHER,
     N_PHASES,
@@ -23,6 +25,8 @@ from fastmlp.kernels.team import (
     first_layer_part,
     first_layer_sum,
     group_size,
+    member_rows,
+    part_rows,
     share,
 )
 
@@ -135,16 +139,26 @@ def test_first_layer_parts_add_up_to_the_layer(dtype):
     np.testing.assert_array_equal(results[1], results[0])
 
 
-def test_share_cuts_even_parts_in_order():
-    """The members' parts of range(n) are contiguous, in member order, cover it once, and differ by at most one."""
-    for n in range(0, 40):
-        for n_members in TEAM_SIZES:
-            parts = [share(n, member, n_members) for member in range(n_members)]
-            assert parts[0][0] == 0 and parts[-1][1] == n
-            for (first, stop), (next_first, _) in zip(parts, parts[1:]):
-                assert first <= stop == next_first
-            sizes = [stop - first for first, stop in parts]
+def test_shares_and_row_cuts_cover_in_order():
+    """The members' parts of range(n) (share) and of the first layer's rows (member_rows, part_rows) are
+    contiguous, in member order, and cover it once. Shares differ by at most one; the rows are cut at multiples of
+    CUT_ROWS (a whole cache line of inputs) near the even cut, and the last member's rows hold the biases'."""
+    for n in range(1, 800, 7):
+        layout, _ = build_layout([n - 1, 5, 3])
+        for n_members in TEAM_SIZES + [PARTS]:
+            shares = [share(n, m, n_members) for m in range(n_members)]
+            rows = [member_rows(layout, m, n_members) for m in range(n_members)]
+            for cuts in (shares, rows):
+                assert cuts[0][0] == 0 and cuts[-1][1] == n
+                for (first, stop), (next_first, _) in zip(cuts, cuts[1:]):
+                    assert first <= stop == next_first
+            sizes = [stop - first for first, stop in shares]
             assert max(sizes) - min(sizes) <= 1
+            for m, (_, stop) in enumerate(rows[:-1]):
+                even = n * (m + 1) / n_members
+                assert stop == n - 1 or (stop % CUT_ROWS == 0 and abs(stop - even) <= CUT_ROWS / 2 + 1), (n, rows)
+            assert rows[-1][0] < n
+        assert [part_rows(layout, p) for p in range(PARTS)] == [member_rows(layout, p, PARTS) for p in range(PARTS)]
 
 
 def test_timings_count_every_phase_and_change_nothing():
