@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastmlp._layout import build_layout, from_lecture_order, n_params, n_units, theta_views, to_lecture_order
+from fastmlp._layout import (
+    ALIGNMENT,
+    aligned_rows,
+    build_layout,
+    from_lecture_order,
+    n_params,
+    n_units,
+    row_width,
+    theta_views,
+    to_lecture_order,
+)
 from fastmlp.kernels import ROW_BLOCK, SIZE, THETA, UNIT
 
 
@@ -23,6 +33,12 @@ def test_layout_tiles_parameters_and_units(sizes):
     rows = [(l, k0 + r) for l, k0, n in row_blocks for r in range(n)]
     assert rows == [(l, k) for l, n_in in enumerate(sizes[:-1]) for k in range(n_in + 1)]
     assert all(1 <= n <= ROW_BLOCK and k0 % ROW_BLOCK == 0 for _, k0, n in row_blocks)
+    # the work buffers' rows: at least n_units wide, each starting on a cache line
+    for dtype in (np.float32, np.float64):
+        rows = aligned_rows(3, layout, dtype)
+        assert rows.shape == (3, row_width(layout, rows.itemsize)) and rows.dtype == dtype
+        assert n_units(layout) <= rows.shape[1] < n_units(layout) + ALIGNMENT // rows.itemsize
+        assert all(rows[i].ctypes.data % ALIGNMENT == 0 for i in range(3))
 
 
 def test_theta_views_are_views_in_order():

@@ -7,7 +7,8 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   offset, and the ``(n_blocks, 3)`` table of ``(layer, first_row, n_rows)`` blocks of ROW_BLOCK rows of
   the stored transposes that ``backward.gradients`` shares out between threads.
 - ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack)``: the buffers a model allocates once:
-  per sample of a minibatch the activation and delta rows, the output layer's scratch (``output_rows``
+  per sample of a minibatch the activation and delta rows (at least n_units wide; the model pads them to
+  whole cache lines, _layout.aligned_rows), the output layer's scratch (``output_rows``
   values a sample, flat) and the loss; the gradient; the hidden layers' weight matrices in the lecture's
   order, shaped like ``params`` (backward.lecture_copy); and the PARTS parts of the first layer's sums
   that a training step adds (PARTS x ``part_size``, flat: part p's sums of sample i from

@@ -162,7 +162,7 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out, panels, 
     """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples.
 
     X: (n_samples, n_in) uint8 or float; order: row order, empty for the identity;
-    codes: int64 (loss, output, hidden activation), the loss unused; acts: work buffer of n_units
+    codes: int64 (loss, output, hidden activation), the loss unused; acts: work buffer of at least n_units
     columns and at least min(count, SAMPLE_BLOCK) rows; out: (n_samples, n_out); panels: a buffer of
     panels_at(layout, n_layers, itemsize) elements, which takes a copy of the weights that every block
     then reads (pack_panels, gemm_panels: the same outputs), or empty to read params (for few samples,
