@@ -713,8 +713,8 @@ class MLP:
             forward_backward(net, validation.X, validation.y, validation.weights, np.empty(0, np.int64), start,
                              count, scale, self._codes(), work)
             losses[start : start + count] = work.losses[:count]
-            # The output layer's z sits at the end of each activation row; activate it as prediction does.
-            out[start : start + count] = work.acts[:count, z0:]
+            # The output layer's z is the last layer's units of each activation row; activate it as prediction does.
+            out[start : start + count] = work.acts[:count, z0 : z0 + out.shape[1]]
         out = inference.OUTPUTS[self.output](out)
         score, loss = self._score(out, validation.y), float(losses.mean())
         if group is not None:  # data-parallel: means over all ranks' validation samples, so all decide alike
