@@ -82,6 +82,7 @@ class KernelCase:
     weights: np.ndarray  # (0,) no sample weights
     out: np.ndarray  # (n_samples, n_out) prediction output
     identity: np.ndarray  # (0,) int64: the identity order for prediction
+    forward_extras: tuple | None = None  # predict_chunk's arguments after ``out`` (_forward_extras)
 
 
 def kernel_case(batch_size: int, hidden: int = 100, dtype: str = "float32", n_samples: int = N_SYNTHETIC) -> KernelCase:
@@ -130,17 +131,23 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 _WEIGHTED = hasattr(fastmlp.kernels, "Optimizer")
 
 
-@functools.cache
-def _forward_extras(dtype: np.dtype) -> tuple:
-    """predict_chunk's arguments after ``out``, made once, not in the timed call: no copy of the weights into
-    panels (an empty buffer) and the blocks' counter (any value); commits before pack_panels and before the
-    counter take no such arguments."""
+def _forward_extras(case: KernelCase) -> tuple:
+    """predict_chunk's arguments after ``out``, made once per case, not in the timed call: no copy of the
+    weights into panels (an empty buffer), the blocks' counter (any value) and the parts' scratch; commits
+    before pack_panels, the counter and the scratch take no such arguments."""
     from fastmlp.kernels import forward
 
-    extra = (np.empty(0, dtype),) if hasattr(forward, "pack_panels") else ()
-    if "counter" in inspect.signature(forward.predict_chunk.py_func).parameters:
-        extra += (np.empty(1, np.int64),)
-    return extra
+    if case.forward_extras is None:
+        dtype = case.out.dtype
+        extra = (np.empty(0, dtype),) if hasattr(forward, "pack_panels") else ()
+        parameters = inspect.signature(forward.predict_chunk.py_func).parameters
+        if "counter" in parameters:
+            extra += (np.empty(1, np.int64),)
+        if "scratch" in parameters:
+            parts = max(1, case.work.acts.shape[0] // forward.SAMPLE_BLOCK)
+            extra += (np.empty((parts, forward.scratch_size(case.model._layout)), dtype),)
+        case.forward_extras = extra
+    return case.forward_extras
 
 
 def run_forward(case: KernelCase) -> None:
@@ -149,7 +156,7 @@ def run_forward(case: KernelCase) -> None:
 
     codes = case.codes if _WEIGHTED else case.codes[1]
     forward.predict_chunk(case.net, case.X, case.identity, 0, case.batch_size, case.scale, codes, case.work.acts,
-                          case.out, *_forward_extras(case.out.dtype))
+                          case.out, *_forward_extras(case))
 
 
 def run_forward_backward(case: KernelCase) -> None:

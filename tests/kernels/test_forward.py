@@ -27,7 +27,7 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     args = KernelArgs(thetas, dtype, batch_size)
     out = np.full((n, sizes[-1]), np.nan, dtype)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts,
-                  out, args.panels(), block_counter())
+                  out, args.panels(), block_counter(), args.scratch())
     rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
@@ -35,7 +35,7 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     one_part = np.full_like(out, np.nan)
     acts = np.full((min(batch_size, SAMPLE_BLOCK), args.work.acts.shape[1]), np.nan, dtype)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part,
-                  np.empty(0, dtype), block_counter())
+                  np.empty(0, dtype), block_counter(), args.scratch(acts))
     np.testing.assert_array_equal(one_part, out)
 
 
@@ -52,6 +52,6 @@ def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
         args = KernelArgs(thetas, dtype, batch_size)
         out = np.empty((batch_size, thetas[-1].shape[0]), dtype)
         predict_chunk(args.net, frozen(X), np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
-                      args.work.acts, out, args.panels(), block_counter())
+                      args.work.acts, out, args.panels(), block_counter(), args.scratch())
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
