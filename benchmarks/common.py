@@ -144,8 +144,7 @@ def _forward_extras(case: KernelCase) -> tuple:
         if "counter" in parameters:
             extra += (np.empty(1, np.int64),)
         if "scratch" in parameters:
-            parts = max(1, case.work.acts.shape[0] // forward.SAMPLE_BLOCK)
-            extra += (np.empty((parts, forward.scratch_size(case.model._layout)), dtype),)
+            extra += (np.empty(forward.scratch_shape(case.model._layout, case.work.acts.shape[0]), dtype),)
         case.forward_extras = extra
     return case.forward_extras
 

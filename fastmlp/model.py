@@ -48,7 +48,7 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
 
     from ._team import train_epoch
     from .kernels.backward import forward_backward, gradients
-    from .kernels.forward import PANEL_MIN_SAMPLES, SAMPLE_BLOCK, panels_at, predict_chunk, scratch_size
+    from .kernels.forward import PANEL_MIN_SAMPLES, SAMPLE_BLOCK, panels_at, predict_chunk, scratch_shape
     from .kernels.microkernel import pack_row
 
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
@@ -367,7 +367,7 @@ class MLP:
                                self.dtype)
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
             acts = aligned_rows(min(n, SAMPLE_BLOCK * numba.get_num_threads()), self._layout, self.dtype)
-            scratch = np.empty((max(1, acts.shape[0] // SAMPLE_BLOCK), scratch_size(self._layout)), self.dtype)
+            scratch = np.empty(scratch_shape(self._layout, acts.shape[0]), self.dtype)
             predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
                           out, panels, np.empty(1, np.int64), scratch)
         return out

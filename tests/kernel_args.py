@@ -25,7 +25,7 @@ from fastmlp.kernels import (
     part_size,
 )
 from fastmlp.kernels.backward import forward_backward, gradients
-from fastmlp.kernels.forward import SAMPLE_BLOCK, panels_at, scratch_size
+from fastmlp.kernels.forward import panels_at, scratch_shape
 from fastmlp.kernels.microkernel import pack_row
 
 
@@ -75,7 +75,7 @@ class KernelArgs:
     def scratch(self, acts=None) -> np.ndarray:
         """A NaN-filled predict_chunk scratch for ``acts`` (default the Work's): a row per part of its rows."""
         rows = (self.work.acts if acts is None else acts).shape[0]
-        return np.full((max(1, rows // SAMPLE_BLOCK), scratch_size(self.layout)), np.nan, self.dtype)
+        return np.full(scratch_shape(self.layout, rows), np.nan, self.dtype)
 
     def panels(self) -> np.ndarray:
         """A NaN-filled buffer for predict_chunk's copy of the weights (forward.pack_panels)."""

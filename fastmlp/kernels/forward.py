@@ -181,6 +181,12 @@ def scratch_size(layout):
     return most
 
 
+def scratch_shape(layout, acts_rows: int) -> tuple[int, int]:
+    """Shape of predict_chunk's ``scratch`` for a work buffer of ``acts_rows`` rows: a row of
+    scratch_size(layout) for each part of SAMPLE_BLOCK rows (at least one)."""
+    return max(1, acts_rows // SAMPLE_BLOCK), int(scratch_size(layout))
+
+
 @kernel
 def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, panels, counter, scratch, part):
     """The blocks of SAMPLE_BLOCK samples (the last may be short) that this part takes off ``counter`` one at
@@ -217,7 +223,7 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out, panels, 
     panels_at(layout, n_layers, itemsize) elements, which takes a copy of the weights that every block
     then reads (pack_panels, gemm_panels: the same outputs), or empty to read params (for few samples,
     where the copy would cost more than it saves); counter: int64[1], any value, which the parts count
-    the blocks off with; scratch: (acts' parts, scratch_size(layout)), a row for each part of acts.
+    the blocks off with; scratch: a buffer of scratch_shape(layout, acts.shape[0]).
 
     acts is cut into parts of SAMPLE_BLOCK rows (at most one a block), which prange shares out evenly
     between Numba's threads, and each part takes the next block of SAMPLE_BLOCK samples off ``counter``
