@@ -134,7 +134,8 @@ _WEIGHTED = hasattr(fastmlp.kernels, "Optimizer")
 def _forward_extras(case: KernelCase) -> tuple:
     """predict_chunk's arguments after ``out``, made once per case, not in the timed call: no copy of the
     weights into panels (an empty buffer), the blocks' counter (any value) and the parts' scratch; commits
-    before pack_panels, the counter and the scratch take no such arguments."""
+    before pack_panels, the counter and the scratch take no such arguments (asv runs this against the
+    project's history)."""
     from fastmlp.kernels import forward
 
     if case.forward_extras is None:
@@ -144,7 +145,12 @@ def _forward_extras(case: KernelCase) -> tuple:
         if "counter" in parameters:
             extra += (np.empty(1, np.int64),)
         if "scratch" in parameters:
-            extra += (np.empty(forward.scratch_shape(case.model._layout, case.work.acts.shape[0]), dtype),)
+            rows = case.work.acts.shape[0]
+            if hasattr(forward, "scratch_shape"):
+                shape = forward.scratch_shape(case.model._layout, rows)
+            else:  # 630bf66, the one commit with a scratch and without scratch_shape: its rule, written out
+                shape = (max(1, rows // forward.SAMPLE_BLOCK), forward.scratch_size(case.model._layout))
+            extra += (np.empty(shape, dtype),)
         case.forward_extras = extra
     return case.forward_extras
 
