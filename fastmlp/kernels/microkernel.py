@@ -345,7 +345,12 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     that B's buffer goes on for a whole vector past the partial one's first column in every t; that loop
     then loads it unmasked and masks only the write-back, on AVX2 only: there a loop of masked loads took
     1.4 times as long as one of plain loads, while AVX-512's masked loads were faster than whole ones,
-    which cross a cache line at nearly every t (measured on Zen 5, both code paths)."""
+    which cross a cache line at nearly every t (measured on Zen 5, both code paths). On AVX-512 a partial
+    vector of at most half the lanes (100 float32 columns: 6 whole vectors and 4) runs in vectors of half the
+    width: Zen 4 executes a 512-bit FMA as two 256-bit halves, so the 4 columns cost half a 512-bit FMA per
+    row and t instead of a whole one, and elsewhere the narrower FMA costs the same. 784 x 100 on one Zen 4
+    thread, blocks of 24 (gemm_panels) and 32 (gemm) rows, three alternating pairs, ns a row: float32
+    1686-1690 / 1586-1670 and 1658-1836 / 1598-1645; float64 3079-3194 / 2978-3010 and 3168-3289 / 3063-3159."""
     if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
         return None
     if not isinstance(A, types.Array) or not isinstance(A.dtype, (types.Integer, types.Float)) or B.dtype != C.dtype:
@@ -392,6 +397,11 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         full = builder.sdiv(cols, width)  # vectors whose every lane is a column of the tile
         left = builder.srem(cols, width)  # columns in the partial vector after them
         mask = emit.mask(left)
+        # AVX-512: a partial vector of at most half the lanes goes in a vector of half the width (see below)
+        half = _Emitter(builder, element, lanes // 2, emit.convert) if TARGET.isa == "avx512" else None
+        if half is not None:
+            half_mask = half.mask(left)
+            narrow = builder.icmp_signed("<=", left, ir.Constant(i64, lanes // 2))
         skip = builder.mul(full, width)
         pb_tail, pc_tail = builder.gep(pb, [skip]), builder.gep(pc, [skip])
         if stepping:
@@ -419,6 +429,13 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                         with branch:
                             emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
                                       tail_momentum, done, load_mask=loads_masked)
+                builder.unreachable()
+            elif half is not None:
+                with builder.if_else(narrow) as (then_half, then_full):
+                    for tail_emit, tail_mask, branch in ((half, half_mask, then_half), (emit, mask, then_full)):
+                        with branch:
+                            tail_emit.tile(r, 1, tail_mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha,
+                                           mode, tail_momentum, done)
                 builder.unreachable()
             else:
                 emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode, tail_momentum,
