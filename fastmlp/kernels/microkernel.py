@@ -397,7 +397,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         full = builder.sdiv(cols, width)  # vectors whose every lane is a column of the tile
         left = builder.srem(cols, width)  # columns in the partial vector after them
         mask = emit.mask(left)
-        # AVX-512: a partial vector of at most half the lanes goes in a vector of half the width (see below)
+        # AVX-512: a partial vector of at most half the lanes goes in a vector of half the width (see the docstring)
         half = _Emitter(builder, element, lanes // 2, emit.convert) if TARGET.isa == "avx512" else None
         if half is not None:
             half_mask = half.mask(left)
