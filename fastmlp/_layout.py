@@ -62,14 +62,27 @@ def n_units(layout: np.ndarray) -> int:
     return int(layout[-1, UNIT] + layout[-1, SIZE])
 
 
+#: Row widths in bytes that row_width steps off: rows a multiple of 4 KB apart give the same column of every
+#: sample the same low twelve address bits and the same L1 set. 784-220-10 float32 (1,014 units) at batch 32,
+#: Zen 4, medians of one-thread epochs in three alternating process pairs, rows of 1,024 units (4 KB) against
+#: 1,056: 104-120k / 128-132k samples/s, and with the AVX2 code 104k / 123-124k; prediction of 10,000 images on
+#: two threads 467-475k / 545-563k. In float64, 8 KB rows trained alike either way, and rows an odd number of
+#: lines long fell behind (so two lines more, not one).
+ALIAS_BYTES = 4096
+
+
 def row_width(layout: np.ndarray, itemsize: int) -> int:
     """Elements of a sample's row in the activation and delta buffers: n_units rounded up to whole cache lines
-    (ALIGNMENT). In an aligned buffer (aligned_rows) every row then starts on a line, so that threads working
-    on different samples, or on columns cut at a line (kernels.team.CUT_ROWS), never write the same line.
-    784-100-10 float32, one thread, six alternating process pairs against rows of 894 units in a buffer 16
-    bytes past a line: batch 32 median 255k / 242k samples/s, ahead in all six."""
+    (ALIGNMENT), and two lines more where that is a multiple of ALIAS_BYTES. In an aligned buffer (aligned_rows)
+    every row then starts on a line, so that threads working on different samples, or on columns cut at a line
+    (kernels.team.CUT_ROWS), never write the same line. 784-100-10 float32, one thread, six alternating process
+    pairs against rows of 894 units in a buffer 16 bytes past a line: batch 32 median 255k / 242k samples/s,
+    ahead in all six."""
     per_line = ALIGNMENT // itemsize
-    return -(-n_units(layout) // per_line) * per_line
+    width = -(-n_units(layout) // per_line) * per_line
+    if width * itemsize % ALIAS_BYTES == 0:
+        width += 2 * per_line
+    return width
 
 
 def aligned_rows(n: int, layout: np.ndarray, dtype) -> np.ndarray:

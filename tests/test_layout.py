@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from fastmlp._layout import (
+    ALIAS_BYTES,
     ALIGNMENT,
     aligned_rows,
     build_layout,
@@ -33,11 +36,18 @@ def test_layout_tiles_parameters_and_units(sizes):
     rows = [(l, k0 + r) for l, k0, n in row_blocks for r in range(n)]
     assert rows == [(l, k) for l, n_in in enumerate(sizes[:-1]) for k in range(n_in + 1)]
     assert all(1 <= n <= ROW_BLOCK and k0 % ROW_BLOCK == 0 for _, k0, n in row_blocks)
-    # the work buffers' rows: at least n_units wide, each starting on a cache line
-    for dtype in (np.float32, np.float64):
-        rows = aligned_rows(3, layout, dtype)
-        assert rows.shape == (3, row_width(layout, rows.itemsize)) and rows.dtype == dtype
-        assert n_units(layout) <= rows.shape[1] < n_units(layout) + ALIGNMENT // rows.itemsize
+    # the work buffers' rows: at least n_units wide, each starting on a cache line, and never a multiple of
+    # 4 KB apart; ``aliased`` widens the last layer to 1,016 units in all, whose whole lines would be
+    # 1,024 units (4 KB of float32, 8 KB of float64)
+    aliased, _ = build_layout(sizes[:-1] + (sizes[-1] + 1016 - sum(sizes),))
+    for buffer_layout, dtype in itertools.product((layout, aliased), (np.float32, np.float64)):
+        rows = aligned_rows(3, buffer_layout, dtype)
+        assert rows.shape == (3, row_width(buffer_layout, rows.itemsize)) and rows.dtype == dtype
+        per_line = ALIGNMENT // rows.itemsize
+        lines = -(-n_units(buffer_layout) // per_line)
+        stepped = lines * ALIGNMENT % ALIAS_BYTES == 0
+        assert rows.shape[1] == (lines + 2 * stepped) * per_line
+        assert rows.strides[0] % ALIAS_BYTES != 0
         assert all(rows[i].ctypes.data % ALIGNMENT == 0 for i in range(3))
 
 
