@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--profile", action="store_true",
                         help="instead: the share of a training epoch's cycles in each phase of a step (gather, "
                              "forward, output and loss, hidden deltas, gradient and update, barrier wait) for each "
-                             "of two threads, 784-100-10 float32 at batch 32, 128 and 512 (--batch-sizes, --networks "
+                             "of two threads, and its cycles per sample beside one thread's, with what sharing adds "
+                             "to each phase; 784-100-10 float32 at batch 32, 128 and 512 (--batch-sizes, --networks "
                              "and --dtypes pick others; with --quick: batch 32, 2,000 samples, one epoch)")
     # Time to accuracy and the speed picture.
     parser.add_argument("--time-to-accuracy", action="store_true",

@@ -1,4 +1,5 @@
-"""fastmlp bench --profile: each thread's share of an epoch's cycles per phase of a step."""
+"""fastmlp bench --profile: each thread's share of an epoch's cycles per phase of a step, and its cycles per
+sample beside one thread's."""
 
 from __future__ import annotations
 
@@ -22,5 +23,16 @@ def test_profile_shares_add_up_for_every_member(capsys, tmp_path):
     assert shares.shape == (2, len(profile.PHASES))
     np.testing.assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-9)
     assert (shares[:, profile.PHASES.index("forward")] > 0).all() and batch["samples_per_s"] > 0
+    members = np.array(batch["cycles_per_sample"])
+    one = np.array(batch["one_thread_cycles_per_sample"])
+    assert members.shape == (2, len(profile.PHASES)) and one.shape == (len(profile.PHASES),)
+    work = [profile.PHASES.index(phase) for phase in ("gather", "forward", "gradient and update")]
+    assert (members[:, work] > 0).all() and (one[work] > 0).all()
+    wait = profile.PHASES.index("barrier wait")
+    assert one[wait] < 0.01 * one.sum()  # one thread's barriers return at once
+    assert batch["cycle_speedup"] == (one.sum() - one[wait]) / members.sum(axis=1).max()
     out = capsys.readouterr().out
-    assert "| barrier wait |" in out and "batch 32 t1" in out
+    assert "| barrier wait |" in out and "batch 32 t1" in out and "batch 32 added" in out
+    gather = [line for line in out.splitlines() if line.startswith("| gather |")][-1]  # the cycles table's
+    assert f"{members[0, 0]:,.0f}" in gather and f"{members.sum(axis=0)[0] - one[0]:+,.0f}" in gather
+    assert f"batch 32: {batch['cycle_speedup']:.2f}x" in out
