@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import ROW_BLOCK, SIZE, THETA, UNIT
+from .kernels import LEAD, ROW_BLOCK, SIZE, THETA, UNIT
 
 #: Bytes that parameter-shaped arrays start on: a cache line. A tile loads rows of weights as vectors, and
 #: where a row's length is a whole number of lines (256 or 128 units) its vectors then cross no line;
@@ -22,6 +22,13 @@ def aligned_empty(size: int, dtype) -> np.ndarray:
     return raw[start : start + size * dtype.itemsize].view(dtype)
 
 
+def aligned_zeros(size: int, dtype) -> np.ndarray:
+    """A 1-d array of ``size`` zeros whose data starts on an ALIGNMENT-byte boundary."""
+    zeros = aligned_empty(size, dtype)
+    zeros[:] = 0
+    return zeros
+
+
 def aligned_copy(array: np.ndarray) -> np.ndarray:
     """A writable, aligned (aligned_empty) copy of a 1-d array."""
     copy = aligned_empty(array.size, array.dtype)
@@ -29,20 +36,22 @@ def aligned_copy(array: np.ndarray) -> np.ndarray:
     return copy
 
 
-def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``layout`` (n_layers + 1, 3) and ``row_blocks`` (n_blocks, 3), as kernels.Net expects:
+def build_layout(layer_sizes, itemsize: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``layout`` (n_layers + 1, 4) and ``row_blocks`` (n_blocks, 3), as kernels.Net expects:
     the n_l + 1 rows of each layer's stored transpose cut into blocks of ROW_BLOCK (the last may be short).
 
     Layer l's parameters are the lecture's theta (n_{l+1}, n_l + 1), bias in the last column, stored
-    transposed: a row-major (n_l + 1, n_{l+1}) block at ``layout[l, THETA]`` whose row k holds the
-    weights from input k to every unit, the biases in the last row. The kernels then read and write
-    runs of units with vector instructions (kernels.microkernel). Layer l's units sit at
-    ``layout[l, UNIT]`` of an activation row.
+    transposed: n_l + 1 rows at ``layout[l, THETA]``, ``layout[l, LEAD]`` elements apart (lead_width), whose
+    row k holds the weights from input k to every unit, the biases in the last row. The kernels then read
+    and write runs of units with vector instructions (kernels.microkernel). Elements between the end of a
+    row and the start of the next are never read and stay 0. Layer l's units sit at ``layout[l, UNIT]`` of
+    an activation row. ``itemsize``: bytes per parameter.
     """
     sizes = np.asarray(layer_sizes, dtype=np.int64)
-    layout = np.zeros((sizes.size, 3), dtype=np.int64)
+    layout = np.zeros((sizes.size, 4), dtype=np.int64)
     layout[:, SIZE] = sizes
-    layout[1:, THETA] = np.cumsum(sizes[1:] * (sizes[:-1] + 1))
+    layout[:-1, LEAD] = [lead_width(int(n), itemsize) for n in sizes[1:]]
+    layout[1:, THETA] = np.cumsum(layout[:-1, LEAD] * (sizes[:-1] + 1))
     layout[1:, UNIT] = np.cumsum(sizes[:-1])
     blocks = [
         (l, k, min(ROW_BLOCK, sizes[l] + 1 - k))
@@ -53,7 +62,12 @@ def build_layout(layer_sizes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def n_params(layout: np.ndarray) -> int:
-    """Weights and biases in all layers: the last parameter offset."""
+    """Weights and biases in all layers."""
+    return int(sum((layout[l, SIZE] + 1) * layout[l + 1, SIZE] for l in range(layout.shape[0] - 1)))
+
+
+def n_stored(layout: np.ndarray) -> int:
+    """Elements of the flat parameter vector: the weights and biases and the gaps after rows (lead_width)."""
     return int(layout[-1, THETA])
 
 
@@ -62,13 +76,18 @@ def n_units(layout: np.ndarray) -> int:
     return int(layout[-1, UNIT] + layout[-1, SIZE])
 
 
-#: Row widths in bytes that row_width steps off: rows a multiple of 4 KB apart give the same column of every
-#: sample the same low twelve address bits and the same L1 set. 784-220-10 float32 (1,014 units) at batch 32,
-#: Zen 4, medians of one-thread epochs in three alternating process pairs, rows of 1,024 units (4 KB) against
-#: 1,056: 104-120k / 128-132k samples/s, and with the AVX2 code 104k / 123-124k; prediction of 10,000 images on
-#: two threads 467-475k / 545-563k. In float64, 8 KB rows trained alike either way, and rows an odd number of
-#: lines long fell behind (so two lines more, not one).
+#: Row widths in bytes that row_width and lead_width step off: rows a multiple of 4 KB apart give the same column
+#: of every sample the same low twelve address bits and the same L1 set. 784-220-10 float32 (1,014 units) at
+#: batch 32, Zen 4, medians of one-thread epochs in three alternating process pairs, rows of 1,024 units (4 KB)
+#: against 1,056: 104-120k / 128-132k samples/s, and with the AVX2 code 104k / 123-124k; prediction of 10,000
+#: images on two threads 467-475k / 545-563k. In float64, 8 KB rows trained alike either way, and rows an odd
+#: number of lines long fell behind (so two lines more, not one).
 ALIAS_BYTES = 4096
+
+
+def _off_alias(width: int, itemsize: int) -> int:
+    """``width`` elements, or two cache lines more where that makes a multiple of ALIAS_BYTES."""
+    return width + 2 * ALIGNMENT // itemsize if width * itemsize % ALIAS_BYTES == 0 else width
 
 
 def row_width(layout: np.ndarray, itemsize: int) -> int:
@@ -79,10 +98,18 @@ def row_width(layout: np.ndarray, itemsize: int) -> int:
     pairs against rows of 894 units in a buffer 16 bytes past a line: batch 32 median 255k / 242k samples/s,
     ahead in all six."""
     per_line = ALIGNMENT // itemsize
-    width = -(-n_units(layout) // per_line) * per_line
-    if width * itemsize % ALIAS_BYTES == 0:
-        width += 2 * per_line
-    return width
+    return _off_alias(-(-n_units(layout) // per_line) * per_line, itemsize)
+
+
+def lead_width(n_out: int, itemsize: int) -> int:
+    """Elements from one row of a stored transpose feeding ``n_out`` units to the next: ``n_out``, or two
+    cache lines more where rows of ``n_out`` would be a multiple of ALIAS_BYTES long (1,024 float32 units,
+    512 float64), whose same columns would all fall in one L1 set as a kernel walks down the rows.
+    Zen 4, medians of one-thread epochs (20,000 Fashion-MNIST images, plain SGD) in three alternating process
+    pairs, rows back to back / with the gap: 784-1024-10 float32 batch 32 25-28k / 28-29k samples/s, with the
+    AVX2 code 24-25k / 27-28k; 784-512-10 float64 batch 32 23-27k / 27-29k, AVX2 26k / 27-28k. Batch 128 and
+    two threads ran alike or ahead."""
+    return _off_alias(n_out, itemsize)
 
 
 def aligned_rows(n: int, layout: np.ndarray, dtype) -> np.ndarray:
@@ -97,7 +124,9 @@ def theta_views(params: np.ndarray, layout: np.ndarray) -> list[np.ndarray]:
     """Per-layer (n_out, n_in + 1) views into the flat ``params``: the lecture's thetas (strided views of
     the stored transposes)."""
     return [
-        params[layout[l, THETA] : layout[l + 1, THETA]].reshape(layout[l, SIZE] + 1, layout[l + 1, SIZE]).T
+        params[layout[l, THETA] : layout[l + 1, THETA]]
+        .reshape(layout[l, SIZE] + 1, layout[l, LEAD])[:, : layout[l + 1, SIZE]]
+        .T
         for l in range(layout.shape[0] - 1)
     ]
 
@@ -109,8 +138,11 @@ def to_lecture_order(params: np.ndarray, layout: np.ndarray) -> np.ndarray:
 
 
 def from_lecture_order(flat: np.ndarray, layout: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`to_lecture_order`: a copy of ``flat`` in the stored (transposed) order."""
-    out = np.empty_like(flat)
-    for l, view in enumerate(theta_views(out, layout)):
-        view[:] = flat[layout[l, THETA] : layout[l + 1, THETA]].reshape(view.shape)
+    """The inverse of :func:`to_lecture_order`: a copy of ``flat`` in the stored (transposed) order, 0 in
+    the gaps after rows."""
+    out = np.zeros(n_stored(layout), flat.dtype)
+    at = 0
+    for view in theta_views(out, layout):
+        view[:] = flat[at : at + view.size].reshape(view.shape)
+        at += view.size
     return out

@@ -22,9 +22,11 @@ from ._layout import (
     aligned_copy,
     aligned_empty,
     aligned_rows,
+    aligned_zeros,
     build_layout,
     from_lecture_order,
     n_params,
+    n_stored,
     theta_views,
     to_lecture_order,
 )
@@ -158,8 +160,8 @@ class MLP:
         self.dtype = check.check_dtype(dtype)
         self.random_state = check.check_random_state(random_state)
         self._rng = np.random.default_rng(self.random_state)
-        self._layout, self._row_blocks = build_layout(self.layer_sizes)
-        self.params = aligned_empty(n_params(self._layout), self.dtype)
+        self._layout, self._row_blocks = build_layout(self.layer_sizes, self.dtype.itemsize)
+        self.params = aligned_zeros(n_stored(self._layout), self.dtype)
         for theta in theta_views(self.params, self._layout):
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
             bound = np.sqrt(2.0 / (theta.shape[0] + theta.shape[1] - 1))
@@ -233,7 +235,7 @@ class MLP:
 
     @property
     def n_params(self) -> int:
-        return self.params.size
+        return n_params(self._layout)
 
     @property
     def t_(self) -> int:
@@ -320,8 +322,9 @@ class MLP:
             outputs=np.empty(batch_size * output_rows(self.layer_sizes[-1]), self.dtype),
             deltas=aligned_rows(batch_size, self._layout, self.dtype),
             losses=np.empty(batch_size, np.float64),
-            grads=aligned_empty(self.n_params, self.dtype),
-            lecture=aligned_empty(self.n_params, self.dtype),
+            # 0 in the gaps after rows (_layout.lead_width), which no kernel writes and loss_and_gradients checks
+            grads=aligned_zeros(self.params.size, self.dtype),
+            lecture=aligned_empty(self.params.size, self.dtype),
             parts=np.empty(PARTS * part_size(batch_size, self.layer_sizes[1], self.dtype.itemsize), self.dtype),
             # a row for each of Numba's threads (backward.gradients) and each member of a team (fastmlp._team)
             pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_row(self.dtype.itemsize)), self.dtype),

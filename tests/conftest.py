@@ -51,4 +51,4 @@ def problem():
 def teams(monkeypatch):
     """Every fit trains on a team of all its threads (fastmlp._team), however small the network."""
     monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)
-    assert fastmlp._team.team_size(build_layout((2, 1, 1))[0], 1, 2) == 2
+    assert fastmlp._team.team_size(build_layout((2, 1, 1), 4)[0], 1, 2) == 2

@@ -9,15 +9,18 @@ import itertools
 
 import numpy as np
 
-from fastmlp._layout import aligned_rows, build_layout, n_params, theta_views
+from fastmlp._layout import ALIGNMENT, aligned_rows, build_layout, n_stored, theta_views
 from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import (
     ADAM,
     HIDDEN_ACTIVATIONS,
+    LEAD,
     LOSSES,
     OUTPUTS,
     PARTS,
     SGD,
+    SIZE,
+    THETA,
     Net,
     Optimizer,
     Work,
@@ -46,15 +49,29 @@ def nan_rows(n, layout, dtype):
     return rows
 
 
+def with_gaps(layout, itemsize):
+    """``layout`` with two cache lines more after every row of every stored transpose, as the model leaves
+    after rows a multiple of 4 KB long (_layout.lead_width), so that the kernel tests of small networks walk
+    rows that are not back to back."""
+    gapped = layout.copy()
+    gapped[:-1, LEAD] += 2 * ALIGNMENT // itemsize
+    gapped[1:, THETA] = np.cumsum(gapped[:-1, LEAD] * (gapped[:-1, SIZE] + 1))
+    return gapped
+
+
 class KernelArgs:
     """A network's kernel arguments built from ``thetas``: Net, Work for ``batch`` samples (filled with NaN,
-    so a value the kernels should have written and did not shows) and the optimizer's state."""
+    so a value the kernels should have written and did not shows) and the optimizer's state. The parameters
+    have a gap after every row (with_gaps; ``gaps=False``: rows back to back, as most networks have them), filled
+    with NaN too, so that a kernel that reads a gap shows."""
 
-    def __init__(self, thetas, dtype, batch):
+    def __init__(self, thetas, dtype, batch, gaps=True):
         sizes = [thetas[0].shape[1] - 1] + [theta.shape[0] for theta in thetas]
-        self.layout, row_blocks = build_layout(sizes)
         self.dtype = np.dtype(dtype)
-        self.params = np.empty(n_params(self.layout), self.dtype)
+        self.layout, row_blocks = build_layout(sizes, self.dtype.itemsize)
+        if gaps:
+            self.layout = with_gaps(self.layout, self.dtype.itemsize)
+        self.params = np.full(n_stored(self.layout), np.nan, self.dtype)
         for view, theta in zip(theta_views(self.params, self.layout), thetas):
             view[:] = theta
         self.first = np.zeros_like(self.params)

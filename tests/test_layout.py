@@ -14,24 +14,32 @@ from fastmlp._layout import (
     build_layout,
     from_lecture_order,
     n_params,
+    n_stored,
     n_units,
     row_width,
     theta_views,
     to_lecture_order,
 )
-from fastmlp.kernels import ROW_BLOCK, SIZE, THETA, UNIT
+from fastmlp.kernels import LEAD, ROW_BLOCK, SIZE, THETA, UNIT
 
 
-@pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1)])
-def test_layout_tiles_parameters_and_units(sizes):
-    layout, row_blocks = build_layout(sizes)
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1), (3, 1024, 512, 2)])
+def test_layout_tiles_parameters_and_units(sizes, itemsize):
+    layout, row_blocks = build_layout(sizes, itemsize)
     assert layout[:, SIZE].tolist() == list(sizes)
     assert n_params(layout) == sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes, sizes[1:]))
     assert n_units(layout) == sum(sizes)
-    # each layer's parameters start where the previous layer's end; its units likewise
+    # each layer's parameters start where the previous layer's end; its units likewise. Rows of a stored
+    # transpose are its units long, or two lines longer where that would be a multiple of 4 KB (1,024 float32
+    # or 512 float64 units), so that the same column of every row does not fall in one L1 set
     for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        assert layout[l + 1, THETA] - layout[l, THETA] == n_out * (n_in + 1)
+        stepped = n_out * itemsize % ALIAS_BYTES == 0
+        assert layout[l, LEAD] == n_out + stepped * 2 * ALIGNMENT // itemsize
+        assert layout[l + 1, THETA] - layout[l, THETA] == layout[l, LEAD] * (n_in + 1)
         assert layout[l + 1, UNIT] - layout[l, UNIT] == n_in
+    assert n_stored(layout) == layout[-1, THETA] >= n_params(layout)
+    assert (n_stored(layout) > n_params(layout)) == (sizes == (3, 1024, 512, 2))
     # the row blocks cover every row of every stored transpose (inputs and the biases) once, in order
     rows = [(l, k0 + r) for l, k0, n in row_blocks for r in range(n)]
     assert rows == [(l, k) for l, n_in in enumerate(sizes[:-1]) for k in range(n_in + 1)]
@@ -39,7 +47,7 @@ def test_layout_tiles_parameters_and_units(sizes):
     # the work buffers' rows: at least n_units wide, each starting on a cache line, and never a multiple of
     # 4 KB apart; ``aliased`` widens the last layer to 1,016 units in all, whose whole lines would be
     # 1,024 units (4 KB of float32, 8 KB of float64)
-    aliased, _ = build_layout(sizes[:-1] + (sizes[-1] + 1016 - sum(sizes),))
+    aliased, _ = build_layout(sizes[:-1] + (sizes[-1] + 1016 - sum(sizes),), itemsize)
     for buffer_layout, dtype in itertools.product((layout, aliased), (np.float32, np.float64)):
         rows = aligned_rows(3, buffer_layout, dtype)
         assert rows.shape == (3, row_width(buffer_layout, rows.itemsize)) and rows.dtype == dtype
@@ -52,7 +60,7 @@ def test_layout_tiles_parameters_and_units(sizes):
 
 
 def test_theta_views_are_views_in_order():
-    layout, _ = build_layout((3, 4, 2))
+    layout, _ = build_layout((3, 4, 2), 8)
     params = np.arange(n_params(layout), dtype=np.float64)
     views = theta_views(params, layout)
     assert [view.shape for view in views] == [(4, 4), (2, 5)]
@@ -62,3 +70,18 @@ def test_theta_views_are_views_in_order():
     lecture = to_lecture_order(params, layout)
     np.testing.assert_array_equal(lecture, np.concatenate([view.ravel() for view in views]))
     np.testing.assert_array_equal(from_lecture_order(lecture, layout), params)
+    # rows with a gap after them (512 float64 units, 4 KB): the views skip the gaps, which come back as 0
+    layout, _ = build_layout((3, 512, 2), 8)
+    lead = layout[0, LEAD]
+    params = np.arange(n_stored(layout), dtype=np.float64)
+    views = theta_views(params, layout)
+    assert [view.shape for view in views] == [(512, 4), (2, 513)]
+    np.testing.assert_array_equal(views[0], params[: 4 * lead].reshape(4, lead)[:, :512].T)
+    lecture = to_lecture_order(params, layout)
+    assert lecture.size == n_params(layout)
+    stored = from_lecture_order(lecture, layout)
+    gaps = np.ones(stored.size, bool)
+    for view in theta_views(gaps, layout):
+        view[:] = False
+    assert gaps.sum() == 4 * (lead - 512) and (stored[gaps] == 0).all()
+    np.testing.assert_array_equal(stored[~gaps], params[~gaps])

@@ -25,7 +25,7 @@ import pytest
 import fastmlp
 import fastmlp._team
 from fastmlp import MLP, _compile
-from fastmlp._layout import build_layout
+from fastmlp._layout import build_layout, theta_views
 
 import naive
 from cases import DTYPES, assert_close, float_thetas
@@ -217,7 +217,7 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
     ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds
 ])
 def test_team_size(sizes, batch_size, members):
-    layout, _ = build_layout(sizes)
+    layout, _ = build_layout(sizes, 4)
     assert fastmlp._team.team_size(layout, batch_size, 2) == members
     assert fastmlp._team.team_size(layout, batch_size, 1) == 1
 
@@ -311,24 +311,31 @@ def test_threads_bit_identical(dtype, batch_size, uint8):
 
 @needs_two_threads
 @needs_compiled_kernels
-@pairwise(dtype=DTYPES, batch_size=[1, 4, 10, 15, 16], plain=[True, False])
-def test_threads_bit_identical_wide_layers(dtype, batch_size, plain):
+@pairwise(dtype=DTYPES, batch_size=[1, 4, 10, 15, 16], plain=[True, False], hidden=[100, 1024])
+def test_threads_bit_identical_wide_layers(dtype, batch_size, plain, hidden):
     """Small minibatches, where a thread may get no samples to gather or no output rows (kernels.team),
-    give the same weights on one thread and on two, and the reference's SGD."""
+    give the same weights on one thread and on two, and the reference's SGD. 1,024 hidden units make the
+    first layer's rows 4 KB (float32) or 8 KB long, which the model stores with a gap after each
+    (_layout.lead_width): the gaps stay 0."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(7)
     X = rng.integers(0, 256, (96, 784), dtype=np.uint8)
     y = rng.integers(0, 10, 96)
+    sizes = (784, hidden, 10)
     settings = dict(epochs=1, batch_size=batch_size, learning_rate=0.1, momentum=0.0 if plain else 0.9)
-    one = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=1, **settings)
-    two = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, n_threads=2, **settings)
-    start = MLP((784, 100, 10), dtype=dtype, random_state=3)
+    one = MLP(sizes, dtype=dtype, random_state=3).fit(X, y, n_threads=1, **settings)
+    two = MLP(sizes, dtype=dtype, random_state=3).fit(X, y, n_threads=2, **settings)
+    start = MLP(sizes, dtype=dtype, random_state=3)
     np.testing.assert_array_equal(one.params, two.params)
     assert one.loss_curve_ == two.loss_curve_
+    gaps = np.ones(one.params.size, bool)
+    for view in theta_views(gaps, one._layout):
+        view[:] = False
+    assert gaps.sum() == (hidden == 1024) * 785 * 2 * 64 // dtype.itemsize and (one.params[gaps] == 0).all()
     # and it is the reference's SGD, minibatch by minibatch
     Xf = X.astype(np.float64) * np.float64(dtype.type(1 / 255))
     thetas, velocity = float_thetas(start), naive.zeros_like(start.thetas())
-    fitted = MLP((784, 100, 10), dtype=dtype, random_state=3).fit(X, y, shuffle=False, n_threads=2, **settings)
+    fitted = MLP(sizes, dtype=dtype, random_state=3).fit(X, y, shuffle=False, n_threads=2, **settings)
     thetas, velocity, _ = naive.train_epoch(thetas, velocity, Xf, y, batch_size, "softmax_cross_entropy",
                                             "softmax", learning_rate=0.1, momentum=settings["momentum"])
     for l, theta in enumerate(fitted.thetas()):

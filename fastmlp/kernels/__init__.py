@@ -3,9 +3,10 @@
 Shared argument bundles (plain named tuples, which Numba passes by value):
 
 - ``Net(params, layout, row_blocks)``: the flat parameter vector (each layer's theta stored transposed,
-  see fastmlp._layout), the ``(n_layers + 1, 3)`` table of layer size, parameter offset and activation
-  offset, and the ``(n_blocks, 3)`` table of ``(layer, first_row, n_rows)`` blocks of ROW_BLOCK rows of
-  the stored transposes that ``backward.gradients`` shares out between threads.
+  see fastmlp._layout), the ``(n_layers + 1, 4)`` table of layer size, parameter offset, activation
+  offset and the stored transpose's row stride, and the ``(n_blocks, 3)`` table of ``(layer, first_row,
+  n_rows)`` blocks of ROW_BLOCK rows of the stored transposes that ``backward.gradients`` shares out
+  between threads.
 - ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack)``: the buffers a model allocates once:
   per sample of a minibatch the activation and delta rows (at least n_units wide; the model pads them to
   whole cache lines, _layout.aligned_rows), the output layer's scratch (``output_rows``
@@ -55,8 +56,10 @@ def output_rows(n_out):
     return 3 * n_out + 4
 
 
-# Columns of ``Net.layout``.
-SIZE, THETA, UNIT = 0, 1, 2
+# Columns of ``Net.layout``: layer l's units, where its stored transpose starts in ``params``, where its units
+# start in an activation row, and the elements from one row of its stored transpose to the next (at least the
+# next layer's SIZE; the last layer's is 0).
+SIZE, THETA, UNIT, LEAD = 0, 1, 2, 3
 # ``Optimizer.kind``.
 SGD, ADAM = 0, 1
 OPTIMIZERS = {"sgd": SGD, "adam": ADAM}

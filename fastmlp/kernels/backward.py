@@ -4,7 +4,7 @@ import numpy as np
 from numba import get_thread_id, prange
 
 from .._compile import kernel, parallel_kernel
-from . import SIZE, THETA, UNIT
+from . import LEAD, SIZE, THETA, UNIT
 from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
 from .microkernel import ADD, STORE, gemm, gemm_packed
@@ -103,6 +103,7 @@ def lecture_copy(net, work, l, k0, k1):
     layout = net.layout
     n_in = layout[l, SIZE]
     n_out = layout[l + 1, SIZE]
+    lead = layout[l, LEAD]
     t0 = layout[l, THETA]
     params = net.params
     lecture = work.lecture
@@ -111,7 +112,7 @@ def lecture_copy(net, work, l, k0, k1):
         last = min(first + COPY_ROWS, stop)
         for j in range(n_out):
             for k in range(first, last):
-                lecture[t0 + j * n_in + k] = params[t0 + k * n_out + j]
+                lecture[t0 + j * n_in + k] = params[t0 + k * lead + j]
 
 
 @kernel
@@ -136,6 +137,7 @@ def hidden_deltas(net, work, i0, n, activation, batch_size):
         u0 = layout[l, UNIT]
         d0 = layout[l + 1, UNIT]
         t0 = layout[l, THETA]
+        lead = layout[l, LEAD]
         if reads_copy(layout, l, batch_size):
             gemm(deltas, i0 * row + d0, row, 1, work.lecture, t0, n_here, deltas, i0 * row + u0, row, n, n_here,
                  n_next, one, STORE)
@@ -144,7 +146,7 @@ def hidden_deltas(net, work, i0, n, activation, batch_size):
                 d_next = deltas[i, d0 : d0 + n_next]
                 d_here = deltas[i, u0 : u0 + n_here]
                 for k in range(n_here):
-                    w = params[t0 + k * n_next : t0 + (k + 1) * n_next]
+                    w = params[t0 + k * lead : t0 + k * lead + n_next]
                     s = zero
                     for j in range(n_next):
                         s += w[j] * d_next[j]
@@ -204,16 +206,17 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member):
     deltas = work.deltas
     n_in = layout[l, SIZE]
     n_out = layout[l + 1, SIZE]
+    lead = layout[l, LEAD]
     t0 = layout[l, THETA]
     d0 = layout[l + 1, UNIT]
     mode = STORE if overwrite else ADD
     weights_stop = min(k1, n_in)
     if weights_stop > k0:
         pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
-        gemm_packed(acts, layout[l, UNIT] + k0, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * n_out,
-                    n_out, weights_stop - k0, n_out, count, factor, mode, pack)
+        gemm_packed(acts, layout[l, UNIT] + k0, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * lead,
+                    lead, weights_stop - k0, n_out, count, factor, mode, pack)
     if k1 > n_in:  # the biases' row: the inputs' constant 1, the same 1 for every sample (a_ts = 0)
-        gemm(ONE, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * n_out, n_out, 1, n_out, count, factor,
+        gemm(ONE, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * lead, lead, 1, n_out, count, factor,
              mode)
 
 

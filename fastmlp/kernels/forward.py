@@ -3,7 +3,7 @@
 from numba import prange
 
 from .._compile import kernel, parallel_kernel
-from . import SIZE, THETA, UNIT
+from . import LEAD, SIZE, THETA, UNIT
 from .activations import activate, assign, hidden_activate
 from .intrinsics import atomic_add, prefetch
 from .microkernel import ADD, gemm, gemm_panels, panel_width
@@ -85,7 +85,7 @@ def pack_panels(net, panels):
             cols = min(width, n_out - c0)
             for k in range(n_in):
                 panel_row = panels[at + k * width : at + (k + 1) * width]
-                weights = net.params[layout[l, THETA] + k * n_out + c0 :]
+                weights = net.params[layout[l, THETA] + k * layout[l, LEAD] + c0 :]
                 for j in range(width):
                     panel_row[j] = weights[j] if j < cols else zero
             at += n_in * width
@@ -101,12 +101,12 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop, panels):
     copy through ``gemm_panels``, the same values; else (empty) params itself.
     """
     n_in = layout[l, SIZE]
-    n_out = layout[l + 1, SIZE]
+    lead = layout[l, LEAD]
     t0 = layout[l, THETA]
     a0 = layout[l, UNIT]
     z0 = layout[l + 1, UNIT]
     row = acts.shape[1]
-    bias = params[t0 + n_in * n_out + j_first : t0 + n_in * n_out + j_stop]
+    bias = params[t0 + n_in * lead + j_first : t0 + n_in * lead + j_stop]
     for i in range(i0, i0 + n):
         assign(acts[i, z0 + j_first : z0 + j_stop], bias)
     one = acts.dtype.type(1.0)
@@ -115,7 +115,7 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop, panels):
         gemm_panels(acts, i0 * row + a0, row, panels, at, acts, i0 * row + z0 + j_first, row, n, j_stop - j_first,
                     n_in, one, ADD)
     else:
-        gemm(acts, i0 * row + a0, row, 1, params, t0 + j_first, n_out, acts, i0 * row + z0 + j_first, row, n,
+        gemm(acts, i0 * row + a0, row, 1, params, t0 + j_first, lead, acts, i0 * row + z0 + j_first, row, n,
              j_stop - j_first, n_in, one, ADD)
 
 

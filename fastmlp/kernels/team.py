@@ -27,7 +27,7 @@ With one member the barriers return at once and this is the serial epoch.
 """
 
 from .._compile import kernel
-from . import PARTS, SIZE, THETA, UNIT
+from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
@@ -157,7 +157,7 @@ def part_start(net, acts, parts, part, i0, n):
     t0 = layout[0, THETA]
     at = part * (parts.size // PARTS) + i0 * n_out
     if part_rows(layout, part)[1] > n_in:
-        bias = net.params[t0 + n_in * n_out : t0 + (n_in + 1) * n_out]
+        bias = net.params[t0 + n_in * layout[0, LEAD] : t0 + n_in * layout[0, LEAD] + n_out]
         for i in range(n):
             assign(parts[at + i * n_out : at + (i + 1) * n_out], bias)
     else:
@@ -171,7 +171,8 @@ def part_block(net, acts, parts, part, i0, n, b0, b1):
     layout = net.layout
     n_out = layout[1, SIZE]
     row = acts.shape[1]
-    gemm(acts, i0 * row + layout[0, UNIT] + b0, row, 1, net.params, layout[0, THETA] + b0 * n_out, n_out, parts,
+    lead = layout[0, LEAD]
+    gemm(acts, i0 * row + layout[0, UNIT] + b0, row, 1, net.params, layout[0, THETA] + b0 * lead, lead, parts,
          part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, acts.dtype.type(1.0), ADD)
 
 
@@ -203,6 +204,7 @@ def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1
     layout = net.layout
     n_out = layout[1, SIZE]
     t0 = layout[0, THETA]
+    lead = layout[0, LEAD]
     a0 = layout[0, UNIT]
     d0 = layout[1, UNIT]
     acts = work.acts
@@ -210,7 +212,7 @@ def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1
     chunk = STEP_VECTORS * (VW32 if acts.itemsize == 4 else VW64)
     at = part * (work.parts.size // PARTS)
     for c0 in range(0, n_out, chunk):
-        step_and_sum(net.params, t0 + b0 * n_out + c0, n_out, x, b0, scale, acts[0], a0 + b0, work.deltas[0], d0 + c0,
+        step_and_sum(net.params, t0 + b0 * lead + c0, lead, x, b0, scale, acts[0], a0 + b0, work.deltas[0], d0 + c0,
                      work.parts, at + c0, factor, b1 - b0, min(chunk, n_out - c0))
     gather(X, order, next_start, scale, acts, 0, 1, b0, b1)
 

@@ -4,7 +4,7 @@ Adam bias-corrected exactly as scikit-learn's AdamOptimizer."""
 import numpy as np
 
 from .._compile import kernel
-from . import ADAM, SIZE, THETA, UNIT
+from . import ADAM, LEAD, SIZE, THETA, UNIT
 from .backward import row_gradient
 from .microkernel import MOMENTUM_MAX32, MOMENTUM_MAX64, gemm_momentum
 
@@ -88,12 +88,16 @@ def row_update(net, opt, grads, l, k0, k1, rate):
     """
     n_in = net.layout[l, SIZE]
     n_out = net.layout[l + 1, SIZE]
+    lead = net.layout[l, LEAD]
     t0 = net.layout[l, THETA]
     weights_stop = min(k1, n_in)
-    if weights_stop > k0:
+    if lead == n_out and weights_stop > k0:  # rows back to back: one span
         _update_span(net, opt, grads, t0 + k0 * n_out, (weights_stop - k0) * n_out, opt.weight_decay, rate)
+    else:  # a gap after each row (_layout.lead_width): row by row
+        for k in range(k0, weights_stop):
+            _update_span(net, opt, grads, t0 + k * lead, n_out, opt.weight_decay, rate)
     if k1 > n_in:  # the biases' row: no weight decay
-        _update_span(net, opt, grads, t0 + n_in * n_out, n_out, net.params.dtype.type(0.0), rate)
+        _update_span(net, opt, grads, t0 + n_in * lead, n_out, net.params.dtype.type(0.0), rate)
 
 
 #: Bytes of gradient that step_rows works out before the optimizer's update uses them (well inside L1).
@@ -145,8 +149,9 @@ def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member):
             # SGD with momentum: each tile of the gradient makes its step from the registers (gemm_momentum)
             stop = min(k1, n_in)
             pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+            lead = layout[l, LEAD]
             gemm_momentum(work.acts, layout[l, UNIT] + k0, work.acts.shape[1], work.deltas, layout[l + 1, UNIT],
-                          work.deltas.shape[1], net.params, layout[l, THETA] + k0 * n_out, n_out, stop - k0, n_out,
+                          work.deltas.shape[1], net.params, layout[l, THETA] + k0 * lead, lead, stop - k0, n_out,
                           count, factor, pack, opt.first, opt.momentum, opt.weight_decay, rate, opt.nesterov)
             k0 = stop  # the biases' row, if in [k0, k1), below: no weight decay
         # The gradient of a few rows at a time, each used by the update while it is still in L1: the

@@ -144,7 +144,7 @@ def test_shares_and_row_cuts_cover_in_order():
     contiguous, in member order, and cover it once. Shares differ by at most one; the rows are cut at multiples of
     CUT_ROWS (a whole cache line of inputs) near the even cut, and the last member's rows hold the biases'."""
     for n in range(1, 800, 7):
-        layout, _ = build_layout([n - 1, 5, 3])
+        layout, _ = build_layout([n - 1, 5, 3], 4)
         for n_members in TEAM_SIZES + [PARTS]:
             shares = [share(n, m, n_members) for m in range(n_members)]
             rows = [member_rows(layout, m, n_members) for m in range(n_members)]
