@@ -33,10 +33,12 @@ from ._layout import (
 from ._settings import DEFAULTS, FIELDS, TrainingSettings
 from .kernels import (
     HIDDEN_ACTIVATIONS,
+    LEAD,
     LOSSES,
     OPTIMIZERS,
     OUTPUTS,
     PARTS,
+    SIZE,
     UNIT,
     Net,
     Optimizer,
@@ -226,6 +228,12 @@ class MLP:
         and optimizer state go back to cache-line-aligned buffers (_layout.ALIGNMENT)."""
         self.__dict__.update({key: np.array(value) if isinstance(value, np.ndarray) and not value.flags.writeable
                               else value for key, value in state.items()})
+        if self._layout.shape[1] <= LEAD:  # pickled before the layout had LEAD: every layer's rows back to back
+            old = np.column_stack([self._layout, np.append(self._layout[1:, SIZE], 0)])
+            self._layout, self._row_blocks = build_layout(self.layer_sizes, self.dtype.itemsize)
+            for key in ("params", "_first", "_second", "_best_params"):
+                if self.__dict__[key].size:
+                    self.__dict__[key] = from_lecture_order(to_lecture_order(self.__dict__[key], old), self._layout)
         for key in ("params", "_first", "_second"):
             self.__dict__[key] = aligned_copy(self.__dict__[key])
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import numpy as np
 import pytest
 
+from fastmlp import MLP
 from fastmlp._layout import (
     ALIAS_BYTES,
     ALIGNMENT,
@@ -85,3 +87,30 @@ def test_theta_views_are_views_in_order():
         view[:] = False
     assert gaps.sum() == 4 * (lead - 512) and (stored[gaps] == 0).all()
     np.testing.assert_array_equal(stored[~gaps], params[~gaps])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_model_pickled_with_rows_back_to_back_unpickles_to_the_same_network(dtype):
+    """A model pickled before the layout had LEAD (rows of every stored transpose back to back, a (n, 3) layout)
+    comes back in today's layout: the same thetas, optimizer state and predictions, and it trains on."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 6)), rng.integers(0, 3, 40)
+    net = MLP((6, 1024, 512, 3), dtype=dtype, random_state=0)
+    net.fit(X, y, epochs=1, batch_size=8, momentum=0.9, n_threads=1)
+    state = pickle.loads(pickle.dumps(net)).__dict__  # a copy: its own random generator
+    old = net._layout[:, :LEAD].copy()
+    old[1:, THETA] = np.cumsum(old[1:, SIZE] * (old[:-1, SIZE] + 1))
+    as_old = [np.concatenate([theta.T.ravel() for theta in theta_views(state[key], net._layout)])
+              for key in ("params", "_first", "_second")]
+    state.update(_layout=old, params=as_old[0], _first=as_old[1], _second=as_old[2])
+    assert state["params"].size == n_params(net._layout) < n_stored(net._layout)
+    back = MLP.__new__(MLP)
+    back.__setstate__(state)
+    np.testing.assert_array_equal(back._layout, net._layout)
+    for mine, theirs in zip(back.thetas(), net.thetas()):
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(back._first, net._first)
+    np.testing.assert_array_equal(back.forward(X), net.forward(X))
+    back.partial_fit(X, y, batch_size=8, momentum=0.9, n_threads=1)
+    net.partial_fit(X, y, batch_size=8, momentum=0.9, n_threads=1)
+    np.testing.assert_array_equal(back.params, net.params)
