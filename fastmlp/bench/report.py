@@ -261,4 +261,7 @@ def text_report(result: dict) -> str:
         title = "memory and start-up (fresh processes, 784-100-10, one epoch of Fashion-MNIST from uint8)"
         parts += ["", title, *lines]
     parts += ["", "targets (measured in this run)", format_table(targets_table(result["targets"]))]
+    if any(entry["met"] is False and "2 threads vs 1 thread" in entry["target"] for entry in result["targets"]):
+        parts.append("2 threads fell short: `fastmlp bench --profile` shows, phase by phase, what sharing a step "
+                     "costs on this machine, and whether one thread ran slower than the other in every phase")
     return "\n".join(parts)

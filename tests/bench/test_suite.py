@@ -84,7 +84,14 @@ def test_quick_run_json_structure(quick_result, tmp_path):
     assert machine.mkl_isa("MKL_VERBOSE SGEMM(N,N,8,8,8,...) 8.04ms") is None
     if result["machine"].get("torch_mkl"):
         assert f"its MKL: {result['machine']['torch_mkl']}" in report.machine_line(result["machine"])
-    assert "fastmlp bench on" in report.text_report(result)
+    text = report.text_report(result)
+    assert "fastmlp bench on" in text
+    assert ("fastmlp bench --profile" in text) == (scaling["met"] is False)  # where to look when it falls short
+    measured_met = scaling["met"]
+    for met in (True, False):
+        scaling["met"] = met
+        assert ("fastmlp bench --profile" in report.text_report(result)) == (not met)
+    scaling["met"] = measured_met
 
 
 def test_bench_rejects_unknown_network(capsys):
