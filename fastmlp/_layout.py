@@ -51,7 +51,7 @@ def build_layout(layer_sizes, itemsize: int) -> tuple[np.ndarray, np.ndarray]:
     layout = np.zeros((sizes.size, 4), dtype=np.int64)
     layout[:, SIZE] = sizes
     layout[:-1, LEAD] = [lead_width(int(n), itemsize) for n in sizes[1:]]
-    layout[1:, THETA] = np.cumsum(layout[:-1, LEAD] * (sizes[:-1] + 1))
+    place_thetas(layout)
     layout[1:, UNIT] = np.cumsum(sizes[:-1])
     blocks = [
         (l, k, min(ROW_BLOCK, sizes[l] + 1 - k))
@@ -59,6 +59,13 @@ def build_layout(layer_sizes, itemsize: int) -> tuple[np.ndarray, np.ndarray]:
         for k in range(0, sizes[l] + 1, ROW_BLOCK)
     ]
     return layout, np.array(blocks, dtype=np.int64).reshape(-1, 3)
+
+
+def place_thetas(layout: np.ndarray) -> None:
+    """Set ``layout[:, THETA]`` from its SIZE and LEAD columns: each layer's n_in + 1 rows, LEAD apart, right
+    after the previous layer's."""
+    layout[0, THETA] = 0
+    layout[1:, THETA] = np.cumsum(layout[:-1, LEAD] * (layout[:-1, SIZE] + 1))
 
 
 def n_params(layout: np.ndarray) -> int:

@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from fastmlp._layout import ALIGNMENT, aligned_rows, build_layout, n_stored, theta_views
+from fastmlp._layout import ALIGNMENT, aligned_rows, build_layout, n_stored, place_thetas, theta_views
 from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import (
     ADAM,
@@ -19,8 +19,6 @@ from fastmlp.kernels import (
     OUTPUTS,
     PARTS,
     SGD,
-    SIZE,
-    THETA,
     Net,
     Optimizer,
     Work,
@@ -55,7 +53,7 @@ def with_gaps(layout, itemsize):
     rows that are not back to back."""
     gapped = layout.copy()
     gapped[:-1, LEAD] += 2 * ALIGNMENT // itemsize
-    gapped[1:, THETA] = np.cumsum(gapped[:-1, LEAD] * (gapped[:-1, SIZE] + 1))
+    place_thetas(gapped)
     return gapped
 
 
