@@ -125,7 +125,11 @@ STEPS_PER_CALL = 64
 #: Every call wakes the helpers and starts the pipeline of steps afresh; calls of 64 steps paid for it in
 #: speed. 784-100-10 float32 on two threads, epochs of 60,000 samples in calls of 64 steps against one call:
 #: batch 1 85k / 97-100k samples/s, batch 10 248k / 258-261k, batch 32 326-336k / 345-351k, batch 512 even.
-CALL_SECONDS = 0.02
+#: A call costs about 120-160 us more than its steps (Zen 4, batch 32: a call of one step 231 us, median of 60,
+#: against 70 us a step in calls of 256), 0.7% of a 0.02 s call. Epochs of 60,000 samples, medians of 10, calls
+#: of 0.02 / 0.05 / 0.1 / 0.25 s: batch 32 461k / 469k / 468k / 476k, batch 128 497k / 496k / 502k / 502k.
+#: Longer calls would also leave a team that another process slows waiting for longer before it goes solo.
+CALL_SECONDS = 0.1
 #: A team whose members spent this share of their cycles waiting at barriers is not getting both cores
 #: (another process runs on one): the next calls run on one thread, twice as many after each relapse.
 WAIT_LIMIT = 0.5
