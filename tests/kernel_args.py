@@ -57,6 +57,15 @@ def with_gaps(layout, itemsize):
     return gapped
 
 
+def gap_mask(layout, size):
+    """True at the elements of a flat parameter vector of ``size`` that lie in the gaps after rows of the stored
+    transposes (_layout.lead_width), False at the weights and biases."""
+    gaps = np.ones(size, bool)
+    for view in theta_views(gaps, layout):
+        view[:] = False
+    return gaps
+
+
 class KernelArgs:
     """A network's kernel arguments built from ``thetas``: Net, Work for ``batch`` samples (filled with NaN,
     so a value the kernels should have written and did not shows) and the optimizer's state. The parameters

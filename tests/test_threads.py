@@ -25,11 +25,12 @@ import pytest
 import fastmlp
 import fastmlp._team
 from fastmlp import MLP, _compile
-from fastmlp._layout import build_layout, theta_views
+from fastmlp._layout import build_layout
 
 import naive
 from cases import DTYPES, assert_close, float_thetas
 from covering import pairwise
+from kernel_args import gap_mask
 from markers import needs_compiled_kernels, needs_jit, needs_two_threads
 
 FIT = dict(epochs=3, batch_size=16, learning_rate=0.5, momentum=0.9)
@@ -328,9 +329,7 @@ def test_threads_bit_identical_wide_layers(dtype, batch_size, plain, hidden):
     start = MLP(sizes, dtype=dtype, random_state=3)
     np.testing.assert_array_equal(one.params, two.params)
     assert one.loss_curve_ == two.loss_curve_
-    gaps = np.ones(one.params.size, bool)
-    for view in theta_views(gaps, one._layout):
-        view[:] = False
+    gaps = gap_mask(one._layout, one.params.size)
     assert gaps.sum() == (hidden == 1024) * 785 * 2 * 64 // dtype.itemsize and (one.params[gaps] == 0).all()
     # and it is the reference's SGD, minibatch by minibatch
     Xf = X.astype(np.float64) * np.float64(dtype.type(1 / 255))
