@@ -232,6 +232,11 @@ def startup_lines(startup: dict) -> list[str]:
     return lines
 
 
+def runs_of(settings: dict) -> str:
+    """What a contender's medians are of (settings.timed_runs; only ``repeat`` in JSON of older runs)."""
+    return settings.get("timed_runs") or f"{settings.get('repeat')} runs"
+
+
 def text_report(result: dict) -> str:
     parts = [f"fastmlp bench on {machine_line(result['machine'])}", ""]
     roof = result.get("roofline", {})
@@ -244,7 +249,7 @@ def text_report(result: dict) -> str:
                                                       for d, v in roof.items() if "one_thread_flops" in v))
     if result.get("training"):
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
-                  f"medians of {result['settings']['repeat']} alternating runs, compile time excluded; matmul 2 thr / "
+                  f"medians of {runs_of(result['settings'])}, alternating, compile time excluded; matmul 2 thr / "
                   "1 thr: a large matmul through NumPy's BLAS on all cores over one core, measured just before the "
                   "row, what the machine's other cores gave at that moment)",
                   format_table(training_table(result))]

@@ -19,7 +19,20 @@ SETTLE_SECONDS = 0.1
 #: short run: fastmlp's epoch at 426-456k samples/s (median of 9); warmed 0.1 s first: 607-618k.
 #: A short timed run (fastmlp's) loses the most, so every contender gets the same warm-up time.
 WARM_SECONDS = 0.1
+#: Every entry is timed at least ``repeat`` times, and more (in later rounds, up to MAX_ROUNDS times ``repeat``)
+#: while its timed runs add up to less than this. A run of tens of milliseconds (fastmlp's) falls wholly inside
+#: a moment when a neighbour on the host takes a core, where a peer's second-long run only averages it in: in a
+#: full run on a 2-core VM, fastmlp's three batch 128 epochs on two threads took 0.289 / 0.125 / 0.133 s and its
+#: three batch 32 epochs 0.153 / 0.152 / 0.129 s, so one or two slow moments decided a median of three.
+MIN_TIMED_SECONDS = 1.0
+#: The most rounds, as a multiple of ``repeat``, that an entry's short runs are timed in.
+MAX_ROUNDS = 3
 
+
+def timed_runs(repeat: int) -> str:
+    """How many runs each contender's median is of, in words, for reports."""
+    return (f"{repeat} or more runs ({MAX_ROUNDS * repeat} at most while a contender's runs add up to under "
+            f"{MIN_TIMED_SECONDS:g} s)")
 
 
 def warm_up(run) -> None:
@@ -43,6 +56,7 @@ class Entry:
         self.seconds: list[float] = []
         self.warmup: list[float] = []
         self.losses: list[float] = []
+        self.timed = 0.0  # seconds that the timed runs took (_alternate)
 
     def call(self, job, before=None):
         """Seconds that ``job(self)`` takes, and its result; ``before(self)`` runs first, untimed, again
@@ -87,21 +101,38 @@ def _pick(groups, warm_rates):
     return kept, skipped
 
 
-def _alternate(groups, run_once, repeat):
-    """Time every kept entry ``repeat`` times, alternating entries, so machine drift hits all of them alike.
+def _wants_more(entry, repeat):
+    """Whether ``entry`` is timed again: fewer than ``repeat`` runs, or less than MIN_TIMED_SECONDS timed
+    in fewer than MAX_ROUNDS * repeat runs."""
+    runs = len(entry.seconds)
+    return runs < repeat or (entry.timed < MIN_TIMED_SECONDS and runs < MAX_ROUNDS * repeat)
 
-    A thread setting more than SKIP_FACTOR slower than its contender's best one in the same round is
-    dropped from later rounds: on a busy machine a multi-threaded peer can collapse (OpenMP spin-waits),
-    and repeating such runs would take minutes without changing which setting counts.
+
+def _alternate(groups, run_once, repeat):
+    """Time the kept entries in rounds, each entry once a round, alternating, so machine drift hits all of
+    them alike: ``repeat`` rounds, then more for entries whose runs are short (MIN_TIMED_SECONDS).
+
+    ``run_once(entry)`` times one run and returns the seconds to record and the seconds the timing took
+    (more where one timing holds several short calls). A thread setting more than SKIP_FACTOR slower than
+    its contender's best one in the same round is dropped from later rounds: on a busy machine a
+    multi-threaded peer can collapse (OpenMP spin-waits), and repeating such runs would take minutes
+    without changing which setting counts.
     """
     active = [list(entries) for entries in groups]
-    for _ in range(repeat):
-        for entries in active:
+    while True:
+        timed = [[entry for entry in entries if _wants_more(entry, repeat)] for entries in active]
+        if not any(timed):
+            return
+        for entries in timed:
             for entry in entries:
-                entry.seconds.append(run_once(entry))
-        for entries in active:
-            best = min(entry.seconds[-1] for entry in entries)
-            entries[:] = [entry for entry in entries if entry.seconds[-1] <= SKIP_FACTOR * best]
+                seconds, spent = run_once(entry)
+                entry.seconds.append(seconds)
+                entry.timed += spent
+        for entries, now in zip(active, timed):
+            if now:
+                best = min(entry.seconds[-1] for entry in now)
+                entries[:] = [entry for entry in entries
+                              if entry not in now or entry.seconds[-1] <= SKIP_FACTOR * best]
 
 
 def _summary(groups, skipped, warm_rates, n_samples, repeat):
@@ -147,7 +178,7 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         seconds, loss = entry.call(
             lambda e: e.contender.train_epoch(e.model, e.data, batch_size, learning_rate, e.variant), warm_job)
         entry.losses.append(float(loss))
-        return seconds
+        return seconds, seconds
 
     warm_rates = _warm(groups, warm_job, n_warm)
     kept, skipped = _pick(groups, warm_rates)
@@ -185,7 +216,7 @@ def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):
                 once(entry)
 
         seconds, _ = entry.call(job, once)
-        return seconds / calls[id(entry)]
+        return seconds / calls[id(entry)], seconds
 
     _alternate(kept, run_once, repeat)
     return {"samples": n_samples, "results": _summary(kept, skipped, warm_rates, n_samples, repeat)}

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import machine, roofline
 from .peers import Fastmlp, available_peers, available_prediction_peers
-from .runner import best_peer, measure_prediction, measure_training
+from .runner import best_peer, measure_prediction, measure_training, timed_runs
 
 #: name -> (layer sizes, loss). The lecture's 784-15-10 has sigmoid outputs and MSE.
 NETWORKS = {
@@ -132,7 +132,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
         "data": source,
         "peers": peer_names,
         "prediction_peers": predictor_names,
-        "settings": {"repeat": repeat, "learning_rate": learning_rate, "seed": seed,
+        "settings": {"repeat": repeat, "timed_runs": timed_runs(repeat), "learning_rate": learning_rate, "seed": seed,
                      "samples": {name: {str(b): min(samples or default_samples(b, NETWORKS[name][0]), 60000)
                                         for b in batch_sizes} for name in networks},
                      "fastmlp_input": "uint8 (scaled inside the kernels)",
