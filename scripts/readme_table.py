@@ -112,7 +112,7 @@ def tables(result: dict) -> str:
         parts += [
             "",
             (f"Training: samples per second of plain minibatch SGD on {result.get('data', 'Fashion-MNIST')} "
-            f"(median of {report.runs_of(settings)} alternating with the peers, each after 0.1 s of idle and "
+            f"(median of {report.runs_of(settings)}, alternating with the peers, each after 0.1 s of idle and "
             "0.1 s of untimed warm-up runs; compile time excluded). Every contender trains on the same samples: the "
             "*samples* column, fewer than the 60,000 where the peers are slow (small batches, the large "
             "network). fastmlp reads the uint8 images; the peers get them already scaled to floats, untimed. "

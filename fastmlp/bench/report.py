@@ -132,16 +132,24 @@ def _rate(value) -> str:
     return f"{value / 1e6:.2f}M" if value >= 1e6 else f"{value / 1e3:.1f}k" if value >= 1e3 else f"{value:.0f}"
 
 
+def _digits(value, required, met, decimals) -> str:
+    """``value`` with ``decimals`` decimals, more where those would round a miss up to ``required``."""
+    while met is False and decimals < 4 and float(f"{value:.{decimals}f}") >= required:
+        decimals += 1
+    return f"{value:.{decimals}f}"
+
+
 def _measured(entry) -> str:
     if entry["measured"] is None:
         return "not measured"
     if entry["unit"] == "%":
-        return f"{100 * entry['measured']:.0f}%"
+        return f"{_digits(100 * entry['measured'], 100 * entry['required'], entry['met'], 0)}%"
     if entry["unit"] == "x":
         matmul, steal = entry.get("matmul_thread_scaling"), entry.get("host_steal")
         notes = ([f"matmul {matmul:.2f}x"] if matmul else []) + ([f"host steal {100 * steal:.0f}%"]
                                                                   if steal is not None else [])
-        return f"{entry['measured']:.2f}x" + (f" ({', '.join(notes)})" if notes else "")
+        shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
+        return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"
 
 

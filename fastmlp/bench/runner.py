@@ -31,8 +31,8 @@ MAX_ROUNDS = 3
 
 def timed_runs(repeat: int) -> str:
     """How many runs each contender's median is of, in words, for reports."""
-    return (f"{repeat} or more runs ({MAX_ROUNDS * repeat} at most while a contender's runs add up to under "
-            f"{MIN_TIMED_SECONDS:g} s)")
+    return (f"{repeat} or more runs, up to {MAX_ROUNDS * repeat} where a contender's runs take under "
+            f"{MIN_TIMED_SECONDS:g} s in all")
 
 
 def warm_up(run) -> None:

@@ -105,3 +105,14 @@ def test_readme_table_renders_a_real_run(quick_result):
     summary, tables = readme_table.summary(quick_result), readme_table.tables(quick_result)
     assert quick_result["machine"]["cpu"] in summary and quick_result["machine"]["cpu"] in tables
     assert "| training, batch 32 |" in summary and "| 784-100-10 | float32 | 32 | 512 |" in tables
+
+
+def test_a_near_miss_is_never_shown_at_the_line():
+    """A miss that two decimals would round up to the requirement gets more decimals; a hit keeps two."""
+    miss = report._target("prediction: vs NumPy", 1.1462, 1.15)
+    hit = report._target("prediction: vs NumPy", 1.1512, 1.15)
+    share = report._target("one-thread step", 0.6496, 0.65, unit="%")
+    rows = report.targets_table([miss, hit, share])
+    assert rows[1][2:] == ["1.146x", "NOT met"]
+    assert rows[2][2:] == ["1.15x", "met"]
+    assert rows[3][2:] == ["64.96%", "NOT met"]
