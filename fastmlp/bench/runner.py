@@ -21,9 +21,9 @@ SETTLE_SECONDS = 0.1
 WARM_SECONDS = 0.1
 #: Every entry is timed at least ``repeat`` times, and more (in later rounds, up to MAX_ROUNDS times ``repeat``)
 #: while its timed runs add up to less than this. A run of tens of milliseconds (fastmlp's) falls wholly inside
-#: a moment when a neighbour on the host takes a core, where a peer's second-long run only averages it in: in a
-#: full run on a 2-core VM, fastmlp's three batch 128 epochs on two threads took 0.289 / 0.125 / 0.133 s and its
-#: three batch 32 epochs 0.153 / 0.152 / 0.129 s, so one or two slow moments decided a median of three.
+#: a moment when the host slows a core, which a peer's second-long run only averages in: in a full run on a
+#: 2-core VM, fastmlp's three batch 128 epochs on two threads took 0.289 / 0.125 / 0.133 s and its three
+#: batch 32 epochs 0.153 / 0.152 / 0.129 s, so one or two slow moments decided a median of three.
 MIN_TIMED_SECONDS = 1.0
 #: The most rounds, as a multiple of ``repeat``, that an entry's short runs are timed in.
 MAX_ROUNDS = 3
