@@ -98,6 +98,7 @@ def targets(result: dict) -> list[dict]:
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: {THREAD_SCALING}",
                            row and row.get("thread_scaling"), scaling,
+                           two_at_once_scaling=row and row.get("two_at_once_scaling"),
                            matmul_thread_scaling=row and row.get("matmul_thread_scaling"),
                            host_steal=row and row.get("host_steal")))
     for batch_size, share in STEP_SHARE_TARGETS.items():
@@ -145,9 +146,13 @@ def _measured(entry) -> str:
     if entry["unit"] == "%":
         return f"{_digits(100 * entry['measured'], 100 * entry['required'], entry['met'], 0)}%"
     if entry["unit"] == "x":
-        matmul, steal = entry.get("matmul_thread_scaling"), entry.get("host_steal")
-        notes = ([f"matmul {matmul:.2f}x"] if matmul else []) + ([f"host steal {100 * steal:.0f}%"]
-                                                                  if steal is not None else [])
+        notes = []
+        if entry.get("two_at_once_scaling"):
+            notes.append(f"two 1-thread runs at once {entry['two_at_once_scaling']:.2f}x")
+        if entry.get("matmul_thread_scaling"):
+            notes.append(f"matmul {entry['matmul_thread_scaling']:.2f}x")
+        if entry.get("host_steal") is not None:
+            notes.append(f"host steal {100 * entry['host_steal']:.0f}%")
         shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
         return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"

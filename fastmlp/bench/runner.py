@@ -6,7 +6,7 @@ import statistics
 import time
 
 from . import roofline
-from .peers import ALL_THREADS, ONE_THREAD
+from .peers import ALL_THREADS, ONE_THREAD, TWO_AT_ONCE
 
 #: A thread setting is timed only while it stays within this factor of its contender's best setting.
 SKIP_FACTOR = 2.0
@@ -157,7 +157,8 @@ def _summary(groups, skipped, warm_rates, n_samples, repeat):
 
 
 def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat):
-    """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads, and 1 thread at batch >= 32) and peers.
+    """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads; at batch >= 32 also 1 thread, and two
+    1-thread passes at once, whose samples/s is that of each) and peers.
 
     ``models`` and ``data`` map a contender's name to its model and its prepared (X, targets); ``warm_data``
     likewise holds the few samples each entry trains on twice before the timed runs (compilation, caches).
@@ -168,6 +169,8 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
     extra = []
     if batch_size >= 32:
         extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread"))
+        extra.append(Entry(fastmlp, TWO_AT_ONCE, fastmlp.pair_of(models["fastmlp"]), data["fastmlp"],
+                           label=f"fastmlp {TWO_AT_ONCE}"))
     groups = _groups(fastmlp, peers, models, data, extra)
 
     def warm_job(entry):

@@ -22,7 +22,8 @@ def fake_result(dtypes=("float32",)) -> dict:
             rows.append({"network": "784-100-10", "dtype": dtype, "batch_size": batch, "samples": samples,
                          "flops": roofline.epoch_flops((784, 100, 10), samples, batch),
                          "results": {"fastmlp": {"samples_per_s": 1e5 + batch}, "numpy": {"samples_per_s": 50 * batch},
-                                     "pytorch": {"samples_per_s": 0.0}}})
+                                     "pytorch": {"samples_per_s": 0.0},
+                                     "fastmlp 2 x 1 thread at once": {"samples_per_s": 9e4}}})
     return {"training": rows, "roofline": {d: {"flops": 1e11} for d in dtypes}, "machine": {"cpu": "Test CPU"}}
 
 
@@ -33,6 +34,7 @@ def test_series_sorted_with_the_roofline_in_samples_per_second():
     lines = series(rows, 1e11)
     assert lines["fastmlp"] == ([1, 32, 512], [1e5 + 1, 1e5 + 32, 1e5 + 512])
     assert "pytorch" not in lines  # no measurement: no line
+    assert "fastmlp 2 x 1 thread at once" not in lines  # the host's yardstick, not a way to train
     batches, rates = lines["roofline"]
     assert batches == [1, 32, 512]
     # At batch 1 every sample also pays a whole SGD update (2 x parameters), so the roofline is lower there.

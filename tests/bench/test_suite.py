@@ -71,7 +71,12 @@ def test_quick_run_json_structure(quick_result, tmp_path):
     # the host's steal time over the row, from /proc/stat where there is one (read as the fake file below)
     assert (row["host_steal"] is None) == (machine.cpu_ticks() is None)
     steal = f", host steal {100 * row['host_steal']:.0f}%" if row["host_steal"] is not None else ""
-    assert f"(matmul {row['matmul_thread_scaling']:.2f}x{steal})" in targets_text
+    # beside it, two independent one-thread passes at once over one: what the host gave two busy cores
+    pair = row["results"]["fastmlp 2 x 1 thread at once"]["samples_per_s"]
+    assert row["two_at_once_scaling"] == pytest.approx(2 * pair / row["results"]["fastmlp 1 thread"]["samples_per_s"])
+    assert scaling["two_at_once_scaling"] == row["two_at_once_scaling"]
+    assert (f"(two 1-thread runs at once {row['two_at_once_scaling']:.2f}x, "
+            f"matmul {row['matmul_thread_scaling']:.2f}x{steal})") in targets_text
     stat = tmp_path / "stat"
     stat.write_text("cpu  600 0 200 2000 100 0 50 50 40 0\ncpu0 300 0 100 1000 50 0 25 25 20 0\n")
     assert machine.cpu_ticks(str(stat)) == (50, 3000)  # guest time (40) is inside user already
