@@ -25,6 +25,8 @@ ALL_THREADS = f"{os.cpu_count()} threads"
 #: nothing shared but the data: what the machine gives two busy cores at that moment, the ceiling of a team of
 #: two (runner.measure_training times it beside the team and one thread).
 TWO_AT_ONCE = "2 x 1 thread at once"
+#: The label of that entry in a row's results.
+TWO_AT_ONCE_LABEL = f"fastmlp {TWO_AT_ONCE}"
 
 
 def _blas_threads(variant):

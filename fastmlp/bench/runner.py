@@ -6,7 +6,7 @@ import statistics
 import time
 
 from . import roofline
-from .peers import ALL_THREADS, ONE_THREAD, TWO_AT_ONCE
+from .peers import ALL_THREADS, ONE_THREAD, TWO_AT_ONCE, TWO_AT_ONCE_LABEL
 
 #: A thread setting is timed only while it stays within this factor of its contender's best setting.
 SKIP_FACTOR = 2.0
@@ -170,7 +170,7 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
     if batch_size >= 32:
         extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread"))
         extra.append(Entry(fastmlp, TWO_AT_ONCE, fastmlp.pair_of(models["fastmlp"]), data["fastmlp"],
-                           label=f"fastmlp {TWO_AT_ONCE}"))
+                           label=TWO_AT_ONCE_LABEL))
     groups = _groups(fastmlp, peers, models, data, extra)
 
     def warm_job(entry):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .peers import TWO_AT_ONCE
+from .peers import TWO_AT_ONCE_LABEL
 
 #: Line styles: fastmlp stands out, the peers in matplotlib's default colours.
 STYLES = {"fastmlp": dict(color="tab:red", marker="o", linewidth=2.2),
@@ -29,7 +29,7 @@ def series(rows: list[dict], roof_flops: float | None) -> dict[str, tuple[list[i
     lines: dict[str, tuple[list[int], list[float]]] = {}
     for row in rows:
         for name, record in row["results"].items():
-            if name.endswith(TWO_AT_ONCE):  # the host's yardstick for two threads, not a way to train
+            if name == TWO_AT_ONCE_LABEL:  # the host's yardstick for two threads, not a way to train
                 continue
             if record.get("samples_per_s"):
                 batches, rates = lines.setdefault(name, ([], []))

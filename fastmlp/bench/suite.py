@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import machine, roofline
-from .peers import TWO_AT_ONCE, Fastmlp, available_peers, available_prediction_peers
+from .peers import TWO_AT_ONCE_LABEL, Fastmlp, available_peers, available_prediction_peers
 from .runner import best_peer, measure_prediction, measure_training, timed_runs
 
 #: name -> (layer sizes, loss). The lecture's 784-15-10 has sigmoid outputs and MSE.
@@ -162,7 +162,7 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
     if "fastmlp 1 thread" in results:
         one = results["fastmlp 1 thread"]["samples_per_s"]
         row["thread_scaling"] = rate / one if one else None
-        pair = results.get(f"fastmlp {TWO_AT_ONCE}", {}).get("samples_per_s")
+        pair = results.get(TWO_AT_ONCE_LABEL, {}).get("samples_per_s")
         if pair and one:  # two independent one-thread passes at once over one: what the host gave two cores
             row["two_at_once_scaling"] = 2 * pair / one
         if one and one_thread_flops:
