@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+import threading
+import time
 
 
 def cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
@@ -33,6 +35,44 @@ def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -
     if before is None or after is None or after[1] <= before[1]:
         return None
     return (after[0] - before[0]) / (after[1] - before[1])
+
+
+#: Barrier passes timed for one core_round_trip_ns: about 2 ms between two cores of one chip, 6 ms when a line takes
+#: 300 ns to cross.
+ROUND_TRIPS = 20_000
+
+
+def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
+    """Nanoseconds per pass of the training team's barrier (kernels.sync) between two threads, each on its own core:
+    a cache line's trip from one core to the other and back, which every step of a team pays for each line of
+    sums and deltas that one thread writes and the other reads. None with fewer than two CPUs to run on.
+
+    On a cloud host this is not a constant of the CPU: on a 2-vCPU Zen 4 guest it took 71-88 ns, and for minutes
+    at a time 290-304 ns, as if the host had moved the two virtual CPUs far apart; two-thread training (and
+    OpenBLAS's two threads) slowed with it, while two independent one-thread runs did not.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cpus < 2:
+        return None
+    import numpy as np
+
+    from ..kernels.sync import STATE_SIZE, meet_again
+
+    state = np.zeros(STATE_SIZE, np.int64)
+    meet_again(state, 1, 1)  # compiled (or loaded) before the clock starts
+    other = threading.Thread(target=meet_again, args=(state, 2, times + 1), name="fastmlp-round-trip")
+    other.start()
+    meet_again(state, 2, 1)  # both threads running
+    began = time.perf_counter()
+    meet_again(state, 2, times)
+    seconds = time.perf_counter() - began
+    other.join()
+    return 1e9 * seconds / times
+
+
+#: A round of a bench row whose core round trip took over this many times the row's quickest found the way
+#: between the cores slow (report, suite.quick_link_scaling).
+SLOW_LINK_FACTOR = 1.5
 
 
 #: Host flags worth naming: the vector and FMA extensions the kernels can be built for.

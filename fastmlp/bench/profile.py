@@ -22,13 +22,15 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
             dtype="float32", synthetic=False, repeat=3) -> dict:
     """Per batch size: each member's share of epoch cycles per phase and its cycles per sample and phase, the
     cycles per sample and phase of one thread (medians over ``repeat`` epochs each, one-thread and team epochs
-    alternating), the speed-up those cycles allow, and samples per second of the team's profiled epochs."""
+    alternating), the speed-up those cycles allow, samples per second of the team's profiled epochs, and a cache
+    line's round trip between two cores timed before each of them (machine.core_round_trip_ns)."""
     import time
 
     from .. import MLP
     from .._settings import TrainingSettings
     from .._team import train_epoch
     from ..kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT
+    from .machine import core_round_trip_ns
     from .suite import load_data
 
     columns = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
@@ -41,10 +43,12 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
         net.fit(X[: 4 * batch], y[: 4 * batch], epochs=1, batch_size=batch, learning_rate=0.1)  # compiles
         data = net._data(X, y, None, None)
         settings = TrainingSettings.from_kwargs("bench", {"learning_rate": 0.1, "batch_size": batch})
-        shares, rates, team, solo = [], [], [], []
+        shares, rates, team, solo, trips = [], [], [], [], []
         for epoch in range(repeat):
             order = np.random.default_rng(epoch).permutation(len(X))
             for threads, cycles in ((1, solo), (n_threads, team)):
+                if threads > 1:
+                    trips.append(core_round_trip_ns())
                 timings = np.zeros((threads, N_PHASES), np.int64)
                 opt = net._optimizer(settings, 0.1, np.zeros(1, np.int64))
                 began = time.perf_counter()
@@ -62,7 +66,8 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
                                   "shares": np.median(shares, axis=0).tolist(),
                                   "cycles_per_sample": members.tolist(),
                                   "one_thread_cycles_per_sample": one.tolist(),
-                                  "cycle_speedup": float((one.sum() - one[wait]) / members.sum(axis=1).max())})
+                                  "cycle_speedup": float((one.sum() - one[wait]) / members.sum(axis=1).max()),
+                                  "core_round_trip_ns": trips if None not in trips else None})
     return result
 
 
@@ -91,4 +96,9 @@ def text(result: dict) -> str:
     speedups = ", ".join(f"batch {b['batch_size']}: {b['cycle_speedup']:.2f}x" for b in result["batches"])
     lines.append(f"{result['threads']} threads over 1 by these cycles (one thread's, waiting excluded, over the "
                  f"slowest thread's, waiting included): {speedups}")
+    trips = [(b["batch_size"], b["core_round_trip_ns"]) for b in result["batches"] if b.get("core_round_trip_ns")]
+    if trips:
+        lines.append("a cache line's round trip between two cores before each of the team's epochs (slow trips: a "
+                     "slow way between the cores, which every step of the team pays for): "
+                     + ", ".join(f"batch {b}: " + " / ".join(f"{t:.0f}" for t in times) + " ns" for b, times in trips))
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 
-from .machine import describe_target
+from .machine import SLOW_LINK_FACTOR, describe_target
 
 
 def machine() -> dict:
@@ -100,7 +100,8 @@ def targets(result: dict) -> list[dict]:
                            row and row.get("thread_scaling"), scaling,
                            two_at_once_scaling=row and row.get("two_at_once_scaling"),
                            matmul_thread_scaling=row and row.get("matmul_thread_scaling"),
-                           host_steal=row and row.get("host_steal")))
+                           host_steal=row and row.get("host_steal"),
+                           core_round_trip=row and row.get("core_round_trip")))
     for batch_size, share in STEP_SHARE_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",
@@ -153,6 +154,12 @@ def _measured(entry) -> str:
             notes.append(f"matmul {entry['matmul_thread_scaling']:.2f}x")
         if entry.get("host_steal") is not None:
             notes.append(f"host steal {100 * entry['host_steal']:.0f}%")
+        trip = entry.get("core_round_trip")
+        if trip:
+            notes.append(f"core round trip {trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns")
+            if trip.get("quick_thread_scaling"):
+                notes.append(f"{trip['quick_thread_scaling']:.2f}x in the {trip['quick_rounds']} rounds under "
+                             f"{trip['quick_bound_ns']:.0f} ns")
         shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
         return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"
@@ -169,11 +176,12 @@ def _required(entry) -> str:
 
 
 def training_table(result: dict) -> list[list[str]]:
-    """Header and rows: samples/s per contender, the ratio to the best peer, roofline share, thread scaling, and
-    the thread scaling of a large BLAS matmul measured just before the row."""
+    """Header and rows: samples/s per contender, the ratio to the best peer, roofline share, thread scaling, the
+    thread scaling of a large BLAS matmul measured just before the row, and the quickest and slowest round trip
+    between two cores in the row's rounds."""
     peers = result["peers"]
     header = ["network", "dtype", "batch", "samples", "fastmlp", *peers, "vs best peer", "roofline", "2 thr / 1 thr",
-              "matmul 2 thr / 1 thr"]
+              "matmul 2 thr / 1 thr", "core round trip"]
     rows = [header]
     for row in result["training"]:
         results = row["results"]
@@ -190,6 +198,8 @@ def training_table(result: dict) -> list[list[str]]:
         cells.append(f"{100 * row['roofline_share']:.0f}%" if row.get("roofline_share") is not None else "-")
         for key in ("thread_scaling", "matmul_thread_scaling"):
             cells.append(f"{row[key]:.2f}x" if row.get(key) else "-")
+        trip = row.get("core_round_trip")
+        cells.append(f"{trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns" if trip else "-")
         rows.append(cells)
     return rows
 
@@ -264,13 +274,24 @@ def text_report(result: dict) -> str:
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
                   f"medians of {runs_of(result['settings'])}, alternating, compile time excluded; matmul 2 thr / "
                   "1 thr: a large matmul through NumPy's BLAS on all cores over one core, measured just before the "
-                  "row, what the machine's other cores gave at that moment)",
+                  "row, what the machine's other cores gave at that moment; core round trip: a cache line's trip "
+                  "between two cores and back through the team's barrier, timed just before each of fastmlp's "
+                  "two-thread runs, quickest-slowest)",
                   format_table(training_table(result))]
         steals = [row["host_steal"] for row in result["training"] if row.get("host_steal") is not None]
         if steals:
             parts.append("host steal during the training rows (/proc/stat: the CPU time a hypervisor gave this "
                          "machine's virtual CPUs to other guests, which no contender could use): median "
                          f"{100 * statistics.median(steals):.1f}%, highest {100 * max(steals):.1f}%")
+        trips = [row["core_round_trip"] for row in result["training"] if row.get("core_round_trip")]
+        if trips:
+            parts.append(f"core round trip over the rows: quickest {min(t['lowest_ns'] for t in trips):.0f} ns, "
+                         f"median {statistics.median(t['median_ns'] for t in trips):.0f} ns, slowest "
+                         f"{max(t['highest_ns'] for t in trips):.0f} ns. A trip several times the quickest is a slow "
+                         "way between the cores: the team's threads then wait as much longer for every line of sums "
+                         "and deltas that the other one wrote, and two-thread rows slow down where one-thread runs "
+                         f"do not. Where only some of a row's rounds were slow (over {SLOW_LINK_FACTOR:g}x its "
+                         "quickest), the thread-scaling targets also give the team's speed-up in the others")
     if result.get("prediction"):
         parts += ["", "prediction, samples/s (forward only)", format_table(prediction_table(result))]
     if result.get("fastmlp_first_call_seconds"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from . import roofline
+from . import machine, roofline
 from .peers import ALL_THREADS, ONE_THREAD, TWO_AT_ONCE, TWO_AT_ONCE_LABEL
 
 #: A thread setting is timed only while it stays within this factor of its contender's best setting.
@@ -58,13 +58,15 @@ class Entry:
         self.losses: list[float] = []
         self.timed = 0.0  # seconds that the timed runs took (_alternate)
 
-    def call(self, job, before=None):
+    def call(self, job, before=None, probe=None):
         """Seconds that ``job(self)`` takes, and its result; ``before(self)`` runs first, untimed, again
-        and again for WARM_SECONDS."""
+        and again for WARM_SECONDS, then ``probe()`` if given, just before the clock starts."""
         time.sleep(SETTLE_SECONDS)
         with self.contender.threads(self.variant):
             if before is not None:
                 warm_up(lambda: before(self))
+            if probe is not None:
+                probe()
             began = time.perf_counter()
             result = job(self)
             seconds = time.perf_counter() - began
@@ -158,7 +160,9 @@ def _summary(groups, skipped, warm_rates, n_samples, repeat):
 
 def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat):
     """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads; at batch >= 32 also 1 thread, and two
-    1-thread passes at once, whose samples/s is that of each) and peers.
+    1-thread passes at once, whose samples/s is that of each) and peers; at batch >= 32 also the cores' round
+    trip (machine.core_round_trip_ns) just before each of fastmlp's timed runs on all threads, in
+    ``core_round_trip_ns``: the i-th belongs to the i-th run, in the i-th round.
 
     ``models`` and ``data`` map a contender's name to its model and its prepared (X, targets); ``warm_data``
     likewise holds the few samples each entry trains on twice before the timed runs (compilation, caches).
@@ -177,16 +181,23 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         return entry.contender.train_epoch(entry.model, warm_data[entry.contender.name], batch_size,
                                            learning_rate, entry.variant)
 
+    round_trips = []
+    team = groups[0][0] if batch_size >= 32 else None
+
+    def probe():
+        round_trips.append(machine.core_round_trip_ns())
+
     def run_once(entry):
         seconds, loss = entry.call(
-            lambda e: e.contender.train_epoch(e.model, e.data, batch_size, learning_rate, e.variant), warm_job)
+            lambda e: e.contender.train_epoch(e.model, e.data, batch_size, learning_rate, e.variant), warm_job,
+            probe if entry is team else None)
         entry.losses.append(float(loss))
         return seconds, seconds
 
     warm_rates = _warm(groups, warm_job, n_warm)
     kept, skipped = _pick(groups, warm_rates)
     _alternate(kept, run_once, repeat)
-    return {
+    row = {
         "network": "-".join(map(str, layer_sizes)),
         "layer_sizes": list(layer_sizes),
         "loss": loss,
@@ -197,6 +208,9 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         "flops": roofline.epoch_flops(layer_sizes, n_samples, batch_size),
         "results": _summary(kept, skipped, warm_rates, n_samples, repeat),
     }
+    if round_trips and None not in round_trips:
+        row["core_round_trip_ns"] = round_trips
+    return row
 
 
 def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):

@@ -167,3 +167,33 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
             row["two_at_once_scaling"] = 2 * pair / one
         if one and one_thread_flops:
             row["one_thread_share"] = one * row["flops"] / row["samples"] / one_thread_flops
+    trips = row.get("core_round_trip_ns")
+    if trips:
+        row["core_round_trip"] = {"lowest_ns": min(trips), "median_ns": statistics.median(trips),
+                                  "highest_ns": max(trips)}
+        quick = quick_link_scaling(results, trips)
+        if quick is not None:
+            row["core_round_trip"].update(quick)
+
+
+def _runs(results, label):
+    """The seconds of the timed runs of ``label``'s counted thread setting, in round order ([] if none)."""
+    record = results.get(label)
+    return record["variants"][record["variant"]].get("seconds", []) if record and record["variant"] else []
+
+
+def quick_link_scaling(results, trips):
+    """Where some rounds of a row found the way between the cores slow (a round trip over
+    machine.SLOW_LINK_FACTOR times the quickest), fastmlp's thread scaling in the other rounds alone (medians
+    of their runs, the i-th run of an entry being round i's), with how many rounds those are; None when no
+    round was slow or the thread settings were not both timed in a quick round."""
+    bound = machine.SLOW_LINK_FACTOR * min(trips)
+    quick = [i for i, trip in enumerate(trips) if trip <= bound]
+    if len(quick) == len(trips):
+        return None
+    team, one = _runs(results, "fastmlp"), _runs(results, "fastmlp 1 thread")
+    team, one = [team[i] for i in quick if i < len(team)], [one[i] for i in quick if i < len(one)]
+    if not team or not one:
+        return None
+    return {"quick_bound_ns": bound, "quick_rounds": len(quick),
+            "quick_thread_scaling": statistics.median(one) / statistics.median(team)}

@@ -37,3 +37,11 @@ def barrier(state, n_threads):
             spins += 1
         else:
             yield_core()
+
+
+@kernel
+def meet_again(state, n_threads, times):
+    """Pass the barrier ``times`` times: run on every thread of a team, the time it takes is that many trips of
+    a cache line between their cores and back (bench.machine.core_round_trip_ns)."""
+    for _ in range(times):
+        barrier(state, n_threads)

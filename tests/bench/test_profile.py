@@ -36,3 +36,6 @@ def test_profile_shares_add_up_for_every_member(capsys, tmp_path):
     gather = [line for line in out.splitlines() if line.startswith("| gather |")][-1]  # the cycles table's
     assert f"{members[0, 0]:,.0f}" in gather and f"{members.sum(axis=0)[0] - one[0]:+,.0f}" in gather
     assert f"batch 32: {batch['cycle_speedup']:.2f}x" in out
+    # a core round trip timed before each of the team's epochs (the quick run has one)
+    (trip,) = batch["core_round_trip_ns"]
+    assert 1 < trip < 100_000 and f"batch 32: {trip:.0f} ns" in out

@@ -75,8 +75,16 @@ def test_quick_run_json_structure(quick_result, tmp_path):
     pair = row["results"]["fastmlp 2 x 1 thread at once"]["samples_per_s"]
     assert row["two_at_once_scaling"] == pytest.approx(2 * pair / row["results"]["fastmlp 1 thread"]["samples_per_s"])
     assert scaling["two_at_once_scaling"] == row["two_at_once_scaling"]
+    # and a cache line's round trip between the two cores, timed at the start of each of the row's rounds
+    trips = row["core_round_trip_ns"]
+    assert len(trips) == runner.MAX_ROUNDS and all(0 < trip < 1e6 for trip in trips)
+    trip = row["core_round_trip"]
+    assert (trip["lowest_ns"], trip["highest_ns"]) == (min(trips), max(trips))
     assert (f"(two 1-thread runs at once {row['two_at_once_scaling']:.2f}x, "
-            f"matmul {row['matmul_thread_scaling']:.2f}x{steal})") in targets_text
+            f"matmul {row['matmul_thread_scaling']:.2f}x{steal}, "
+            f"core round trip {min(trips):.0f}-{max(trips):.0f} ns") in targets_text
+    assert f"{min(trips):.0f}-{max(trips):.0f} ns" in report.format_table(report.training_table(result))
+    assert f"core round trip over the rows: quickest {min(trips):.0f} ns" in report.text_report(result)
     stat = tmp_path / "stat"
     stat.write_text("cpu  600 0 200 2000 100 0 50 50 40 0\ncpu0 300 0 100 1000 50 0 25 25 20 0\n")
     assert machine.cpu_ticks(str(stat)) == (50, 3000)  # guest time (40) is inside user already

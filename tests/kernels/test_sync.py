@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastmlp._compile import kernel
-from fastmlp.kernels.sync import STATE_SIZE, barrier
+from fastmlp.kernels.sync import GENERATION, STATE_SIZE, barrier, meet_again
 
 from cases import TEAM_SIZES
 
@@ -44,3 +44,16 @@ def test_barrier_makes_every_write_before_it_visible_after_it(n_threads):
         assert not thread.is_alive()
     assert errors.tolist() == [0] * n_threads
     assert (seen[::16] == rounds).all()
+
+
+def test_meet_again_passes_the_barrier_as_often_as_asked():
+    """bench.machine's round-trip probe: every pass starts a new generation of the barrier, none is skipped."""
+    state = np.zeros(STATE_SIZE, np.int64)
+    times = 5 if numba.config.DISABLE_JIT else 1000
+    other = threading.Thread(target=meet_again, args=(state, 2, times))
+    other.start()
+    meet_again(state, 2, times)
+    other.join(timeout=60)
+    assert not other.is_alive() and state[GENERATION] == times
+    meet_again(state, 1, 3)  # alone: nothing to wait for, the barrier is not touched
+    assert state[GENERATION] == times
