@@ -121,7 +121,10 @@ def tables(result: dict) -> str:
             "update) as a share of a large matrix multiply's through NumPy's BLAS on all cores, the highest of "
             f"the measurements between the rows ({roof}). *2 thr / 1 thr*: fastmlp's speed-up from its second "
             "thread. *matmul 2 thr / 1 thr*: the same for that large matrix multiply, measured just before the "
-            "row: what the shared host's second core gave at that moment."),
+            "row: what the shared host's second core gave at that moment. *core round trip*: the quickest and "
+            "slowest trip of a cache line from one core to the other and back through the team's barrier, timed "
+            "just before each of fastmlp's two-thread runs; several times the quickest is a slow way between "
+            "the cores, which slows every step of a team."),
             "",
             _markdown(report.training_table(result)),
         ]
