@@ -49,7 +49,8 @@ def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
 
     On a cloud host this is not a constant of the CPU: on a 2-vCPU Zen 4 guest it took 71-88 ns, and for minutes
     at a time 290-304 ns, as if the host had moved the two virtual CPUs far apart; two-thread training (and
-    OpenBLAS's two threads) slowed with it, while two independent one-thread runs did not.
+    OpenBLAS's two threads) slowed with it, while two independent one-thread runs did not. Now and then it took
+    30-45 ns, with the team's every phase slower, as if the two virtual CPUs shared one physical core.
     """
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if cpus < 2:
