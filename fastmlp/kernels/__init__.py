@@ -7,7 +7,7 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   offset and the stored transpose's row stride, and the ``(n_blocks, 3)`` table of ``(layer, first_row,
   n_rows)`` blocks of ROW_BLOCK rows of the stored transposes that ``backward.gradients`` shares out
   between threads.
-- ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack)``: the buffers a model allocates once:
+- ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack, inputs)``: the buffers a model allocates once:
   per sample of a minibatch the activation and delta rows (at least n_units wide; the model pads them to
   whole cache lines, _layout.aligned_rows), the output layer's scratch (``output_rows``
   values a sample, flat) and the loss; the gradient; the hidden layers' weight matrices in the lecture's
@@ -15,7 +15,10 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   that a training step adds (PARTS x ``part_size``, flat: part p's sums of sample i from
   ``p * (parts.size // PARTS) + i * units``; team.first_layer_part); and one row per thread that computes
   gradients, each the copy of activations that its weight gradients read (``threads x
-  (microkernel.pack_size(itemsize) + GAP_BYTES // itemsize)``; backward.row_gradient).
+  (microkernel.pack_size(itemsize) + GAP_BYTES // itemsize)``; backward.row_gradient); and the inputs of
+  a training step's minibatch by part, for the team's kernels (``_layout.input_rows``: part p's inputs of sample i in
+  row ``parts.input_row(inputs, p) + i``, from the part's first row of the first layer on). The activation rows'
+  input columns are for prediction and loss_and_gradients.
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
   velocity or Adam's first moment, ``second`` Adam's second moment (may be empty for SGD), both shaped
@@ -25,7 +28,7 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
-Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts", "pack"])
+Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts", "pack", "inputs"])
 Optimizer = namedtuple(
     "Optimizer",
     ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",
@@ -35,6 +38,14 @@ Optimizer = namedtuple(
 
 #: Parts of the first layer's sum over its inputs in a training step, at fixed rows (team.first_layer_part).
 PARTS = 2
+#: Rows of the first layer's stored transpose that its cuts between members fall at multiples of: 16 inputs fill
+#: a 64-byte line in float32 and two in float64, so that no line of a sample's inputs (in buffers of whole lines,
+#: _layout.row_width) is written by two members at once. 784-100-10 float32 on two threads, six alternating
+#: process pairs, median samples/s with the cut at 400 in rows of whole lines against the even cut (392) in rows
+#: of 894 units: batch 32 394k / 346k, batch 128 426k / 392k, batch 512 443k / 411k; ten more pairs on the host
+#: busier: batch 32 250k / 246k, batch 128 295k / 262k.
+CUT_ROWS = 16
+#: (parts.cut)
 #: Bytes left free after each thread's region of a work buffer that threads share (a part of Work.parts, a
 #: row of Work.pack). A core that streams up its region to the end has its hardware prefetcher run on into the
 #: next region, which another core is writing at that moment, and the lines pass back and forth between the

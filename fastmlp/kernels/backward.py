@@ -4,10 +4,11 @@ import numpy as np
 from numba import get_thread_id, prange
 
 from .._compile import kernel, parallel_kernel
-from . import LEAD, SIZE, THETA, UNIT
+from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
 from .microkernel import ADD, STORE, gemm, gemm_packed
+from .parts import input_row, part_rows
 
 #: The input of every bias: gemm's A for the biases' row of a gradient.
 ONE = np.ones(1, np.uint8)
@@ -189,11 +190,27 @@ def forward_backward(net, X, targets, weights, order, start, count, scale, codes
 
 
 @kernel
-def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member):
+def input_source(work, layout, l, k0, k1, apart):
+    """Where the weight gradient of rows [k0, k1) of layer l's stored transpose reads their inputs: (array, offset
+    of row k0's input of the first sample, elements from one sample to the next, the row where that stops). The
+    activation rows; for the first layer with ``apart``, the rows of Work.inputs of k0's part, up to its end."""
+    if l > 0 or not apart:
+        return work.acts, layout[l, UNIT] + k0, work.acts.shape[1], k1
+    inputs = work.inputs
+    part = PARTS - 1
+    while part_rows(layout, part)[0] > k0:
+        part -= 1
+    p0, p1 = part_rows(layout, part)
+    return inputs, input_row(inputs, part) * inputs.shape[1] + k0 - p0, inputs.shape[1], min(k1, p1)
+
+
+@kernel
+def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member, apart):
     """For rows [k0, k1) of layer l's stored transpose (row k < n_in: the weights from input k to every
     unit; row n_in: the biases): out (+)= factor * sum over ``count`` samples of [a, 1]_k delta, by the
     thread that owns work.pack[member] (gemm_packed's copy; none, so gemm's path, for a member past its rows:
-    the same values).
+    the same values). The inputs are the activation rows', or with ``apart`` the first layer's in Work.inputs
+    (input_source; a training team's).
 
     With ``out = work.grads``, ``factor = 1 / sum of the weights`` and ``overwrite`` this is the
     (weighted) mean gradient; plain SGD passes ``out = net.params`` and ``factor = -learning_rate /
@@ -202,7 +219,6 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member):
     (test_threads_bit_identical).
     """
     layout = net.layout
-    acts = work.acts
     deltas = work.deltas
     n_in = layout[l, SIZE]
     n_out = layout[l + 1, SIZE]
@@ -211,10 +227,13 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member):
     d0 = layout[l + 1, UNIT]
     mode = STORE if overwrite else ADD
     weights_stop = min(k1, n_in)
-    if weights_stop > k0:
-        pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
-        gemm_packed(acts, layout[l, UNIT] + k0, acts.shape[1], deltas, d0, deltas.shape[1], out, t0 + k0 * lead,
-                    lead, weights_stop - k0, n_out, count, factor, mode, pack)
+    pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+    k = k0
+    while k < weights_stop:  # one part of Work.inputs at a time
+        A, a_off, a_ts, stop = input_source(work, layout, l, k, weights_stop, apart)
+        gemm_packed(A, a_off, a_ts, deltas, d0, deltas.shape[1], out, t0 + k * lead, lead, stop - k, n_out, count,
+                    factor, mode, pack)
+        k = stop
     if k1 > n_in:  # the biases' row: the inputs' constant 1, the same 1 for every sample (a_ts = 0)
         gemm(ONE, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * lead, lead, 1, n_out, count, factor,
              mode)
@@ -233,4 +252,4 @@ def gradients(net, weights, order, start, count, work):
     for block in prange(net.row_blocks.shape[0]):
         blocks = net.row_blocks
         l, k0 = blocks[block, 0], blocks[block, 1]
-        row_gradient(net, work, count, l, k0, k0 + blocks[block, 2], factor, work.grads, True, get_thread_id())
+        row_gradient(net, work, count, l, k0, k0 + blocks[block, 2], factor, work.grads, True, get_thread_id(), False)

@@ -31,14 +31,21 @@ def gather(X, order, start, scale, acts, i0, n, c0, c1):
     """acts[i, c0:c1] = X[order[start + i], c0:c1] * scale for i in [i0, i0 + n); uint8 is scaled here.
 
     An empty ``order`` means the identity order (rows start + i), so prediction needs no index array.
-    A team member gathers only the columns of its rows of the first layer (kernels.team).
     """
-    dtype = acts.dtype.type
-    for i in range(i0, i0 + n):
-        if i + PREFETCH_AHEAD < i0 + n:
-            prefetch_rows(X, order, start, i + PREFETCH_AHEAD, 1, c0, c1)
-        x = X[start + i, c0:c1] if order.size == 0 else X[order[start + i], c0:c1]
-        a = acts[i, c0:c1]
+    gather_into(X, order, start + i0, scale, acts, i0, c0, n, c0, c1)
+
+
+@kernel
+def gather_into(X, order, first, scale, dst, row, col, n, c0, c1):
+    """dst[row + j, col : col + c1 - c0] = X[order[first + j], c0:c1] * scale for j < n (gather's loop, into
+    rows and columns of any buffer: a team member gathers the columns of its part of the first layer's rows
+    into that part's rows of Work.inputs, kernels.team)."""
+    dtype = dst.dtype.type
+    for j in range(n):
+        if j + PREFETCH_AHEAD < n:
+            prefetch_rows(X, order, first, j + PREFETCH_AHEAD, 1, c0, c1)
+        x = X[first + j, c0:c1] if order.size == 0 else X[order[first + j], c0:c1]
+        a = dst[row + j, col : col + c1 - c0]
         for k in range(x.size):  # indices from 0, known not negative: a vectorized loop
             a[k] = dtype(x[k]) * scale
 

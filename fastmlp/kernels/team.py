@@ -10,7 +10,8 @@ wherever it needs their results:
 2. after a barrier, its share of the rows of every layer's stored transpose (the weights from a share
    of the inputs to every unit, a contiguous block of memory): their gradient over all the
    minibatch's samples and their update. Then the first layer of the next minibatch, for the same
-   rows: the member gathers those input columns of every sample and sums them against its rows, just
+   rows: the member gathers those input columns of every sample into its part's rows of Work.inputs
+   (apart from the other parts', _layout.input_rows) and sums them against its rows, just
    updated and still in its core's cache (first_layer_part), then meets the others before the next
    minibatch's first half reads every member's sums.
 
@@ -30,9 +31,10 @@ from .._compile import kernel
 from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
-from .forward import PREFETCH_AHEAD, gather, hidden_forward, prefetch_rows
+from .forward import PREFETCH_AHEAD, gather_into, hidden_forward, prefetch_rows
 from .intrinsics import cycles
 from .microkernel import ADD, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
+from .parts import input_row, member_rows, part_rows
 from .sync import barrier
 from .update import stateless, step_rate, step_rows
 
@@ -111,41 +113,6 @@ def group_size(n, n_out, itemsize):
     return max(1, (n + groups - 1) // groups)
 
 
-#: Rows of the first layer's stored transpose that its cuts between members fall at multiples of: 16 inputs fill
-#: a 64-byte line in float32 and two in float64, so that no line of a sample's inputs (in buffers of whole lines,
-#: _layout.row_width) is written by two members at once. 784-100-10 float32 on two threads, six alternating
-#: process pairs, median samples/s with the cut at 400 in rows of whole lines against the even cut (392) in rows
-#: of 894 units: batch 32 394k / 346k, batch 128 426k / 392k, batch 512 443k / 411k; ten more pairs on the host
-#: busier: batch 32 250k / 246k, batch 128 295k / 262k.
-CUT_ROWS = 16
-
-
-@kernel
-def cut(n, part, n_parts):
-    """Where part ``part`` of range(n) cut into ``n_parts`` starts: the even cut (share) moved to the nearest
-    multiple of CUT_ROWS, and at most n - 1, so that the last part is never empty; 0 and n at the ends."""
-    if part == 0:
-        return 0
-    if part == n_parts:
-        return n
-    return min(n - 1, (n * part // n_parts + CUT_ROWS // 2) // CUT_ROWS * CUT_ROWS)
-
-
-@kernel
-def member_rows(layout, member, n_members):
-    """[k0, k1): the rows of the first layer's stored transpose that ``member`` of a team of ``n_members``
-    updates, and so the columns of the inputs it gathers (those below n_in); cut at multiples of CUT_ROWS."""
-    n = layout[0, SIZE] + 1
-    return cut(n, member, n_members), cut(n, member + 1, n_members)
-
-
-@kernel
-def part_rows(layout, part):
-    """[k0, k1): the rows of the first layer's stored transpose in part ``part`` of PARTS; the biases'
-    row (n_in) is in the last part. A team of PARTS members updates these rows, one part each."""
-    return member_rows(layout, part, PARTS)
-
-
 @kernel
 def part_start(net, acts, parts, part, i0, n):
     """Part ``part`` of the first layer's sums for samples [i0, i0 + n), before any block: the biases
@@ -165,19 +132,21 @@ def part_start(net, acts, parts, part, i0, n):
 
 
 @kernel
-def part_block(net, acts, parts, part, i0, n, b0, b1):
+def part_block(net, inputs, parts, part, i0, n, b0, b1):
     """Add the sums over inputs [b0, b1) (rows of the stored transpose) into part ``part`` of samples
-    [i0, i0 + n): one chain of fused multiply-adds per value, added into the part (microkernel.gemm)."""
+    [i0, i0 + n), from the part's rows of Work.inputs: one chain of fused multiply-adds per value, added into
+    the part (microkernel.gemm)."""
     layout = net.layout
     n_out = layout[1, SIZE]
-    row = acts.shape[1]
+    row = inputs.shape[1]
     lead = layout[0, LEAD]
-    gemm(acts, i0 * row + layout[0, UNIT] + b0, row, 1, net.params, layout[0, THETA] + b0 * lead, lead, parts,
-         part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, acts.dtype.type(1.0), ADD)
+    at = (input_row(inputs, part) + i0) * row + b0 - part_rows(layout, part)[0]
+    gemm(inputs, at, row, 1, net.params, layout[0, THETA] + b0 * lead, lead, parts,
+         part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, inputs.dtype.type(1.0), ADD)
 
 
 @kernel
-def first_layer_part(net, acts, parts, part, i0, n):
+def first_layer_part(net, inputs, parts, part, i0, n):
     """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
     in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row, group by group
     of samples (group_size).
@@ -186,12 +155,12 @@ def first_layer_part(net, acts, parts, part, i0, n):
     """
     k0, k1 = part_rows(net.layout, part)
     stop = min(k1, net.layout[0, SIZE])
-    part_start(net, acts, parts, part, i0, n)
-    group = group_size(n, net.layout[1, SIZE], acts.itemsize)
+    part_start(net, inputs, parts, part, i0, n)
+    group = group_size(n, net.layout[1, SIZE], inputs.itemsize)
     for g0 in range(i0, i0 + n, group):  # each group's sums stay in L2 while every block adds into them
         g = min(group, i0 + n - g0)
         for b0 in range(k0, stop, BLOCK_ROWS):
-            part_block(net, acts, parts, part, g0, g, b0, min(b0 + BLOCK_ROWS, stop))
+            part_block(net, inputs, parts, part, g0, g, b0, min(b0 + BLOCK_ROWS, stop))
 
 
 @kernel
@@ -199,22 +168,23 @@ def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1
     """For a minibatch of one sample under plain SGD: rows [b0, b1) (inputs, not the biases) of the first
     layer's stored transpose take the step with ``factor`` = -rate / weight, and part ``part`` of the next
     sample's sums adds their block, in one pass over the rows (microkernel.step_and_sum) instead of
-    step_rows, gather and part_block's three, with the same operations; then ``gather`` puts the next
-    sample's inputs into acts (the pass read them from X, and the step the current ones from acts)."""
+    step_rows, gather and part_block's three, with the same operations; then the next sample's inputs go into
+    the part's row of Work.inputs (the pass read them from X, and the step the current ones from there)."""
     layout = net.layout
     n_out = layout[1, SIZE]
     t0 = layout[0, THETA]
     lead = layout[0, LEAD]
-    a0 = layout[0, UNIT]
     d0 = layout[1, UNIT]
-    acts = work.acts
+    inputs = work.inputs
+    row = input_row(inputs, part)
+    a0 = b0 - part_rows(layout, part)[0]
     x = X[next_start] if order.size == 0 else X[order[next_start]]
-    chunk = STEP_VECTORS * (VW32 if acts.itemsize == 4 else VW64)
+    chunk = STEP_VECTORS * (VW32 if inputs.itemsize == 4 else VW64)
     at = part * (work.parts.size // PARTS)
     for c0 in range(0, n_out, chunk):
-        step_and_sum(net.params, t0 + b0 * lead + c0, lead, x, b0, scale, acts[0], a0 + b0, work.deltas[0], d0 + c0,
+        step_and_sum(net.params, t0 + b0 * lead + c0, lead, x, b0, scale, inputs[row], a0, work.deltas[0], d0 + c0,
                      work.parts, at + c0, factor, b1 - b0, min(chunk, n_out - c0))
-    gather(X, order, next_start, scale, acts, 0, 1, b0, b1)
+    gather_into(X, order, next_start, scale, inputs, row, a0, 1, b0, b1)
 
 
 @kernel
@@ -245,36 +215,37 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     """
     layout = net.layout
     n_in = layout[0, SIZE]
-    acts = work.acts
+    inputs = work.inputs
+    row = input_row(inputs, part)
     k0, k1 = part_rows(layout, part)
     stop = min(k1, n_in)
     step = weight_sum > 0
     if step and k1 > n_in:  # the biases first: the part's sums start from them
-        step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1, member)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1, member, True)
     if not (step and next_count > 0 and count <= FUSED_MAX_SAMPLES):
         if step:
-            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop, member)
+            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop, member, True)
         since = _lap(timings, member, UPDATE, since)
         if next_count > 0:
-            gather(X, order, next_start, scale, acts, 0, next_count, k0, stop)
+            gather_into(X, order, next_start, scale, inputs, row, 0, next_count, k0, stop)
             since = _lap(timings, member, GATHER, since)
-            first_layer_part(net, acts, work.parts, part, 0, next_count)
+            first_layer_part(net, inputs, work.parts, part, 0, next_count)
             since = _lap(timings, member, FORWARD, since)
         return since
-    part_start(net, acts, work.parts, part, 0, next_count)
+    part_start(net, inputs, work.parts, part, 0, next_count)
     one_pass = stateless(opt) and count == 1 and next_count == 1
     for b0 in range(k0, stop, BLOCK_ROWS):  # first_layer_part's blocks, each updated just before
         b1 = min(b0 + BLOCK_ROWS, stop)
         if one_pass:
-            sgd_one_and_sum(net, work, X, order, next_start, scale, -rate / acts.dtype.type(weight_sum), part,
+            sgd_one_and_sum(net, work, X, order, next_start, scale, -rate / inputs.dtype.type(weight_sum), part,
                             b0, b1)
             since = _lap(timings, member, UPDATE, since)
             continue
-        step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1, member)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, b0, b1, member, True)
         since = _lap(timings, member, UPDATE, since)
-        gather(X, order, next_start, scale, acts, 0, next_count, b0, b1)
+        gather_into(X, order, next_start, scale, inputs, row, b0 - k0, next_count, b0, b1)
         since = _lap(timings, member, GATHER, since)
-        part_block(net, acts, work.parts, part, 0, next_count, b0, b1)
+        part_block(net, inputs, work.parts, part, 0, next_count, b0, b1)
         since = _lap(timings, member, FORWARD, since)
     return since
 
@@ -296,15 +267,20 @@ def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
     n_in = net.layout[0, SIZE]
     k0, k1 = member_rows(net.layout, member, n_members)
     if weight_sum > 0:
-        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, k1, member)
+        step_rows(net, opt, work, count, weight_sum, rate, 0, k0, k1, member, True)
         since = _lap(timings, member, UPDATE, since)
     if next_count > 0:
-        gather(X, order, next_start, scale, work.acts, 0, next_count, k0, min(k1, n_in))
+        for part in range(PARTS):  # into each part's rows of Work.inputs, the columns of the part's rows
+            p0, p1 = part_rows(net.layout, part)
+            lo, hi = max(k0, p0), min(k1, p1, n_in)
+            if hi > lo:
+                gather_into(X, order, next_start, scale, work.inputs, input_row(work.inputs, part), lo - p0,
+                            next_count, lo, hi)
     since = _meet(state, n_members, timings, member, GATHER, since)
     if next_count > 0:
         s0, s1 = share(next_count, member, n_members)
         for part in range(PARTS):
-            first_layer_part(net, work.acts, work.parts, part, s0, s1 - s0)
+            first_layer_part(net, work.inputs, work.parts, part, s0, s1 - s0)
     return _lap(timings, member, FORWARD, since)
 
 
@@ -369,7 +345,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             rate = step_rate(opt, steps)
             for l in range(1, n_layers):
                 k0, k1 = share(layout[l, SIZE] + 1, member, n_members)
-                step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member)
+                step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member, True)
                 if reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
                     lecture_copy(net, work, l, k0, k1)
         since = _lap(timings, member, UPDATE, since)

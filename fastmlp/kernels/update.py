@@ -5,7 +5,7 @@ import numpy as np
 
 from .._compile import kernel
 from . import ADAM, LEAD, SIZE, THETA, UNIT
-from .backward import row_gradient
+from .backward import input_source, row_gradient
 from .microkernel import MOMENTUM_MAX32, MOMENTUM_MAX64, gemm_momentum
 
 
@@ -131,15 +131,15 @@ def fused_momentum(opt, count, itemsize):
 
 
 @kernel
-def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member):
+def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member, apart):
     """Gradient and update of rows [k0, k1) of layer l's stored transpose: the minibatch's ``count``
     samples, whose weights sum to ``weight_sum`` > 0 (``count`` without weights); ``rate`` from step_rate;
-    by team member ``member`` (row_gradient)."""
+    by team member ``member``; the first layer's inputs in Work.inputs with ``apart`` (row_gradient)."""
     dtype = net.params.dtype.type
     if stateless(opt):
         # No state to keep: add -lr / sum w * sum [a, 1] delta straight into the weights.
         factor = -rate / dtype(weight_sum)
-        row_gradient(net, work, count, l, k0, k1, factor, net.params, False, member)
+        row_gradient(net, work, count, l, k0, k1, factor, net.params, False, member, apart)
     else:
         factor = dtype(1.0) / dtype(weight_sum)
         layout = net.layout
@@ -150,14 +150,16 @@ def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member):
             stop = min(k1, n_in)
             pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
             lead = layout[l, LEAD]
-            gemm_momentum(work.acts, layout[l, UNIT] + k0, work.acts.shape[1], work.deltas, layout[l + 1, UNIT],
-                          work.deltas.shape[1], net.params, layout[l, THETA] + k0 * lead, lead, stop - k0, n_out,
-                          count, factor, pack, opt.first, opt.momentum, opt.weight_decay, rate, opt.nesterov)
-            k0 = stop  # the biases' row, if in [k0, k1), below: no weight decay
+            while k0 < stop:  # one part of Work.inputs at a time
+                A, a_off, a_ts, end = input_source(work, layout, l, k0, stop, apart)
+                gemm_momentum(A, a_off, a_ts, work.deltas, layout[l + 1, UNIT], work.deltas.shape[1], net.params,
+                              layout[l, THETA] + k0 * lead, lead, end - k0, n_out, count, factor, pack, opt.first,
+                              opt.momentum, opt.weight_decay, rate, opt.nesterov)
+                k0 = end  # the biases' row, if in [k0, k1), below: no weight decay
         # The gradient of a few rows at a time, each used by the update while it is still in L1: the
         # gradient, params and optimizer state of a member's whole share would not fit in its L2.
         rows = state_block_rows(n_out, net.params.itemsize)
         for b0 in range(k0, k1, rows):
             b1 = min(b0 + rows, k1)
-            row_gradient(net, work, count, l, b0, b1, factor, work.grads, True, member)
+            row_gradient(net, work, count, l, b0, b1, factor, work.grads, True, member, apart)
             row_update(net, opt, work.grads, l, b0, b1, rate)

@@ -12,10 +12,10 @@ import numpy as np
 from fastmlp import MLP
 from fastmlp._layout import build_layout
 from fastmlp._team import train_epoch
-from fastmlp.kernels import PARTS
+from fastmlp.kernels import CUT_ROWS, PARTS
+from fastmlp.kernels.parts import input_row
 from fastmlp.kernels.team import (
     BACKWARD,
-    CUT_ROWS,
     FORWARD,
     GATHER,
     N_PHASES,
@@ -125,10 +125,14 @@ def test_first_layer_parts_add_up_to_the_layer(dtype):
     results = []
     for cuts in ([0, 50], [0, 3, 4, 50]):
         args = KernelArgs(thetas, dtype, 50)
-        args.work.acts[:, :300] = X
+        inputs = args.work.inputs
+        for part in range(PARTS):  # each part's inputs in its own rows of Work.inputs
+            k0, k1 = part_rows(args.net.layout, part)
+            k1 = min(k1, 300)
+            inputs[input_row(inputs, part) : input_row(inputs, part) + 50, : k1 - k0] = X[:, k0:k1]
         for part in range(PARTS):
             for i0, i1 in zip(cuts, cuts[1:]):
-                first_layer_part(args.net, args.work.acts, args.work.parts, part, i0, i1 - i0)
+                first_layer_part(args.net, inputs, args.work.parts, part, i0, i1 - i0)
         first_layer_sum(args.net, args.work.acts, args.work.parts, 0, 50)
         results.append(args.work.acts[:, 300:1000].copy())
     weights, bias = thetas[0][:, :-1].T.astype(np.float64), thetas[0][:, -1].astype(np.float64)

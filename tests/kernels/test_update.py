@@ -99,7 +99,8 @@ def test_step_rows(dtype, optimizer, batch_size):
         forward_backward(args.net, frozen(X), as_targets(Y, dtype), no_weights(dtype), np.empty(0, np.int64), 0,
                          batch_size, dtype.type(1.0), codes(loss, output), args.work)
         for l, k0, n_rows in args.net.row_blocks:
-            step_rows(args.net, opt, args.work, batch_size, batch_size, opt.learning_rate, l, k0, k0 + n_rows, 0)
+            step_rows(args.net, opt, args.work, batch_size, batch_size, opt.learning_rate, l, k0, k0 + n_rows, 0,
+                      False)
         expected, velocity, _ = naive.train_step(expected, velocity, X, Y, loss, output,
                                                  learning_rate=LEARNING_RATE, **settings)
     for l, theta in enumerate(args.thetas()):
