@@ -133,9 +133,11 @@ def input_rows(batch: int, layout: np.ndarray, dtype) -> np.ndarray:
     rows enough for GAP_BYTES. Each part's inputs are written and read by one member of a team; kept apart from
     the others' (not in the activation rows, where each sample's row holds every part's inputs) they share no
     cache line or page with them, and a core's prefetcher does not pull one member's lines into the other's
-    cache while it works. 784-100-10 float32 batch 32, Zen 4, two-thread epochs of 60,000 images: 0.156-0.160 s
-    against 0.180-0.185 s with the inputs in the activation rows, while a round trip between the cores took
-    290-330 ns."""
+    cache while it works. 784-100-10 float32, Zen 4, two-thread epochs of 60,000 images in alternating process
+    pairs, apart against in the activation rows: batch 32 0.117-0.126 s / 0.121-0.128 s (medians 0.118 / 0.122),
+    batch 128 0.110-0.118 / 0.114-0.118, batch 512 0.108-0.111 / 0.110-0.114, one thread alike (0.21-0.22 s);
+    while a round trip between the cores took 290-330 ns instead of 75, batch 32 0.156-0.160 s / 0.180-0.185 s,
+    and with the AVX2 code batch 32 0.184-0.209 / 0.224-0.233, batch 128 0.162-0.170 / 0.182-0.209."""
     dtype = np.dtype(dtype)
     n_in, line = int(layout[0, SIZE]), ALIGNMENT // dtype.itemsize
     width = _off_alias(-(-min(n_in, n_in // PARTS + CUT_ROWS) // line) * line, dtype.itemsize)
