@@ -10,9 +10,9 @@ import itertools
 import numpy as np
 
 from fastmlp import MLP
-from fastmlp._layout import build_layout
+from fastmlp._layout import ALIGNMENT, build_layout, input_rows
 from fastmlp._team import train_epoch
-from fastmlp.kernels import CUT_ROWS, PARTS
+from fastmlp.kernels import CUT_ROWS, GAP_BYTES, PARTS
 from fastmlp.kernels.parts import input_row
 from fastmlp.kernels.team import (
     BACKWARD,
@@ -163,6 +163,23 @@ def test_shares_and_row_cuts_cover_in_order():
                 assert stop == n - 1 or (stop % CUT_ROWS == 0 and abs(stop - even) <= CUT_ROWS / 2 + 1), (n, rows)
             assert rows[-1][0] < n
         assert [part_rows(layout, p) for p in range(PARTS)] == [member_rows(layout, p, PARTS) for p in range(PARTS)]
+
+
+def test_input_rows_hold_every_part():
+    """Work.inputs (_layout.input_rows) is sized from a bound of the cut rule, not from the cuts: each part's rows
+    are wide enough for the inputs of its rows of the first layer (part_rows), in whole cache lines, and each part
+    starts (input_row) at least GAP_BYTES after the last row the part before it writes, for every n_in."""
+    for dtype in DTYPES:
+        itemsize = np.dtype(dtype).itemsize
+        for n_in in range(1, 1200, 3):
+            layout, _ = build_layout([n_in, 5, 3], 4)
+            batch = 1 + n_in % 40
+            inputs = input_rows(batch, layout, dtype)
+            widest = max(min(k1, n_in) - k0 for k0, k1 in (part_rows(layout, p) for p in range(PARTS)))
+            assert inputs.shape[1] >= widest and inputs.shape[1] * itemsize % ALIGNMENT == 0, (n_in, dtype)
+            for part in range(1, PARTS):
+                gap = (input_row(inputs, part) - input_row(inputs, part - 1) - batch) * inputs.shape[1] * itemsize
+                assert gap >= GAP_BYTES, (n_in, dtype)
 
 
 def test_timings_count_every_phase_and_change_nothing():
