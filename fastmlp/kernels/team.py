@@ -114,7 +114,7 @@ def group_size(n, n_out, itemsize):
 
 
 @kernel
-def part_start(net, acts, parts, part, i0, n):
+def part_start(net, parts, part, i0, n):
     """Part ``part`` of the first layer's sums for samples [i0, i0 + n), before any block: the biases
     in the part whose rows hold them, else 0. Part p of sample i is parts[p * (parts.size // PARTS) +
     i * n_out:][:n_out] (kernels.part_size)."""
@@ -155,7 +155,7 @@ def first_layer_part(net, inputs, parts, part, i0, n):
     """
     k0, k1 = part_rows(net.layout, part)
     stop = min(k1, net.layout[0, SIZE])
-    part_start(net, inputs, parts, part, i0, n)
+    part_start(net, parts, part, i0, n)
     group = group_size(n, net.layout[1, SIZE], inputs.itemsize)
     for g0 in range(i0, i0 + n, group):  # each group's sums stay in L2 while every block adds into them
         g = min(group, i0 + n - g0)
@@ -232,7 +232,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
             first_layer_part(net, inputs, work.parts, part, 0, next_count)
             since = _lap(timings, member, FORWARD, since)
         return since
-    part_start(net, inputs, work.parts, part, 0, next_count)
+    part_start(net, work.parts, part, 0, next_count)
     one_pass = stateless(opt) and count == 1 and next_count == 1
     for b0 in range(k0, stop, BLOCK_ROWS):  # first_layer_part's blocks, each updated just before
         b1 = min(b0 + BLOCK_ROWS, stop)
