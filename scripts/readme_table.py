@@ -123,13 +123,14 @@ def tables(result: dict) -> str:
             "thread. *matmul 2 thr / 1 thr*: the same for that large matrix multiply, measured just before the "
             "row: what the shared host's second core gave at that moment. *core round trip*: the quickest and "
             "slowest trip of a cache line from one core to the other and back through the team's barrier, timed "
-            "just before each of fastmlp's two-thread runs; several times the quickest is a slow way between "
+            "just before each of fastmlp's runs on all threads; several times the quickest is a slow way between "
             "the cores, which slows every step of a team."),
             "",
             _markdown(report.training_table(result)),
         ]
     if result.get("prediction"):
-        parts += ["", "Prediction (forward only) on the 10,000 test images, samples per second:", "",
+        parts += ["", "Prediction (forward only) on the 10,000 test images, samples per second (*core round "
+                  "trip*: as in training, before each of fastmlp's runs):", "",
                   _markdown(report.prediction_table(result))]
     lines = report.startup_lines(result.get("startup"))
     if lines:

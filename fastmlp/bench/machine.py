@@ -72,7 +72,7 @@ def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
 
 
 #: A round of a bench row whose core round trip took over this many times the row's quickest found the way
-#: between the cores slow (report, suite.quick_link_scaling).
+#: between the cores slow (report, suite.quick_link_rounds).
 SLOW_LINK_FACTOR = 1.5
 
 

@@ -83,6 +83,16 @@ def _find(rows, network, dtype, batch_size=None):
     return None
 
 
+def _link(row, baseline):
+    """A ratio target's notes on the way between the cores in ``row``'s rounds: their round trips and, where some
+    were slow, fastmlp's samples/s in the others over ``baseline`` (samples/s)."""
+    trip = row and row.get("core_round_trip")
+    if not trip:
+        return {}
+    quick = trip.get("quick_samples_per_s")
+    return {"core_round_trip": trip, "quick_measured": quick / baseline if quick and baseline else None}
+
+
 def _target(name, measured, required, unit="x", **context):
     met = None if measured is None else bool(measured >= required)
     return {"target": name, "required": required, "measured": measured, "unit": unit, "met": met, **context}
@@ -93,15 +103,18 @@ def targets(result: dict) -> list[dict]:
     training, prediction, out = result.get("training", []), result.get("prediction", []), []
     for batch_size, ratio in MAIN_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
-        out.append(_target(f"784-100-10 float32 batch {batch_size}: vs best peer", row and row["ratio"], ratio))
+        out.append(_target(f"784-100-10 float32 batch {batch_size}: vs best peer", row and row["ratio"], ratio,
+                           **_link(row, row and row["best_peer_samples_per_s"])))
     for batch_size, scaling in THREAD_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
+        trip = (row and row.get("core_round_trip")) or {}
         out.append(_target(f"784-100-10 float32 batch {batch_size}: {THREAD_SCALING}",
                            row and row.get("thread_scaling"), scaling,
                            two_at_once_scaling=row and row.get("two_at_once_scaling"),
                            matmul_thread_scaling=row and row.get("matmul_thread_scaling"),
                            host_steal=row and row.get("host_steal"),
-                           core_round_trip=row and row.get("core_round_trip")))
+                           core_round_trip=row and row.get("core_round_trip"),
+                           quick_measured=trip.get("quick_thread_scaling")))
     for batch_size, share in STEP_SHARE_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",
@@ -109,7 +122,7 @@ def targets(result: dict) -> list[dict]:
     row = _find(prediction, "784-100-10", "float32")
     numpy = row and row["results"].get("numpy", {}).get("samples_per_s")
     out.append(_target("784-100-10 float32 prediction (10,000 test images): vs NumPy",
-                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY))
+                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY, **_link(row, numpy)))
     for network, dtype in AHEAD_EVERYWHERE:
         rows = [r for r in training + prediction if (r["network"], r["dtype"]) == (network, dtype)]
         worst = min((r["ratio"] for r in rows if r.get("ratio")), default=None)
@@ -157,8 +170,8 @@ def _measured(entry) -> str:
         trip = entry.get("core_round_trip")
         if trip:
             notes.append(f"core round trip {trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns")
-            if trip.get("quick_thread_scaling"):
-                notes.append(f"{trip['quick_thread_scaling']:.2f}x in the {trip['quick_rounds']} rounds under "
+            if entry.get("quick_measured"):
+                notes.append(f"{entry['quick_measured']:.2f}x in the {trip['quick_rounds']} rounds under "
                              f"{trip['quick_bound_ns']:.0f} ns")
         shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
         return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
@@ -198,20 +211,25 @@ def training_table(result: dict) -> list[list[str]]:
         cells.append(f"{100 * row['roofline_share']:.0f}%" if row.get("roofline_share") is not None else "-")
         for key in ("thread_scaling", "matmul_thread_scaling"):
             cells.append(f"{row[key]:.2f}x" if row.get(key) else "-")
-        trip = row.get("core_round_trip")
-        cells.append(f"{trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns" if trip else "-")
+        cells.append(_round_trips(row))
         rows.append(cells)
     return rows
 
 
+def _round_trips(row) -> str:
+    """The quickest and slowest round trip between the cores in ``row``'s rounds, or "-"."""
+    trip = row.get("core_round_trip")
+    return f"{trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns" if trip else "-"
+
+
 def prediction_table(result: dict) -> list[list[str]]:
     peers = result["peers"] + result.get("prediction_peers", [])
-    rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer"]]
+    rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer", "core round trip"]]
     for row in result["prediction"]:
         results = row["results"]
         rows.append([row["network"], row["dtype"], f"{row['samples']:,}", _rate(row["fastmlp_samples_per_s"]),
                      *[_rate(results[p]["samples_per_s"]) if p in results else "-" for p in peers],
-                     f"{row['ratio']:.2f}x" if row.get("ratio") else "-"])
+                     f"{row['ratio']:.2f}x" if row.get("ratio") else "-", _round_trips(row)])
     return rows
 
 
@@ -276,7 +294,7 @@ def text_report(result: dict) -> str:
                   "1 thr: a large matmul through NumPy's BLAS on all cores over one core, measured just before the "
                   "row, what the machine's other cores gave at that moment; core round trip: a cache line's trip "
                   "between two cores and back through the team's barrier, timed just before each of fastmlp's "
-                  "two-thread runs, quickest-slowest)",
+                  "runs on all threads, quickest-slowest)",
                   format_table(training_table(result))]
         steals = [row["host_steal"] for row in result["training"] if row.get("host_steal") is not None]
         if steals:
@@ -291,9 +309,10 @@ def text_report(result: dict) -> str:
                          "way between the cores: the team's threads then wait as much longer for every line of sums "
                          "and deltas that the other one wrote, and two-thread rows slow down where one-thread runs "
                          f"do not. Where only some of a row's rounds were slow (over {SLOW_LINK_FACTOR:g}x its "
-                         "quickest), the thread-scaling targets also give the team's speed-up in the others")
+                         "quickest), the targets also give what fastmlp reached in the others")
     if result.get("prediction"):
-        parts += ["", "prediction, samples/s (forward only)", format_table(prediction_table(result))]
+        parts += ["", "prediction, samples/s (forward only; core round trip: timed just before each of fastmlp's "
+                  "runs, as in training)", format_table(prediction_table(result))]
     if result.get("fastmlp_first_call_seconds"):
         parts += ["", "fastmlp first call in this process (compile or cache load + a warm-up run): "
                   + ", ".join(f"{d} {s:.2f} s" for d, s in result["fastmlp_first_call_seconds"].items())]

@@ -158,10 +158,27 @@ def _summary(groups, skipped, warm_rates, n_samples, repeat):
     return out
 
 
+def _round_trip_probe(groups):
+    """fastmlp's all-threads entry (the first of ``groups``), the list its probe fills, and the probe: the cores'
+    round trip (machine.core_round_trip_ns), which Entry.call times just before each of that entry's timed runs."""
+    round_trips = []
+
+    def probe():
+        round_trips.append(machine.core_round_trip_ns())
+
+    return groups[0][0], round_trips, probe
+
+
+def _keep_round_trips(row, round_trips):
+    """Put the probe's round trips in ``row`` (none on one CPU)."""
+    if round_trips and None not in round_trips:
+        row["core_round_trip_ns"] = round_trips
+
+
 def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat):
     """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads; at batch >= 32 also 1 thread, and two
-    1-thread passes at once, whose samples/s is that of each) and peers; at batch >= 32 also the cores' round
-    trip (machine.core_round_trip_ns) just before each of fastmlp's timed runs on all threads, in
+    1-thread passes at once, whose samples/s is that of each) and peers; and the cores' round trip
+    (machine.core_round_trip_ns) just before each of fastmlp's timed runs on all threads, in
     ``core_round_trip_ns``: the i-th belongs to the i-th run, in the i-th round.
 
     ``models`` and ``data`` map a contender's name to its model and its prepared (X, targets); ``warm_data``
@@ -181,11 +198,7 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         return entry.contender.train_epoch(entry.model, warm_data[entry.contender.name], batch_size,
                                            learning_rate, entry.variant)
 
-    round_trips = []
-    team = groups[0][0] if batch_size >= 32 else None
-
-    def probe():
-        round_trips.append(machine.core_round_trip_ns())
+    team, round_trips, probe = _round_trip_probe(groups)
 
     def run_once(entry):
         seconds, loss = entry.call(
@@ -208,15 +221,16 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         "flops": roofline.epoch_flops(layer_sizes, n_samples, batch_size),
         "results": _summary(kept, skipped, warm_rates, n_samples, repeat),
     }
-    if round_trips and None not in round_trips:
-        row["core_round_trip_ns"] = round_trips
+    _keep_round_trips(row, round_trips)
     return row
 
 
 def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):
-    """Samples/s of predicting the labels of ``data`` (forward only), alternating contenders like training."""
+    """Samples/s of predicting the labels of ``data`` (forward only), alternating contenders like training, with
+    the cores' round trip just before each of fastmlp's timed runs (``core_round_trip_ns``, as in training)."""
     n_samples = len(data["fastmlp"][1])
     groups = _groups(fastmlp, peers, models, data)
+    team, round_trips, probe = _round_trip_probe(groups)
 
     def once(entry):
         entry.contender.predict(entry.model, entry.data, entry.variant)
@@ -232,11 +246,13 @@ def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):
             for _ in range(calls[id(entry)]):
                 once(entry)
 
-        seconds, _ = entry.call(job, once)
+        seconds, _ = entry.call(job, once, probe if entry is team else None)
         return seconds / calls[id(entry)], seconds
 
     _alternate(kept, run_once, repeat)
-    return {"samples": n_samples, "results": _summary(kept, skipped, warm_rates, n_samples, repeat)}
+    row = {"samples": n_samples, "results": _summary(kept, skipped, warm_rates, n_samples, repeat)}
+    _keep_round_trips(row, round_trips)
+    return row
 
 
 def best_peer(results, peer_names):

@@ -171,7 +171,7 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
     if trips:
         row["core_round_trip"] = {"lowest_ns": min(trips), "median_ns": statistics.median(trips),
                                   "highest_ns": max(trips)}
-        quick = quick_link_scaling(results, trips)
+        quick = quick_link_rounds(results, trips, row["samples"])
         if quick is not None:
             row["core_round_trip"].update(quick)
 
@@ -182,18 +182,21 @@ def _runs(results, label):
     return record["variants"][record["variant"]].get("seconds", []) if record and record["variant"] else []
 
 
-def quick_link_scaling(results, trips):
+def quick_link_rounds(results, trips, samples):
     """Where some rounds of a row found the way between the cores slow (a round trip over
-    machine.SLOW_LINK_FACTOR times the quickest), fastmlp's thread scaling in the other rounds alone (medians
-    of their runs, the i-th run of an entry being round i's), with how many rounds those are; None when no
-    round was slow or the thread settings were not both timed in a quick round."""
+    machine.SLOW_LINK_FACTOR times the quickest), fastmlp's samples/s in the other rounds alone (the median of
+    their runs, the i-th run of an entry being round i's) and, where one thread was timed too, the team's speed-up
+    in them, with how many rounds those are; None when no round was slow or fastmlp ran in no quick round."""
     bound = machine.SLOW_LINK_FACTOR * min(trips)
     quick = [i for i, trip in enumerate(trips) if trip <= bound]
     if len(quick) == len(trips):
         return None
     team, one = _runs(results, "fastmlp"), _runs(results, "fastmlp 1 thread")
     team, one = [team[i] for i in quick if i < len(team)], [one[i] for i in quick if i < len(one)]
-    if not team or not one:
+    if not team:
         return None
-    return {"quick_bound_ns": bound, "quick_rounds": len(quick),
-            "quick_thread_scaling": statistics.median(one) / statistics.median(team)}
+    out = {"quick_bound_ns": bound, "quick_rounds": len(quick),
+           "quick_samples_per_s": samples / statistics.median(team)}
+    if one:
+        out["quick_thread_scaling"] = statistics.median(one) / statistics.median(team)
+    return out

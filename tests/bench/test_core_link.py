@@ -1,6 +1,6 @@
 """The way between the cores, measured beside the bench's rows: a cache line's round trip through the team's
-barrier (machine.core_round_trip_ns), timed just before each of fastmlp's two-thread runs, and the team's
-speed-up in the rounds that found it quick (suite.quick_link_scaling)."""
+barrier (machine.core_round_trip_ns), timed just before each of fastmlp's runs on all threads, in training and in
+prediction, and what fastmlp reached in the rounds that found it quick (suite.quick_link_rounds)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from fastmlp.bench import machine, report, runner, suite
+from fastmlp.bench.peers import ALL_THREADS
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -41,22 +42,87 @@ def _results(team, one):
     return {label: {"variant": "v", "variants": {"v": {"seconds": seconds}}} for label, seconds in record.items()}
 
 
-def test_the_speed_up_of_the_rounds_with_a_quick_link():
+def test_the_speed_of_the_rounds_with_a_quick_link():
     # round 2 found the link slow (300 ns against 80): the team's 0.2 s run is left out, and so is the one-thread
     # run of round 2; the one-thread entry was timed in four rounds only
     results = _results([0.10, 0.11, 0.20, 0.10, 0.12], [0.18, 0.19, 0.20, 0.20])
-    quick = suite.quick_link_scaling(results, [80, 90, 300, 100, 85])
+    quick = suite.quick_link_rounds(results, [80, 90, 300, 100, 85], 1000)
     assert quick["quick_rounds"] == 4 and quick["quick_bound_ns"] == pytest.approx(120)
     assert quick["quick_thread_scaling"] == pytest.approx(0.19 / 0.105)
-    # no slow round: nothing to add to the row's own speed-up
-    assert suite.quick_link_scaling(results, [80, 90, 100, 100, 85]) is None
+    assert quick["quick_samples_per_s"] == pytest.approx(1000 / 0.105)
+    # no slow round: nothing to add to the row's own speeds
+    assert suite.quick_link_rounds(results, [80, 90, 100, 100, 85], 1000) is None
+    # no one-thread entry (prediction, small batches): the samples/s alone
+    del results["fastmlp 1 thread"]
+    assert set(suite.quick_link_rounds(results, [80, 90, 300, 100, 85], 1000)) == {
+        "quick_rounds", "quick_bound_ns", "quick_samples_per_s"}
 
 
 def test_the_report_shows_the_round_trips():
-    row = {"results": _results([0.10, 0.10, 0.20], [0.18, 0.18, 0.20]), "core_round_trip_ns": [80.0, 90.0, 300.0]}
+    row = {"results": _results([0.10, 0.10, 0.20], [0.18, 0.18, 0.20]), "core_round_trip_ns": [80.0, 90.0, 300.0],
+           "samples": 1000}
     for label in row["results"]:
         row["results"][label]["samples_per_s"] = 1000.0
     suite.derive(row, [], None)
     assert row["core_round_trip"]["median_ns"] == 90 and row["core_round_trip"]["quick_rounds"] == 2
-    entry = report._target("2 threads vs 1 thread", 1.7, 1.8, core_round_trip=row["core_round_trip"])
+    entry = report._target("2 threads vs 1 thread", 1.7, 1.8, core_round_trip=row["core_round_trip"],
+                           quick_measured=row["core_round_trip"]["quick_thread_scaling"])
     assert report._measured(entry) == "1.70x (core round trip 80-300 ns, 1.80x in the 2 rounds under 120 ns)"
+
+
+def _prediction_result(numpy_seconds, trips):
+    """A bench result with one prediction row of 10,000 samples: fastmlp's runs of 5 ms, but 10 ms in the
+    rounds with a round trip over 100 ns, and NumPy's ``numpy_seconds`` every round."""
+    team = [0.010 if trip > 100 else 0.005 for trip in trips]
+    row = {"network": "784-100-10", "dtype": "float32", "samples": 10_000, "core_round_trip_ns": trips,
+           "results": {"fastmlp": {"variant": "v", "variants": {"v": {"seconds": team}}},
+                       "numpy": {"variant": "v", "variants": {"v": {"seconds": [numpy_seconds] * len(trips)}}}}}
+    for record in row["results"].values():
+        record["samples_per_s"] = 10_000 / sorted(record["variants"]["v"]["seconds"])[len(trips) // 2]
+    suite.derive(row, ["numpy"], None)
+    return {"training": [], "prediction": [row], "peers": ["numpy"]}
+
+
+def test_prediction_rows_show_their_round_trips():
+    # three of five rounds slow: the median run is a slow one (1.0x NumPy), the quick rounds' 2.0x is noted
+    result = _prediction_result(0.010, [80.0, 300.0, 310.0, 90.0, 320.0])
+    assert report.prediction_table(result)[1][-1] == "80-320 ns"
+    target = next(t for t in report.targets(result) if "prediction" in t["target"])
+    assert target["met"] is False
+    assert report._measured(target) == "1.00x (core round trip 80-320 ns, 2.00x in the 2 rounds under 120 ns)"
+    # every round quick: the range alone
+    target = next(t for t in report.targets(_prediction_result(0.010, [80.0, 85.0, 90.0]))
+                  if "prediction" in t["target"])
+    assert report._measured(target) == "2.00x (core round trip 80-90 ns)"
+
+
+def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
+    """Training at every batch size and prediction: one round trip per timed run of fastmlp on all threads, none
+    for the other entries (the probe is the same kernel either way, so a fake one counts the calls)."""
+    monkeypatch.setattr(runner, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(runner, "WARM_SECONDS", 0.0)
+    monkeypatch.setattr(machine, "core_round_trip_ns", lambda: 75.0)
+
+    class Fake:
+        variants = (ALL_THREADS,)
+
+        def __init__(self, name):
+            self.name = name
+
+        def threads(self, variant):
+            return contextlib.nullcontext()
+
+        def train_epoch(self, model, data, batch_size, learning_rate, variant):
+            return 0.5
+
+        def predict(self, model, data, variant):
+            return None
+
+    fastmlp, peer = Fake("fastmlp"), Fake("numpy")
+    models, data = {"fastmlp": None, "numpy": None}, {"fastmlp": ([0] * 8, [0] * 8), "numpy": ([0] * 8, [0] * 8)}
+    row = runner.measure_training(fastmlp, [peer], models, data, data, ((4, 2), "mse"), 4, 0.1, repeat=2)
+    runs = len(row["results"]["fastmlp"]["variants"][ALL_THREADS]["seconds"])
+    assert runs >= 2 and row["core_round_trip_ns"] == [75.0] * runs
+    row = runner.measure_prediction(fastmlp, [peer], models, data, repeat=2, min_seconds=0.0)
+    runs = len(row["results"]["fastmlp"]["variants"][ALL_THREADS]["seconds"])
+    assert runs >= 2 and row["core_round_trip_ns"] == [75.0] * runs
