@@ -158,12 +158,22 @@ def _summary(groups, skipped, warm_rates, n_samples, repeat):
     return out
 
 
-def _round_trip_probe(groups):
+#: Idle seconds between prediction's warm-up and the round-trip probe. Numba's TBB workers spin for a moment
+#: after a parallel call, and a probe started straight after one read 460-830 ns where one a millisecond later
+#: read 70-80 (784-100-10 float32 prediction, Zen 4, five rounds); fastmlp's training team waits on an event
+#: instead, so its probe needs no pause.
+TBB_SPIN_SECONDS = 0.002
+
+
+def _round_trip_probe(groups, pause=0.0):
     """fastmlp's all-threads entry (the first of ``groups``), the list its probe fills, and the probe: the cores'
-    round trip (machine.core_round_trip_ns), which Entry.call times just before each of that entry's timed runs."""
+    round trip (machine.core_round_trip_ns) after ``pause`` seconds idle, which Entry.call times just before each
+    of that entry's timed runs."""
     round_trips = []
 
     def probe():
+        if pause:
+            time.sleep(pause)
         round_trips.append(machine.core_round_trip_ns())
 
     return groups[0][0], round_trips, probe
@@ -230,7 +240,7 @@ def measure_prediction(fastmlp, peers, models, data, repeat, min_seconds=0.1):
     the cores' round trip just before each of fastmlp's timed runs (``core_round_trip_ns``, as in training)."""
     n_samples = len(data["fastmlp"][1])
     groups = _groups(fastmlp, peers, models, data)
-    team, round_trips, probe = _round_trip_probe(groups)
+    team, round_trips, probe = _round_trip_probe(groups, TBB_SPIN_SECONDS)
 
     def once(entry):
         entry.contender.predict(entry.model, entry.data, entry.variant)

@@ -101,7 +101,9 @@ def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
     for the other entries (the probe is the same kernel either way, so a fake one counts the calls)."""
     monkeypatch.setattr(runner, "SETTLE_SECONDS", 0.0)
     monkeypatch.setattr(runner, "WARM_SECONDS", 0.0)
-    monkeypatch.setattr(machine, "core_round_trip_ns", lambda: 75.0)
+    log = []
+    monkeypatch.setattr(machine, "core_round_trip_ns", lambda: log.append("probe") or 75.0)
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: log.append(seconds))
 
     class Fake:
         variants = (ALL_THREADS,)
@@ -123,6 +125,11 @@ def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
     row = runner.measure_training(fastmlp, [peer], models, data, data, ((4, 2), "mse"), 4, 0.1, repeat=2)
     runs = len(row["results"]["fastmlp"]["variants"][ALL_THREADS]["seconds"])
     assert runs >= 2 and row["core_round_trip_ns"] == [75.0] * runs
+    # training's probe follows the warm-up at once (the team's threads wait on an event, they do not spin)
+    assert all(log[i - 1] != runner.TBB_SPIN_SECONDS for i, item in enumerate(log) if item == "probe")
+    log.clear()
     row = runner.measure_prediction(fastmlp, [peer], models, data, repeat=2, min_seconds=0.0)
     runs = len(row["results"]["fastmlp"]["variants"][ALL_THREADS]["seconds"])
     assert runs >= 2 and row["core_round_trip_ns"] == [75.0] * runs
+    # prediction's waits for Numba's TBB workers to stop spinning first
+    assert [log[i - 1] for i, item in enumerate(log) if item == "probe"] == [runner.TBB_SPIN_SECONDS] * runs
