@@ -74,7 +74,10 @@ def exp_nonpositive_float64(x):
     # Clamped at -708 the polynomial cannot overflow, even as Python (NUMBA_DISABLE_JIT).
     t = x if x >= -708.0 else -708.0
     y = t * 1.4426950408889634 - 0.5  # rounded to nearest by truncation toward zero, as t <= 0
-    k = np.int64(y)
+    # np.int32, not np.int64 (k >= -1022 fits either, with the same value): AVX2 has no vector conversion between
+    # float64 and int64 (AVX-512's vcvttpd2qq and vcvtqq2pd), so LLVM converted one value at a time there, and a
+    # float64 sigmoid took 2.8 ns (Zen 4, AVX2 code; 1.2 ns with AVX-512's).
+    k = np.int32(y)
     n = np.float64(k)
     r = t - n * 0.693359375
     r = r + n * 2.121944400546905827679e-4
