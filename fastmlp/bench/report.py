@@ -83,14 +83,17 @@ def _find(rows, network, dtype, batch_size=None):
     return None
 
 
-def _link(row, baseline):
+def _link(row, peer):
     """A ratio target's notes on the way between the cores in ``row``'s rounds: their round trips and, where some
-    were slow, fastmlp's samples/s in the others over ``baseline`` (samples/s)."""
+    were slow, fastmlp's samples/s over ``peer``'s in the others (over all of the peer's runs if it was timed in
+    none of them)."""
     trip = row and row.get("core_round_trip")
     if not trip:
         return {}
-    quick = trip.get("quick_samples_per_s")
-    return {"core_round_trip": trip, "quick_measured": quick / baseline if quick and baseline else None}
+    rates = trip.get("quick_samples_per_s", {})
+    baseline = rates.get(peer) or row["results"].get(peer, {}).get("samples_per_s")
+    return {"core_round_trip": trip,
+            "quick_measured": rates["fastmlp"] / baseline if "fastmlp" in rates and baseline else None}
 
 
 def _target(name, measured, required, unit="x", **context):
@@ -104,7 +107,7 @@ def targets(result: dict) -> list[dict]:
     for batch_size, ratio in MAIN_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: vs best peer", row and row["ratio"], ratio,
-                           **_link(row, row and row["best_peer_samples_per_s"])))
+                           **_link(row, row and row["best_peer"])))
     for batch_size, scaling in THREAD_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         trip = (row and row.get("core_round_trip")) or {}
@@ -122,7 +125,7 @@ def targets(result: dict) -> list[dict]:
     row = _find(prediction, "784-100-10", "float32")
     numpy = row and row["results"].get("numpy", {}).get("samples_per_s")
     out.append(_target("784-100-10 float32 prediction (10,000 test images): vs NumPy",
-                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY, **_link(row, numpy)))
+                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY, **_link(row, "numpy")))
     for network, dtype in AHEAD_EVERYWHERE:
         rows = [r for r in training + prediction if (r["network"], r["dtype"]) == (network, dtype)]
         worst = min((r["ratio"] for r in rows if r.get("ratio")), default=None)

@@ -184,19 +184,23 @@ def _runs(results, label):
 
 def quick_link_rounds(results, trips, samples):
     """Where some rounds of a row found the way between the cores slow (a round trip over
-    machine.SLOW_LINK_FACTOR times the quickest), fastmlp's samples/s in the other rounds alone (the median of
-    their runs, the i-th run of an entry being round i's) and, where one thread was timed too, the team's speed-up
-    in them, with how many rounds those are; None when no round was slow or fastmlp ran in no quick round."""
+    machine.SLOW_LINK_FACTOR times the quickest), every contender's samples/s in the other rounds alone (the median
+    of its runs in them, the i-th run of an entry being round i's; contenders timed in none of them left out) and
+    fastmlp's thread scaling in them, with how many rounds those are; None when no round was slow or fastmlp ran in
+    no quick round."""
     bound = machine.SLOW_LINK_FACTOR * min(trips)
     quick = [i for i, trip in enumerate(trips) if trip <= bound]
     if len(quick) == len(trips):
         return None
-    team, one = _runs(results, "fastmlp"), _runs(results, "fastmlp 1 thread")
-    team, one = [team[i] for i in quick if i < len(team)], [one[i] for i in quick if i < len(one)]
-    if not team:
+    rates = {}
+    for label in results:
+        runs = _runs(results, label)
+        runs = [runs[i] for i in quick if i < len(runs)]
+        if runs:
+            rates[label] = samples / statistics.median(runs)
+    if "fastmlp" not in rates:
         return None
-    out = {"quick_bound_ns": bound, "quick_rounds": len(quick),
-           "quick_samples_per_s": samples / statistics.median(team)}
-    if one:
-        out["quick_thread_scaling"] = statistics.median(one) / statistics.median(team)
+    out = {"quick_bound_ns": bound, "quick_rounds": len(quick), "quick_samples_per_s": rates}
+    if "fastmlp 1 thread" in rates:
+        out["quick_thread_scaling"] = rates["fastmlp"] / rates["fastmlp 1 thread"]
     return out

@@ -49,7 +49,7 @@ def test_the_speed_of_the_rounds_with_a_quick_link():
     quick = suite.quick_link_rounds(results, [80, 90, 300, 100, 85], 1000)
     assert quick["quick_rounds"] == 4 and quick["quick_bound_ns"] == pytest.approx(120)
     assert quick["quick_thread_scaling"] == pytest.approx(0.19 / 0.105)
-    assert quick["quick_samples_per_s"] == pytest.approx(1000 / 0.105)
+    assert quick["quick_samples_per_s"] == pytest.approx({"fastmlp": 1000 / 0.105, "fastmlp 1 thread": 1000 / 0.19})
     # no slow round: nothing to add to the row's own speeds
     assert suite.quick_link_rounds(results, [80, 90, 100, 100, 85], 1000) is None
     # no one-thread entry (prediction, small batches): the samples/s alone
@@ -72,28 +72,38 @@ def test_the_report_shows_the_round_trips():
 
 def _prediction_result(numpy_seconds, trips):
     """A bench result with one prediction row of 10,000 samples: fastmlp's runs of 5 ms, but 10 ms in the
-    rounds with a round trip over 100 ns, and NumPy's ``numpy_seconds`` every round."""
+    rounds with a round trip over 100 ns, and NumPy's ``numpy_seconds`` in its rounds (as many as given)."""
     team = [0.010 if trip > 100 else 0.005 for trip in trips]
     row = {"network": "784-100-10", "dtype": "float32", "samples": 10_000, "core_round_trip_ns": trips,
            "results": {"fastmlp": {"variant": "v", "variants": {"v": {"seconds": team}}},
-                       "numpy": {"variant": "v", "variants": {"v": {"seconds": [numpy_seconds] * len(trips)}}}}}
+                       "numpy": {"variant": "v", "variants": {"v": {"seconds": numpy_seconds}}}}}
     for record in row["results"].values():
-        record["samples_per_s"] = 10_000 / sorted(record["variants"]["v"]["seconds"])[len(trips) // 2]
+        seconds = record["variants"]["v"]["seconds"]
+        record["samples_per_s"] = 10_000 / sorted(seconds)[len(seconds) // 2]
     suite.derive(row, ["numpy"], None)
     return {"training": [], "prediction": [row], "peers": ["numpy"]}
 
 
+def _prediction_target(result):
+    return next(t for t in report.targets(result) if "prediction" in t["target"])
+
+
 def test_prediction_rows_show_their_round_trips():
     # three of five rounds slow: the median run is a slow one (1.0x NumPy), the quick rounds' 2.0x is noted
-    result = _prediction_result(0.010, [80.0, 300.0, 310.0, 90.0, 320.0])
+    result = _prediction_result([0.010] * 5, [80.0, 300.0, 310.0, 90.0, 320.0])
     assert report.prediction_table(result)[1][-1] == "80-320 ns"
-    target = next(t for t in report.targets(result) if "prediction" in t["target"])
+    target = _prediction_target(result)
     assert target["met"] is False
     assert report._measured(target) == "1.00x (core round trip 80-320 ns, 2.00x in the 2 rounds under 120 ns)"
+    # the quick rounds are compared with NumPy's runs in the same rounds (8 ms in rounds 0 and 3), and with all
+    # of NumPy's runs where it ran in none of them (one run, in a row whose round 0 was slow)
+    result = _prediction_result([0.008, 0.012, 0.012, 0.008, 0.012], [80.0, 300.0, 310.0, 90.0, 320.0])
+    assert report._measured(_prediction_target(result)).endswith(", 1.60x in the 2 rounds under 120 ns)")
+    result = _prediction_result([0.012], [300.0, 80.0, 90.0])
+    assert report._measured(_prediction_target(result)).endswith(", 2.40x in the 2 rounds under 120 ns)")
     # every round quick: the range alone
-    target = next(t for t in report.targets(_prediction_result(0.010, [80.0, 85.0, 90.0]))
-                  if "prediction" in t["target"])
-    assert report._measured(target) == "2.00x (core round trip 80-90 ns)"
+    assert report._measured(_prediction_target(_prediction_result([0.010] * 3, [80.0, 85.0, 90.0]))) == (
+        "2.00x (core round trip 80-90 ns)")
 
 
 def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
