@@ -110,14 +110,11 @@ def targets(result: dict) -> list[dict]:
                            **_link(row, row and row["best_peer"])))
     for batch_size, scaling in THREAD_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
-        trip = (row and row.get("core_round_trip")) or {}
         out.append(_target(f"784-100-10 float32 batch {batch_size}: {THREAD_SCALING}",
                            row and row.get("thread_scaling"), scaling,
                            two_at_once_scaling=row and row.get("two_at_once_scaling"),
                            matmul_thread_scaling=row and row.get("matmul_thread_scaling"),
-                           host_steal=row and row.get("host_steal"),
-                           core_round_trip=row and row.get("core_round_trip"),
-                           quick_measured=trip.get("quick_thread_scaling")))
+                           host_steal=row and row.get("host_steal"), **_link(row, "fastmlp 1 thread")))
     for batch_size, share in STEP_SHARE_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",

@@ -185,9 +185,8 @@ def _runs(results, label):
 def quick_link_rounds(results, trips, samples):
     """Where some rounds of a row found the way between the cores slow (a round trip over
     machine.SLOW_LINK_FACTOR times the quickest), every contender's samples/s in the other rounds alone (the median
-    of its runs in them, the i-th run of an entry being round i's; contenders timed in none of them left out) and
-    fastmlp's thread scaling in them, with how many rounds those are; None when no round was slow or fastmlp ran in
-    no quick round."""
+    of its runs in them, the i-th run of an entry being round i's; contenders timed in none of them left out), with
+    how many rounds those are; None when no round was slow or fastmlp ran in no quick round."""
     bound = machine.SLOW_LINK_FACTOR * min(trips)
     quick = [i for i, trip in enumerate(trips) if trip <= bound]
     if len(quick) == len(trips):
@@ -200,7 +199,4 @@ def quick_link_rounds(results, trips, samples):
             rates[label] = samples / statistics.median(runs)
     if "fastmlp" not in rates:
         return None
-    out = {"quick_bound_ns": bound, "quick_rounds": len(quick), "quick_samples_per_s": rates}
-    if "fastmlp 1 thread" in rates:
-        out["quick_thread_scaling"] = rates["fastmlp"] / rates["fastmlp 1 thread"]
-    return out
+    return {"quick_bound_ns": bound, "quick_rounds": len(quick), "quick_samples_per_s": rates}
