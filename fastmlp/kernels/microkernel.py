@@ -77,6 +77,16 @@ WIDTHS64 = tile_widths(TARGET.isa, 8)
 #: Fewest rows of a tile NV vectors wide whose chains keep the FMA units busy (CHAINS): a last tile of fewer
 #: rows shares the rows of the one before it (tile_rows).
 FULL_ROWS32, FULL_ROWS64 = -(-CHAINS // NV32), -(-CHAINS // NV64)
+#: Most rows of a tile with at most one vector in each of its loops (fewer columns than NV vectors: the 4
+#: float32 columns past 96 of 100, 10 outputs): as many accumulators as a whole tile, one vector a row, so that
+#: a narrow tile too has CHAINS chains where MR rows would leave the FMA units waiting on their latency (AVX2:
+#: 12 rows, not 6; AVX-512's MR is 12 already). 24 x 784 blocks of gemm_panels on one Zen 4 thread with AVX2 code,
+#: ns a row: 96 columns 1,591, 100 columns 1,826 (the 6 x 1 tail of 4 columns cost 235, more than 8 columns alone,
+#: 192), 10 columns 389 against 16 columns' 271; with tall tiles 1,798, 354 and 169 (a 12 x 1 loop issues 40
+#: instructions for its 12 FMAs, so it stays short of the FMA units' pace). One thread, AVX2 code, Fashion-MNIST,
+#: the best of six alternating process pairs, us a sample: 784-15-10 float32 prediction 0.506 against 0.572,
+#: training at batch 32 1.256 against 1.390; 784-100-10 2.103 against 2.118 and 4.763 against 4.818.
+TALL32, TALL64 = (MR32 * NV32 if MR32 < CHAINS else MR32), (MR64 * NV64 if MR64 < CHAINS else MR64)
 #: Columns of B per panel in gemm_panels' layout: one tile's width.
 PANEL32, PANEL64 = NV32 * VW32, NV64 * VW64
 #: The edge tile (_edge): at most EDGE_COLS columns, each EDGE_VECTORS vectors of rows, so that its
@@ -334,30 +344,33 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
           decay, rate, nesterov):
     """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
     t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
-    dtype. Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index]
-    and makes SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov
-    else v), with V, mu, decay and rate of C's dtype and nesterov a boolean; the other modes take V None, and
-    their code then holds no momentum step (compiling it into every tile took a third longer).
+    dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM (a caller that passes more rows does nothing).
+    Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index] and makes
+    SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov else v),
+    with V, mu, decay and rate of C's dtype and nesterov a boolean; the other modes take V None, and their code
+    then holds no momentum step (compiling it into every tile took a third longer).
 
-    One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last
-    vector a loop of its own under a mask: a mask live across a loop of many accumulators would not fit
-    AVX2's registers beside them (tests/kernels/test_spills.py). With ``whole`` true the caller vouches
-    that B's buffer goes on for a whole vector past the partial one's first column in every t; that loop
-    then loads it unmasked and masks only the write-back, on AVX2 only: there a loop of masked loads took
-    1.4 times as long as one of plain loads, while AVX-512's masked loads were faster than whole ones,
-    which cross a cache line at nearly every t (measured on Zen 5, both code paths). On AVX-512 a partial
-    vector of at most half the lanes (100 float32 columns: 6 whole vectors and 4) runs in vectors of half the
-    width: Zen 4 executes a 512-bit FMA as two 256-bit halves, so the 4 columns cost half a 512-bit FMA per
-    row and t instead of a whole one, and elsewhere the narrower FMA costs the same. 784 x 100 on one Zen 4
-    thread, blocks of 24 (gemm_panels) and 32 (gemm) rows, three alternating pairs, ns a row: float32
+    One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last vector a
+    loop of its own under a mask: a mask live across a loop of many accumulators would not fit AVX2's registers
+    beside them (tests/kernels/test_spills.py), so a tall tile's masked loop runs in two of at most MR rows. With
+    ``whole`` true the caller vouches that B's buffer goes on for a whole vector past the partial one's first column
+    in every t; that loop then loads it unmasked and masks only the write-back, on AVX2 only: there a loop of masked
+    loads took 1.4 times as long as one of plain loads, while AVX-512's masked loads were faster than whole ones,
+    which cross a cache line at nearly every t (measured on Zen 5, both code paths). On AVX-512 a partial vector of
+    at most half the lanes (100 float32 columns: 6 whole vectors and 4) runs in vectors of half the width: Zen 4
+    executes a 512-bit FMA as two 256-bit halves, so the 4 columns cost half a 512-bit FMA per row and t instead of
+    a whole one, and elsewhere the narrower FMA costs the same. 784 x 100 on one Zen 4 thread, blocks of 24
+    (gemm_panels) and 32 (gemm) rows, three alternating pairs, ns a row: float32
     1686-1690 / 1586-1670 and 1658-1836 / 1598-1645; float64 3079-3194 / 2978-3010 and 3168-3289 / 3063-3159."""
     if not isinstance(C, types.Array) or C.dtype not in (types.float32, types.float64):
         return None
     if not isinstance(A, types.Array) or not isinstance(A.dtype, (types.Integer, types.Float)) or B.dtype != C.dtype:
         return None
     dtype = C.dtype
-    mr, widths = (MR32, WIDTHS32) if dtype == types.float32 else (MR64, WIDTHS64)
+    mr, widths, tall = (MR32, WIDTHS32, TALL32) if dtype == types.float32 else (MR64, WIDTHS64, TALL64)
     stepping = not isinstance(V, types.NoneType)
+    if stepping:  # the momentum step's factors stay in registers beside the accumulators: no tall tiles
+        tall = mr
     if stepping and (not isinstance(V, types.Array) or V.dtype != C.dtype):
         return None
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
@@ -411,11 +424,11 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         key = builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)), ir.Constant(i64, stride)), full)
         done = builder.append_basic_block("tile.done")
         switch = builder.switch(key, done)
-        for r in range(1, mr + 1):
+        for r in range(1, tall + 1):  # rows past MR: tall tiles, at most one whole vector
             after = builder.append_basic_block(f"tile.{r}.after")
             tail = builder.append_basic_block(f"tile.{r}.tail")
             switch.add_case(ir.Constant(i64, (r - 1) * stride), after)
-            for v in range(1, widths[r] + 1):
+            for v in range(1, (widths[r] if r <= mr else 1) + 1):
                 block = builder.append_basic_block(f"tile.{r}x{v}")
                 switch.add_case(ir.Constant(i64, (r - 1) * stride + v), block)
                 builder.position_at_end(block)
@@ -425,10 +438,20 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
             builder.position_at_end(tail)
             if emit.avx2:
                 with builder.if_else(whole) as (then_whole, then_masked):
-                    for loads_masked, branch in ((False, then_whole), (True, then_masked)):
-                        with branch:
-                            emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
-                                      tail_momentum, done, load_mask=loads_masked)
+                    with then_whole:
+                        emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
+                                  tail_momentum, done, load_mask=False)
+                    with then_masked:  # the mask lives across the loop: a tall tile's rows in two loops of MR
+                        for first, count in ((0, min(r, mr)), (mr, r - mr)):
+                            if count <= 0:
+                                continue
+                            at = ir.Constant(i64, first)
+                            rest = builder.append_basic_block(f"tile.{r}.tail.{first}") if first + count < r else done
+                            emit.tile(count, 1, mask, builder.gep(pa, [builder.mul(a_rs, at)]), a_rs, a_ts, pb_tail,
+                                      b_ts, builder.gep(pc_tail, [builder.mul(c_rs, at)]), c_rs, n_t, alpha, mode,
+                                      tail_momentum, rest)
+                            if rest is not done:
+                                builder.position_at_end(rest)
                 builder.unreachable()
             elif half is not None:
                 with builder.if_else(narrow) as (then_half, then_full):
@@ -550,12 +573,16 @@ def chunk_mode(mode, t0):
 
 
 @kernel
-def tile_rows(left, itemsize):
-    """Rows of the next row tile of a rectangle with ``left`` rows still to go, for C's ``itemsize``: MR, but
-    where that would leave a last tile too short to keep the FMA units busy (fewer than FULL_ROWS rows, as 32
-    samples leave 2 after five tiles of 6), the last two share their rows about evenly (4 and 4). The tile
-    shapes change no value: each element is its own chain."""
-    mr, fewest = (MR32, FULL_ROWS32) if itemsize == 4 else (MR64, FULL_ROWS64)
+def tile_rows(left, itemsize, tall=False):
+    """Rows of the next row tile of a rectangle with ``left`` rows still to go, for C's ``itemsize``: MR (TALL
+    with ``tall``, for tiles of at most one vector a loop), but where that would leave a last tile too short to
+    keep the FMA units busy (fewer than FULL_ROWS rows, as 32 samples leave 2 after five tiles of 6; CHAINS rows
+    of one vector), the last two share their rows about evenly (4 and 4). The tile shapes change no value: each
+    element is its own chain."""
+    if tall:
+        mr, fewest = (TALL32, CHAINS) if itemsize == 4 else (TALL64, CHAINS)
+    else:
+        mr, fewest = (MR32, FULL_ROWS32) if itemsize == 4 else (MR64, FULL_ROWS64)
     if mr < left < mr + fewest:
         return left // 2
     return min(left, mr)
@@ -584,6 +611,7 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
             nesterov):
     """gemm's tiles, with every mode of _tile."""
     single = C.itemsize == 4
+    lanes = VW32 if single else VW64
     if a_ts == 1:
         chunk = KC
     else:
@@ -595,9 +623,10 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
+            tall = cols < 2 * lanes and V is None  # _tile's tall tiles
             r0 = 0
             while r0 < n_rows:
-                rows = tile_rows(n_rows - r0, C.itemsize)
+                rows = tile_rows(n_rows - r0, C.itemsize, tall)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
                       C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate,
                       nesterov)
@@ -781,15 +810,17 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     """
     single = C.itemsize == 4
     panel = PANEL32 if single else PANEL64
+    lanes = VW32 if single else VW64
     chunk = KC
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         written = chunk_mode(mode, t0)
         for c0 in range(0, n_cols, panel):
             b_at = b_off + (c0 // panel) * T * panel + t0 * panel
+            tall = n_cols - c0 < 2 * lanes  # _tile's tall tiles
             r0 = 0
             while r0 < n_rows:
-                rows = tile_rows(n_rows - r0, C.itemsize)
+                rows = tile_rows(n_rows - r0, C.itemsize, tall)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
                       rows, min(panel, n_cols - c0), n_t, alpha, written, True, None, alpha, alpha, alpha, False)
                 r0 += rows

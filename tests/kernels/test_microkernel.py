@@ -25,12 +25,13 @@ from markers import needs_jit
 
 DTYPES = [np.float32, np.float64]
 # Rows, columns and t lengths across the edge tiles of every target: 1 .. MR + 1 rows, masked and full last
-# vectors (widths 8 and 16), several row tiles and column panels, T past one KC chunk, T = 0, and rows past
+# vectors (widths 8 and 16), several row tiles and column panels, panels of under two vectors over more than MR
+# rows (tall tiles: 10 x 12, and the last panel of 17, 40 and 100 columns), T past one KC chunk, T = 0, and rows past
 # one block of gemm_packed's copy (MC_DOWN); its edge tiles (a few columns past the last whole vector, rows
 # past one EDGE_ROWS), with T past one chunk.
 SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5), (1, 130, 9),
           (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3), (microkernel.MC_DOWN + 17, 20, 70),
-          (2 * microkernel.EDGE_ROWS32 + 7, 100, 70)]
+          (2 * microkernel.EDGE_ROWS32 + 7, 100, 70), (10, 12, 50)]
 SHAPES_DISABLED_JIT = [(1, 1, 1), (5, 3, 7), (13, 17, 9), (3, 10, 0)]
 
 

@@ -144,20 +144,26 @@ def test_tile_shapes_fit_the_register_file(subtests):
     """MR x NV accumulators + NV loads of B + one broadcast of A <= the vector registers of the ISA; and on this
     machine's target, a rectangle's row tiles (tile_rows) cover its rows with none longer than MR and none
     shorter than FULL_ROWS (too few chains for the FMA units), unless the rectangle is, or no split into tiles
-    of MR or fewer rows can avoid it."""
+    of MR or fewer rows can avoid it; tall tiles (one vector a row) likewise with TALL and CHAINS, and TALL has
+    as many accumulators as a whole tile, or CHAINS where MR rows reach it."""
     for isa, registers in (("avx2", 16), ("avx512", 32), ("portable", 16)):
         for itemsize in (4, 8):
             with subtests.test(isa=isa, itemsize=itemsize):
                 rows, vectors, lanes = tile_shape(isa, itemsize)
                 assert rows * vectors + vectors + 1 <= registers
                 assert lanes * itemsize == {"avx2": 32, "avx512": 64}.get(isa, 16)
-    for itemsize, most, fewest in ((4, microkernel.MR32, microkernel.FULL_ROWS32),
-                                   (8, microkernel.MR64, microkernel.FULL_ROWS64)):
+    for mr, vectors, tall in ((microkernel.MR32, microkernel.NV32, microkernel.TALL32),
+                              (microkernel.MR64, microkernel.NV64, microkernel.TALL64)):
+        assert tall == (mr if mr >= microkernel.CHAINS else mr * vectors)
+    for itemsize, narrow, most, fewest in ((4, False, microkernel.MR32, microkernel.FULL_ROWS32),
+                                           (8, False, microkernel.MR64, microkernel.FULL_ROWS64),
+                                           (4, True, microkernel.TALL32, microkernel.CHAINS),
+                                           (8, True, microkernel.TALL64, microkernel.CHAINS)):
         for n in range(1, 4 * most + 2):
-            with subtests.test(itemsize=itemsize, rows=n):
+            with subtests.test(itemsize=itemsize, tall=narrow, rows=n):
                 tiles = []
                 while sum(tiles) < n:
-                    tiles.append(microkernel.tile_rows(n - sum(tiles), itemsize))
+                    tiles.append(microkernel.tile_rows(n - sum(tiles), itemsize, narrow))
                 assert sum(tiles) == n and max(tiles) <= most, tiles
                 assert min(tiles) >= min(n, fewest, (most + 1) // 2), tiles  # 7 rows of MR 6: 3 and 4
 
