@@ -80,10 +80,10 @@ FULL_ROWS32, FULL_ROWS64 = -(-CHAINS // NV32), -(-CHAINS // NV64)
 #: Most rows of a tile with at most one vector in each of its loops (fewer columns than NV vectors: the 4
 #: float32 columns past 96 of 100, 10 outputs): as many accumulators as a whole tile, one vector a row, so that
 #: a narrow tile too has CHAINS chains where MR rows would leave the FMA units waiting on their latency (AVX2:
-#: 12 rows, not 6; AVX-512's MR is 12 already). 24 x 784 blocks of gemm_panels on one Zen 4 thread with AVX2 code,
+#: 12 rows, not 6; AVX-512's MR is 12 already). 24 x 784 blocks of gemm_panels on one Zen 3 thread (AVX2),
 #: ns a row: 96 columns 1,591, 100 columns 1,826 (the 6 x 1 tail of 4 columns cost 235, more than 8 columns alone,
 #: 192), 10 columns 389 against 16 columns' 271; with tall tiles 1,798, 354 and 169 (a 12 x 1 loop issues 40
-#: instructions for its 12 FMAs, so it stays short of the FMA units' pace). One thread, AVX2 code, Fashion-MNIST,
+#: instructions for its 12 FMAs, so it stays short of the FMA units' pace). One Zen 3 thread, Fashion-MNIST,
 #: the best of six alternating process pairs, us a sample: 784-15-10 float32 prediction 0.506 against 0.572,
 #: training at batch 32 1.256 against 1.390; 784-100-10 2.103 against 2.118 and 4.763 against 4.818.
 TALL32, TALL64 = (MR32 * NV32 if MR32 < CHAINS else MR32), (MR64 * NV64 if MR64 < CHAINS else MR64)
