@@ -74,6 +74,11 @@ def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
 #: A round of a bench row whose core round trip took over this many times the row's quickest found the way
 #: between the cores slow (report, suite.quick_link_rounds).
 SLOW_LINK_FACTOR = 1.5
+#: A core round trip under this many nanoseconds: the two virtual CPUs shared one physical core (the line never
+#: left it), and every two-thread run was slower for it, so such a round is no quick one and no baseline either.
+#: 2-vCPU guests: Zen 4 30-45 ns shared against 71-88 apart; Zen 3 40-42 ns shared against 85-110 apart, and the
+#: one shared round of a prediction row ran at 0.63x NumPy against the row's 1.11x.
+SHARED_CORE_NS = 60.0
 
 
 #: Host flags worth naming: the vector and FMA extensions the kernels can be built for.

@@ -8,7 +8,7 @@ import platform
 import statistics
 import sys
 
-from .machine import SLOW_LINK_FACTOR, describe_target
+from .machine import SHARED_CORE_NS, SLOW_LINK_FACTOR, describe_target
 
 
 def machine() -> dict:
@@ -171,8 +171,8 @@ def _measured(entry) -> str:
         if trip:
             notes.append(f"core round trip {trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns")
             if entry.get("quick_measured"):
-                notes.append(f"{entry['quick_measured']:.2f}x in the {trip['quick_rounds']} rounds under "
-                             f"{trip['quick_bound_ns']:.0f} ns")
+                notes.append(f"{entry['quick_measured']:.2f}x in the {trip['quick_rounds']} rounds at "
+                             f"{trip['quick_floor_ns']:.0f}-{trip['quick_bound_ns']:.0f} ns")
         shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
         return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"
@@ -308,8 +308,10 @@ def text_report(result: dict) -> str:
                          f"{max(t['highest_ns'] for t in trips):.0f} ns. A trip several times the quickest is a slow "
                          "way between the cores: the team's threads then wait as much longer for every line of sums "
                          "and deltas that the other one wrote, and two-thread rows slow down where one-thread runs "
-                         f"do not. Where only some of a row's rounds were slow (over {SLOW_LINK_FACTOR:g}x its "
-                         "quickest), the targets also give what fastmlp reached in the others")
+                         f"do not; one under {SHARED_CORE_NS:.0f} ns means both virtual CPUs ran on one physical "
+                         "core, which slows the team too. Where only some of a row's rounds were slow (over "
+                         f"{SLOW_LINK_FACTOR:g}x its quickest at {SHARED_CORE_NS:.0f} ns or more) or shared a core, "
+                         "the targets also give what fastmlp reached in the others")
     if result.get("prediction"):
         parts += ["", "prediction, samples/s (forward only; core round trip: timed just before each of fastmlp's "
                   "runs, as in training)", format_table(prediction_table(result))]

@@ -184,11 +184,15 @@ def _runs(results, label):
 
 def quick_link_rounds(results, trips, samples):
     """Where some rounds of a row found the way between the cores slow (a round trip over
-    machine.SLOW_LINK_FACTOR times the quickest), every contender's samples/s in the other rounds alone (the median
-    of its runs in them, the i-th run of an entry being round i's; contenders timed in none of them left out), with
-    how many rounds those are; None when no round was slow or fastmlp ran in no quick round."""
-    bound = machine.SLOW_LINK_FACTOR * min(trips)
-    quick = [i for i, trip in enumerate(trips) if trip <= bound]
+    machine.SLOW_LINK_FACTOR times the quickest) or the two virtual CPUs on one core (under machine.SHARED_CORE_NS,
+    which sets no baseline), every contender's samples/s in the other rounds alone (the median of its runs in them,
+    the i-th run of an entry being round i's; contenders timed in none of them left out), with how many rounds those
+    are and their bounds; None when every round was quick or fastmlp ran in no quick round."""
+    apart = [trip for trip in trips if trip >= machine.SHARED_CORE_NS]
+    if not apart:
+        return None
+    floor, bound = machine.SHARED_CORE_NS, machine.SLOW_LINK_FACTOR * min(apart)
+    quick = [i for i, trip in enumerate(trips) if floor <= trip <= bound]
     if len(quick) == len(trips):
         return None
     rates = {}
@@ -199,4 +203,5 @@ def quick_link_rounds(results, trips, samples):
             rates[label] = samples / statistics.median(runs)
     if "fastmlp" not in rates:
         return None
-    return {"quick_bound_ns": bound, "quick_rounds": len(quick), "quick_samples_per_s": rates}
+    return {"quick_floor_ns": floor, "quick_bound_ns": bound, "quick_rounds": len(quick),
+            "quick_samples_per_s": rates}

@@ -52,6 +52,12 @@ def test_the_speed_of_the_rounds_with_a_quick_link():
     assert quick["quick_samples_per_s"] == pytest.approx({"fastmlp": 1000 / 0.105, "fastmlp 1 thread": 1000 / 0.19})
     # no slow round: nothing to add to the row's own speeds
     assert suite.quick_link_rounds(results, [80, 90, 100, 100, 85], 1000) is None
+    # a round under SHARED_CORE_NS (both virtual CPUs on one core, round 0) is no quick round and sets no baseline:
+    # the quick ones are rounds 1 and 4, within 1.5x of round 4's 85 ns
+    quick = suite.quick_link_rounds(results, [40, 90, 300, 130, 85], 1000)
+    assert quick["quick_rounds"] == 2 and quick["quick_bound_ns"] == pytest.approx(127.5)
+    assert quick["quick_samples_per_s"]["fastmlp"] == pytest.approx(1000 / 0.115)
+    assert suite.quick_link_rounds(results, [40, 42, 45, 41, 40], 1000) is None
     # fastmlp ran in no quick round: nothing to compare
     assert suite.quick_link_rounds(_results([0.2], [0.18]), [300, 90], 1000) is None
 
@@ -65,7 +71,7 @@ def test_the_report_shows_the_round_trips():
     assert row["core_round_trip"]["median_ns"] == 90 and row["core_round_trip"]["quick_rounds"] == 2
     (entry,) = [t for t in report.targets({"training": [row]}) if t["target"].endswith(f"32: {report.THREAD_SCALING}")]
     # all rounds: 0.19 s / 0.12 s; the two quick ones: 0.185 s / 0.11 s
-    assert report._measured(entry) == "1.58x (core round trip 80-300 ns, 1.68x in the 2 rounds under 120 ns)"
+    assert report._measured(entry) == "1.58x (core round trip 80-300 ns, 1.68x in the 2 rounds at 60-120 ns)"
 
 
 def _prediction_result(numpy_seconds, trips):
@@ -92,13 +98,13 @@ def test_prediction_rows_show_their_round_trips():
     assert report.prediction_table(result)[1][-1] == "80-320 ns"
     target = _prediction_target(result)
     assert target["met"] is False
-    assert report._measured(target) == "1.00x (core round trip 80-320 ns, 2.00x in the 2 rounds under 120 ns)"
+    assert report._measured(target) == "1.00x (core round trip 80-320 ns, 2.00x in the 2 rounds at 60-120 ns)"
     # the quick rounds are compared with NumPy's runs in the same rounds (8 ms in rounds 0 and 3), and with all
     # of NumPy's runs where it ran in none of them (one run, in a row whose round 0 was slow)
     result = _prediction_result([0.008, 0.012, 0.012, 0.008, 0.012], [80.0, 300.0, 310.0, 90.0, 320.0])
-    assert report._measured(_prediction_target(result)).endswith(", 1.60x in the 2 rounds under 120 ns)")
+    assert report._measured(_prediction_target(result)).endswith(", 1.60x in the 2 rounds at 60-120 ns)")
     result = _prediction_result([0.012], [300.0, 80.0, 90.0])
-    assert report._measured(_prediction_target(result)).endswith(", 2.40x in the 2 rounds under 120 ns)")
+    assert report._measured(_prediction_target(result)).endswith(", 2.40x in the 2 rounds at 60-120 ns)")
     # every round quick: the range alone
     assert report._measured(_prediction_target(_prediction_result([0.010] * 3, [80.0, 85.0, 90.0]))) == (
         "2.00x (core round trip 80-90 ns)")
