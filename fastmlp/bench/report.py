@@ -172,7 +172,7 @@ def _measured(entry) -> str:
             notes.append(f"core round trip {trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns")
             if entry.get("quick_measured"):
                 notes.append(f"{entry['quick_measured']:.2f}x in the {trip['quick_rounds']} rounds at "
-                             f"{trip['quick_floor_ns']:.0f}-{trip['quick_bound_ns']:.0f} ns")
+                             f"{SHARED_CORE_NS:.0f}-{trip['quick_bound_ns']:.0f} ns")
         shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
         return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"

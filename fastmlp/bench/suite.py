@@ -187,12 +187,12 @@ def quick_link_rounds(results, trips, samples):
     machine.SLOW_LINK_FACTOR times the quickest) or the two virtual CPUs on one core (under machine.SHARED_CORE_NS,
     which sets no baseline), every contender's samples/s in the other rounds alone (the median of its runs in them,
     the i-th run of an entry being round i's; contenders timed in none of them left out), with how many rounds those
-    are and their bounds; None when every round was quick or fastmlp ran in no quick round."""
+    are and their upper bound; None when every round was quick or fastmlp ran in no quick round."""
     apart = [trip for trip in trips if trip >= machine.SHARED_CORE_NS]
     if not apart:
         return None
-    floor, bound = machine.SHARED_CORE_NS, machine.SLOW_LINK_FACTOR * min(apart)
-    quick = [i for i, trip in enumerate(trips) if floor <= trip <= bound]
+    bound = machine.SLOW_LINK_FACTOR * min(apart)
+    quick = [i for i, trip in enumerate(trips) if machine.SHARED_CORE_NS <= trip <= bound]
     if len(quick) == len(trips):
         return None
     rates = {}
@@ -203,5 +203,4 @@ def quick_link_rounds(results, trips, samples):
             rates[label] = samples / statistics.median(runs)
     if "fastmlp" not in rates:
         return None
-    return {"quick_floor_ns": floor, "quick_bound_ns": bound, "quick_rounds": len(quick),
-            "quick_samples_per_s": rates}
+    return {"quick_bound_ns": bound, "quick_rounds": len(quick), "quick_samples_per_s": rates}
