@@ -6,7 +6,7 @@ from .._compile import kernel, parallel_kernel
 from . import LEAD, SIZE, THETA, UNIT
 from .activations import activate, assign, hidden_activate
 from .intrinsics import atomic_add, prefetch
-from .microkernel import ADD, gemm, gemm_panels, panel_width
+from .microkernel import ADD, gemm, gemm_panels, panel_stop, panel_width, panels_size
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
 #: between Numba's threads; below it they run on the calling thread.
@@ -70,32 +70,34 @@ def prefetch_rows(X, order, start, i0, n, c0, c1):
 @kernel
 def panels_at(layout, l, itemsize):
     """Where layer l's weights begin in pack_panels' copy; with l = the number of layers, its size."""
-    width = panel_width(itemsize)
     at = 0
     for k in range(l):
-        at += layout[k, SIZE] * ((layout[k + 1, SIZE] + width - 1) // width) * width
+        at += layout[k, SIZE] * panels_size(layout[k + 1, SIZE], itemsize)
     return at
 
 
 @kernel
 def pack_panels(net, panels):
     """panels = every layer's weights (not its biases) as gemm_panels reads them: the stored transpose's
-    rows cut into panels of panel_width columns, one after the other, the last padded with zeros."""
+    rows cut into panels (microkernel.panel_stop), one after the other, each padded with zeros."""
     layout = net.layout
-    width = panel_width(panels.itemsize)
+    panel = panel_width(panels.itemsize)
     zero = panels.dtype.type(0.0)
     for l in range(layout.shape[0] - 1):
         n_in = layout[l, SIZE]
         n_out = layout[l + 1, SIZE]
         at = panels_at(layout, l, panels.itemsize)
-        for c0 in range(0, n_out, width):
-            cols = min(width, n_out - c0)
+        c0 = 0
+        while c0 < n_out:
+            cols = panel_stop(c0, n_out, panel, panels.itemsize, True) - c0
+            width = panels_size(cols, panels.itemsize)
             for k in range(n_in):
                 panel_row = panels[at + k * width : at + (k + 1) * width]
                 weights = net.params[layout[l, THETA] + k * layout[l, LEAD] + c0 :]
                 for j in range(width):
                     panel_row[j] = weights[j] if j < cols else zero
             at += n_in * width
+            c0 += cols
 
 
 @kernel
@@ -104,8 +106,8 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop, panels):
 
     z starts as the bias and takes the sum over inputs from ``gemm``, which computes every value by one
     fixed sequence of operations: no result depends on how callers cut samples or units between threads.
-    With ``panels`` (pack_panels' copy of params, j_first a multiple of panel_width) the sums read the
-    copy through ``gemm_panels``, the same values; else (empty) params itself.
+    With ``panels`` (pack_panels' copy of params; then j_first = 0 and j_stop = the layer's units, whose panels
+    the copy cuts) the sums read the copy through ``gemm_panels``, the same values; else (empty) params itself.
     """
     n_in = layout[l, SIZE]
     lead = layout[l, LEAD]

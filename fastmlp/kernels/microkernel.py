@@ -49,14 +49,18 @@ def tile_shape(isa: str, itemsize: int) -> tuple[int, int, int]:
 CHAINS = 8
 
 
-def tile_widths(isa: str, itemsize: int) -> tuple[int, ...]:
+def tile_widths(isa: str, itemsize: int, merged: bool = False) -> tuple[int, ...]:
     """Most vectors of a tile of r rows, indexed by r (entry 0 unused): NV, or more for tiles of so few rows
     that r x NV chains would leave the FMA units waiting on latency (a batch of one sample: a 1-row tile),
-    as many as fit beside their B loads and the broadcast, at most CHAINS."""
+    as many as fit beside their B loads and the broadcast, at most CHAINS. With ``merged``, NV + 1 too
+    wherever that many fit, for the panels that take the columns after them (panel_stop; AVX2: 4 x 3)."""
     rows, vectors, _ = tile_shape(isa, itemsize)
     registers = {"avx512": 32}.get(isa, 16)
-    return (0,) + tuple(vectors if r * vectors >= CHAINS else max(vectors, min(CHAINS, (registers - 1) // (r + 1)))
-                        for r in range(1, rows + 1))
+    widths = [vectors if r * vectors >= CHAINS else max(vectors, min(CHAINS, (registers - 1) // (r + 1)))
+              for r in range(1, rows + 1)]
+    if merged:
+        widths = [max(w, vectors + 1) if (registers - 1) // (r + 1) > vectors else w for r, w in enumerate(widths, 1)]
+    return (0, *widths)
 
 
 MR32, NV32, VW32 = tile_shape(TARGET.isa, 4)
@@ -89,6 +93,18 @@ FULL_ROWS32, FULL_ROWS64 = -(-CHAINS // NV32), -(-CHAINS // NV64)
 TALL32, TALL64 = (MR32 * NV32 if MR32 < CHAINS else MR32), (MR64 * NV64 if MR64 < CHAINS else MR64)
 #: Columns of B per panel in gemm_panels' layout: one tile's width.
 PANEL32, PANEL64 = NV32 * VW32, NV64 * VW64
+#: On AVX2, a tile whose B buffer goes on past its partial last vector (``whole``) loads that vector in the loop of
+#: its whole vectors, as one more, and masks only the write-back: the partial vector costs one more FMA per row and
+#: t in a loop of MR x NV's pace, where a loop of its own (r x 1) issued 40 instructions for 12 FMAs. So a panel
+#: of 15 or 10 columns is one 6 x 2 loop instead of two 12 x 1 loops, and the 4 columns past 96 of 100 join the
+#: panel before them as a third vector (panel_stop: 3 x 3 tiles over 20 columns). AVX-512 keeps its masked and
+#: half-width loads (_tile's docstring), the portable target its masked ones.
+FUSED = TARGET.isa == "avx2"
+#: tile_widths of the tiles outside mode MOMENTUM: with FUSED, NV + 1 vectors too where they fit (4 rows on AVX2).
+#: 24 x 784 blocks of gemm_panels, one Zen 3 thread, ns a row, 20 columns (16 and 4): 4 x 3 tiles 408-411, 3 x 3
+#: 413-421, 6 x 2 and 12 x 1 (the 4 columns' loop of their own) 452-454.
+PLAIN_WIDTHS32 = tile_widths(TARGET.isa, 4, FUSED)
+PLAIN_WIDTHS64 = tile_widths(TARGET.isa, 8, FUSED)
 #: The edge tile (_edge): at most EDGE_COLS columns, each EDGE_VECTORS vectors of rows, so that its
 #: accumulators, its vectors of A and a broadcast fit the register file beside the write-back's factors, which
 #: LLVM keeps in registers across the loop (AVX-512: 4 x 4 + 4 + 1 and up to 8 of 32: 6 vectors spilled in
@@ -194,14 +210,14 @@ class _Emitter:
                                        mask])
 
     def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done,
-             load_mask=True):
+             load_mask=True, left=None):
         """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back:
         SGD's momentum step when ``momentum`` (the pointer to V and the rule's values; see _tile) is given, else
         by ``mode``, STORE or ADD (an i64).
 
         With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
         and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
-        reach no stored lane."""
+        reach no stored lane. ``left``: the lanes of ``mask`` (an i64), for write_back."""
         b = self.b
         i64 = ir.IntType(64)
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
@@ -241,7 +257,7 @@ class _Emitter:
         sums = self.loop_results(new, head, body_end)
         places = [(sums[r][v], b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
                    mask if v == vectors - 1 else None) for r in range(rows) for v in range(vectors)]
-        self.write_back(places, pc, alpha, mode, momentum)
+        self.write_back(places, pc, alpha, mode, momentum, left)
         b.branch(done)
 
     def loop_results(self, values, head, body_end):
@@ -313,10 +329,55 @@ class _Emitter:
             row_emitter.write_back(places, pc, alpha, mode, momentum)
         b.branch(done)
 
-    def write_back(self, places, pc, alpha, mode, momentum):
-        """Each (sum, offset, mask) of ``places`` into C at pc + offset: SGD's momentum step when ``momentum``
-        is given (see _tile), else by ``mode``, STORE or ADD (an i64)."""
+    def narrow_load(self, base, offset, count):
+        """The ``count`` (a constant) elements at base + offset as a vector, zeros in the lanes after them."""
         b = self.b
+        part = b.load(b.bitcast(b.gep(base, [offset]), ir.VectorType(self.element, count).as_pointer()),
+                      align=self.itemsize)
+        if count == self.lanes:
+            return part
+        zeros = ir.Constant(part.type, [0.0] * count)
+        return b.shuffle_vector(part, zeros, ir.Constant(ir.VectorType(ir.IntType(32), self.lanes),
+                                                         [min(lane, count) for lane in range(self.lanes)]))
+
+    def narrow_store(self, value, base, offset, count):
+        """The first ``count`` (a constant) lanes of ``value`` to base + offset, as plain stores."""
+        b = self.b
+        part = b.shuffle_vector(value, ir.Constant(value.type, ir.Undefined),
+                                ir.Constant(ir.VectorType(ir.IntType(32), count), list(range(count))))
+        b.store(part, b.bitcast(b.gep(base, [offset]), part.type.as_pointer()), align=self.itemsize)
+
+    def write_back(self, places, pc, alpha, mode, momentum, left=None):
+        """Each (sum, offset, mask) of ``places`` into C at pc + offset: SGD's momentum step when ``momentum``
+        is given (see _tile), else by ``mode``, STORE or ADD (an i64).
+
+        On AVX2 with ``left`` (the lanes of the places' masks, an i64), the masked vectors go out as plain loads
+        and stores of that many lanes, picked by a switch on ``left``: Zen 3's masked store (vmaskmovps) took
+        about 17 cycles. 24 x 784 blocks of gemm_panels, one Zen 3 thread, ns a row: 4 columns under a mask 204-212,
+        8 columns of the same tile shape without one 168-182."""
+        b = self.b
+        partial = [place for place in places if place[2] is not None]
+        if self.avx2 and momentum is None and left is not None and partial:
+            self.write_back([place for place in places if place[2] is None], pc, alpha, mode, momentum)
+            scale = _splat(b, alpha, self.lanes)
+            join = b.append_basic_block("write.join")
+            switch = b.switch(left, join)
+            for count in range(1, self.lanes):
+                block = b.append_basic_block(f"write.{count}")
+                switch.add_case(ir.Constant(ir.IntType(64), count), block)
+                b.position_at_end(block)
+                with b.if_else(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))) as (then_store,
+                                                                                                  then_add):
+                    with then_store:
+                        for s, at, _ in partial:
+                            self.narrow_store(b.fmul(scale, s), pc, at, count)
+                    with then_add:
+                        for s, at, _ in partial:
+                            self.narrow_store(b.call(self.fma, [scale, s, self.narrow_load(pc, at, count)]), pc, at,
+                                              count)
+                b.branch(join)
+            b.position_at_end(join)
+            return
         scale = _splat(b, alpha, self.lanes)
         if momentum is None:
             with b.if_else(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))) as (then_store, then_add):
@@ -344,7 +405,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
           decay, rate, nesterov):
     """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
     t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
-    dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM (a caller that passes more rows does nothing).
+    dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM, and cols at most tile_widths[rows] vectors (a
+    caller that passes more rows or columns does nothing).
     Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index] and makes
     SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov else v),
     with V, mu, decay and rate of C's dtype and nesterov a boolean; the other modes take V None, and their code
@@ -354,7 +416,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     loop of its own under a mask: a mask live across a loop of many accumulators would not fit AVX2's registers
     beside them (tests/kernels/test_spills.py), so a tall tile's masked loop runs in two of at most MR rows. With
     ``whole`` true the caller vouches that B's buffer goes on for a whole vector past the partial one's first column
-    in every t; that loop then loads it unmasked and masks only the write-back, on AVX2 only: there a loop of masked
+    in every t; that vector is then loaded unmasked, in the loop of the whole ones where the rows take one more
+    vector (FUSED; not in mode MOMENTUM), and only the write-back is masked, on AVX2 only: there a loop of masked
     loads took 1.4 times as long as one of plain loads, while AVX-512's masked loads were faster than whole ones,
     which cross a cache line at nearly every t (measured on Zen 5, both code paths). On AVX-512 a partial vector of
     at most half the lanes (100 float32 columns: 6 whole vectors and 4) runs in vectors of half the width: Zen 4
@@ -369,8 +432,10 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     dtype = C.dtype
     mr, widths, tall = (MR32, WIDTHS32, TALL32) if dtype == types.float32 else (MR64, WIDTHS64, TALL64)
     stepping = not isinstance(V, types.NoneType)
-    if stepping:  # the momentum step's factors stay in registers beside the accumulators: no tall tiles
+    if stepping:  # the momentum step's factors stay in registers beside the accumulators: no tall or merged tiles
         tall = mr
+    else:
+        widths = PLAIN_WIDTHS32 if dtype == types.float32 else PLAIN_WIDTHS64
     if stepping and (not isinstance(V, types.Array) or V.dtype != C.dtype):
         return None
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
@@ -423,6 +488,19 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         stride = max(widths) + 1
         key = builder.add(builder.mul(builder.sub(rows, ir.Constant(i64, 1)), ir.Constant(i64, stride)), full)
         done = builder.append_basic_block("tile.done")
+        if FUSED and not stepping:  # B loadable whole: the partial vector in the loop of the whole ones
+            fused, plain = builder.append_basic_block("tile.fused"), builder.append_basic_block("tile.plain")
+            builder.cbranch(builder.and_(whole, has_tail), fused, plain)
+            builder.position_at_end(fused)
+            fused_switch = builder.switch(key, plain)
+            for r in range(1, mr + 1):
+                for v in range(2, widths[r] + 1):  # v - 1 whole vectors and the partial one
+                    block = builder.append_basic_block(f"tile.{r}x{v}.fused")
+                    fused_switch.add_case(ir.Constant(i64, (r - 1) * stride + v - 1), block)
+                    builder.position_at_end(block)
+                    emit.tile(r, v, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, None, done,
+                              load_mask=False, left=left)
+            builder.position_at_end(plain)
         switch = builder.switch(key, done)
         for r in range(1, tall + 1):  # rows past MR: tall tiles, at most one whole vector
             after = builder.append_basic_block(f"tile.{r}.after")
@@ -440,7 +518,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 with builder.if_else(whole) as (then_whole, then_masked):
                     with then_whole:
                         emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
-                                  tail_momentum, done, load_mask=False)
+                                  tail_momentum, done, load_mask=False, left=left)
                     with then_masked:  # the mask lives across the loop: a tall tile's rows in two loops of MR
                         for first, count in ((0, min(r, mr)), (mr, r - mr)):
                             if count <= 0:
@@ -449,7 +527,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                             rest = builder.append_basic_block(f"tile.{r}.tail.{first}") if first + count < r else done
                             emit.tile(count, 1, mask, builder.gep(pa, [builder.mul(a_rs, at)]), a_rs, a_ts, pb_tail,
                                       b_ts, builder.gep(pc_tail, [builder.mul(c_rs, at)]), c_rs, n_t, alpha, mode,
-                                      tail_momentum, rest)
+                                      tail_momentum, rest, left=left)
                             if rest is not done:
                                 builder.position_at_end(rest)
                 builder.unreachable()
@@ -573,19 +651,50 @@ def chunk_mode(mode, t0):
 
 
 @kernel
-def tile_rows(left, itemsize, tall=False):
-    """Rows of the next row tile of a rectangle with ``left`` rows still to go, for C's ``itemsize``: MR (TALL
-    with ``tall``, for tiles of at most one vector a loop), but where that would leave a last tile too short to
-    keep the FMA units busy (fewer than FULL_ROWS rows, as 32 samples leave 2 after five tiles of 6; CHAINS rows
-    of one vector), the last two share their rows about evenly (4 and 4). The tile shapes change no value: each
-    element is its own chain."""
-    if tall:
-        mr, fewest = (TALL32, CHAINS) if itemsize == 4 else (TALL64, CHAINS)
-    else:
-        mr, fewest = (MR32, FULL_ROWS32) if itemsize == 4 else (MR64, FULL_ROWS64)
-    if mr < left < mr + fewest:
+def tile_limits(cols, itemsize, plain, whole):
+    """(most, fewest): the most rows of the row tiles over a panel of ``cols`` columns of C's ``itemsize``, and
+    the fewest whose chains keep the FMA units busy (tile_rows). MR and FULL_ROWS; TALL and CHAINS for a panel
+    of fewer than two vectors outside mode MOMENTUM (``plain``); with FUSED, ``plain`` and a B loadable
+    ``whole``, a panel of more than one vector whose partial last vector joins the loop: the most rows whose
+    tiles that many vectors wide _tile holds (tile_widths: 3 rows of 3 vectors on AVX2), and enough rows for
+    CHAINS chains."""
+    single = itemsize == 4
+    lanes = VW32 if single else VW64
+    vectors = (cols + lanes - 1) // lanes
+    if FUSED and plain and whole and vectors > 1:
+        widths = PLAIN_WIDTHS32 if single else PLAIN_WIDTHS64
+        most = 1
+        for r in range(2, (MR32 if single else MR64) + 1):
+            if widths[r] >= vectors:
+                most = r
+        return most, (CHAINS + vectors - 1) // vectors
+    if plain and cols < 2 * lanes:
+        return (TALL32 if single else TALL64), CHAINS
+    return (MR32, FULL_ROWS32) if single else (MR64, FULL_ROWS64)
+
+
+@kernel
+def tile_rows(left, most, fewest):
+    """Rows of the next row tile of a rectangle with ``left`` rows still to go, with tiles of at most ``most``
+    rows (tile_limits), but where that would leave a last tile too short to keep the FMA units busy (fewer than
+    ``fewest`` rows, as 32 samples leave 2 after five tiles of 6), the last two share their rows about evenly (4
+    and 4). The tile shapes change no value: each element is its own chain."""
+    if most < left < most + fewest:
         return left // 2
-    return min(left, mr)
+    return min(left, most)
+
+
+@kernel
+def panel_stop(c0, n_cols, panel, itemsize, fuse):
+    """Where the panel of columns from c0 (``panel`` wide, or what is left) ends: with ``fuse`` (FUSED, tiles that
+    may load B's partial last vector whole), a panel of NV vectors whose rectangle ends within one vector after
+    it takes those columns too, since its tiles' loop then covers them as one more vector (FUSED)."""
+    stop = min(c0 + panel, n_cols)
+    single = itemsize == 4
+    if fuse and FUSED and panel == (PANEL32 if single else PANEL64) and stop < n_cols <= stop + (VW32 if single
+                                                                                                  else VW64):
+        return n_cols
+    return stop
 
 
 @kernel
@@ -611,7 +720,6 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
             nesterov):
     """gemm's tiles, with every mode of _tile."""
     single = C.itemsize == 4
-    lanes = VW32 if single else VW64
     if a_ts == 1:
         chunk = KC
     else:
@@ -621,16 +729,18 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
         n_t = min(chunk, T - t0)
         written = chunk_mode(mode, t0)
         # B's KC x panel block stays in L1 while every row tile of the rectangle passes over it
-        for c0 in range(0, n_cols, panel):
-            cols = min(panel, n_cols - c0)
-            tall = cols < 2 * lanes and V is None  # _tile's tall tiles
+        c0 = 0
+        while c0 < n_cols:
+            cols = panel_stop(c0, n_cols, panel, C.itemsize, whole and V is None) - c0
+            most, fewest = tile_limits(cols, C.itemsize, V is None, whole)
             r0 = 0
             while r0 < n_rows:
-                rows = tile_rows(n_rows - r0, C.itemsize, tall)
+                rows = tile_rows(n_rows - r0, most, fewest)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
                       C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate,
                       nesterov)
                 r0 += rows
+            c0 += cols
 
 
 @kernel
@@ -772,18 +882,19 @@ def _packed_chunk(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
     """One chunk of n_t t of _packed's product, for columns [0, n_cols): block by block of MC_DOWN rows, every
     row tile's strip copied into ``pack``, then the tiles over it, panel by panel."""
     chunk = KC_DOWN32 if C.itemsize == 4 else KC_DOWN64  # the copy's stride, as pack_size counts it
+    most, fewest = (MR32, FULL_ROWS32) if C.itemsize == 4 else (MR64, FULL_ROWS64)  # the strips' rows
     for m0 in range(0, n_rows, MC_DOWN):
         m1 = min(n_rows, m0 + MC_DOWN)
         r0 = m0
         while r0 < m1:  # the strip of the row tile from r0: n_t runs of its rows' values
-            rows = tile_rows(m1 - r0, C.itemsize)
+            rows = tile_rows(m1 - r0, most, fewest)
             pack_strip(A, a_off + r0, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows)
             r0 += rows
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
             r0 = m0
             while r0 < m1:
-                rows = tile_rows(m1 - r0, C.itemsize)
+                rows = tile_rows(m1 - r0, most, fewest)
                 _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs, rows,
                       cols, n_t, alpha, mode, whole, V, mu, decay, rate, nesterov)
                 r0 += rows
@@ -796,10 +907,25 @@ def panel_width(itemsize):
 
 
 @kernel
+def panels_size(n_cols, itemsize):
+    """Columns of gemm_panels' layout of ``n_cols`` columns, its panels' padding included: whole panels, the last
+    one vector wider where it takes the columns after it (panel_stop)."""
+    panel = panel_width(itemsize)
+    c0 = size = 0
+    while c0 < n_cols:
+        stop = panel_stop(c0, n_cols, panel, itemsize, True)
+        size += panel if stop - c0 <= panel else panel + (VW32 if itemsize == 4 else VW64)
+        c0 = stop
+    return size
+
+
+@kernel
 def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
-    """gemm with A read along its rows (a_ts = 1) and B in panels of P = panel_width(C.itemsize) columns: the
-    value of column c at t is B[b_off + (c // P) * T * P + t * P + c % P], the last panel padded to P
-    columns. The same values as gemm, bit for bit (the same chunks of t, the same chains).
+    """gemm with A read along its rows (a_ts = 1) and B in panels: B's columns cut at multiples of P =
+    panel_width(C.itemsize), but the last panel runs on to the last column if that is at most one vector further
+    (panel_stop; FUSED only), each panel padded to P columns, or P + one vector for such a last one; the value of
+    column c of the panel from column c0, W wide, at t is B[b_off + c0 * T + t * W + c - c0]. The same values as
+    gemm, bit for bit (the same chunks of t, the same chains).
 
     For each chunk of t, the row tiles go over every panel in turn while their rows of A stay in L1, and
     each panel's rows of B are one run of memory, read in order from L2 and never split across cache lines
@@ -808,22 +934,24 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
     784 float32 blocks on one Zen 3 thread ran at 1.15 times gemm's speed, and as fast as a one-thread sgemm
     of 512 rows.
     """
-    single = C.itemsize == 4
-    panel = PANEL32 if single else PANEL64
-    lanes = VW32 if single else VW64
+    panel = panel_width(C.itemsize)
     chunk = KC
     for t0 in range(0, max(T, 1), chunk):  # at least once: T = 0 still stores alpha * 0 in mode STORE
         n_t = min(chunk, T - t0)
         written = chunk_mode(mode, t0)
-        for c0 in range(0, n_cols, panel):
-            b_at = b_off + (c0 // panel) * T * panel + t0 * panel
-            tall = n_cols - c0 < 2 * lanes  # _tile's tall tiles
+        c0 = 0
+        while c0 < n_cols:
+            cols = panel_stop(c0, n_cols, panel, C.itemsize, True) - c0
+            width = panel if cols <= panel else panel + (VW32 if C.itemsize == 4 else VW64)
+            most, fewest = tile_limits(cols, C.itemsize, True, True)
             r0 = 0
             while r0 < n_rows:
-                rows = tile_rows(n_rows - r0, C.itemsize, tall)
-                _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_at, panel, C, c_off + r0 * c_rs + c0, c_rs,
-                      rows, min(panel, n_cols - c0), n_t, alpha, written, True, None, alpha, alpha, alpha, False)
+                rows = tile_rows(n_rows - r0, most, fewest)
+                _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_off + c0 * T + t0 * width, width, C,
+                      c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, True, None, alpha, alpha, alpha,
+                      False)
                 r0 += rows
+            c0 += cols
 
 
 def _two_sum(x, y):

@@ -141,31 +141,49 @@ def test_checker_flags_a_spill_inside_a_loop_only():
 
 
 def test_tile_shapes_fit_the_register_file(subtests):
-    """MR x NV accumulators + NV loads of B + one broadcast of A <= the vector registers of the ISA; and on this
-    machine's target, a rectangle's row tiles (tile_rows) cover its rows with none longer than MR and none
-    shorter than FULL_ROWS (too few chains for the FMA units), unless the rectangle is, or no split into tiles
-    of MR or fewer rows can avoid it; tall tiles (one vector a row) likewise with TALL and CHAINS, and TALL has
-    as many accumulators as a whole tile, or CHAINS where MR rows reach it."""
+    """MR x NV accumulators + NV loads of B + one broadcast of A <= the vector registers of the ISA, and so for
+    every r x tile_widths[r] tile, merged panels' included (AVX2: 4 x 3). On this machine's target, the row tiles
+    of a panel (tile_rows within tile_limits) cover its rows with none longer than the most rows, which _tile
+    holds at that width, and none shorter than the fewest (too few chains for the FMA units), unless the
+    rectangle is, or no split into tiles of that many rows or fewer can avoid it: whole panels (MR, FULL_ROWS),
+    panels of one vector (tall tiles: TALL, CHAINS; TALL has as many accumulators as a whole tile, or CHAINS
+    where MR rows reach it), and with FUSED, panels whose partial vector joins the loop."""
     for isa, registers in (("avx2", 16), ("avx512", 32), ("portable", 16)):
         for itemsize in (4, 8):
             with subtests.test(isa=isa, itemsize=itemsize):
                 rows, vectors, lanes = tile_shape(isa, itemsize)
                 assert rows * vectors + vectors + 1 <= registers
                 assert lanes * itemsize == {"avx2": 32, "avx512": 64}.get(isa, 16)
+                for merged in (False, True):
+                    widths = microkernel.tile_widths(isa, itemsize, merged)
+                    assert all(r * w + w + 1 <= registers for r, w in enumerate(widths[1:], 1)), widths
+                if isa == "avx2":  # merged panels' 4 x 3 tiles, where whole panels take 4 x 2
+                    assert microkernel.tile_widths(isa, itemsize, True)[4] == 3
+                    assert microkernel.tile_widths(isa, itemsize)[4] == 2
     for mr, vectors, tall in ((microkernel.MR32, microkernel.NV32, microkernel.TALL32),
                               (microkernel.MR64, microkernel.NV64, microkernel.TALL64)):
         assert tall == (mr if mr >= microkernel.CHAINS else mr * vectors)
-    for itemsize, narrow, most, fewest in ((4, False, microkernel.MR32, microkernel.FULL_ROWS32),
-                                           (8, False, microkernel.MR64, microkernel.FULL_ROWS64),
-                                           (4, True, microkernel.TALL32, microkernel.CHAINS),
-                                           (8, True, microkernel.TALL64, microkernel.CHAINS)):
-        for n in range(1, 4 * most + 2):
-            with subtests.test(itemsize=itemsize, tall=narrow, rows=n):
-                tiles = []
-                while sum(tiles) < n:
-                    tiles.append(microkernel.tile_rows(n - sum(tiles), itemsize, narrow))
-                assert sum(tiles) == n and max(tiles) <= most, tiles
-                assert min(tiles) >= min(n, fewest, (most + 1) // 2), tiles  # 7 rows of MR 6: 3 and 4
+    for itemsize in (4, 8):
+        single = itemsize == 4
+        mr, lanes = (microkernel.MR32, microkernel.VW32) if single else (microkernel.MR64, microkernel.VW64)
+        for cols, plain in ((2 * lanes, True), (2 * lanes, False), (lanes - 1, True), (lanes + 1, False),
+                            (lanes + 1, True), (2 * lanes + 1, True), (3 * lanes, True)):
+            most, fewest = microkernel.tile_limits(cols, itemsize, plain, True)
+            n_vectors = -(-cols // lanes)
+            if microkernel.FUSED and plain and n_vectors > 1:  # one loop over every vector, the partial one too
+                widths = microkernel.PLAIN_WIDTHS32 if single else microkernel.PLAIN_WIDTHS64
+                assert most <= mr and widths[most] >= n_vectors and fewest * n_vectors >= microkernel.CHAINS
+            elif plain and cols < 2 * lanes:
+                assert (most, fewest) == ((microkernel.TALL32 if single else microkernel.TALL64), microkernel.CHAINS)
+            else:
+                assert (most, fewest) == ((mr, microkernel.FULL_ROWS32) if single else (mr, microkernel.FULL_ROWS64))
+            for n in range(1, 4 * most + 2):
+                with subtests.test(itemsize=itemsize, cols=cols, plain=plain, rows=n):
+                    tiles = []
+                    while sum(tiles) < n:
+                        tiles.append(microkernel.tile_rows(n - sum(tiles), most, fewest))
+                    assert sum(tiles) == n and max(tiles) <= most, tiles
+                    assert min(tiles) >= min(n, fewest, (most + 1) // 2), tiles  # 7 rows of MR 6: 3 and 4
 
 
 def test_detect_reads_the_isa_from_the_cpu_name_and_features():
