@@ -329,54 +329,49 @@ class _Emitter:
             row_emitter.write_back(places, pc, alpha, mode, momentum)
         b.branch(done)
 
-    def narrow_load(self, base, offset, count):
-        """The ``count`` (a constant) elements at base + offset as a vector, zeros in the lanes after them."""
+    def narrow_stores(self, places, pc, left):
+        """Each (value, offset) of ``places``: its first ``left`` lanes (an i64 below the vector's lanes) to pc +
+        offset by plain stores, the halves of ``left``'s binary digits in turn (4, 2 and 1 lanes of float32), each
+        value shifted down past the lanes stored before."""
         b = self.b
-        part = b.load(b.bitcast(b.gep(base, [offset]), ir.VectorType(self.element, count).as_pointer()),
-                      align=self.itemsize)
-        if count == self.lanes:
-            return part
-        zeros = ir.Constant(part.type, [0.0] * count)
-        return b.shuffle_vector(part, zeros, ir.Constant(ir.VectorType(ir.IntType(32), self.lanes),
-                                                         [min(lane, count) for lane in range(self.lanes)]))
-
-    def narrow_store(self, value, base, offset, count):
-        """The first ``count`` (a constant) lanes of ``value`` to base + offset, as plain stores."""
-        b = self.b
-        part = b.shuffle_vector(value, ir.Constant(value.type, ir.Undefined),
-                                ir.Constant(ir.VectorType(ir.IntType(32), count), list(range(count))))
-        b.store(part, b.bitcast(b.gep(base, [offset]), part.type.as_pointer()), align=self.itemsize)
+        i64 = ir.IntType(64)
+        values = [value for value, _ in places]
+        offsets = [offset for _, offset in places]
+        count = self.lanes // 2
+        while count >= 1:
+            digit = b.and_(left, ir.Constant(i64, count))
+            present = b.icmp_unsigned("!=", digit, ir.Constant(i64, 0))
+            with b.if_then(present):
+                for value, offset in zip(values, offsets):
+                    part = b.shuffle_vector(value, ir.Constant(value.type, ir.Undefined),
+                                            ir.Constant(ir.VectorType(ir.IntType(32), count), list(range(count))))
+                    b.store(part, b.bitcast(b.gep(pc, [offset]), part.type.as_pointer()), align=self.itemsize)
+            if count > 1:
+                down = ir.Constant(ir.VectorType(ir.IntType(32), self.lanes),
+                                   [min(lane + count, self.lanes - 1) for lane in range(self.lanes)])
+                values = [b.select(present, b.shuffle_vector(value, ir.Constant(value.type, ir.Undefined), down),
+                                   value) for value in values]
+                offsets = [b.add(offset, digit) for offset in offsets]
+            count //= 2
 
     def write_back(self, places, pc, alpha, mode, momentum, left=None):
         """Each (sum, offset, mask) of ``places`` into C at pc + offset: SGD's momentum step when ``momentum``
         is given (see _tile), else by ``mode``, STORE or ADD (an i64).
 
-        On AVX2 with ``left`` (the lanes of the places' masks, an i64), the masked vectors go out as plain loads
-        and stores of that many lanes, picked by a switch on ``left``: Zen 3's masked store (vmaskmovps) took
-        about 17 cycles. 24 x 784 blocks of gemm_panels, one Zen 3 thread, ns a row: 4 columns under a mask 204-212,
-        8 columns of the same tile shape without one 168-182."""
+        On AVX2 with ``left`` (the lanes of the places' masks, an i64), the masked vectors go out through plain
+        stores of their lanes (narrow_stores), in either mode: Zen 3's masked store (vmaskmovps) took about 17
+        cycles. 24 x 784 blocks of gemm_panels, one Zen 3 thread, ns a row: 4 columns under a mask 204-212, 8
+        columns of the same tile shape without one 168-182."""
         b = self.b
         partial = [place for place in places if place[2] is not None]
         if self.avx2 and momentum is None and left is not None and partial:
             self.write_back([place for place in places if place[2] is None], pc, alpha, mode, momentum)
             scale = _splat(b, alpha, self.lanes)
-            join = b.append_basic_block("write.join")
-            switch = b.switch(left, join)
-            for count in range(1, self.lanes):
-                block = b.append_basic_block(f"write.{count}")
-                switch.add_case(ir.Constant(ir.IntType(64), count), block)
-                b.position_at_end(block)
-                with b.if_else(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))) as (then_store,
-                                                                                                  then_add):
-                    with then_store:
-                        for s, at, _ in partial:
-                            self.narrow_store(b.fmul(scale, s), pc, at, count)
-                    with then_add:
-                        for s, at, _ in partial:
-                            self.narrow_store(b.call(self.fma, [scale, s, self.narrow_load(pc, at, count)]), pc, at,
-                                              count)
-                b.branch(join)
-            b.position_at_end(join)
+            storing = b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))
+            # STORE's value, or ADD's from C's lanes (read in either mode: a masked load costs little)
+            self.narrow_stores([(b.select(storing, b.fmul(scale, s), b.call(self.fma, [scale, s,
+                                                                                        self.load(pc, at, edge)])),
+                                 at) for s, at, edge in partial], pc, left)
             return
         scale = _splat(b, alpha, self.lanes)
         if momentum is None:
@@ -527,7 +522,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                             rest = builder.append_basic_block(f"tile.{r}.tail.{first}") if first + count < r else done
                             emit.tile(count, 1, mask, builder.gep(pa, [builder.mul(a_rs, at)]), a_rs, a_ts, pb_tail,
                                       b_ts, builder.gep(pc_tail, [builder.mul(c_rs, at)]), c_rs, n_t, alpha, mode,
-                                      tail_momentum, rest, left=left)
+                                      tail_momentum, rest)
                             if rest is not done:
                                 builder.position_at_end(rest)
                 builder.unreachable()

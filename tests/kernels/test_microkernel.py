@@ -28,10 +28,11 @@ DTYPES = [np.float32, np.float64]
 # vectors (widths 8 and 16), several row tiles and column panels, panels of under two vectors over more than MR
 # rows (tall tiles: 10 x 12, and the last panel of 17, 40 and 100 columns), T past one KC chunk, T = 0, and rows past
 # one block of gemm_packed's copy (MC_DOWN); its edge tiles (a few columns past the last whole vector, rows
-# past one EDGE_ROWS), with T past one chunk.
+# past one EDGE_ROWS), with T past one chunk. Every count of columns past the last whole vector, 1 to 7 (AVX2's
+# partial vectors, stored lane group by lane group: 15 and 22 columns give 7 and 6).
 SHAPES = [(1, 1, 1), (5, 3, 7), (13, 17, 33), (7, 100, 40), (25, 40, 300), (3, 10, 0), (12, 64, 5), (1, 130, 9),
           (2, 100, 20), (3, 129, 3), (0, 5, 3), (4, 0, 3), (microkernel.MC_DOWN + 17, 20, 70),
-          (2 * microkernel.EDGE_ROWS32 + 7, 100, 70), (10, 12, 50)]
+          (2 * microkernel.EDGE_ROWS32 + 7, 100, 70), (10, 12, 50), (9, 15, 20), (5, 22, 11)]
 SHAPES_DISABLED_JIT = [(1, 1, 1), (5, 3, 7), (13, 17, 9), (3, 10, 0)]
 
 
