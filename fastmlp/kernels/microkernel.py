@@ -359,9 +359,11 @@ class _Emitter:
         is given (see _tile), else by ``mode``, STORE or ADD (an i64).
 
         On AVX2 with ``left`` (the lanes of the places' masks, an i64), the masked vectors go out through plain
-        stores of their lanes (narrow_stores), in either mode: Zen 3's masked store (vmaskmovps) took about 17
-        cycles. 24 x 784 blocks of gemm_panels, one Zen 3 thread, ns a row: 4 columns under a mask 204-212, 8
-        columns of the same tile shape without one 168-182."""
+        stores of their lanes (narrow_stores), in either mode: Zen 3's masked store (vmaskmovps) takes many
+        cycles. 24 x 784 blocks of gemm_panels on one Zen 3 thread, ns a row: 20 columns in 4 x 3 tiles 436-439
+        with masked stores, 408-411 with plain ones (24 columns, no partial vector: 404-416). _tile passes
+        ``left`` from its FUSED tiles only: from the r x 1 tails as well, the first fit of 784-100-10 in float32
+        and float64 compiled in 227 s instead of 198 (164 before either)."""
         b = self.b
         partial = [place for place in places if place[2] is not None]
         if self.avx2 and momentum is None and left is not None and partial:
@@ -513,7 +515,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 with builder.if_else(whole) as (then_whole, then_masked):
                     with then_whole:
                         emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
-                                  tail_momentum, done, load_mask=False, left=left)
+                                  tail_momentum, done, load_mask=False)
                     with then_masked:  # the mask lives across the loop: a tall tile's rows in two loops of MR
                         for first, count in ((0, min(r, mr)), (mr, r - mr)):
                             if count <= 0:
