@@ -82,7 +82,8 @@ WIDTHS64 = tile_widths(TARGET.isa, 8)
 #: rows shares the rows of the one before it (tile_rows).
 FULL_ROWS32, FULL_ROWS64 = -(-CHAINS // NV32), -(-CHAINS // NV64)
 #: Most rows of a tile with at most one vector in each of its loops (fewer columns than NV vectors: the 4
-#: float32 columns past 96 of 100, 10 outputs): as many accumulators as a whole tile, one vector a row, so that
+#: float32 columns past 96 of 100, 10 outputs; with FUSED, panels of one vector or less, since the partial vector
+#: of a wider one joins the loop of the whole ones): as many accumulators as a whole tile, one vector a row, so that
 #: a narrow tile too has CHAINS chains where MR rows would leave the FMA units waiting on their latency (AVX2:
 #: 12 rows, not 6; AVX-512's MR is 12 already). 24 x 784 blocks of gemm_panels on one Zen 3 thread (AVX2),
 #: ns a row: 96 columns 1,591, 100 columns 1,826 (the 6 x 1 tail of 4 columns cost 235, more than 8 columns alone,
