@@ -406,8 +406,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
           decay, rate, nesterov):
     """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
     t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
-    dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM, and cols at most tile_widths[rows] vectors (a
-    caller that passes more rows or columns does nothing).
+    dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM, and cols at most PLAIN_WIDTHS[rows] vectors
+    (WIDTHS in mode MOMENTUM; a caller that passes more rows or columns does nothing).
     Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index] and makes
     SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov else v),
     with V, mu, decay and rate of C's dtype and nesterov a boolean; the other modes take V None, and their code
@@ -657,7 +657,7 @@ def tile_limits(cols, itemsize, plain, whole):
     the fewest whose chains keep the FMA units busy (tile_rows). MR and FULL_ROWS; TALL and CHAINS for a panel
     of fewer than two vectors outside mode MOMENTUM (``plain``); with FUSED, ``plain`` and a B loadable
     ``whole``, a panel of more than one vector whose partial last vector joins the loop: the most rows whose
-    tiles that many vectors wide _tile holds (tile_widths: 3 rows of 3 vectors on AVX2), and enough rows for
+    tiles that many vectors wide _tile holds (PLAIN_WIDTHS: 4 rows of 3 vectors on AVX2), and enough rows for
     CHAINS chains."""
     single = itemsize == 4
     lanes = VW32 if single else VW64
@@ -943,7 +943,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
         c0 = 0
         while c0 < n_cols:
             cols = panel_stop(c0, n_cols, panel, C.itemsize, True) - c0
-            width = panel if cols <= panel else panel + (VW32 if C.itemsize == 4 else VW64)
+            width = panels_size(cols, C.itemsize)
             most, fewest = tile_limits(cols, C.itemsize, True, True)
             r0 = 0
             while r0 < n_rows:
