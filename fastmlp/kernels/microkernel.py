@@ -163,12 +163,20 @@ class _Emitter:
                 module, ir.FunctionType(ir.VoidType(), [vec, ptr, i32, bits]), f"llvm.masked.store.{suffix}.p0")
 
     def mask(self, valid):
-        """The mask of the first ``valid`` lanes (an i64), in the form load and store take."""
+        """The mask of the first ``valid`` lanes (an i64), in the form load and store take.
+
+        AVX2's mask passes through an empty inline assembly statement, which LLVM cannot look into: otherwise
+        it may sink the comparison into a loop that loads under the mask and recompute it there at every t,
+        from inputs spilled to the stack (it did in gemm_packed's masked tiles once _tile's write-backs had
+        more uses of the mask; tests/kernels/test_spills.py)."""
         b = self.b
         i64 = ir.IntType(64)
         lane = ir.Constant(ir.VectorType(i64, self.lanes), list(range(self.lanes)))
         bits = b.icmp_unsigned("<", lane, _splat(b, valid, self.lanes))
-        return b.sext(bits, self.mask_type) if self.avx2 else bits
+        if not self.avx2:
+            return bits
+        computed = b.sext(bits, self.mask_type)
+        return b.asm(ir.FunctionType(self.mask_type, [self.mask_type]), "", "=x,0", [computed], False, "mask")
 
     def loop_metadata(self):
         """A loop ID that keeps LLVM from unrolling the t loop: unrolled, its scheduler hoists the B loads of
