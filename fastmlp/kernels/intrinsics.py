@@ -1,5 +1,6 @@
 """The few LLVM instructions the kernels need and Numba does not offer: atomics, spin-wait and
-prefetch hints, a call to sched_yield and a power of two built from its exponent bits.
+prefetch hints, a call to sched_yield, a power of two built from its exponent bits, and a flat view of an
+array that needs no runtime.
 
 Each is a Numba intrinsic: it emits its instruction in place, inside the kernel that uses it, so
 a loop that uses one can still be vectorised and the kernel can still be cached.
@@ -14,7 +15,9 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
 _X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
 
@@ -154,6 +157,27 @@ def cycles(typingctx):
     return types.int64(), codegen
 
 
+@intrinsic
+def flat(typingctx, array):
+    """A C-contiguous array's elements as a 1-d view, without Numba's runtime: the microkernels index their
+    operands by flat offsets, so taking every operand as 1-d compiles one version of them where arrays of
+    several ranks would each compile their own."""
+    if not isinstance(array, types.Array) or array.layout != "C":
+        return None
+    result = array.copy(ndim=1, layout="C")
+
+    def codegen(context, builder, signature, args):
+        source = context.make_array(signature.args[0])(context, builder, args[0])
+        view = context.make_array(result)(context, builder)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(array.dtype)))
+        populate_array(view, data=source.data, shape=cgutils.pack_array(builder, [source.nitems]),
+                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=source.itemsize,
+                       meminfo=source.meminfo, parent=source.parent)
+        return impl_ret_borrowed(context, builder, result, view._getvalue())  # a view: its own reference if counted
+
+    return result(array), codegen
+
+
 class python:
     """The same operations in plain Python, for NUMBA_DISABLE_JIT=1 (the coverage run), where the kernels
     run as Python and an intrinsic cannot be called; a lock makes the atomics atomic.
@@ -195,6 +219,10 @@ class python:
         return time.perf_counter_ns()
 
     @staticmethod
+    def flat(array):
+        return array.reshape(-1)
+
+    @staticmethod
     def pow2(n, like):
         return np.asarray(like).dtype.type(np.ldexp(1.0, int(n)))
 
@@ -207,4 +235,5 @@ if numba.config.DISABLE_JIT:
     yield_core = python.yield_core
     prefetch = python.prefetch
     pow2 = python.pow2
+    flat = python.flat
     cycles = python.cycles
