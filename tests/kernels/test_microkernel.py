@@ -18,6 +18,7 @@ import pytest
 
 import fastmlp
 from fastmlp.kernels import microkernel
+from fastmlp.kernels.intrinsics import python as python_intrinsics
 from fastmlp.kernels.microkernel import ADD, STORE, gemm
 
 from child_env import child_env
@@ -195,6 +196,8 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
             _call(layout, *shape, dtype(0.5), ADD)
         else:
             monkeypatch.setattr(microkernel, "_tile", microkernel.python.tile)
+            monkeypatch.setattr(microkernel, "_direct", microkernel._direct.py_func)  # else the compiled one runs
+            monkeypatch.setattr(microkernel, "flat", python_intrinsics.flat)
             A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs = layout.args
             gemm.py_func(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, *shape, dtype(0.5), ADD)
         results.append(layout.buffer)
@@ -224,6 +227,7 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
                     monkeypatch.setattr(microkernel, name, getattr(microkernel, name).py_func)
                 monkeypatch.setattr(microkernel, "pack_strip", microkernel._pack_strip_python)
                 monkeypatch.setattr(microkernel, "_edge", microkernel._edge_python)
+                monkeypatch.setattr(microkernel, "flat", python_intrinsics.flat)
                 microkernel.gemm_momentum(*args)
                 monkeypatch.undo()
             states.append((W, V))
