@@ -169,9 +169,8 @@ def flat(typingctx, array):
     def codegen(context, builder, signature, args):
         source = context.make_array(signature.args[0])(context, builder, args[0])
         view = context.make_array(result)(context, builder)
-        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(array.dtype)))
         populate_array(view, data=source.data, shape=cgutils.pack_array(builder, [source.nitems]),
-                       strides=cgutils.pack_array(builder, [itemsize]), itemsize=source.itemsize,
+                       strides=cgutils.pack_array(builder, [source.itemsize]), itemsize=source.itemsize,
                        meminfo=source.meminfo, parent=source.parent)
         return impl_ret_borrowed(context, builder, result, view._getvalue())  # a view: its own reference if counted
 

@@ -860,12 +860,13 @@ def gemm_momentum(A, a_off, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols
     times the chain over t of A B, worked out tile by tile and used from the registers (_tile's mode MOMENTUM):
     the gradient never goes to memory, and W and V pass through the core once. For T <= MOMENTUM_MAX (one chunk,
     which callers check); with a ``pack`` shorter than pack_size, gemm's path, the same values."""
+    a, b, w, v = flat(A), flat(B), flat(W), flat(V)  # one compiled version for operands of every rank (gemm)
     if pack.size < pack_size(W.itemsize):
-        _direct(flat(A), a_off, 1, a_ts, flat(B), b_off, b_ts, flat(W), w_off, w_rs, n_rows, n_cols, T, alpha, MOMENTUM,
-                flat(V), mu, decay, rate, nesterov)
+        _direct(a, a_off, 1, a_ts, b, b_off, b_ts, w, w_off, w_rs, n_rows, n_cols, T, alpha, MOMENTUM, v, mu, decay,
+                rate, nesterov)
         return
-    _packed(flat(A), a_off, a_ts, flat(B), b_off, b_ts, flat(W), w_off, w_rs, n_rows, n_cols, T, alpha, MOMENTUM, pack,
-            flat(V), mu, decay, rate, nesterov)
+    _packed(a, a_off, a_ts, b, b_off, b_ts, w, w_off, w_rs, n_rows, n_cols, T, alpha, MOMENTUM, pack, v, mu, decay,
+            rate, nesterov)
 
 
 @kernel
