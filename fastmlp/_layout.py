@@ -83,13 +83,19 @@ def n_units(layout: np.ndarray) -> int:
     return int(layout[-1, UNIT] + layout[-1, SIZE])
 
 
-#: Row widths in bytes that row_width and lead_width step off: rows a multiple of 4 KB apart give the same column
-#: of every sample the same low twelve address bits and the same L1 set. 784-220-10 float32 (1,014 units) at
-#: batch 32, Zen 4, medians of one-thread epochs in three alternating process pairs, rows of 1,024 units (4 KB)
-#: against 1,056: 104-120k / 128-132k samples/s, and with the AVX2 code 104k / 123-124k; prediction of 10,000
-#: images on two threads 467-475k / 545-563k. In float64, 8 KB rows trained alike either way, and rows an odd
-#: number of lines long fell behind (so two lines more, not one).
-ALIAS_BYTES = 4096
+#: Row widths in bytes that row_width and lead_width step off. L1 has 64 sets of 64-byte lines, so rows a
+#: multiple of 1 KB apart put the same column of every row in at most 4 sets (a multiple of 4 KB: in one), and a
+#: kernel walking down the rows (a panel of weights in the forward pass; the gradient's tiles, with their weights
+#: and velocities) evicts its own lines. 784-220-10 float32 (1,014 units) at batch 32, Zen 4, medians of one-thread
+#: epochs in three alternating process pairs, rows of 1,024 units (4 KB) against 1,056: 104-120k / 128-132k
+#: samples/s, and with the AVX2 code 104k / 123-124k; prediction of 10,000 images on two threads 467-475k /
+#: 545-563k. In float64, 8 KB rows trained alike either way, and rows an odd number of lines long fell behind (so
+#: two lines more, not one). 1 KB rows (256 float32 units), Zen 3 with AVX2 code, one process alternating a model
+#: with rows of 256 and one with 288 units, medians of 11 rounds of 12,000 images, 784-256-10 batch 32: one thread
+#: 89.7k / 93.3k samples/s, with momentum 0.9 83.2k / 85.9k; two threads 164.3k / 170.6k and 157.4k / 159.8k;
+#: float64 (2 KB rows) one thread 41.6k / 45.1k, with momentum 39.4k / 41.8k; prediction alike (it reads its own
+#: copy, gemm_panels). Rows of 512 bytes (784-256-128-10's 128 units) trained alike with and without the gap.
+ALIAS_BYTES = 1024
 
 
 def _off_alias(width: int, itemsize: int) -> int:
@@ -110,8 +116,8 @@ def row_width(layout: np.ndarray, itemsize: int) -> int:
 
 def lead_width(n_out: int, itemsize: int) -> int:
     """Elements from one row of a stored transpose feeding ``n_out`` units to the next: ``n_out``, or two
-    cache lines more where rows of ``n_out`` would be a multiple of ALIAS_BYTES long (1,024 float32 units,
-    512 float64), whose same columns would all fall in one L1 set as a kernel walks down the rows.
+    cache lines more where rows of ``n_out`` would be a multiple of ALIAS_BYTES long (256 float32 units,
+    128 float64), whose same columns would fall in a few L1 sets as a kernel walks down the rows.
     Zen 4, medians of one-thread epochs (20,000 Fashion-MNIST images, plain SGD) in three alternating process
     pairs, rows back to back / with the gap: 784-1024-10 float32 batch 32 25-28k / 28-29k samples/s, with the
     AVX2 code 24-25k / 27-28k; 784-512-10 float64 batch 32 23-27k / 27-29k, AVX2 26k / 27-28k. Batch 128 and

@@ -35,8 +35,8 @@ def test_layout_tiles_parameters_and_units(sizes, itemsize):
     assert n_params(layout) == sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes, sizes[1:]))
     assert n_units(layout) == sum(sizes)
     # each layer's parameters start where the previous layer's end; its units likewise. Rows of a stored
-    # transpose are its units long, or two lines longer where that would be a multiple of 4 KB (1,024 float32
-    # or 512 float64 units), so that the same column of every row does not fall in one L1 set
+    # transpose are its units long, or two lines longer where that would be a multiple of 1 KB (256 float32
+    # or 128 float64 units), so that the same column of every row does not fall in a few L1 sets
     for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         stepped = n_out * itemsize % ALIAS_BYTES == 0
         assert layout[l, LEAD] == n_out + stepped * 2 * ALIGNMENT // itemsize
@@ -49,7 +49,7 @@ def test_layout_tiles_parameters_and_units(sizes, itemsize):
     assert rows == [(l, k) for l, n_in in enumerate(sizes[:-1]) for k in range(n_in + 1)]
     assert all(1 <= n <= ROW_BLOCK and k0 % ROW_BLOCK == 0 for _, k0, n in row_blocks)
     # the work buffers' rows: at least n_units wide, each starting on a cache line, and never a multiple of
-    # 4 KB apart; ``aliased`` widens the last layer to 1,016 units in all, whose whole lines would be
+    # 1 KB apart; ``aliased`` widens the last layer to 1,016 units in all, whose whole lines would be
     # 1,024 units (4 KB of float32, 8 KB of float64)
     aliased, _ = build_layout(sizes[:-1] + (sizes[-1] + 1016 - sum(sizes),), itemsize)
     for buffer_layout, dtype in itertools.product((layout, aliased), (np.float32, np.float64)):
