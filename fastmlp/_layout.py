@@ -7,7 +7,7 @@ import numpy as np
 from .kernels import CUT_ROWS, GAP_BYTES, LEAD, PARTS, ROW_BLOCK, SIZE, THETA, UNIT
 
 #: Bytes that parameter-shaped arrays start on: a cache line. A tile loads rows of weights as vectors, and
-#: where a row's length is a whole number of lines (256 or 128 units) its vectors then cross no line;
+#: as every row of a stored transpose is a whole number of lines (lead_width), its vectors then cross no line;
 #: NumPy's allocator starts large arrays 16 bytes past a page. 784-256-128-10 float32, one-thread epochs,
 #: samples/s with the parameters on a line against 16 bytes past one: batch 512 59.4-59.5k / 54.0-55.0k,
 #: batch 32 64.9k / 60.6k.
@@ -115,14 +115,26 @@ def row_width(layout: np.ndarray, itemsize: int) -> int:
 
 
 def lead_width(n_out: int, itemsize: int) -> int:
-    """Elements from one row of a stored transpose feeding ``n_out`` units to the next: ``n_out``, or two
-    cache lines more where rows of ``n_out`` would be a multiple of ALIAS_BYTES long (256 float32 units,
-    128 float64), whose same columns would fall in a few L1 sets as a kernel walks down the rows.
-    Zen 4, medians of one-thread epochs (20,000 Fashion-MNIST images, plain SGD) in three alternating process
-    pairs, rows back to back / with the gap: 784-1024-10 float32 batch 32 25-28k / 28-29k samples/s, with the
-    AVX2 code 24-25k / 27-28k; 784-512-10 float64 batch 32 23-27k / 27-29k, AVX2 26k / 27-28k. Batch 128 and
-    two threads ran alike or ahead."""
-    return _off_alias(n_out, itemsize)
+    """Elements from one row of a stored transpose feeding ``n_out`` units to the next: ``n_out`` rounded up to
+    whole cache lines, and two lines more where that is a multiple of ALIAS_BYTES (256 float32 units, 128
+    float64), whose same columns would fall in a few L1 sets as a kernel walks down the rows.
+
+    Whole lines: with rows of 100 float32 units (400 bytes) the forward pass's panels of B start 0, 16, 32 and 48
+    bytes into a line in turn, and where a t's row of a panel of three vectors (AVX2's 4 x 3 tiles over the last
+    20 columns) spans three lines, the tile ran at 0.7 of its pace. 784 x 100 x 512 float32 on one Zen 3
+    thread (AVX2), columns 80-100 alone: 306-367 us with rows of 100 or 112 units starting 48 bytes into a line,
+    223-231 us on a line or 16 or 32 bytes into one (a 16-column panel: 155-170 us); ``fastmlp bench --kernels``,
+    forward share of a one-thread sgemm, three alternating process pairs: 0.83-0.84 / 0.92-0.93. One-thread
+    epochs, four alternating process pairs, medians: 784-100-10 batch 32 4.79 / 4.62 us a sample, with momentum
+    0.9 5.26 / 4.99, batch 512 4.65 / 4.55, Adam batch 32 5.84 / 5.84; 784-15-10 batch 32 1.07 / 1.03.
+    The gaps cost the optimizer's update nothing: microkernel.update_rows masks each row's last vector.
+
+    Two lines more, Zen 4, medians of one-thread epochs (20,000 Fashion-MNIST images, plain SGD) in three
+    alternating process pairs, rows back to back / with the gap: 784-1024-10 float32 batch 32 25-28k / 28-29k
+    samples/s, with the AVX2 code 24-25k / 27-28k; 784-512-10 float64 batch 32 23-27k / 27-29k, AVX2 26k /
+    27-28k. Batch 128 and two threads ran alike or ahead."""
+    per_line = ALIGNMENT // itemsize
+    return _off_alias(-(-n_out // per_line) * per_line, itemsize)
 
 
 def aligned_rows(n: int, layout: np.ndarray, dtype) -> np.ndarray:

@@ -19,6 +19,7 @@ from fastmlp.kernels import (
     OUTPUTS,
     PARTS,
     SGD,
+    SIZE,
     Net,
     Optimizer,
     Work,
@@ -53,8 +54,8 @@ def nan_filled(array):
 
 def with_gaps(layout, itemsize):
     """``layout`` with two cache lines more after every row of every stored transpose, as the model leaves
-    after rows a multiple of 4 KB long (_layout.lead_width), so that the kernel tests of small networks walk
-    rows that are not back to back."""
+    after rows a multiple of 1 KB long (_layout.lead_width), so that the kernel tests of small networks walk
+    rows with gaps of more than a line after them."""
     gapped = layout.copy()
     gapped[:-1, LEAD] += 2 * ALIGNMENT // itemsize
     place_thetas(gapped)
@@ -73,7 +74,8 @@ def gap_mask(layout, size):
 class KernelArgs:
     """A network's kernel arguments built from ``thetas``: Net, Work for ``batch`` samples (filled with NaN,
     so a value the kernels should have written and did not shows) and the optimizer's state. The parameters
-    have a gap after every row (with_gaps; ``gaps=False``: rows back to back, as most networks have them), filled
+    have a gap after every row (with_gaps; ``gaps=False``: rows back to back, as the model lays out rows of
+    whole lines), filled
     with NaN too, so that a kernel that reads a gap shows."""
 
     def __init__(self, thetas, dtype, batch, gaps=True):
@@ -82,6 +84,9 @@ class KernelArgs:
         self.layout, row_blocks = build_layout(sizes, self.dtype.itemsize)
         if gaps:
             self.layout = with_gaps(self.layout, self.dtype.itemsize)
+        else:
+            self.layout[:-1, LEAD] = self.layout[1:, SIZE]
+            place_thetas(self.layout)
         self.params = np.full(n_stored(self.layout), np.nan, self.dtype)
         for view, theta in zip(theta_views(self.params, self.layout), thetas):
             view[:] = theta

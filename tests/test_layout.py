@@ -28,22 +28,26 @@ from kernel_args import gap_mask
 
 
 @pytest.mark.parametrize("itemsize", [4, 8])
-@pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1), (3, 1024, 512, 2)])
+@pytest.mark.parametrize("sizes", [(5, 3), (784, 100, 10), (5, 7, 6, 5, 3), (1, 1, 1), (3, 1024, 512, 2),
+                                   (5, 16, 32)])
 def test_layout_tiles_parameters_and_units(sizes, itemsize):
     layout, row_blocks = build_layout(sizes, itemsize)
     assert layout[:, SIZE].tolist() == list(sizes)
     assert n_params(layout) == sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes, sizes[1:]))
     assert n_units(layout) == sum(sizes)
     # each layer's parameters start where the previous layer's end; its units likewise. Rows of a stored
-    # transpose are its units long, or two lines longer where that would be a multiple of 1 KB (256 float32
-    # or 128 float64 units), so that the same column of every row does not fall in a few L1 sets
+    # transpose are its units rounded up to whole lines, so that no vector of a row crosses a line, and two
+    # lines longer where that would be a multiple of 1 KB (256 float32 or 128 float64 units), so that the same
+    # column of every row does not fall in a few L1 sets
     for l, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-        stepped = n_out * itemsize % ALIAS_BYTES == 0
-        assert layout[l, LEAD] == n_out + stepped * 2 * ALIGNMENT // itemsize
+        per_line = ALIGNMENT // itemsize
+        lines = -(-n_out // per_line)
+        stepped = lines * ALIGNMENT % ALIAS_BYTES == 0
+        assert layout[l, LEAD] == (lines + 2 * stepped) * per_line
         assert layout[l + 1, THETA] - layout[l, THETA] == layout[l, LEAD] * (n_in + 1)
         assert layout[l + 1, UNIT] - layout[l, UNIT] == n_in
     assert n_stored(layout) == layout[-1, THETA] >= n_params(layout)
-    assert (n_stored(layout) > n_params(layout)) == (sizes == (3, 1024, 512, 2))
+    assert (n_stored(layout) > n_params(layout)) == (sizes != (5, 16, 32))  # whole lines, none of 1 KB
     # the row blocks cover every row of every stored transpose (inputs and the biases) once, in order
     rows = [(l, k0 + r) for l, k0, n in row_blocks for r in range(n)]
     assert rows == [(l, k) for l, n_in in enumerate(sizes[:-1]) for k in range(n_in + 1)]
@@ -64,17 +68,19 @@ def test_layout_tiles_parameters_and_units(sizes, itemsize):
 
 
 def test_theta_views_are_views_in_order():
-    layout, _ = build_layout((3, 4, 2), 8)
+    layout, _ = build_layout((3, 8, 16), 8)  # rows of one and two whole lines: back to back
+    assert n_stored(layout) == n_params(layout)
     params = np.arange(n_params(layout), dtype=np.float64)
     views = theta_views(params, layout)
-    assert [view.shape for view in views] == [(4, 4), (2, 5)]
+    assert [view.shape for view in views] == [(8, 4), (16, 9)]
     assert all(view.base is params for view in views)
     # stored transposed: (n_in + 1, n_out) blocks, biases in the last row
     np.testing.assert_array_equal(np.concatenate([view.T.ravel() for view in views]), params)
     lecture = to_lecture_order(params, layout)
     np.testing.assert_array_equal(lecture, np.concatenate([view.ravel() for view in views]))
     np.testing.assert_array_equal(from_lecture_order(lecture, layout), params)
-    # rows with a gap after them (512 float64 units, 4 KB): the views skip the gaps, which come back as 0
+    # rows with a gap after them (512 float64 units, 4 KB; 2 units, a line): the views skip the gaps, which come
+    # back as 0
     layout, _ = build_layout((3, 512, 2), 8)
     lead = layout[0, LEAD]
     params = np.arange(n_stored(layout), dtype=np.float64)
@@ -85,7 +91,7 @@ def test_theta_views_are_views_in_order():
     assert lecture.size == n_params(layout)
     stored = from_lecture_order(lecture, layout)
     gaps = gap_mask(layout, stored.size)
-    assert gaps.sum() == 4 * (lead - 512) and (stored[gaps] == 0).all()
+    assert gaps.sum() == 4 * (lead - 512) + 513 * (layout[1, LEAD] - 2) and (stored[gaps] == 0).all()
     np.testing.assert_array_equal(stored[~gaps], params[~gaps])
 
 

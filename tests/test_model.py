@@ -20,6 +20,7 @@ from cases import (
     make_targets,
 )
 from covering import pairwise
+from kernel_args import gap_mask
 
 
 # ---------------------------------------------------------------- forward, predict, score
@@ -87,7 +88,8 @@ def test_lecture_784_15_10_forward():
 def test_repr_and_n_params():
     net = MLP([4, 6, 3], loss="mse", output="identity", dtype="float64")
     assert repr(net) == "MLP(4-6-3, loss='mse', output='identity', activation='logistic', dtype='float64')"
-    assert net.n_params == 6 * 5 + 3 * 7 == net.params.size
+    # net.params is the kernels' buffer: each row of a stored transpose (6 and 3 units) is a line of 8 float64
+    assert net.n_params == 6 * 5 + 3 * 7 and net.params.size == 5 * 8 + 7 * 8
 
 
 # ---------------------------------------------------------------- dtypes
@@ -140,10 +142,13 @@ def test_thetas_are_copies_both_ways():
 
 
 def test_flat_parameter_order_is_the_transposed_thetas():
-    """net.params holds each theta transposed (inputs by units, biases last), row by row, layer by layer;
-    the state that files hold is in the lecture's order, thetas row by row."""
+    """net.params holds each theta transposed (inputs by units, biases last), row by row, layer by layer, each
+    row rounded up to whole lines with zeros (_layout.lead_width); the state that files hold is in the lecture's
+    order, thetas row by row."""
     net, _, _ = make_problem((4, 5, 3), "mse", "sigmoid", np.float64, 1, seed=25)
-    np.testing.assert_array_equal(net.params, np.concatenate([theta.T.ravel() for theta in net.thetas()]))
+    gaps = gap_mask(net._layout, net.params.size)
+    assert gaps.sum() == 5 * (8 - 5) + 6 * (8 - 3) and (net.params[gaps] == 0).all()
+    np.testing.assert_array_equal(net.params[~gaps], np.concatenate([theta.T.ravel() for theta in net.thetas()]))
     lecture = np.concatenate([theta.ravel() for theta in net.thetas()])
     np.testing.assert_array_equal(net._get_state()["params"], lecture)
 

@@ -316,8 +316,8 @@ def test_threads_bit_identical(dtype, batch_size, uint8):
 def test_threads_bit_identical_wide_layers(dtype, batch_size, plain, hidden):
     """Small minibatches, where a thread may get no samples to gather or no output rows (kernels.team),
     give the same weights on one thread and on two, and the reference's SGD. 1,024 hidden units make the
-    first layer's rows 4 KB (float32) or 8 KB long, which the model stores with a gap after each
-    (_layout.lead_width): the gaps stay 0."""
+    first layer's rows 4 KB (float32) or 8 KB long, which the model stores two lines apart, and every row is
+    rounded up to whole lines (_layout.lead_width): the gaps stay 0."""
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(7)
     X = rng.integers(0, 256, (96, 784), dtype=np.uint8)
@@ -330,7 +330,12 @@ def test_threads_bit_identical_wide_layers(dtype, batch_size, plain, hidden):
     np.testing.assert_array_equal(one.params, two.params)
     assert one.loss_curve_ == two.loss_curve_
     gaps = gap_mask(one._layout, one.params.size)
-    assert gaps.sum() == (hidden == 1024) * 785 * 2 * 64 // dtype.itemsize and (one.params[gaps] == 0).all()
+    per_line = 64 // dtype.itemsize
+    lines = -(-hidden // per_line)
+    first_lead = (lines + 2 * (lines * 64 % 1024 == 0)) * per_line
+    second_lead = -(-10 // per_line) * per_line
+    assert gaps.sum() == 785 * (first_lead - hidden) + (hidden + 1) * (second_lead - 10)
+    assert (one.params[gaps] == 0).all()
     # and it is the reference's SGD, minibatch by minibatch
     Xf = X.astype(np.float64) * np.float64(dtype.type(1 / 255))
     thetas, velocity = float_thetas(start), naive.zeros_like(start.thetas())

@@ -42,33 +42,52 @@ def _paired(ours, theirs, repeat: int, min_time: float) -> tuple[float, float, f
 
 
 def problems(dtype, n_samples: int, n_in: int, n_out: int, seed: int = 0):
-    """Buffers laid out as the training step keeps them, and the two gemm calls with their BLAS twins."""
+    """Buffers laid out as the training step keeps them (_layout: aligned rows, the stored transpose's rows
+    ``lead`` apart), and for each use the gemm call, its BLAS twin, and a call that runs ours once and returns
+    (our product, NumPy's) for checking."""
+    from .._layout import aligned_empty, aligned_rows, build_layout
+    from ..kernels import LEAD
     from ..kernels.microkernel import ADD, STORE, gemm, gemm_packed, pack_size
 
     rng = np.random.default_rng(seed)
+    itemsize = np.dtype(dtype).itemsize
+    layout, _ = build_layout((n_in, n_out, NEXT_UNITS), itemsize)
     # A row of activations or deltas: inputs, the layer's units, then the NEXT_UNITS of the layer after it
-    row = n_in + n_out + NEXT_UNITS
-    acts = rng.random((n_samples, row)).astype(dtype)
-    weights = rng.standard_normal((n_in + 1, n_out)).astype(dtype)  # (n_in + 1, n_out), bias last row
-    deltas = rng.standard_normal((n_samples, row)).astype(dtype)  # the layer's in columns [n_in, n_in + n_out)
-    grads = np.empty((n_in + 1, n_out), dtype)  # (n_in + 1, n_out)
-    pack = np.empty(pack_size(np.dtype(dtype).itemsize), dtype)
+    acts, deltas = aligned_rows(n_samples, layout, dtype), aligned_rows(n_samples, layout, dtype)
+    acts[:] = rng.random(acts.shape)
+    deltas[:] = rng.standard_normal(deltas.shape)  # the layer's in columns [n_in, n_in + n_out)
+    row = acts.shape[1]
+    # the stored transpose: n_in + 1 rows (bias last) of n_out weights, ``lead`` apart (_layout.lead_width)
+    lead = int(layout[0, LEAD])
+    weights = aligned_empty((n_in + 1) * lead, dtype).reshape(n_in + 1, lead)
+    weights[:] = rng.standard_normal(weights.shape)
+    grads = aligned_empty((n_in + 1) * lead, dtype).reshape(n_in + 1, lead)
+    pack = np.empty(pack_size(itemsize), dtype)
     one = dtype(1.0)
     x = np.ascontiguousarray(acts[:, :n_in])
-    w = np.ascontiguousarray(weights[:n_in])
+    w = np.ascontiguousarray(weights[:n_in, :n_out])
     d = np.ascontiguousarray(deltas[:, n_in : n_in + n_out])
     z = np.empty((n_samples, n_out), dtype)
     g = np.empty((n_in, n_out), dtype)
 
     def forward():
-        gemm(acts, 0, row, 1, weights, 0, n_out, acts, n_in, row, n_samples, n_out, n_in, one, ADD)
+        gemm(acts, 0, row, 1, weights, 0, lead, acts, n_in, row, n_samples, n_out, n_in, one, ADD)
 
     def gradient():
-        gemm_packed(acts, 0, row, deltas, n_in, row, grads, 0, n_out, n_in, n_out, n_samples, one, STORE, pack)
+        gemm_packed(acts, 0, row, deltas, n_in, row, grads, 0, lead, n_in, n_out, n_samples, one, STORE, pack)
+
+    def forward_product():
+        before = acts[:, n_in : n_in + n_out].copy()
+        forward()
+        return acts[:, n_in : n_in + n_out] - before, x @ w
+
+    def gradient_product():
+        gradient()
+        return grads[:n_in, :n_out].copy(), x.T @ d
 
     return {
-        "forward": (forward, lambda: np.matmul(x, w, out=z)),
-        "gradient": (gradient, lambda: np.matmul(x.T, d, out=g)),
+        "forward": (forward, lambda: np.matmul(x, w, out=z), forward_product),
+        "gradient": (gradient, lambda: np.matmul(x.T, d, out=g), gradient_product),
     }
 
 
@@ -88,7 +107,7 @@ def measure(dtypes=("float32", "float64"), repeat: int = 5, min_time: float = 0.
     results = []
     with threadpool_limits(1):
         for name in dtypes:
-            for use, (ours, blas) in problems(np.dtype(name).type, **sizes).items():
+            for use, (ours, blas, _) in problems(np.dtype(name).type, **sizes).items():
                 kernel_time, blas_time, share = _paired(ours, blas, repeat, min_time)
                 results.append(dict(dtype=name, use=use, kernel_gflops=flops / kernel_time / 1e9,
                                     blas_gflops=flops / blas_time / 1e9, share=share))

@@ -401,7 +401,7 @@ class _Emitter:
         pv, mu, decay, neg_rate, nesterov = momentum
         mu, decay, neg_rate = (_splat(b, value, self.lanes) for value in (mu, decay, neg_rate))
         for s, at, edge in places:
-            # as update._sgd_span: g = alpha s + decay w;  v = mu v + g;  w -= rate (g + mu v if nesterov else v)
+            # as update_rows (with fmas): g = alpha s + decay w;  v = mu v + g;  w -= rate (g + mu v if nesterov else v)
             weight = self.load(pc, at, edge)
             g = b.call(self.fma, [decay, weight, b.fmul(scale, s)])
             velocity = b.call(self.fma, [mu, self.load(pv, at, edge), g])
@@ -1145,6 +1145,149 @@ def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off,
     return sig, codegen
 
 
+#: The rules of ``update_rows``, by number: SGD without momentum, with momentum, with Nesterov momentum; Adam.
+SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV, ADAM_RULE = 0, 1, 2, 3
+
+
+def _update_vector(emit, rule, pointers, at, mask, values, left=None):
+    """One vector of ``update_rows``: its elements at offset ``at`` of each pointer, under ``mask`` if given, whose
+    ``left`` first lanes (an i64) AVX2 stores with plain stores (_Emitter.write_back: Zen 3's masked store is slow)."""
+    b = emit.b
+    pw, pg, pm, ps = pointers
+    decay, rate, mu, c1, b2, c2, eps = values
+
+    def store(value, pointer):
+        if emit.avx2 and mask is not None:
+            emit.narrow_stores([(value, at)], pointer, left)
+        else:
+            emit.store(value, pointer, at, mask)
+
+    w = emit.load(pw, at, mask)
+    g = b.fadd(emit.load(pg, at, mask), b.fmul(decay, w))  # the gradient with weight decay
+    if rule == SGD_PLAIN:
+        step = g
+    elif rule in (SGD_MOMENTUM, SGD_NESTEROV):
+        v = b.fadd(b.fmul(mu, emit.load(pm, at, mask)), g)
+        store(v, pm)
+        step = b.fadd(g, b.fmul(mu, v)) if rule == SGD_NESTEROV else v
+    else:
+        m = b.fadd(b.fmul(mu, emit.load(pm, at, mask)), b.fmul(c1, g))
+        v = b.fadd(b.fmul(b2, emit.load(ps, at, mask)), b.fmul(c2, b.fmul(g, g)))
+        store(m, pm)
+        store(v, ps)
+        sqrt = cgutils.get_or_insert_function(b.module, ir.FunctionType(emit.vector, [emit.vector]),
+                                              f"llvm.sqrt.v{emit.lanes}f{emit.itemsize * 8}")
+        root = b.call(sqrt, [v])
+        store(b.fsub(w, b.fdiv(b.fmul(rate, m), b.fadd(root, eps))), pw)
+        return
+    store(b.fsub(w, b.fmul(rate, step)), pw)
+
+
+def _update_rows_loops(emit, rule, pointers, lead, rows, cols, values, done):
+    """The loops of one rule of ``update_rows``: over the rows, over each row's whole vectors, then its masked
+    partial one."""
+    b = emit.b
+    i64 = ir.IntType(64)
+    width = ir.Constant(i64, emit.lanes)
+    full = b.sdiv(cols, width)
+    left = b.srem(cols, width)
+    mask = emit.mask(left)
+    partial = b.icmp_signed("!=", left, ir.Constant(i64, 0))
+    head, row_loop, row_tail = emit.begin_loop(rows, "rows")
+    k, at = b.phi(i64), b.phi(i64)
+    k.add_incoming(ir.Constant(i64, 0), head)
+    at.add_incoming(ir.Constant(i64, 0), head)
+    inner_head, vector_loop, vector_tail = emit.begin_loop(full, "vectors")
+    j = b.phi(i64)
+    j.add_incoming(ir.Constant(i64, 0), inner_head)
+    _update_vector(emit, rule, pointers, b.add(at, b.mul(j, width)), None, values)
+    j_next = b.add(j, ir.Constant(i64, 1))
+    j.add_incoming(j_next, b.block)
+    b.cbranch(b.icmp_signed("<", j_next, full), vector_loop, vector_tail)
+    b.position_at_end(vector_tail)
+    with b.if_then(partial):
+        _update_vector(emit, rule, pointers, b.add(at, b.mul(full, width)), mask, values, left)
+    k_next = b.add(k, ir.Constant(i64, 1))
+    k.add_incoming(k_next, b.block)
+    at.add_incoming(b.add(at, lead), b.block)
+    b.cbranch(b.icmp_signed("<", k_next, rows), row_loop, row_tail)
+    b.position_at_end(row_tail)
+    b.branch(done)
+
+
+@intrinsic
+def update_rows(typingctx, W, G, M, S, first, lead, rows, cols, rule, decay, rate, mu, b1, b2, eps):
+    """The optimizer's update of ``rows`` rows of ``cols`` elements, ``lead`` apart from flat index ``first`` of
+    W, its gradient G and its state M and S (all of W's dtype; S Adam's only), by ``rule`` (SGD_PLAIN,
+    SGD_MOMENTUM, SGD_NESTEROV or ADAM_RULE), element by element in vectors, a row's last one masked, so that
+    the elements between rows are never read. Every operation is rounded on its own (no fma), in this order:
+
+        g = G + decay W
+        SGD:  v = mu M + g (M = v);  W = W - rate (g + mu v if Nesterov else v)   (W = W - rate g without momentum)
+        Adam: m = b1 M + (1 - b1) g;  v = b2 S + (1 - b2) g^2  (M = m, S = v);  W = W - rate m / (sqrt(v) + eps)
+
+    the same values as the scalar loop spelled so, whatever the rows, the vector width or the ISA."""
+    arrays = (W, G, M, S)
+    if not all(isinstance(t, types.Array) and t.layout == "C" for t in arrays):
+        return None
+    if W.dtype not in (types.float32, types.float64) or not all(t.dtype == W.dtype for t in arrays):
+        return None
+    dtype = W.dtype
+    sig = types.none(W, G, M, S, first, lead, rows, cols, rule, decay, rate, mu, b1, b2, eps)
+
+    def codegen(context, builder, signature, args):
+        ty = signature.args
+        i64 = ir.IntType(64)
+
+        def int64(index):
+            return context.cast(builder, args[index], ty[index], types.int64)
+
+        def number(index):
+            return context.cast(builder, args[index], ty[index], dtype)
+
+        start = int64(4)
+        pointers = [builder.gep(context.make_array(ty[i])(context, builder, args[i]).data, [start]) for i in range(4)]
+        lead, rows, cols, rule = int64(5), int64(6), int64(7), int64(8)
+        lanes = TARGET.vector_bytes // (4 if dtype == types.float32 else 8)
+        emit = _Emitter(builder, context.get_value_type(dtype), lanes)
+        one = ir.Constant(context.get_value_type(dtype), 1.0)
+        decay, rate, mu, b1, b2, eps = (number(i) for i in range(9, 15))
+        # SGD's momentum and Adam's beta_1 multiply M alike
+        scalars = (decay, rate, mu, builder.fsub(one, b1), b2, builder.fsub(one, b2), eps)
+        values = [_splat(builder, value, lanes) for value in scalars]
+        done = builder.append_basic_block("update.done")
+        switch = builder.switch(rule, done)
+        for code in (SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV, ADAM_RULE):
+            block = builder.append_basic_block(f"update.{code}")
+            switch.add_case(ir.Constant(i64, code), block)
+            builder.position_at_end(block)
+            factor = values[:2] + [_splat(builder, b1, lanes) if code == ADAM_RULE else values[2]] + values[3:]
+            _update_rows_loops(emit, code, pointers, lead, rows, cols, factor, done)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _update_rows_python(W, G, M, S, first, lead, rows, cols, rule, decay, rate, mu, b1, b2, eps):
+    """update_rows in NumPy (NUMBA_DISABLE_JIT=1), the same operations in the same order."""
+    dtype = W.dtype.type
+    decay, rate, mu, b1, b2, eps = (dtype(x) for x in (decay, rate, mu, b1, b2, eps))
+    for k in range(rows):
+        at = slice(first + k * lead, first + k * lead + cols)
+        w = W[at]
+        g = G[at] + decay * w
+        if rule == ADAM_RULE:
+            M[at] = b1 * M[at] + (dtype(1) - b1) * g
+            S[at] = b2 * S[at] + (dtype(1) - b2) * (g * g)
+            W[at] = w - rate * M[at] / (np.sqrt(S[at]) + eps)
+            continue
+        if rule != SGD_PLAIN:
+            M[at] = mu * M[at] + g
+            g = g + mu * M[at] if rule == SGD_NESTEROV else M[at]
+        W[at] = w - rate * g
+
+
 def _step_and_sum_python(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols):
     """step_and_sum in NumPy, the same operations in the same order (NUMBA_DISABLE_JIT=1)."""
     w, x, a, d, out = W.reshape(-1), X.reshape(-1), A.reshape(-1), D.reshape(-1), S.reshape(-1)
@@ -1177,4 +1320,5 @@ if numba.config.DISABLE_JIT:
     _tile = python.tile
     _edge = _edge_python
     step_and_sum = _step_and_sum_python
+    update_rows = _update_rows_python
     pack_strip = _pack_strip_python

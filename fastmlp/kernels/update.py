@@ -6,7 +6,16 @@ import numpy as np
 from .._compile import kernel
 from . import ADAM, LEAD, SIZE, THETA, UNIT
 from .backward import input_source, row_gradient
-from .microkernel import MOMENTUM_MAX32, MOMENTUM_MAX64, gemm_momentum
+from .microkernel import (
+    ADAM_RULE,
+    MOMENTUM_MAX32,
+    MOMENTUM_MAX64,
+    SGD_MOMENTUM,
+    SGD_NESTEROV,
+    SGD_PLAIN,
+    gemm_momentum,
+    update_rows,
+)
 
 
 @kernel
@@ -22,56 +31,21 @@ def step_rate(opt, t):
 
 
 @kernel
-def _sgd_span(net, opt, grads, first, n, decay, rate):
-    """SGD on params[first:first + n] with weight decay ``decay``; see row_update.
-
-    Views from index 0 and one loop per rule: indices known not negative and no branch inside, so each
-    loop is vectorized."""
-    w = net.params[first:first + n]
-    g = grads[first:first + n]
-    v = opt.first[first:first + n]
-    mu = opt.momentum
-    if mu == 0:
-        for p in range(n):
-            w[p] -= rate * (g[p] + decay * w[p])
-    elif opt.nesterov:
-        for p in range(n):
-            gp = g[p] + decay * w[p]
-            v[p] = mu * v[p] + gp
-            w[p] -= rate * (gp + mu * v[p])
-    else:
-        for p in range(n):
-            v[p] = mu * v[p] + (g[p] + decay * w[p])
-            w[p] -= rate * v[p]
-
-
-@kernel
-def _adam_span(net, opt, grads, first, n, decay, rate):
-    """Adam on params[first:first + n] with weight decay ``decay``; see row_update and _sgd_span."""
-    w = net.params[first:first + n]
-    g = grads[first:first + n]
-    m = opt.first[first:first + n]
-    v = opt.second[first:first + n]
-    b1 = opt.beta_1
-    b2 = opt.beta_2
-    eps = opt.epsilon
-    one = w.dtype.type(1.0)
-    c1 = one - b1
-    c2 = one - b2
-    for p in range(n):
-        gp = g[p] + decay * w[p]
-        m[p] = b1 * m[p] + c1 * gp
-        v[p] = b2 * v[p] + c2 * (gp * gp)
-        w[p] -= rate * m[p] / (np.sqrt(v[p]) + eps)
-
-
-@kernel
-def _update_span(net, opt, grads, first, n, decay, rate):
-    """The optimizer's update of params[first:first + n] with weight decay ``decay``."""
+def update_rule(opt):
+    """microkernel.update_rows' rule for ``opt``."""
     if opt.kind == ADAM:
-        _adam_span(net, opt, grads, first, n, decay, rate)
-    else:
-        _sgd_span(net, opt, grads, first, n, decay, rate)
+        return ADAM_RULE
+    if opt.momentum == 0:
+        return SGD_PLAIN
+    return SGD_NESTEROV if opt.nesterov else SGD_MOMENTUM
+
+
+@kernel
+def _update(net, opt, grads, first, rows, n, lead, decay, rate):
+    """The optimizer's update of ``rows`` rows of ``n`` parameters, ``lead`` apart from params[first], with weight
+    decay ``decay``; see row_update."""
+    update_rows(net.params, grads, opt.first, opt.second if opt.kind == ADAM else opt.first, first, lead, rows, n,
+                update_rule(opt), decay, rate, opt.momentum, opt.beta_1, opt.beta_2, opt.epsilon)
 
 
 @kernel
@@ -91,13 +65,13 @@ def row_update(net, opt, grads, l, k0, k1, rate):
     lead = net.layout[l, LEAD]
     t0 = net.layout[l, THETA]
     weights_stop = min(k1, n_in)
-    if lead == n_out and weights_stop > k0:  # rows back to back: one span
-        _update_span(net, opt, grads, t0 + k0 * n_out, (weights_stop - k0) * n_out, opt.weight_decay, rate)
-    else:  # a gap after each row (_layout.lead_width): row by row
-        for k in range(k0, weights_stop):
-            _update_span(net, opt, grads, t0 + k * lead, n_out, opt.weight_decay, rate)
+    if weights_stop > k0:
+        if lead == n_out:  # rows back to back: one row
+            _update(net, opt, grads, t0 + k0 * n_out, 1, (weights_stop - k0) * n_out, n_out, opt.weight_decay, rate)
+        else:  # a gap after each row (_layout.lead_width), which update_rows never reads
+            _update(net, opt, grads, t0 + k0 * lead, weights_stop - k0, n_out, lead, opt.weight_decay, rate)
     if k1 > n_in:  # the biases' row: no weight decay
-        _update_span(net, opt, grads, t0 + n_in * lead, n_out, net.params.dtype.type(0.0), rate)
+        _update(net, opt, grads, t0 + n_in * lead, 1, n_out, lead, net.params.dtype.type(0.0), rate)
 
 
 #: Bytes of gradient that step_rows works out before the optimizer's update uses them (well inside L1).

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
+from fastmlp._layout import lead_width
 from fastmlp.bench import kernels, main
 
 
@@ -23,3 +27,16 @@ def test_bench_kernels_quick_prints_the_target_and_writes_json(capsys, tmp_path)
     out = capsys.readouterr().out
     assert out.startswith("target: ") and "float64  forward" in out and "float64  gradient" in out
     assert [r["dtype"] for r in json.loads(path.read_text())["results"]] == ["float64", "float64"]
+
+
+# rows of the stored transpose: 16 units, whole lines back to back; 100, rounded up to whole lines; 256, 1 or 2 KB,
+# two lines more
+@pytest.mark.parametrize("n_out", [16, 100, 256])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_timed_calls_compute_the_products_blas_is_timed_on(dtype, n_out):
+    """Each timed call computes what its BLAS twin does, on the model's layout (rows ``lead`` apart)."""
+    assert (lead_width(n_out, np.dtype(dtype).itemsize) > n_out) == (n_out != 16)
+    for use, (_, _, product) in kernels.problems(dtype, n_samples=13, n_in=40, n_out=n_out).items():
+        ours, numpy = product()
+        assert ours.shape == numpy.shape, use
+        np.testing.assert_allclose(ours, numpy, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4, err_msg=use)

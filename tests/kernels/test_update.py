@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fastmlp.kernels import LEAD, SIZE
 from fastmlp.kernels.backward import forward_backward
 from fastmlp.kernels.update import row_update, step_rows
 
@@ -33,13 +34,15 @@ def update_all_rows(args, opt, grads):
         row_update(args.net, opt, grads, l, k0, k0 + n_rows, opt.learning_rate)
 
 
-@pairwise(dtype=DTYPES, optimizer=OPTIMIZER_NAMES)
-def test_row_update(dtype, optimizer):
-    """Three steps with random gradients: the weights and the momentum buffer follow the reference."""
+@pairwise(dtype=DTYPES, optimizer=OPTIMIZER_NAMES, gaps=[True, False])
+def test_row_update(dtype, optimizer, gaps):
+    """Three steps with random gradients: the weights and the momentum buffer follow the reference, on rows with
+    gaps after them (NaN, never read) and on rows back to back (one span)."""
     dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
     rng = np.random.default_rng(3)
     thetas = random_thetas(layer_sizes(3), dtype, rng)
-    args = KernelArgs(thetas, dtype, 1)
+    args = KernelArgs(thetas, dtype, 1, gaps=gaps)
+    assert (args.net.layout[:-1, LEAD] > args.net.layout[1:, SIZE]).all() == gaps
     opt = args.opt(**settings)
     expected, velocity = [theta.astype(np.float64) for theta in thetas], naive.zeros_like(thetas)
     for _ in range(3):
