@@ -120,6 +120,24 @@ EDGE_VECTORS = 4 if TARGET.isa == "avx512" else 3
 EDGE_ROWS32, EDGE_ROWS64 = EDGE_VECTORS * VW32, EDGE_VECTORS * VW64
 
 
+class _Arguments:
+    """An intrinsic's arguments inside its codegen, by position: as an i64, as a number of a dtype, or an array's
+    data pointer moved on by the flat offset at another position."""
+
+    def __init__(self, context, builder, signature, args):
+        self.context, self.builder, self.types, self.values = context, builder, signature.args, args
+
+    def int64(self, index):
+        return self.context.cast(self.builder, self.values[index], self.types[index], types.int64)
+
+    def number(self, index, dtype):
+        return self.context.cast(self.builder, self.values[index], self.types[index], dtype)
+
+    def data(self, index, offset_index):
+        array = self.context.make_array(self.types[index])(self.context, self.builder, self.values[index])
+        return self.builder.gep(array.data, [self.int64(offset_index)])
+
+
 def _splat(builder, value, lanes):
     vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
                                     ir.Constant(ir.IntType(32), 0))
@@ -578,12 +596,8 @@ def _edge(typingctx, A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols,
     def codegen(context, builder, signature, args):
         ty = signature.args
 
-        def int64(index):
-            return context.cast(builder, args[index], ty[index], types.int64)
-
-        def data(index, offset_index):
-            pointer = context.make_array(ty[index])(context, builder, args[index]).data
-            return builder.gep(pointer, [int64(offset_index)])
+        arguments = _Arguments(context, builder, signature, args)
+        int64, data = arguments.int64, arguments.data
 
         pa, pb, pc = data(0, 1), data(3, 4), data(6, 7)
         a_ts, b_ts, c_rs, rows, cols, n_t = int64(2), int64(5), int64(8), int64(9), int64(10), int64(11)
@@ -781,14 +795,11 @@ def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
     sig = types.none(S, s_off, s_ts, D, d_off, d_ts, n_t, rows)
 
     def codegen(context, builder, signature, args):
-        ty = signature.args
         i64 = ir.IntType(64)
 
-        def int64(index):
-            return context.cast(builder, args[index], ty[index], types.int64)
-
-        ps = builder.gep(context.make_array(ty[0])(context, builder, args[0]).data, [int64(1)])
-        pd = builder.gep(context.make_array(ty[3])(context, builder, args[3]).data, [int64(4)])
+        arguments = _Arguments(context, builder, signature, args)
+        int64 = arguments.int64
+        ps, pd = arguments.data(0, 1), arguments.data(3, 4)
         s_ts, d_ts, n_t, rows = int64(2), int64(5), int64(6), int64(7)
         itemsize = 4 if dtype == types.float32 else 8
         lanes = TARGET.vector_bytes // itemsize
@@ -1111,12 +1122,8 @@ def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off,
         ty = signature.args
         i64 = ir.IntType(64)
 
-        def int64(index):
-            return context.cast(builder, args[index], ty[index], types.int64)
-
-        def data(index, offset_index):
-            pointer = context.make_array(ty[index])(context, builder, args[index]).data
-            return builder.gep(pointer, [int64(offset_index)])
+        arguments = _Arguments(context, builder, signature, args)
+        int64, data = arguments.int64, arguments.data
 
         pw, px, pa, pd, ps = data(0, 1), data(3, 4), data(6, 7), data(8, 9), data(10, 11)
         w_rs, rows, cols = int64(2), int64(13), int64(14)
@@ -1236,22 +1243,16 @@ def update_rows(typingctx, W, G, M, S, first, lead, rows, cols, rule, decay, rat
     sig = types.none(W, G, M, S, first, lead, rows, cols, rule, decay, rate, mu, b1, b2, eps)
 
     def codegen(context, builder, signature, args):
-        ty = signature.args
         i64 = ir.IntType(64)
 
-        def int64(index):
-            return context.cast(builder, args[index], ty[index], types.int64)
-
-        def number(index):
-            return context.cast(builder, args[index], ty[index], dtype)
-
-        start = int64(4)
-        pointers = [builder.gep(context.make_array(ty[i])(context, builder, args[i]).data, [start]) for i in range(4)]
+        arguments = _Arguments(context, builder, signature, args)
+        int64 = arguments.int64
+        pointers = [arguments.data(i, 4) for i in range(4)]
         lead, rows, cols, rule = int64(5), int64(6), int64(7), int64(8)
         lanes = TARGET.vector_bytes // (4 if dtype == types.float32 else 8)
         emit = _Emitter(builder, context.get_value_type(dtype), lanes)
         one = ir.Constant(context.get_value_type(dtype), 1.0)
-        decay, rate, mu, b1, b2, eps = (number(i) for i in range(9, 15))
+        decay, rate, mu, b1, b2, eps = (arguments.number(i, dtype) for i in range(9, 15))
         # SGD's momentum and Adam's beta_1 multiply M alike
         scalars = (decay, rate, mu, builder.fsub(one, b1), b2, builder.fsub(one, b2), eps)
         values = [_splat(builder, value, lanes) for value in scalars]
