@@ -170,7 +170,17 @@ def kernel(func):
 
 def inline_kernel(func):
     """A serial kernel that Numba inlines into its callers: a call inside a loop stops LLVM from
-    vectorising the loop, and LLVM does not always inline a callee by itself."""
+    vectorising the loop, and LLVM does not always inline a callee by itself.
+
+    It also saves compile time. Numba links every callee's code into each kernel that calls it, then
+    optimizes and generates machine code for the whole again, so a deep call tree compiles the code at its
+    leaves once per level above them. The few kernels between team_epoch and the microkernels that are
+    called from one or two places are inlined, not compiled on their own. Called from Python (as the
+    tests do), an inline kernel still compiles by itself.
+
+    Numba inlines before it types the code, so an inline kernel must type the same whatever it is
+    passed: no branch on an argument's type or number of dimensions (output_block has one and stays a
+    kernel)."""
     return _make(func, parallel=False, inline="always", _nrt=False)
 
 

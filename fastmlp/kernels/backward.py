@@ -3,7 +3,7 @@
 import numpy as np
 from numba import get_thread_id, prange
 
-from .._compile import kernel, parallel_kernel
+from .._compile import inline_kernel, kernel, parallel_kernel
 from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
@@ -116,7 +116,7 @@ def lecture_copy(net, work, l, k0, k1):
                 lecture[t0 + j * n_in + k] = params[t0 + k * lead + j]
 
 
-@kernel
+@inline_kernel
 def hidden_deltas(net, work, i0, n, activation, batch_size):
     """Deltas of every hidden layer for samples [i0, i0 + n), from the output layer's down:
     delta_l = (W_l^T delta_{l+1}) * f'(z), where f is the hidden activation with code ``activation`` and
@@ -204,7 +204,7 @@ def input_source(work, layout, l, k0, k1, apart):
     return inputs, input_row(inputs, part) * inputs.shape[1] + k0 - p0, inputs.shape[1], min(k1, p1)
 
 
-@kernel
+@inline_kernel
 def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member, apart):
     """For rows [k0, k1) of layer l's stored transpose (row k < n_in: the weights from input k to every
     unit; row n_in: the biases): out (+)= factor * sum over ``count`` samples of [a, 1]_k delta, by the

@@ -2,7 +2,7 @@
 
 from numba import prange
 
-from .._compile import kernel, parallel_kernel
+from .._compile import inline_kernel, kernel, parallel_kernel
 from . import LEAD, SIZE, THETA, UNIT
 from .activations import activate, assign, hidden_activate
 from .intrinsics import atomic_add, prefetch
@@ -128,7 +128,7 @@ def dense(params, layout, l, acts, i0, n, j_first, j_stop, panels):
              j_stop - j_first, n_in, one, ADD)
 
 
-@kernel
+@inline_kernel
 def hidden_forward(net, acts, i0, n, activation, first, panels):
     """Every layer of samples [i0, i0 + n) from layer ``first`` up to the output pre-activations; the hidden
     activation with code ``activation`` on hidden layers. With ``first`` > 0 the pre-activations z of the

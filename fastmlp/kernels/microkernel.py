@@ -835,7 +835,7 @@ def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
 NARROW_COLS, NARROW_T = 16, 32
 
 
-@kernel
+@inline_kernel
 def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack):
     """gemm with A read down its columns (a_rs = 1: the weight gradient, A the activations, t the samples),
     through a copy: the same values, bit for bit (the same chunks of t, the same chains).
@@ -880,7 +880,7 @@ def gemm_momentum(A, a_off, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols
             rate, nesterov)
 
 
-@kernel
+@inline_kernel
 def _packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode, pack, V, mu, decay, rate,
             nesterov):
     """gemm_packed's tiles through the copy, with every mode of _tile, chunk by chunk of t: the columns of

@@ -27,7 +27,7 @@ weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
 """
 
-from .._compile import kernel
+from .._compile import inline_kernel, kernel
 from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
@@ -131,7 +131,7 @@ def part_start(net, parts, part, i0, n):
         parts[at : at + n * n_out] = 0
 
 
-@kernel
+@inline_kernel
 def part_block(net, inputs, parts, part, i0, n, b0, b1):
     """Add the sums over inputs [b0, b1) (rows of the stored transpose) into part ``part`` of samples
     [i0, i0 + n), from the part's rows of Work.inputs: one chain of fused multiply-adds per value, added into
@@ -203,7 +203,7 @@ def first_layer_sum(net, acts, parts, i0, n):
                 z[j] += later[j]
 
 
-@kernel
+@inline_kernel
 def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, part, timings, member,
              since):
     """A member's part of the first layer, in a team of PARTS or of one: its rows' update for the
@@ -250,7 +250,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     return since
 
 
-@kernel
+@inline_kernel
 def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, state, member,
                 n_members, timings, since):
     """``member``'s share of the first layer in phase 2 of a step: the update of its rows for the minibatch
