@@ -864,7 +864,7 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
 MOMENTUM_MAX32, MOMENTUM_MAX64 = KC_DOWN32, KC_DOWN64
 
 
-@kernel
+@inline_kernel
 def gemm_momentum(A, a_off, a_ts, B, b_off, b_ts, W, w_off, w_rs, n_rows, n_cols, T, alpha, pack, V, mu, decay, rate,
                   nesterov):
     """SGD's step on weights W (velocities V at the same indices) with the gradient gemm_packed would store, alpha

@@ -145,7 +145,7 @@ def part_block(net, inputs, parts, part, i0, n, b0, b1):
          part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, inputs.dtype.type(1.0), ADD)
 
 
-@kernel
+@inline_kernel
 def first_layer_part(net, inputs, parts, part, i0, n):
     """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
     in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row, group by group
