@@ -338,6 +338,7 @@ class MLP:
             # a row for each of Numba's threads (backward.gradients) and each member of a team (fastmlp._team)
             pack=np.empty((numba.config.NUMBA_NUM_THREADS, pack_row(self.dtype.itemsize)), self.dtype),
             inputs=input_rows(batch_size, self._layout, self.dtype),
+            one=np.ones(1, self.dtype),
         )
 
     def _optimizer(self, settings: TrainingSettings, learning_rate: float, step: np.ndarray) -> Optimizer:

@@ -104,6 +104,7 @@ class KernelArgs:
             parts=np.full(PARTS * part_size(batch, sizes[1], self.dtype.itemsize), np.nan, self.dtype),
             pack=np.full((PACK_ROWS, pack_row(self.dtype.itemsize)), np.nan, self.dtype),
             inputs=nan_filled(input_rows(batch, self.layout, self.dtype)),
+            one=np.ones(1, self.dtype),
         )
 
     def scratch(self, acts=None) -> np.ndarray:

@@ -7,7 +7,7 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   offset and the stored transpose's row stride, and the ``(n_blocks, 3)`` table of ``(layer, first_row,
   n_rows)`` blocks of ROW_BLOCK rows of the stored transposes that ``backward.gradients`` shares out
   between threads.
-- ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack, inputs)``: the buffers a model allocates once:
+- ``Work(acts, outputs, deltas, losses, grads, lecture, parts, pack, inputs, one)``: the buffers a model allocates once:
   per sample of a minibatch the activation and delta rows (at least n_units wide; the model pads them to
   whole cache lines, _layout.aligned_rows), the output layer's scratch (``output_rows``
   values a sample, flat) and the loss; the gradient; the hidden layers' weight matrices in the lecture's
@@ -18,7 +18,8 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
   (microkernel.pack_size(itemsize) + GAP_BYTES // itemsize)``; backward.row_gradient); and the inputs of
   a training step's minibatch by part, for the team's kernels (``_layout.input_rows``: part p's inputs of sample i in
   row ``parts.input_row(inputs, p) + i``, from the part's first row of the first layer on). The activation rows'
-  input columns are for prediction and loss_and_gradients.
+  input columns are for prediction and loss_and_gradients. ``one`` holds a single 1 in the parameters' dtype: the
+  biases' input, which the biases' gradient multiplies (backward.row_gradient).
 - ``Optimizer(kind, first, second, step, learning_rate, momentum, weight_decay, nesterov, beta_1, beta_2,
   epsilon)``: the update rule (``SGD`` or ``ADAM``), its state and its settings. ``first`` is SGD's
   velocity or Adam's first moment, ``second`` Adam's second moment (may be empty for SGD), both shaped
@@ -28,7 +29,8 @@ Shared argument bundles (plain named tuples, which Numba passes by value):
 from collections import namedtuple
 
 Net = namedtuple("Net", ["params", "layout", "row_blocks"])
-Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts", "pack", "inputs"])
+Work = namedtuple("Work", ["acts", "outputs", "deltas", "losses", "grads", "lecture", "parts", "pack", "inputs",
+                           "one"])
 Optimizer = namedtuple(
     "Optimizer",
     ["kind", "first", "second", "step", "learning_rate", "momentum", "weight_decay", "nesterov", "beta_1", "beta_2",

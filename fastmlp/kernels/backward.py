@@ -1,6 +1,5 @@
 """Backpropagation: per-sample deltas by the chain rule, then the mean gradient of each weight row."""
 
-import numpy as np
 from numba import get_thread_id, prange
 
 from .._compile import inline_kernel, kernel, parallel_kernel
@@ -9,9 +8,6 @@ from .activations import block_loss_and_delta, block_rows, times_derivative
 from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
 from .microkernel import ADD, STORE, gemm, gemm_packed
 from .parts import input_row, part_rows
-
-#: The input of every bias: gemm's A for the biases' row of a gradient.
-ONE = np.ones(1, np.uint8)
 
 
 @kernel
@@ -235,7 +231,7 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member, ap
                     factor, mode, pack)
         k = stop
     if k1 > n_in:  # the biases' row: the inputs' constant 1, the same 1 for every sample (a_ts = 0)
-        gemm(ONE, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * lead, lead, 1, n_out, count, factor,
+        gemm(work.one, 0, 0, 0, deltas, d0, deltas.shape[1], out, t0 + n_in * lead, lead, 1, n_out, count, factor,
              mode)
 
 
