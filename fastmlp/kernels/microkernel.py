@@ -137,6 +137,18 @@ class _Arguments:
         array = self.context.make_array(self.types[index])(self.context, self.builder, self.values[index])
         return self.builder.gep(array.data, [self.int64(offset_index)])
 
+    def converter(self, index, dtype):
+        """A function that casts an element of the array at ``index`` to ``dtype``."""
+        return lambda value: self.context.cast(self.builder, value, self.types[index].dtype, dtype)
+
+    def momentum(self, v_index, offset_index, dtype):
+        """SGD's momentum step as _Emitter.write_back takes it, from V at ``v_index`` (moved on by the offset at
+        ``offset_index``) and the four arguments after it: V's pointer, mu, decay, -rate and nesterov."""
+        pv = self.data(v_index, offset_index)
+        mu, decay = self.number(v_index + 1, dtype), self.number(v_index + 2, dtype)
+        neg_rate = self.builder.fneg(self.number(v_index + 3, dtype))
+        return pv, mu, decay, neg_rate, self.number(v_index + 4, types.boolean)
+
 
 def _splat(builder, value, lanes):
     vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
@@ -470,35 +482,20 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                      decay, rate, nesterov)
 
     def codegen(context, builder, signature, args):
-        (a, a_off, a_rs, a_ts, bm, b_off, b_ts, c, c_off, c_rs, rows, cols, n_t, alpha, mode, whole) = args[:16]
-        ty = signature.args
         i64 = ir.IntType(64)
-
-        def int64(value, index):
-            return context.cast(builder, value, ty[index], types.int64)
-
-        def data(value, index, offset):
-            pointer = context.make_array(ty[index])(context, builder, value).data
-            return builder.gep(pointer, [offset])
-
-        a_rs, a_ts, b_ts, c_rs, rows, cols, n_t = (int64(v, i) for v, i in
-                                                   ((a_rs, 2), (a_ts, 3), (b_ts, 6), (c_rs, 9), (rows, 10),
-                                                    (cols, 11), (n_t, 12)))
-        pa = data(a, 0, int64(a_off, 1))
-        pb = data(bm, 4, int64(b_off, 5))
-        pc = data(c, 7, int64(c_off, 8))
+        arguments = _Arguments(context, builder, signature, args)
+        int64 = arguments.int64
+        a_rs, a_ts, b_ts, c_rs, rows, cols, n_t = (int64(i) for i in (2, 3, 6, 9, 10, 11, 12))
+        pa, pb, pc = arguments.data(0, 1), arguments.data(4, 5), arguments.data(7, 8)
         momentum = tail_momentum = None
         if stepping:
-            pv = data(args[16], 16, int64(c_off, 8))
-            momentum = (pv, *(context.cast(builder, args[i], ty[i], dtype) for i in (17, 18)),
-                        builder.fneg(context.cast(builder, args[19], ty[19], dtype)),
-                        context.cast(builder, args[20], ty[20], types.boolean))
-        alpha = context.cast(builder, alpha, ty[13], dtype)
-        mode = int64(mode, 14)
-        whole = context.cast(builder, whole, ty[15], types.boolean)
+            momentum = arguments.momentum(16, 8, dtype)
+        alpha = arguments.number(13, dtype)
+        mode = int64(14)
+        whole = arguments.number(15, types.boolean)
         element = context.get_value_type(dtype)
         lanes = (TARGET.vector_bytes // (4 if dtype == types.float32 else 8))
-        emit = _Emitter(builder, element, lanes, lambda value: context.cast(builder, value, ty[0].dtype, dtype))
+        emit = _Emitter(builder, element, lanes, arguments.converter(0, dtype))
         width = ir.Constant(i64, lanes)
         full = builder.sdiv(cols, width)  # vectors whose every lane is a column of the tile
         left = builder.srem(cols, width)  # columns in the partial vector after them
@@ -594,20 +591,14 @@ def _edge(typingctx, A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols,
                      nesterov)
 
     def codegen(context, builder, signature, args):
-        ty = signature.args
-
         arguments = _Arguments(context, builder, signature, args)
         int64, data = arguments.int64, arguments.data
 
         pa, pb, pc = data(0, 1), data(3, 4), data(6, 7)
         a_ts, b_ts, c_rs, rows, cols, n_t = int64(2), int64(5), int64(8), int64(9), int64(10), int64(11)
         mode = int64(13)
-        momentum = None
-        if stepping:
-            momentum = (data(14, 7), *(context.cast(builder, args[i], ty[i], dtype) for i in (15, 16)),
-                        builder.fneg(context.cast(builder, args[17], ty[17], dtype)),
-                        context.cast(builder, args[18], ty[18], types.boolean))
-        alpha = context.cast(builder, args[12], ty[12], dtype)
+        momentum = arguments.momentum(14, 7, dtype) if stepping else None
+        alpha = arguments.number(12, dtype)
         lanes = TARGET.vector_bytes // (4 if dtype == types.float32 else 8)
         emit = _Emitter(builder, context.get_value_type(dtype), lanes)
         i64 = ir.IntType(64)
@@ -1119,7 +1110,6 @@ def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off,
     sig = types.none(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S, s_off, factor, rows, cols)
 
     def codegen(context, builder, signature, args):
-        ty = signature.args
         i64 = ir.IntType(64)
 
         arguments = _Arguments(context, builder, signature, args)
@@ -1127,8 +1117,7 @@ def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off,
 
         pw, px, pa, pd, ps = data(0, 1), data(3, 4), data(6, 7), data(8, 9), data(10, 11)
         w_rs, rows, cols = int64(2), int64(13), int64(14)
-        scale = context.cast(builder, args[5], ty[5], dtype)
-        factor = context.cast(builder, args[12], ty[12], dtype)
+        scale, factor = arguments.number(5, dtype), arguments.number(12, dtype)
         lanes = TARGET.vector_bytes // (4 if dtype == types.float32 else 8)
         emit = _Emitter(builder, context.get_value_type(dtype), lanes)
         width = ir.Constant(i64, lanes)
@@ -1145,7 +1134,7 @@ def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off,
                 switch.add_case(ir.Constant(i64, 2 * v + partial), block)
                 builder.position_at_end(block)
                 _step_and_sum_loop(emit, v, mask if partial else None, pw, w_rs, px, scale, pa, pd, ps, factor,
-                                   rows, lambda value: context.cast(builder, value, ty[3].dtype, dtype), done)
+                                   rows, arguments.converter(3, dtype), done)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
