@@ -129,9 +129,12 @@ def tables(result: dict) -> str:
             _markdown(report.training_table(result)),
         ]
     if result.get("prediction"):
-        parts += ["", "Prediction (forward only) on the 10,000 test images, samples per second (*core round "
-                  "trip*: as in training, before each of fastmlp's runs):", "",
-                  _markdown(report.prediction_table(result))]
+        table = report.prediction_table(result)
+        yardstick = ("*first-layer matmul*: not a peer, the pre-scaled images times the first layer's weights alone "
+                     "through NumPy's BLAS on all cores, timed in the same rounds, the most NumPy's prediction could "
+                     "run at; " if "first-layer matmul" in table[0] else "")
+        parts += ["", f"Prediction (forward only) on the 10,000 test images, samples per second ({yardstick}*core "
+                  "round trip*: as in training, before each of fastmlp's runs):", "", _markdown(table)]
     lines = report.startup_lines(result.get("startup"))
     if lines:
         parts += ["", "Memory and start-up (fresh processes, 784-100-10, one epoch from uint8 data):", ""]

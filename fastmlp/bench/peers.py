@@ -363,6 +363,23 @@ class OnnxRuntime:
         return model[variant].run(["label"], {"input": data[0]})[0]
 
 
+
+# ------------------------------------------------------------------------------ prediction's yardstick
+class FirstLayerMatmul(_BlasPeer):
+    """Not a peer but a yardstick timed beside prediction's contenders: the first layer's product alone, the
+    pre-scaled test images times a (n_in, n_hidden) matrix through NumPy's BLAS on all cores. NumPy's prediction
+    is this product and then its sigmoids, the later layers and the argmax, so NumPy's time over this one is what
+    a prediction that ran exactly as fast as the BLAS product, and did nothing else, would gain over NumPy."""
+
+    name = "first-layer matmul"
+    variants = (ALL_THREADS,)
+
+    def build(self, layer_sizes, loss, dtype, seed):
+        return np.ascontiguousarray(glorot(layer_sizes[:2], dtype, seed)[0][:, :-1].T)
+
+    def predict(self, model, data, variant=None):
+        return data[0] @ model
+
 #: Accepted spellings of each peer's name in ``--peers``.
 ALIASES = {"numpy": "numpy", "pytorch": "pytorch", "torch": "pytorch", "scikit-learn": "scikit-learn",
            "sklearn": "scikit-learn", "onnxruntime": "onnxruntime", "ort": "onnxruntime"}

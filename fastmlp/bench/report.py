@@ -122,7 +122,9 @@ def targets(result: dict) -> list[dict]:
     row = _find(prediction, "784-100-10", "float32")
     numpy = row and row["results"].get("numpy", {}).get("samples_per_s")
     out.append(_target("784-100-10 float32 prediction (10,000 test images): vs NumPy",
-                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY, **_link(row, "numpy")))
+                       numpy and row["fastmlp_samples_per_s"] / numpy, PREDICTION_VS_NUMPY, **_link(row, "numpy"),
+                       matmul_over_numpy=row and row.get("matmul_over_numpy"),
+                       fastmlp_over_matmul=row and row.get("fastmlp_over_matmul")))
     for network, dtype in AHEAD_EVERYWHERE:
         rows = [r for r in training + prediction if (r["network"], r["dtype"]) == (network, dtype)]
         worst = min((r["ratio"] for r in rows if r.get("ratio")), default=None)
@@ -173,6 +175,9 @@ def _measured(entry) -> str:
             if entry.get("quick_measured"):
                 notes.append(f"{entry['quick_measured']:.2f}x in the {trip['quick_rounds']} rounds at "
                              f"{SHARED_CORE_NS:.0f}-{trip['quick_bound_ns']:.0f} ns")
+        if entry.get("matmul_over_numpy"):
+            notes.append(f"a prediction as fast as BLAS's first-layer matmul alone: {entry['matmul_over_numpy']:.2f}x, "
+                         f"fastmlp's at {entry['fastmlp_over_matmul']:.2f}x that matmul's samples/s")
         shown = _digits(entry["measured"], entry["required"], entry["met"], 2)
         return f"{shown}x" + (f" ({', '.join(notes)})" if notes else "")
     return f"{entry['measured']:g} {entry['unit']}"
@@ -223,13 +228,20 @@ def _round_trips(row) -> str:
 
 
 def prediction_table(result: dict) -> list[list[str]]:
+    """Header and rows: samples/s per contender, the ratio to the best peer, the samples/s of the first layer's
+    product alone through BLAS (suite.derive_prediction; runs without it have no such column) and the quickest and
+    slowest round trip between two cores in the row's rounds."""
     peers = result["peers"] + result.get("prediction_peers", [])
-    rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer", "core round trip"]]
+    yardstick = any("first_layer_matmul_samples_per_s" in row for row in result["prediction"])
+    rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer",
+             *(["first-layer matmul"] if yardstick else []), "core round trip"]]
     for row in result["prediction"]:
         results = row["results"]
+        matmul = row.get("first_layer_matmul_samples_per_s")
         rows.append([row["network"], row["dtype"], f"{row['samples']:,}", _rate(row["fastmlp_samples_per_s"]),
                      *[_rate(results[p]["samples_per_s"]) if p in results else "-" for p in peers],
-                     f"{row['ratio']:.2f}x" if row.get("ratio") else "-", _round_trips(row)])
+                     f"{row['ratio']:.2f}x" if row.get("ratio") else "-",
+                     *([_rate(matmul) if matmul else "-"] if yardstick else []), _round_trips(row)])
     return rows
 
 
@@ -313,7 +325,9 @@ def text_report(result: dict) -> str:
                          f"{SLOW_LINK_FACTOR:g}x its quickest at {SHARED_CORE_NS:.0f} ns or more) or shared a core, "
                          "the targets also give what fastmlp reached in the others")
     if result.get("prediction"):
-        parts += ["", "prediction, samples/s (forward only; core round trip: timed just before each of fastmlp's "
+        parts += ["", "prediction, samples/s (forward only; first-layer matmul: not a peer, the pre-scaled images "
+                  "times the first layer's weights alone through NumPy's BLAS on all cores, timed in the same rounds, "
+                  "the most NumPy's prediction could run at; core round trip: timed just before each of fastmlp's "
                   "runs, as in training)", format_table(prediction_table(result))]
     if result.get("fastmlp_first_call_seconds"):
         parts += ["", "fastmlp first call in this process (compile or cache load + a warm-up run): "

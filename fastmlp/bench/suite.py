@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from . import machine, roofline
-from .peers import TWO_AT_ONCE_LABEL, Fastmlp, available_peers, available_prediction_peers
+from .peers import TWO_AT_ONCE_LABEL, Fastmlp, FirstLayerMatmul, available_peers, available_prediction_peers
 from .runner import best_peer, measure_prediction, measure_training, timed_runs
 
 #: name -> (layer sizes, loss). The lecture's 784-15-10 has sigmoid outputs and MSE.
@@ -71,6 +71,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     fastmlp = Fastmlp()
     peers = available_peers(peer_names)
     predictors = available_prediction_peers(peer_names)  # prediction only, from fastmlp's trained model
+    yardstick = FirstLayerMatmul()  # timed with prediction's contenders, not one of them (derive_prediction)
     contenders = [fastmlp, *peers]
     flops = {dtype: [] for dtype in dtypes}
     one_thread = {dtype: [] for dtype in dtypes}
@@ -108,9 +109,10 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 training.append(row)
                 _log(verbose, f"[{time.perf_counter() - began:6.0f} s] {name} {dtype} batch {batch_size}: "
                      + ", ".join(f"{label} {r['samples_per_s']:,.0f}/s" for label, r in row["results"].items()))
-            test = {c.name: c.prepare(X_test, y_test, dtype, loss) for c in contenders + predictors}
+            test = {c.name: c.prepare(X_test, y_test, dtype, loss) for c in contenders + predictors + [yardstick]}
             models.update((p.name, p.from_fastmlp(models["fastmlp"])) for p in predictors)
-            result = measure_prediction(fastmlp, peers + predictors, models, test, repeat)
+            models[yardstick.name] = yardstick.build(layer_sizes, loss, dtype, seed)
+            result = measure_prediction(fastmlp, peers + predictors + [yardstick], models, test, repeat)
             result.update(network=name, layer_sizes=list(layer_sizes), loss=loss, dtype=dtype)
             prediction.append(result)
             _log(verbose, f"[{time.perf_counter() - began:6.0f} s] {name} {dtype} prediction: "
@@ -128,6 +130,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
         derive(row, peer_names, roof[row["dtype"]]["flops"], roof[row["dtype"]].get("one_thread_flops"))
     for row in prediction:
         derive(row, peer_names + predictor_names, None)
+        derive_prediction(row)
     return {
         "data": source,
         "peers": peer_names,
@@ -174,6 +177,21 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
         quick = quick_link_rounds(results, trips, row["samples"])
         if quick is not None:
             row["core_round_trip"].update(quick)
+
+
+def derive_prediction(row):
+    """Add, to a prediction row whose results hold the first-layer matmul (peers.FirstLayerMatmul) and NumPy, what
+    that product alone bounds: ``matmul_over_numpy``, NumPy's time over the product's (the ratio to NumPy of a
+    prediction exactly as fast as the BLAS product), and ``fastmlp_over_matmul``, fastmlp's samples/s over the
+    product's (over 1: fastmlp's whole prediction, its uint8 conversion included, ran faster than BLAS's product
+    of its first layer alone)."""
+    results = row["results"]
+    matmul = results.get(FirstLayerMatmul.name, {}).get("samples_per_s")
+    numpy = results.get("numpy", {}).get("samples_per_s")
+    if matmul and numpy:
+        row["first_layer_matmul_samples_per_s"] = matmul
+        row["matmul_over_numpy"] = matmul / numpy
+        row["fastmlp_over_matmul"] = results["fastmlp"]["samples_per_s"] / matmul
 
 
 def _runs(results, label):

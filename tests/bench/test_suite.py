@@ -60,6 +60,12 @@ def test_quick_run_json_structure(quick_result, tmp_path):
         row["results"]["fastmlp 1 thread"]["samples_per_s"] * row["flops"] / row["samples"] / one_thread)
     (predicted,) = result["prediction"]
     assert predicted["samples"] == 10000 and predicted["ratio"] > 0
+    # the first layer's product alone, timed in prediction's rounds: a yardstick, never the best peer
+    matmul = predicted["results"]["first-layer matmul"]["samples_per_s"]
+    assert matmul > 0 and predicted["best_peer"] != "first-layer matmul"
+    assert predicted["first_layer_matmul_samples_per_s"] == matmul
+    assert predicted["matmul_over_numpy"] == pytest.approx(matmul / predicted["results"]["numpy"]["samples_per_s"])
+    assert predicted["fastmlp_over_matmul"] == pytest.approx(predicted["fastmlp_samples_per_s"] / matmul)
     measured = {t["target"]: t for t in result["targets"]}
     assert measured["784-100-10 float32 batch 32: vs best peer"]["met"] == (row["ratio"] >= 2.5)
     assert measured["784-100-10 float32 batch 1: vs best peer"]["met"] is None  # not in a quick run
@@ -129,3 +135,33 @@ def test_a_near_miss_is_never_shown_at_the_line():
     assert rows[1][2:] == ["1.146x", "NOT met"]
     assert rows[2][2:] == ["1.15x", "met"]
     assert rows[3][2:] == ["64.96%", "NOT met"]
+
+
+def test_prediction_names_what_the_first_layer_matmul_bounds():
+    """NumPy's prediction is its first layer's BLAS product and more: the product's samples/s, timed in the same
+    rounds, goes into prediction's table and its target, as the ratio to NumPy of a prediction exactly that fast
+    and fastmlp's speed against it."""
+    from fastmlp.bench import suite
+
+    rates = {"fastmlp": 900.0, "numpy": 600.0, "first-layer matmul": 750.0}
+    row = {"network": "784-100-10", "dtype": "float32", "samples": 10_000,
+           "results": {name: {"samples_per_s": rate} for name, rate in rates.items()}}
+    suite.derive(row, ["numpy"], None)
+    suite.derive_prediction(row)
+    assert row["best_peer"] == "numpy" and row["ratio"] == pytest.approx(1.5)
+    assert row["matmul_over_numpy"] == pytest.approx(1.25) and row["fastmlp_over_matmul"] == pytest.approx(1.2)
+    result = {"training": [], "prediction": [row], "peers": ["numpy"]}
+    header, values = report.prediction_table(result)
+    assert values[header.index("first-layer matmul")] == "750"
+    (target,) = [t for t in report.targets(result) if t["target"].endswith("vs NumPy")]
+    assert target["met"] is True
+    assert ("a prediction as fast as BLAS's first-layer matmul alone: 1.25x, fastmlp's at 1.20x that matmul's "
+            "samples/s") in report.targets_table([target])[1][2]
+    # a run without the yardstick (an older JSON) shows neither the column nor the note
+    del row["results"]["first-layer matmul"]
+    for key in ("first_layer_matmul_samples_per_s", "matmul_over_numpy", "fastmlp_over_matmul"):
+        del row[key]
+    suite.derive_prediction(row)
+    assert "first-layer matmul" not in report.prediction_table(result)[0]
+    (target,) = [t for t in report.targets(result) if t["target"].endswith("vs NumPy")]
+    assert "first-layer matmul" not in report.targets_table([target])[1][2]
