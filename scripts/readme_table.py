@@ -130,9 +130,7 @@ def tables(result: dict) -> str:
         ]
     if result.get("prediction"):
         table = report.prediction_table(result)
-        yardstick = ("*first-layer matmul*: not a peer, the pre-scaled images times the first layer's weights alone "
-                     "through NumPy's BLAS on all cores, timed in the same rounds, the most NumPy's prediction could "
-                     "run at; " if "first-layer matmul" in table[0] else "")
+        yardstick = f"*first-layer matmul*: {report.FIRST_LAYER_MATMUL}; " if "first-layer matmul" in table[0] else ""
         parts += ["", f"Prediction (forward only) on the 10,000 test images, samples per second ({yardstick}*core "
                   "round trip*: as in training, before each of fastmlp's runs):", "", _markdown(table)]
     lines = report.startup_lines(result.get("startup"))

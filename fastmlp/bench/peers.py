@@ -363,7 +363,6 @@ class OnnxRuntime:
         return model[variant].run(["label"], {"input": data[0]})[0]
 
 
-
 # ------------------------------------------------------------------------------ prediction's yardstick
 class FirstLayerMatmul(_BlasPeer):
     """Not a peer but a yardstick timed beside prediction's contenders: the first layer's product alone, the
@@ -379,6 +378,7 @@ class FirstLayerMatmul(_BlasPeer):
 
     def predict(self, model, data, variant=None):
         return data[0] @ model
+
 
 #: Accepted spellings of each peer's name in ``--peers``.
 ALIASES = {"numpy": "numpy", "pytorch": "pytorch", "torch": "pytorch", "scikit-learn": "scikit-learn",

@@ -227,6 +227,11 @@ def _round_trips(row) -> str:
     return f"{trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns" if trip else "-"
 
 
+#: What the first-layer matmul column of prediction's table is (suite.derive_prediction), for its captions.
+FIRST_LAYER_MATMUL = ("not a peer, the pre-scaled images times the first layer's weights alone through NumPy's BLAS on "
+                      "all cores, timed in the same rounds, the most NumPy's prediction could run at")
+
+
 def prediction_table(result: dict) -> list[list[str]]:
     """Header and rows: samples/s per contender, the ratio to the best peer, the samples/s of the first layer's
     product alone through BLAS (suite.derive_prediction; runs without it have no such column) and the quickest and
@@ -325,10 +330,9 @@ def text_report(result: dict) -> str:
                          f"{SLOW_LINK_FACTOR:g}x its quickest at {SHARED_CORE_NS:.0f} ns or more) or shared a core, "
                          "the targets also give what fastmlp reached in the others")
     if result.get("prediction"):
-        parts += ["", "prediction, samples/s (forward only; first-layer matmul: not a peer, the pre-scaled images "
-                  "times the first layer's weights alone through NumPy's BLAS on all cores, timed in the same rounds, "
-                  "the most NumPy's prediction could run at; core round trip: timed just before each of fastmlp's "
-                  "runs, as in training)", format_table(prediction_table(result))]
+        parts += ["", f"prediction, samples/s (forward only; first-layer matmul: {FIRST_LAYER_MATMUL}; core round "
+                  "trip: timed just before each of fastmlp's runs, as in training)",
+                  format_table(prediction_table(result))]
     if result.get("fastmlp_first_call_seconds"):
         parts += ["", "fastmlp first call in this process (compile or cache load + a warm-up run): "
                   + ", ".join(f"{d} {s:.2f} s" for d, s in result["fastmlp_first_call_seconds"].items())]
