@@ -1,11 +1,15 @@
 """README.md and docs/: a short README that links every page, working links, no issue numbers, and
-measured numbers only inside blocks that a script generates (so no hand-typed figure can go stale)."""
+measured numbers only inside blocks that a script generates (so no hand-typed figure can go stale); the
+scripts that generate the speed tables (readme_table.py, and two_paths.sh, which runs both code paths)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -333,3 +337,55 @@ def test_readme_table_refuses_a_file_without_markers(tmp_path, capsys):
     assert readme_table.main(argv) == 1
     assert "performance.md" in capsys.readouterr().err
     assert readme.read_text() == f"{readme_table.BEGIN}\n{readme_table.END}\n"  # neither file written
+
+
+# ------------------------------------------------------------------- the two code paths' runs
+def _recorder(path: Path, log: Path) -> Path:
+    """An executable that appends its arguments and the code-path variables of its environment to ``log``
+    (a JSON line a call) and writes ``{}`` to the file after any --json."""
+    names = ["NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_CACHE_DIR", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY",
+             "MKL_ENABLE_INSTRUCTIONS"]
+    path.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                    f"env = {{k: os.environ[k] for k in {names!r} if k in os.environ}}\n"
+                    f"with open({str(log)!r}, 'a') as out:\n"
+                    "    out.write(json.dumps({'argv': sys.argv[1:], 'env': env}) + '\\n')\n"
+                    "if '--json' in sys.argv:\n"
+                    "    open(sys.argv[sys.argv.index('--json') + 1], 'w').write('{}')\n")
+    path.chmod(0o755)
+    return path
+
+
+def _two_paths(tmp_path, cpu_flags: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    log = tmp_path / "calls.jsonl"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {cpu_flags}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_CPU", "OPENBLAS_CORE", "ATEN_", "MKL_"))}
+    env.update(FASTMLP=str(_recorder(tmp_path / "fastmlp", log)), PYTHON=str(_recorder(tmp_path / "python", log)),
+               CPUINFO=str(cpuinfo))
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "two_paths.sh"), str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return done, calls
+
+
+def test_two_paths_runs_the_bench_natively_then_on_avx2_and_writes_the_tables(tmp_path):
+    done, calls = _two_paths(tmp_path, "avx2 fma avx512f avx512bw")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "out"
+    native, avx2, native_tta, avx2_tta, tables = calls
+    assert native["argv"] == ["bench", "--json", f"{out}/native.json", "--plot", "docs/speed-native.png"]
+    assert avx2["argv"] == ["bench", "--json", f"{out}/avx2.json", "--plot", "docs/speed-avx2.png"]
+    assert native_tta["argv"][:2] == avx2_tta["argv"][:2] == ["bench", "--time-to-accuracy"]
+    assert native["env"] == native_tta["env"] == {}
+    for run in (avx2, avx2_tta):  # AVX2 code for fastmlp (with no host features kept), OpenBLAS and PyTorch
+        assert run["env"].pop("NUMBA_CACHE_DIR")
+        assert run["env"] == {"NUMBA_CPU_NAME": "znver3", "NUMBA_CPU_FEATURES": "", "OPENBLAS_CORETYPE": "Haswell",
+                              "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+    assert tables["argv"] == ["scripts/readme_table.py", f"{out}/native.json", f"{out}/avx2.json"]
+    assert (out / "avx2.txt").exists() and (out / "native-tta.json").exists()
+
+
+def test_two_paths_refuses_a_cpu_without_avx512(tmp_path):
+    done, calls = _two_paths(tmp_path, "avx2 fma")
+    assert done.returncode == 2
+    assert "no AVX-512" in done.stderr and calls == []
