@@ -12,7 +12,11 @@ from .microkernel import ADD, gemm, gemm_panels, panel_stop, panel_width, panels
 #: between Numba's threads; below it they run on the calling thread.
 PARALLEL_MIN_SAMPLES = 16
 #: Samples per parallel block of those kernels: a whole number of every target's microkernel rows
-#: (4, 6 or 12), so that each block's pass over the weights feeds full tiles.
+#: (4, 6 or 12), so that each block's pass over the weights feeds full tiles. Larger blocks, which read
+#: weights that do not fit L2 (784-256-128-10: 0.94 MB) from L3 less often, were not clearly faster: 10,000
+#: images on Zen 3, quickest of 6 alternating rounds in ms, blocks of 24 / 48 / 96, one thread and two:
+#: 784-256-128-10 55.7 / 55.1 / 54.7 and 29.0 / 28.8 / 28.6; 784-100-10 20.1 / 20.3 / 20.2 and 10.8 / 10.7 / 10.6;
+#: 784-15-10 4.47 / 4.52 / 4.48 and 3.40 / 2.87 / 3.07, where runs of one setting differed by up to twice.
 SAMPLE_BLOCK = 24
 #: From this many samples up, prediction copies the weights into gemm_panels' layout first (pack_panels).
 #: The copy runs on one thread before the blocks; 784-100-10 float32 here, it paid for itself from about

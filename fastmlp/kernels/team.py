@@ -213,8 +213,10 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     Small minibatches go block by block (update, gather, sum), so the sums read weights the update has
     just left in L1; larger ones update every row first, then gather and sum. Returns the cycle counter.
     (Gathered and summed in chunks of 128 or 256 KB of inputs, so that a chunk stays in L2 at batch 512, they
-    ran no faster: 784-100-10 float32 on Zen 3, 10 alternating process pairs, 1 and 2 threads at batch 128 and
-    512, 0.98-1.13 times the time of the whole minibatch at once.)
+    ran no faster: on Zen 3, 1 and 2 threads at batch 128 and 512, alternating process pairs, 0.98-1.13 times
+    the time of the whole minibatch at once for 784-100-10 float32 (10 pairs); for 784-15-10, 0.94-0.95 at batch
+    512 on two threads and 0.98-1.13 elsewhere (7 pairs), where a run of the same work as the whole minibatch's
+    measured 1.10: within the host's noise.)
     """
     layout = net.layout
     n_in = layout[0, SIZE]
