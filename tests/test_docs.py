@@ -359,7 +359,8 @@ def _two_paths(tmp_path, cpu_flags: str) -> tuple[subprocess.CompletedProcess, l
     log = tmp_path / "calls.jsonl"
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {cpu_flags}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_CPU", "OPENBLAS_CORE", "ATEN_", "MKL_"))}
+    env = {k: v for k, v in os.environ.items()  # none of the settings the script chooses, from this process
+           if not k.startswith(("NUMBA_CPU", "NUMBA_CACHE_DIR", "OPENBLAS_CORE", "ATEN_", "MKL_"))}
     env.update(FASTMLP=str(_recorder(tmp_path / "fastmlp", log)), PYTHON=str(_recorder(tmp_path / "python", log)),
                CPUINFO=str(cpuinfo))
     done = subprocess.run(["bash", str(ROOT / "scripts" / "two_paths.sh"), str(tmp_path / "out")], env=env,
