@@ -130,7 +130,8 @@ def tables(result: dict) -> str:
         ]
     if result.get("prediction"):
         table = report.prediction_table(result)
-        yardstick = f"*first-layer matmul*: {report.FIRST_LAYER_MATMUL}; " if "first-layer matmul" in table[0] else ""
+        column = report.FIRST_LAYER_MATMUL_COLUMN
+        yardstick = f"*{column}*: {report.FIRST_LAYER_MATMUL}; " if column in table[0] else ""
         parts += ["", f"Prediction (forward only) on the 10,000 test images, samples per second ({yardstick}*core "
                   "round trip*: as in training, before each of fastmlp's runs):", "", _markdown(table)]
     lines = report.startup_lines(result.get("startup"))

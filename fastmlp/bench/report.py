@@ -227,7 +227,9 @@ def _round_trips(row) -> str:
     return f"{trip['lowest_ns']:.0f}-{trip['highest_ns']:.0f} ns" if trip else "-"
 
 
-#: What the first-layer matmul column of prediction's table is (suite.derive_prediction), for its captions.
+#: The header of prediction's column of the first layer's product alone (suite.derive_prediction), and what it is,
+#: for the captions of the printed report and of the generated tables.
+FIRST_LAYER_MATMUL_COLUMN = "first-layer matmul"
 FIRST_LAYER_MATMUL = ("not a peer, the pre-scaled images times the first layer's weights alone through NumPy's BLAS on "
                       "all cores, timed in the same rounds, the most NumPy's prediction could run at")
 
@@ -239,7 +241,7 @@ def prediction_table(result: dict) -> list[list[str]]:
     peers = result["peers"] + result.get("prediction_peers", [])
     yardstick = any("first_layer_matmul_samples_per_s" in row for row in result["prediction"])
     rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer",
-             *(["first-layer matmul"] if yardstick else []), "core round trip"]]
+             *([FIRST_LAYER_MATMUL_COLUMN] if yardstick else []), "core round trip"]]
     for row in result["prediction"]:
         results = row["results"]
         matmul = row.get("first_layer_matmul_samples_per_s")
@@ -330,8 +332,8 @@ def text_report(result: dict) -> str:
                          f"{SLOW_LINK_FACTOR:g}x its quickest at {SHARED_CORE_NS:.0f} ns or more) or shared a core, "
                          "the targets also give what fastmlp reached in the others")
     if result.get("prediction"):
-        parts += ["", f"prediction, samples/s (forward only; first-layer matmul: {FIRST_LAYER_MATMUL}; core round "
-                  "trip: timed just before each of fastmlp's runs, as in training)",
+        parts += ["", f"prediction, samples/s (forward only; {FIRST_LAYER_MATMUL_COLUMN}: {FIRST_LAYER_MATMUL}; "
+                  "core round trip: timed just before each of fastmlp's runs, as in training)",
                   format_table(prediction_table(result))]
     if result.get("fastmlp_first_call_seconds"):
         parts += ["", "fastmlp first call in this process (compile or cache load + a warm-up run): "
