@@ -207,38 +207,17 @@ def times_derivative(a, delta, activation):
 
 
 @kernel
-def softmax(z, out):
-    """out = exp(z - max z) / sum: the shift keeps exp <= 1.  (n,) -> (n,); returns the sum."""
-    top = z[0]
-    for k in range(1, z.size):
-        top = z[k] if z[k] > top else top
-    total = out.dtype.type(0.0)
-    if out.itemsize == 4:
-        for k in range(z.size):
-            out[k] = exp_nonpositive_float32(z[k] - top)
-            total += out[k]
-    else:
-        for k in range(z.size):
-            out[k] = np.exp(z[k] - top)
-            total += out[k]
-    for k in range(z.size):
-        out[k] /= total
-    return total
-
-
-@kernel
-def activate(z, output, out):
-    """Apply the output activation ``output`` (a code) to one sample's pre-activations.
-
-    Returns softmax's sum of exp(z - max z) (1 for the other outputs), which gives log-sum-exp.
-    """
+def output_columns(z, m, n, output, top, total, out):
+    """out = the output activation with code ``output`` of m samples' n pre-activations, the samples across
+    vector lanes: z and out hold n rows of m values, one column per sample. Softmax leaves each sample's max
+    and sum of exp(z - max) in ``top`` and ``total`` (m values each), for its loss; the other outputs leave
+    them alone. Each sample's values are the same whatever else shares its block."""
     if output == SIGMOID:
         sigmoid(z, out)
     elif output == SOFTMAX:
-        return softmax(z, out)
+        _softmax_columns(z, m, n, top, total, out)
     else:
         assign(out, z)
-    return out.dtype.type(1.0)
 
 
 block_rows = kernel(output_rows)
@@ -268,12 +247,7 @@ def block_loss_and_delta(block, m, n, loss, output, losses):
     mass = block[(3 * n + 2) * m : (3 * n + 3) * m]
     one = block.dtype.type(1.0)
     two = block.dtype.type(2.0)
-    if output == SIGMOID:
-        sigmoid(z, yhat)
-    elif output == SOFTMAX:
-        _softmax_columns(z, m, n, top, total, yhat)
-    else:
-        assign(yhat, z)
+    output_columns(z, m, n, output, top, total, yhat)
     if loss == SIGMOID_CROSS_ENTROPY:
         # -y log s(z) - (1 - y) log(1 - s(z)) = max(z, 0) - y z + log(1 + exp(-|z|))
         for i in range(m):
@@ -326,8 +300,8 @@ def block_loss_and_delta(block, m, n, loss, output, losses):
 
 @kernel
 def _softmax_columns(z, m, n, top, total, out):
-    """out = softmax of each of the m columns of z (n rows of m); top and total receive each column's
-    max and sum of exp(z - max), as ``softmax`` computes them for one sample."""
+    """out = softmax of each of the m columns of z (n rows of m): exp(z - max z) / sum, the shift keeping
+    every exp <= 1; top and total receive each column's max and its sum of exp(z - max), added in row order."""
     assign(top, z[:m])
     for j in range(1, n):
         for i in range(m):

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from fastmlp._compile import kernel
+from fastmlp.kernels import SOFTMAX
 from fastmlp.kernels.activations import (
     exp_nonpositive_float32,
     exp_nonpositive_float64,
+    output_columns,
     sigmoid,
     sigmoid_inplace,
-    softmax,
 )
 
 
@@ -66,14 +67,18 @@ def test_sigmoid_matches_the_exact_value_and_saturates(dtype):
 
 
 def test_float32_softmax_matches_float64():
+    """100 samples of 10 outputs, one column each (output_columns' layout), at scales 1, 10 and 100."""
     rng = np.random.default_rng(0)
-    for _ in range(100):
-        z = (rng.normal(size=10) * rng.choice([1, 10, 100])).astype(np.float32)
-        out = np.empty_like(z)
-        total = softmax(z, out)
-        # z - max z rounded to float32 as the kernel has it (that rounding, up to 2e-6 of exp at
-        # z - max = -42, is float32's, not the exp's)
-        e = np.exp((z - z.max()).astype(np.float64))
-        # each exp within 2 ulp, then the sum's and the division's rounding: 16 ulp = 1.9e-6
-        np.testing.assert_allclose(out, e / e.sum(), rtol=16 * np.finfo(np.float32).eps, atol=1e-30)
-        assert total == pytest.approx(e.sum(), rel=16 * float(np.finfo(np.float32).eps))
+    m, n = 100, 10
+    samples = (rng.normal(size=(m, n)) * rng.choice([1, 10, 100], size=(m, 1))).astype(np.float32)
+    z = np.ascontiguousarray(samples.T).ravel()
+    out, top, total = np.empty_like(z), np.empty(m, np.float32), np.empty(m, np.float32)
+    output_columns(z, m, n, SOFTMAX, top, total, out)
+    # z - max z rounded to float32 as the kernel has it (that rounding, up to 2e-6 of exp at
+    # z - max = -42, is float32's, not the exp's)
+    e = np.exp((samples - samples.max(axis=1, keepdims=True)).astype(np.float64))
+    # each exp within 2 ulp, then the sum's and the division's rounding: 16 ulp = 1.9e-6
+    eps = np.finfo(np.float32).eps
+    np.testing.assert_allclose(out.reshape(n, m).T, e / e.sum(axis=1, keepdims=True), rtol=16 * eps, atol=1e-30)
+    np.testing.assert_array_equal(top, samples.max(axis=1))
+    np.testing.assert_allclose(total, e.sum(axis=1), rtol=16 * eps)

@@ -55,3 +55,24 @@ def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
                       args.work.acts, out, args.panels(), block_counter(), args.scratch())
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pairwise(dtype=DTYPES, output=OUTPUTS, depth=DEPTHS)
+def test_a_samples_outputs_do_not_depend_on_its_block(dtype, output, depth):
+    """The hidden and output activations run across a block's samples (a sample is a vector lane, or falls in
+    the scalar loop after the whole vectors): predicted from row 0 and from row 1, each sample sits at another
+    place in its block, in blocks of other sizes, and gets the same bits."""
+    dtype, sizes = np.dtype(dtype), layer_sizes(depth)
+    rng = np.random.default_rng(3)
+    thetas = random_thetas(sizes, dtype, rng)
+    n = 2 * SAMPLE_BLOCK + 5
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    outs = []
+    for start in (0, 1):
+        args = KernelArgs(thetas, dtype, n)
+        out = np.full((n, sizes[-1]), np.nan, dtype)
+        predict_chunk(args.net, frozen(X), np.empty(0, np.int64), start, n - start, dtype.type(1.0),
+                      codes("mse", output), args.work.acts, out, args.panels(), block_counter(), args.scratch())
+        outs.append(out)
+    assert not np.isnan(outs[0][1:]).any()
+    np.testing.assert_array_equal(outs[1][1:], outs[0][1:])
