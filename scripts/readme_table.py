@@ -37,13 +37,16 @@ def _markdown(rows: list[list[str]], text_columns=(0, 1)) -> str:
 
 
 def machine_summary(machine: dict) -> str:
-    """CPU model, cores, the instruction-set extensions that matter here, and the BLAS libraries loaded."""
+    """CPU model, cores, the instruction-set extensions that matter here, the BLAS libraries loaded, and the
+    commit of fastmlp's source that was measured."""
     flags = "+".join(machine.get("cpu_flags", [])) or "not recorded"
     blas = machine.get("numpy_blas") or "not recorded"
     target = machine.get("kernel_target")  # runs before it was recorded name only the host's flags
     compiled = f", kernels compiled for {report.describe_target(target)}" if target else ""
+    commit = machine.get("source_commit")  # none in runs from before it was recorded, or of an installed copy
+    source = f"; fastmlp at commit {commit}" if commit else ""
     return (f"{machine['cpu']}, {machine['cores']} cores, instruction set {flags}{compiled}; "
-            f"BLAS in the benchmark process (library, version, threads, kernel): {blas}")
+            f"BLAS in the benchmark process (library, version, threads, kernel): {blas}{source}")
 
 
 def _peer(row: dict) -> str:

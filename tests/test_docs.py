@@ -268,7 +268,8 @@ def _bench_result() -> dict:
         "data": "Fashion-MNIST", "peers": ["numpy"], "settings": {"repeat": 3},
         "roofline": {"float32": {"flops": 2.0e11}},
         "machine": {"cpu": "Test CPU 9000", "cpu_flags": ["avx2", "fma"], "cores": 2, "threading_layer": "tbb",
-                    "numpy_blas": "openblas 0.3.30 (2 threads, Haswell)", "versions": {"numpy": "2.4.6"}},
+                    "numpy_blas": "openblas 0.3.30 (2 threads, Haswell)", "versions": {"numpy": "2.4.6"},
+                    "source_commit": "0123456789ab"},
         "training": [row(1, 100_000.0, 5_000.0), row(512, 200_000.0, 250_000.0)],
         "prediction": [{"network": "784-100-10", "dtype": "float32", "samples": 10_000,
                         "fastmlp_samples_per_s": 700_000.0, "best_peer": "numpy",
@@ -291,6 +292,7 @@ def test_readme_table_writes_only_between_its_markers(tmp_path):
     assert "stale" not in summary
     block = summary.split(readme_table.BEGIN)[1].split(readme_table.END)[0]
     assert "Test CPU 9000" in block and "avx2+fma" in block and "Haswell" in block
+    assert "fastmlp at commit 0123456789ab" in block
     assert "| training, batch 1 | 100.0k | numpy 5.0k | 20.00x |" in block
     assert "| training, batch 512 | 200.0k | numpy 250.0k | 0.80x |" in block
     assert "| prediction, 10,000 images | 700.0k | numpy 800.0k | 0.88x |" in block

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import platform
 import re
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 
 def cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
@@ -225,3 +227,26 @@ def describe_blas(libraries: list[dict]) -> str:
     ordered = sorted(libraries, key=lambda b: _owner(b.get("filepath")) != "numpy")
     return "; ".join(f"{b['internal_api']} {b['version']} ({b['architecture']} kernel, {b['num_threads']} threads, "
                      f"from {_owner(b.get('filepath'))})" for b in ordered)
+
+
+def source_commit(package: Path | None = None) -> str | None:
+    """The git commit of the fastmlp source a run measured (``package``: its directory, this one's by default),
+    with "+changes" when its tracked files differ from that commit; None for an installed copy outside a
+    checkout of fastmlp (one in some other repository's tree included) or without git."""
+    package = (package or Path(__file__).resolve().parents[1]).resolve()
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != package.parent:
+        return None
+    commit = git("rev-parse", "--short=12", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    if commit is None or changes is None:
+        return None
+    return commit + ("+changes" if changes else "")

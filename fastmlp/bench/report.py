@@ -38,6 +38,7 @@ def machine() -> dict:
         "numpy_blas": measured.describe_blas(libraries) or None,
         "blas": libraries,
         "versions": versions,
+        "source_commit": measured.source_commit(),
         "platform": platform.platform(),
         # ATen's elementwise kernels; ATEN_CPU_CAPABILITY=avx2 caps them (its MKL matmuls pick their own)
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,
@@ -48,7 +49,9 @@ def machine() -> dict:
 
 def machine_line(info: dict) -> str:
     versions = info["versions"]
-    libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
+    commit = info.get("source_commit")  # runs before it was recorded have none
+    libraries = ", ".join(f"{name} {version}" + (f" at commit {commit}" if name == "fastmlp" and commit else "")
+                          for name, version in versions.items())
     flags = "+".join(info.get("cpu_flags", [])) or "?"
     target = info.get("kernel_target")
     compiled = f"kernels compiled for {describe_target(target)}, " if target else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
 
@@ -83,3 +84,43 @@ def test_machine_line_names_cpu_target_blas_and_pytorchs_kernels():
     info = report.machine()
     assert info["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert f"PyTorch's ATen kernels: {info['torch_cpu_capability']}" in report.machine_line(info)
+
+
+def _git(cwd, *args):
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_source_commit_names_the_checkout_and_its_changes(tmp_path):
+    """A checkout of fastmlp gives its commit, with "+changes" once a tracked file differs; a fastmlp directory that
+    is not the top of its repository (an installed copy inside another project's tree) and one outside any
+    repository give None."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "checkout"
+    package = repo / "fastmlp"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    commit = _git(repo, "rev-parse", "--short=12", "HEAD")
+    assert machine.source_commit(package) == commit
+    (package / "__init__.py").write_text("x = 1\n")
+    assert machine.source_commit(package) == commit + "+changes"
+    (package / "__init__.py").write_text("")
+    (package / "new.py").write_text("")  # untracked files are not the measured commit's business
+    assert machine.source_commit(package) == commit
+
+    nested = repo / "vendor" / "fastmlp"
+    nested.mkdir(parents=True)
+    assert machine.source_commit(nested) is None
+    alone = tmp_path / "installed" / "fastmlp"
+    alone.mkdir(parents=True)
+    assert machine.source_commit(alone) is None
+
+
+def test_machine_records_the_source_commit():
+    info = report.machine()
+    assert info["source_commit"] == machine.source_commit()
+    if info["source_commit"]:
+        assert f"fastmlp {info['versions']['fastmlp']} at commit {info['source_commit']}" in report.machine_line(info)
