@@ -6,7 +6,7 @@ from .._compile import inline_kernel, kernel, parallel_kernel
 from . import LEAD, SIZE, THETA, UNIT
 from .activations import assign, hidden_activate, output_columns
 from .intrinsics import atomic_add, prefetch
-from .microkernel import ADD, gemm, gemm_panels, panel_stop, panel_width, panels_size
+from .microkernel import ADD, KC, gemm, gemm_panels, panel_offset, panel_stop, panel_width, panels_size
 
 #: From this many samples up, the parallel kernels (predict_chunk, forward_backward) share samples out
 #: between Numba's threads; below it they run on the calling thread.
@@ -91,16 +91,18 @@ def pack_panels(net, panels):
         n_in = layout[l, SIZE]
         n_out = layout[l + 1, SIZE]
         at = panels_at(layout, l, panels.itemsize)
+        total = panels_size(n_out, panels.itemsize)
         c0 = 0
         while c0 < n_out:
             cols = panel_stop(c0, n_out, panel, panels.itemsize, True) - c0
             width = panels_size(cols, panels.itemsize)
             for k in range(n_in):
-                panel_row = panels[at + k * width : at + (k + 1) * width]
+                t0 = k // KC * KC
+                row = at + panel_offset(t0, min(KC, n_in - t0), c0, total) + (k - t0) * width
+                panel_row = panels[row : row + width]
                 weights = net.params[layout[l, THETA] + k * layout[l, LEAD] + c0 :]
                 for j in range(width):
                     panel_row[j] = weights[j] if j < cols else zero
-            at += n_in * width
             c0 += cols
 
 

@@ -103,19 +103,21 @@ def _call(layout, n_rows, n_cols, T, alpha, mode, r0=0, c0=0, packed=False):
 
 
 def _panels(layout, n_cols, T):
-    """The forward layout's B as gemm_panels reads it, panel by panel (panel_stop), the padding NaN: it must reach
-    no output."""
+    """The forward layout's B as gemm_panels reads it, chunk by chunk of KC t and in each chunk panel by panel
+    (panel_stop), the padding NaN: it must reach no output."""
     B, b_off, b_ts = layout.args[4:7]
     panel = microkernel.panel_width(B.itemsize)
-    panels = []
-    c0 = 0
-    while c0 < n_cols:
-        stop = microkernel.panel_stop(c0, n_cols, panel, B.itemsize, True)
-        block = np.full((T, microkernel.panels_size(stop - c0, B.itemsize)), np.nan, B.dtype)
-        block[:, : stop - c0] = B.reshape(-1)[b_off + np.arange(T)[:, None] * b_ts + np.arange(c0, stop)]
-        panels.append(block.reshape(-1))
-        c0 = stop
-    packed = np.concatenate(panels) if panels else np.empty(0, B.dtype)
+    blocks = []
+    for t0 in range(0, T, microkernel.KC):
+        t = np.arange(t0, min(T, t0 + microkernel.KC))
+        c0 = 0
+        while c0 < n_cols:
+            stop = microkernel.panel_stop(c0, n_cols, panel, B.itemsize, True)
+            block = np.full((t.size, microkernel.panels_size(stop - c0, B.itemsize)), np.nan, B.dtype)
+            block[:, : stop - c0] = B.reshape(-1)[b_off + t[:, None] * b_ts + np.arange(c0, stop)]
+            blocks.append(block.reshape(-1))
+            c0 = stop
+    packed = np.concatenate(blocks) if blocks else np.empty(0, B.dtype)
     assert packed.size == T * microkernel.panels_size(n_cols, B.itemsize)
     return packed
 
