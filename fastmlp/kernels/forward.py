@@ -190,8 +190,9 @@ def _activate_across(acts, r0, m, z0, n, activation, scratch):
 def _output_across(acts, r0, m, z0, n, output, scratch, out, first):
     """out[first + i] = the output activation of units [z0, z0 + n) of acts row r0 + i, for i < m: the
     block's pre-activations copied across into ``scratch`` (n rows of m), activated there in vector lanes
-    (activations.output_columns, as training's output layer is), and copied out. One sample's softmax of
-    10 values, by itself, took 52 ns (one Zen 3 thread, float32), as long as 100 hidden sigmoids."""
+    (activations.output_columns, as training's output layer is), and copied out. One Zen 3 thread, float32,
+    ns a sample for a softmax of 10 values: 52 one sample at a time (its loops too short for whole vector
+    steps), 33 across a block of 24."""
     z = scratch[: n * m]
     y = scratch[n * m : 2 * n * m]
     top = scratch[2 * n * m : (2 * n + 1) * m]
