@@ -969,7 +969,9 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
 
     Meant for a few dozen rows at a time (prediction's blocks of forward.SAMPLE_BLOCK samples), with B copied
     once for many such calls (forward.pack_panels): 24 x 100 x 784 float32 blocks on one Zen 3 thread ran at
-    1.15 times gemm's speed, and as fast as a one-thread sgemm of 512 rows.
+    1.15 times gemm's speed, and as fast as a one-thread sgemm of 512 rows, when a stored row of 100 units was
+    not a whole number of cache lines; since rows are whole lines (112 units), at 1.02-1.06 times (1,743-1,754
+    against 1,786-1,863 ns a row, three runs), and alike at 128 rows.
     """
     panel = panel_width(C.itemsize)
     total = panels_size(n_cols, C.itemsize)
