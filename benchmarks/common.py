@@ -132,16 +132,17 @@ _WEIGHTED = hasattr(fastmlp.kernels, "Optimizer")
 
 
 def _forward_extras(case: KernelCase) -> tuple:
-    """predict_chunk's arguments after ``out``, made once per case, not in the timed call: no copy of the
-    weights into panels (an empty buffer), the blocks' counter (any value) and the parts' scratch; commits
-    before pack_panels, the counter and the scratch take no such arguments (asv runs this against the
+    """predict_chunk's arguments after ``out``, made once per case, not in the timed call: no labels and no copy
+    of the weights into panels (empty buffers), the blocks' counter (any value) and the parts' scratch; commits
+    before the labels, pack_panels, the counter and the scratch take no such arguments (asv runs this against the
     project's history)."""
     from fastmlp.kernels import forward
 
     if case.forward_extras is None:
         dtype = case.out.dtype
-        extra = (np.empty(0, dtype),) if hasattr(forward, "pack_panels") else ()
         parameters = inspect.signature(forward.predict_chunk.py_func).parameters
+        extra = (np.empty(0, np.int64),) if "labels" in parameters else ()  # no labels, as forward() asks for none
+        extra += (np.empty(0, dtype),) if hasattr(forward, "pack_panels") else ()
         if "counter" in parameters:
             extra += (np.empty(1, np.int64),)
         if "scratch" in parameters:

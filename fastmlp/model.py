@@ -361,19 +361,26 @@ class MLP:
         >>> net.forward(np.ones((5, 3))).shape
         (5, 2)
         """
+        return self._outputs(X, False)[0]
+
+    def _outputs(self, X: ArrayLike, argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Output activations of ``X`` and, with ``argmax`` where the compiled kernels predict, the index of each
+        sample's first largest output, which they find beside the outputs; else None."""
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
+        labels = np.empty(X.shape[0], np.int64) if argmax and NUMBA_ERROR is None else None
         if NUMBA_ERROR is None:
-            out = self._forward_compiled(X, scale)
+            out = self._forward_compiled(X, scale, np.empty(0, np.int64) if labels is None else labels)
         else:
             out = inference.forward(theta_views(self.params, self._layout), X, scale, activation=self.activation,
                                     output=self.output)
         if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/robustness)
             raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")
-        return out
+        return out, labels
 
-    def _forward_compiled(self, X: np.ndarray, scale: float) -> np.ndarray:
+    def _forward_compiled(self, X: np.ndarray, scale: float, labels: np.ndarray) -> np.ndarray:
         """Output activations of checked inputs by the compiled kernels: one call, SAMPLE_BLOCK rows of
-        work buffer per thread, and from PANEL_MIN_SAMPLES samples a buffer for the weights' copy."""
+        work buffer per thread, and from PANEL_MIN_SAMPLES samples a buffer for the weights' copy; ``labels``
+        (int64, one a sample, or empty) takes each sample's argmax."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         n_layers = len(self.layer_sizes) - 1
@@ -383,7 +390,7 @@ class MLP:
             acts = aligned_rows(min(n, SAMPLE_BLOCK * numba.get_num_threads()), self._layout, self.dtype)
             scratch = np.empty(scratch_shape(self._layout, acts.shape[0]), self.dtype)
             predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
-                          out, panels, np.empty(1, np.int64), scratch)
+                          out, labels, panels, np.empty(1, np.int64), scratch)
         return out
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -397,14 +404,19 @@ class MLP:
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Class labels (n_samples,); the outputs themselves for an identity (regression) output."""
-        return self._labels(self.forward(X))
+        out, labels = self._outputs(X, self._labels_are_argmax())
+        return self._labels(out) if labels is None else labels
+
+    def _labels_are_argmax(self) -> bool:
+        """Whether a sample's label is the index of its largest output: a classifier of more than one unit."""
+        return self.output != "identity" and self.layer_sizes[-1] > 1
 
     def _labels(self, out: np.ndarray) -> np.ndarray:
+        if self._labels_are_argmax():
+            return out.argmax(axis=1)
         if self.output == "identity":
             return out[:, 0] if out.shape[1] == 1 else out
-        if out.shape[1] == 1:
-            return (out[:, 0] > 0.5).astype(np.int64)
-        return out.argmax(axis=1)
+        return (out[:, 0] > 0.5).astype(np.int64)
 
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
         """Accuracy of :meth:`predict` against ``y`` (labels or one-hot); R^2 for an identity output."""

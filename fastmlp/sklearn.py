@@ -367,12 +367,12 @@ class _BaseMLP(BaseEstimator):
         self.t_ = t
 
     # --------------------------------------------------------------------- prediction
-    def _forward(self, X: ArrayLike) -> np.ndarray:
-        """The network's outputs (n_samples, n_outputs) for checked ``X``."""
+    def _forward(self, X: ArrayLike, predict: bool = False) -> np.ndarray:
+        """The network's outputs (n_samples, n_outputs) for checked ``X``; with ``predict``, its MLP.predict."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse=False, dtype=(np.float64, np.float32))
         with _threads_context(self._threads()):
-            return self.model_.forward(X)
+            return self.model_.predict(X) if predict else self.model_.forward(X)
 
     # --------------------------------------------------------------------- files
     def to_onnx(self, path: str | os.PathLike | None = None, **options: Any) -> Any:
@@ -567,9 +567,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Labels (n_samples,) from ``classes_``; a 0/1 matrix (n_samples, n_labels) for multilabel."""
+        check_is_fitted(self)  # before out_activation_ is read
+        if self.out_activation_ == "softmax":  # the argmax comes out of the prediction kernel (MLP.predict)
+            return self.classes_[self._forward(X, predict=True)]
         out = self._forward(X)
-        if self.out_activation_ == "softmax":
-            return self.classes_[out.argmax(axis=1)]
         if self.n_outputs_ == 1:
             return self.classes_[(out[:, 0] > 0.5).astype(np.int64)]
         return (out > 0.5).astype(np.int64)

@@ -1,6 +1,6 @@
 """The few LLVM instructions the kernels need and Numba does not offer: atomics, spin-wait and
-prefetch hints, a call to sched_yield, a power of two built from its exponent bits, and a flat view of an
-array that needs no runtime.
+prefetch hints, a call to sched_yield, a power of two built from its exponent bits, a flat view of an
+array that needs no runtime, and an argmax down the rows of one vector of columns.
 
 Each is a Numba intrinsic: it emits its instruction in place, inside the kernel that uses it, so
 a loop that uses one can still be vectorised and the kernel can still be cached.
@@ -18,6 +18,8 @@ from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
+
+from .target import TARGET
 
 _X86 = platform.machine().lower() in {"x86_64", "amd64", "i686", "x86"}
 
@@ -177,6 +179,75 @@ def flat(typingctx, array):
     return result(array), codegen
 
 
+def splat(builder, value, lanes):
+    """A vector of ``lanes`` copies of the scalar ``value``."""
+    vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
+                                    ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    return builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), mask)
+
+
+def vector_lanes(itemsize: int) -> int:
+    """Values of ``itemsize`` bytes in one of the target's vector registers."""
+    return TARGET.vector_bytes // itemsize
+
+
+@intrinsic
+def argmax_lanes(typingctx, y, at, stride, n, best, b_at):
+    """For each lane l < L of one vector (L = vector_lanes of y's itemsize): best[b_at + l] = the first j < n of the
+    largest y[at + j * stride + l], as a number of y's dtype: NumPy's argmax down a column, but for NaN (only a
+    NaN in row 0 wins, as the comparisons with it are false). Whole vectors, no masks: y must hold L values from
+    at + j * stride for every j < n, and best L from b_at. Where samples lie across the lanes
+    (forward._output_across), LLVM left the same loop in Numba to one value at a time: a block of 24 samples is
+    shorter than the 32 lanes of its vectorised steps."""
+    if not isinstance(y, types.Array) or y.dtype not in (types.float32, types.float64) or best != y:
+        return None
+    sig = types.none(y, at, stride, n, best, b_at)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        dtype = signature.args[0].dtype
+        element = context.get_value_type(dtype)
+        itemsize = context.get_abi_sizeof(element)
+        vector = ir.VectorType(element, vector_lanes(itemsize))
+        stride, n = (context.cast(builder, args[k], signature.args[k], types.int64) for k in (2, 3))
+        start = _pointer(context, builder, signature.args[0], args[0], args[1])
+
+        def load(offset):
+            return builder.load(builder.bitcast(builder.gep(start, [offset]), vector.as_pointer()), align=itemsize)
+
+        first = load(ir.Constant(i64, 0))
+        zero = ir.Constant(vector, [0.0] * vector.count)
+        head = builder.block
+        loop = builder.append_basic_block("argmax.loop")
+        done = builder.append_basic_block("argmax.done")
+        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(i64, 1)), loop, done)
+        builder.position_at_end(loop)
+        j, top, index = builder.phi(i64), builder.phi(vector), builder.phi(vector)
+        j.add_incoming(ir.Constant(i64, 1), head)
+        top.add_incoming(first, head)
+        index.add_incoming(zero, head)
+        value = load(builder.mul(j, stride))
+        better = builder.fcmp_ordered(">", value, top)  # strictly: the first of equal values stays
+        new_top = builder.select(better, value, top)
+        new_index = builder.select(better, splat(builder, builder.sitofp(j, element), vector.count), index)
+        j_next = builder.add(j, ir.Constant(i64, 1))
+        end = builder.block
+        j.add_incoming(j_next, end)
+        top.add_incoming(new_top, end)
+        index.add_incoming(new_index, end)
+        builder.cbranch(builder.icmp_signed("<", j_next, n), loop, done)
+        builder.position_at_end(done)
+        result = builder.phi(vector)
+        result.add_incoming(zero, head)
+        result.add_incoming(new_index, end)
+        target = _pointer(context, builder, signature.args[4], args[4], args[5])
+        builder.store(result, builder.bitcast(target, vector.as_pointer()), align=itemsize)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 class python:
     """The same operations in plain Python, for NUMBA_DISABLE_JIT=1 (the coverage run), where the kernels
     run as Python and an intrinsic cannot be called; a lock makes the atomics atomic.
@@ -225,6 +296,16 @@ class python:
     def pow2(n, like):
         return np.asarray(like).dtype.type(np.ldexp(1.0, int(n)))
 
+    @staticmethod
+    def argmax_lanes(y, at, stride, n, best, b_at):
+        lanes = vector_lanes(y.itemsize)
+        for lane in range(lanes):
+            top, index = y[at + lane], 0
+            for j in range(1, n):
+                if y[at + j * stride + lane] > top:
+                    top, index = y[at + j * stride + lane], j
+            best[b_at + lane] = index
+
 
 if numba.config.DISABLE_JIT:
     atomic_add = python.atomic_add
@@ -236,3 +317,4 @@ if numba.config.DISABLE_JIT:
     pow2 = python.pow2
     flat = python.flat
     cycles = python.cycles
+    argmax_lanes = python.argmax_lanes

@@ -17,7 +17,7 @@ from numba.extending import intrinsic
 
 from .._compile import inline_kernel, kernel
 from . import GAP_BYTES
-from .intrinsics import flat
+from .intrinsics import flat, splat
 from .target import TARGET
 
 STORE, ADD, MOMENTUM = 0, 1, 2
@@ -150,13 +150,6 @@ class _Arguments:
         return pv, mu, decay, neg_rate, self.number(v_index + 4, types.boolean)
 
 
-def _splat(builder, value, lanes):
-    vector = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value,
-                                    ir.Constant(ir.IntType(32), 0))
-    mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-    return builder.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), mask)
-
-
 class _Emitter:
     """Emits the loops of one tile intrinsic; vector type <lanes x element>."""
 
@@ -203,7 +196,7 @@ class _Emitter:
         b = self.b
         i64 = ir.IntType(64)
         lane = ir.Constant(ir.VectorType(i64, self.lanes), list(range(self.lanes)))
-        bits = b.icmp_unsigned("<", lane, _splat(b, valid, self.lanes))
+        bits = b.icmp_unsigned("<", lane, splat(b, valid, self.lanes))
         if not self.avx2:
             return bits
         computed = b.sext(bits, self.mask_type)
@@ -287,7 +280,7 @@ class _Emitter:
         new = []
         for r in range(rows):
             a_value = self.convert(b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))])))
-            broadcast = _splat(b, a_value, self.lanes)
+            broadcast = splat(b, a_value, self.lanes)
             # fma(a, b, s) in t order: the one chain every element follows, whatever the tile.
             new.append([b.call(self.fma, [broadcast, loaded[v], acc[r][v]]) for v in range(vectors)])
         t_next = b.add(t, ir.Constant(i64, 1))
@@ -341,7 +334,7 @@ class _Emitter:
         loaded = [self.load(pa, b.add(a_at, ir.Constant(i64, v * self.lanes)), mask) for v in range(vectors)]
         new = []
         for c in range(cols):
-            broadcast = _splat(b, b.load(b.gep(pb, [b.add(b_at, ir.Constant(i64, c))])), self.lanes)
+            broadcast = splat(b, b.load(b.gep(pb, [b.add(b_at, ir.Constant(i64, c))])), self.lanes)
             # tile's chain, fma(a, b, s) in t order: its product a b is b a, exactly
             new.append([b.call(self.fma, [loaded[v], broadcast, acc[c][v]]) for v in range(vectors)])
         t_next = b.add(t, ir.Constant(i64, 1))
@@ -417,14 +410,14 @@ class _Emitter:
         partial = [place for place in places if place[2] is not None]
         if self.avx2 and momentum is None and left is not None and partial:
             self.write_back([place for place in places if place[2] is None], pc, alpha, mode, momentum)
-            scale = _splat(b, alpha, self.lanes)
+            scale = splat(b, alpha, self.lanes)
             storing = b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))
             # STORE's value, or ADD's from C's lanes (read in either mode: a masked load costs little)
             self.narrow_stores([(b.select(storing, b.fmul(scale, s), b.call(self.fma, [scale, s,
                                                                                         self.load(pc, at, edge)])),
                                  at) for s, at, edge in partial], pc, left)
             return
-        scale = _splat(b, alpha, self.lanes)
+        scale = splat(b, alpha, self.lanes)
         if momentum is None:
             with b.if_else(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))) as (then_store, then_add):
                 with then_store:
@@ -435,7 +428,7 @@ class _Emitter:
                         self.store(b.call(self.fma, [scale, s, self.load(pc, at, edge)]), pc, at, edge)
             return
         pv, mu, decay, neg_rate, nesterov = momentum
-        mu, decay, neg_rate = (_splat(b, value, self.lanes) for value in (mu, decay, neg_rate))
+        mu, decay, neg_rate = (splat(b, value, self.lanes) for value in (mu, decay, neg_rate))
         for s, at, edge in places:
             # as update_rows (with fmas): g = alpha s + decay w;  v = mu v + g;  w -= rate (g + mu v if nesterov else v)
             weight = self.load(pc, at, edge)
@@ -1075,15 +1068,15 @@ def _step_and_sum_loop(emit, vectors, mask, pw, w_rs, px, scale, pa, pd, ps, fac
         return mask if v == vectors - 1 else None
 
     deltas = [emit.load(pd, b.mul(lanes, ir.Constant(i64, v)), edge(v)) for v in range(vectors)]
-    step = _splat(b, factor, emit.lanes)
+    step = splat(b, factor, emit.lanes)
     head, loop, tail = emit.begin_loop(rows, "step")
     k = b.phi(i64)
     k.add_incoming(ir.Constant(i64, 0), head)
     sums = [b.phi(emit.vector) for _ in range(vectors)]
     for phi in sums:
         phi.add_incoming(zero, head)
-    now = _splat(b, b.load(b.gep(pa, [k])), emit.lanes)
-    after = _splat(b, b.fmul(convert(b.load(b.gep(px, [k]))), scale), emit.lanes)
+    now = splat(b, b.load(b.gep(pa, [k])), emit.lanes)
+    after = splat(b, b.fmul(convert(b.load(b.gep(px, [k]))), scale), emit.lanes)
     at = b.mul(k, w_rs)
     new = []
     for v in range(vectors):
@@ -1266,14 +1259,14 @@ def update_rows(typingctx, W, G, M, S, first, lead, rows, cols, rule, decay, rat
         decay, rate, mu, b1, b2, eps = (arguments.number(i, dtype) for i in range(9, 15))
         # SGD's momentum and Adam's beta_1 multiply M alike
         scalars = (decay, rate, mu, builder.fsub(one, b1), b2, builder.fsub(one, b2), eps)
-        values = [_splat(builder, value, lanes) for value in scalars]
+        values = [splat(builder, value, lanes) for value in scalars]
         done = builder.append_basic_block("update.done")
         switch = builder.switch(rule, done)
         for code in (SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV, ADAM_RULE):
             block = builder.append_basic_block(f"update.{code}")
             switch.add_case(ir.Constant(i64, code), block)
             builder.position_at_end(block)
-            factor = values[:2] + [_splat(builder, b1, lanes) if code == ADAM_RULE else values[2]] + values[3:]
+            factor = values[:2] + [splat(builder, b1, lanes) if code == ADAM_RULE else values[2]] + values[3:]
             _update_rows_loops(emit, code, pointers, lead, rows, cols, factor, done)
         builder.position_at_end(done)
         return context.get_dummy_value()

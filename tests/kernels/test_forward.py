@@ -26,17 +26,40 @@ def test_predict_chunk(dtype, output, depth, batch_size, ordered):
     order = rng.permutation(n) if ordered else np.empty(0, np.int64)
     args = KernelArgs(thetas, dtype, batch_size)
     out = np.full((n, sizes[-1]), np.nan, dtype)
+    labels = np.full(n, -1, np.int64)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), args.work.acts,
-                  out, args.panels(), block_counter(), args.scratch())
+                  out, labels, args.panels(), block_counter(), args.scratch())
     rows = order[start : start + batch_size] if ordered else np.arange(start, start + batch_size)
     assert out.dtype == dtype
     assert_close(out[start : start + batch_size], naive.predict_chunk(thetas, X[rows], output), dtype)
     assert np.isnan(out[:start]).all() and np.isnan(out[start + batch_size :]).all()
+    np.testing.assert_array_equal(labels[start : start + batch_size], out[start : start + batch_size].argmax(axis=1))
+    assert (labels[:start] == -1).all() and (labels[start + batch_size :] == -1).all()
     one_part = np.full_like(out, np.nan)
     acts = np.full((min(batch_size, SAMPLE_BLOCK), args.work.acts.shape[1]), np.nan, dtype)
     predict_chunk(args.net, frozen(X), order, start, batch_size, dtype.type(1.0), codes("mse", output), acts, one_part,
-                  np.empty(0, dtype), block_counter(), args.scratch(acts))
+                  np.empty(0, np.int64), np.empty(0, dtype), block_counter(), args.scratch(acts))
     np.testing.assert_array_equal(one_part, out)
+
+
+@pairwise(dtype=DTYPES, output=OUTPUTS, batch_size=BATCH_SIZES)
+def test_labels_are_the_first_of_equal_largest_outputs(dtype, output, batch_size):
+    """Where outputs tie, a sample's label is the first of the largest, as NumPy's argmax picks: units 1, 3 and 4
+    of the output layer have the same weights and the largest biases, so each sample's largest outputs are those
+    three, equal (units 0 and 2 lie far below them)."""
+    dtype, sizes = np.dtype(dtype), [6, 5, 5]
+    rng = np.random.default_rng(4)
+    thetas = random_thetas(sizes, dtype, rng)
+    thetas[-1][[3, 4]] = thetas[-1][1]
+    thetas[-1][:, -1] = np.array([-30, 30, -30, 30, 30], dtype)
+    X = rng.normal(size=(batch_size, sizes[0])).astype(dtype)
+    args = KernelArgs(thetas, dtype, batch_size)
+    out = np.empty((batch_size, sizes[-1]), dtype)
+    labels = np.full(batch_size, -1, np.int64)
+    predict_chunk(args.net, frozen(X), np.empty(0, np.int64), 0, batch_size, dtype.type(1.0), codes("mse", output),
+                  args.work.acts, out, labels, args.panels(), block_counter(), args.scratch())
+    assert (out[:, 1] == out[:, 3]).all() and (out[:, 1] == out[:, 4]).all()
+    np.testing.assert_array_equal(labels, np.ones(batch_size, np.int64))
 
 
 @pairwise(dtype=DTYPES, batch_size=BATCH_SIZES)
@@ -52,7 +75,7 @@ def test_predict_chunk_reads_uint8_as_scaled(dtype, batch_size):
         args = KernelArgs(thetas, dtype, batch_size)
         out = np.empty((batch_size, thetas[-1].shape[0]), dtype)
         predict_chunk(args.net, frozen(X), np.empty(0, np.int64), 0, batch_size, x_scale, codes("mse", "softmax"),
-                      args.work.acts, out, args.panels(), block_counter(), args.scratch())
+                      args.work.acts, out, np.empty(0, np.int64), args.panels(), block_counter(), args.scratch())
         outs.append(out)
     np.testing.assert_array_equal(outs[0], outs[1])
 
@@ -72,7 +95,8 @@ def test_a_samples_outputs_do_not_depend_on_its_block(dtype, output, depth):
         args = KernelArgs(thetas, dtype, n)
         out = np.full((n, sizes[-1]), np.nan, dtype)
         predict_chunk(args.net, frozen(X), np.empty(0, np.int64), start, n - start, dtype.type(1.0),
-                      codes("mse", output), args.work.acts, out, args.panels(), block_counter(), args.scratch())
+                      codes("mse", output), args.work.acts, out, np.empty(0, np.int64), args.panels(), block_counter(),
+                      args.scratch())
         outs.append(out)
     assert not np.isnan(outs[0][1:]).any()
     np.testing.assert_array_equal(outs[1][1:], outs[0][1:])

@@ -73,7 +73,7 @@ def test_predict_chunk(hidden, dtype, hidden_sizes, loss, output, batch):
     case = KernelArgs(thetas, dtype, batch)
     out = np.full((batch + 3, 3), np.nan, dtype)
     predict_chunk(case.net, frozen(X), np.empty(0, np.int64), 3, batch, dtype.type(1.0), codes(loss, output, hidden),
-                  case.work.acts, out, case.panels(), block_counter(), case.scratch())
+                  case.work.acts, out, np.empty(0, np.int64), case.panels(), block_counter(), case.scratch())
     assert_close(out[3:], naive.predict_chunk(thetas, X[3:], output, hidden), dtype)
     assert np.isnan(out[:3]).all()
 

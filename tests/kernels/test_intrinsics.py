@@ -8,12 +8,14 @@ import numpy as np
 
 from fastmlp._compile import kernel
 from fastmlp.kernels.intrinsics import (
+    argmax_lanes,
     atomic_add,
     atomic_load,
     atomic_store,
     flat,
     pow2,
     prefetch,
+    vector_lanes,
 )
 from fastmlp.kernels.intrinsics import python as python_intrinsics
 
@@ -36,6 +38,33 @@ def _atomics(state, out):
     out[1] = atomic_load(state, 3)
     atomic_store(state, 2, 7)
     prefetch(state, 0)
+
+
+@kernel
+def _argmax(y, at, stride, n, best, b_at):
+    argmax_lanes(y, at, stride, n, best, b_at)
+
+
+def test_argmax_lanes_is_numpys_argmax_down_each_column():
+    """One vector of columns of a matrix n x stride (from column ``at``) with ties, a NaN and a column whose largest
+    value is in row 0: the index of the first largest of each (a NaN never wins), the same from the stand-in;
+    nothing but one vector of ``best`` is written."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        lanes = vector_lanes(np.dtype(dtype).itemsize)
+        for n in (1, 2, 7):
+            stride, at = lanes + 3, 2
+            y = rng.integers(0, 4, (n, stride)).astype(dtype)  # few values: many ties
+            y[0, at] = 9
+            y[n - 1, at + 1] = np.nan
+            flat_y = np.concatenate([y.ravel(), np.zeros(lanes, dtype)])
+            columns = y[:, at : at + lanes]
+            expected = np.where(np.isnan(columns), -np.inf, columns).argmax(axis=0)
+            for run in (_argmax, python_intrinsics.argmax_lanes):
+                best = np.full(lanes + 4, -1, dtype)
+                run(flat_y, at, stride, n, best, 2)
+                np.testing.assert_array_equal(best[2 : 2 + lanes], expected)
+                assert (best[:2] == -1).all() and (best[2 + lanes :] == -1).all()
 
 
 def test_pow2_is_exact_for_every_normal_exponent():
