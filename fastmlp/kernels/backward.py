@@ -5,7 +5,7 @@ from numba import get_thread_id, prange
 from .._compile import inline_kernel, kernel, parallel_kernel
 from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import block_loss_and_delta, block_rows, times_derivative
-from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward
+from .forward import PARALLEL_MIN_SAMPLES, SAMPLE_BLOCK, gather, hidden_forward, prefetch_samples
 from .microkernel import ADD, STORE, gemm, gemm_packed
 from .parts import input_row, part_rows
 
@@ -158,6 +158,8 @@ def sample_block(net, X, targets, weights, order, start, count, scale, codes, wo
     i0 = block * SAMPLE_BLOCK
     n = min(SAMPLE_BLOCK, count - i0)
     gather(X, order, start, scale, work.acts, i0, n, 0, X.shape[1])
+    prefetch_samples(targets, order, start, i0, n)  # read by output_block, after the forward pass
+    prefetch_samples(weights, order, start, i0, n)
     hidden_forward(net, work.acts, i0, n, codes[2], 0, net.params[:0])
     output_block(net, targets, weights, order, start, codes, work, i0, n)
     hidden_deltas(net, work, i0, n, codes[2], count)

@@ -124,6 +124,28 @@ def prefetch(typingctx, array, index):
 
 
 @intrinsic
+def touch(typingctx, array, index):
+    """Read array[index] and drop the value: a load that LLVM keeps (an empty assembly statement takes its
+    value) and the CPU carries out, so the line comes into the cache where a prefetch hint for it may not
+    (forward.prefetch_samples)."""
+    if not isinstance(array, types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        pointer = _pointer(context, builder, signature.args[0], args[0], args[1])
+        value = builder.load(pointer)
+        if isinstance(value.type, ir.FloatType):  # as integers, so that one register constraint serves every CPU
+            value = builder.bitcast(value, ir.IntType(32))
+        elif isinstance(value.type, ir.DoubleType):
+            value = builder.bitcast(value, ir.IntType(64))
+        # an empty assembly statement that takes the value, which LLVM cannot look into: the load stays
+        builder.asm(ir.FunctionType(ir.VoidType(), [value.type]), "", "r", [value], True, "touch")
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen
+
+
+@intrinsic
 def pow2(typingctx, n, like):
     """2.0 ** n for an integer n in the normal exponent range of the float type of ``like`` (-126..127 for
     float32, -1022..1023 for float64), of that type, written straight into its exponent bits; ``like``'s
@@ -285,6 +307,10 @@ class python:
         pass
 
     @staticmethod
+    def touch(array, index):
+        pass
+
+    @staticmethod
     def cycles():
         return time.perf_counter_ns()
 
@@ -314,6 +340,7 @@ if numba.config.DISABLE_JIT:
     spin_pause = python.spin_pause
     yield_core = python.yield_core
     prefetch = python.prefetch
+    touch = python.touch
     pow2 = python.pow2
     flat = python.flat
     cycles = python.cycles

@@ -31,7 +31,7 @@ from .._compile import inline_kernel, kernel
 from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
-from .forward import PREFETCH_AHEAD, gather_into, hidden_forward, prefetch_rows
+from .forward import PREFETCH_AHEAD, gather_into, hidden_forward, prefetch_rows, prefetch_samples
 from .intrinsics import cycles
 from .microkernel import ADD, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
 from .parts import input_row, member_rows, part_rows
@@ -332,6 +332,8 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
         group = group_size(s1 - s0, layout[1, SIZE], acts.itemsize)
         for g0 in range(s0, s1, group):  # each group's rows still in cache from one phase to the next
             g = min(group, s1 - g0)
+            prefetch_samples(targets, order, start, g0, g)  # read by output_block, after the forward pass
+            prefetch_samples(weights, order, start, g0, g)
             first_layer_sum(net, acts, work.parts, g0, g)
             hidden_forward(net, acts, g0, g, activation, 1, net.params[:0])
             since = _lap(timings, member, FORWARD, since)

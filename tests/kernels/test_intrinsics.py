@@ -15,6 +15,7 @@ from fastmlp.kernels.intrinsics import (
     flat,
     pow2,
     prefetch,
+    touch,
     vector_lanes,
 )
 from fastmlp.kernels.intrinsics import python as python_intrinsics
@@ -38,6 +39,7 @@ def _atomics(state, out):
     out[1] = atomic_load(state, 3)
     atomic_store(state, 2, 7)
     prefetch(state, 0)
+    touch(state, 1)
 
 
 @kernel
@@ -89,7 +91,8 @@ def test_atomics_do_what_their_stand_ins_do():
     assert out.tolist() == [old, python_intrinsics.atomic_load(python, 3)] == [3, 8]
     python_intrinsics.atomic_store(python, 2, 7)
     python_intrinsics.prefetch(python, 0)
-    np.testing.assert_array_equal(compiled, python)
+    python_intrinsics.touch(python, 1)
+    np.testing.assert_array_equal(compiled, python)  # prefetch and touch change nothing
 
 
 @kernel
