@@ -53,7 +53,14 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
 
     from ._team import train_epoch
     from .kernels.backward import forward_backward, gradients
-    from .kernels.forward import PANEL_MIN_SAMPLES, SAMPLE_BLOCK, panels_at, predict_chunk, scratch_shape
+    from .kernels.forward import (
+        PANEL_MIN_SAMPLES,
+        PARALLEL_MIN_SAMPLES,
+        SAMPLE_BLOCK,
+        panels_at,
+        predict_chunk,
+        scratch_shape,
+    )
     from .kernels.microkernel import pack_row
 
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
@@ -380,18 +387,33 @@ class MLP:
     def _forward_compiled(self, X: np.ndarray, scale: float, labels: np.ndarray) -> np.ndarray:
         """Output activations of checked inputs by the compiled kernels: one call, SAMPLE_BLOCK rows of
         work buffer per thread, and from PANEL_MIN_SAMPLES samples a buffer for the weights' copy; ``labels``
-        (int64, one a sample, or empty) takes each sample's argmax."""
+        (int64, one a sample, or empty) takes each sample's argmax.
+
+        Fewer than PARALLEL_MIN_SAMPLES samples run on the calling thread, so they skip settling a thread
+        count (_check_threads and _threads_context), which took longer than the kernel: one Zen 3 core, 30
+        alternating rounds in one process, min and median us of a call of MLP.predict on one image, with it
+        and without: 784-100-10 70.2 / 73.9 and 36.3 / 38.8, 784-15-10 64.8 / 68.7 and 28.7 / 30.9."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
-        n_layers = len(self.layer_sizes) - 1
-        panels = aligned_empty(panels_at(self._layout, n_layers, self.dtype.itemsize) if n >= PANEL_MIN_SAMPLES else 0,
-                               self.dtype)
+        if n < PARALLEL_MIN_SAMPLES:
+            self._predict_chunk(X, scale, labels, out, n)
+            return out
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
-            acts = aligned_rows(min(n, SAMPLE_BLOCK * numba.get_num_threads()), self._layout, self.dtype)
-            scratch = np.empty(scratch_shape(self._layout, acts.shape[0]), self.dtype)
-            predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts,
-                          out, labels, panels, np.empty(1, np.int64), scratch)
+            self._predict_chunk(X, scale, labels, out, min(n, SAMPLE_BLOCK * numba.get_num_threads()))
         return out
+
+    def _predict_chunk(self, X: np.ndarray, scale: float, labels: np.ndarray, out: np.ndarray, rows: int) -> None:
+        """predict_chunk over all of X into ``out``, with a work buffer of ``rows`` activation rows."""
+        n = X.shape[0]
+        if n >= PANEL_MIN_SAMPLES:
+            panels = aligned_empty(panels_at(self._layout, len(self.layer_sizes) - 1, self.dtype.itemsize),
+                                   self.dtype)
+        else:
+            panels = np.empty(0, self.dtype)
+        acts = aligned_rows(rows, self._layout, self.dtype)
+        scratch = np.empty(scratch_shape(self._layout, rows), self.dtype)
+        predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts, out,
+                      labels, panels, np.empty(1, np.int64), scratch)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (n_samples, n_classes); a single sigmoid unit gives columns (1 - p, p)."""
