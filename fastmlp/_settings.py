@@ -72,7 +72,7 @@ class TrainingSettings:
                 close = difflib.get_close_matches(key, names, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise TypeError(f"{where}() got an unexpected keyword argument {key!r}{hint}")
-        return dataclasses.replace(base or cls(), **kwargs)
+        return cls(**kwargs) if base is None else dataclasses.replace(base, **kwargs)
 
     def record(self) -> dict[str, Any]:
         """The settings a checkpoint stores (JSON types)."""

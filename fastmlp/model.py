@@ -63,6 +63,8 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
     )
     from .kernels.microkernel import pack_row
 
+#: The curves that training appends to, one value an epoch (attributes with a trailing underscore).
+CURVES = ("loss_curve", "validation_scores", "validation_loss_curve")
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
 CHUNK = 1024
 #: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
@@ -269,31 +271,41 @@ class MLP:
         return self._progress["best_score"]
 
     # ----------------------------------------------------------------- state
-    def _get_state(self) -> dict[str, Any]:
+    def _get_state(self, lecture: bool = True) -> dict[str, Any]:
         """Copies of everything training changes: the one snapshot that rollback, checkpoints and files use.
-        Parameter-shaped arrays are in the lecture's order (thetas row by row), whatever the kernels store."""
-        lecture = [to_lecture_order(a, self._layout) for a in (self.params, self._first, self._second)]
-        best = to_lecture_order(self._best_params, self._layout) if self._best_params.size else self._best_params
+        Parameter-shaped arrays are in the lecture's order (thetas row by row), whatever the kernels store, and
+        the curves are arrays. With ``lecture`` False, for :meth:`_set_state` in this process only (an epoch's
+        rollback), the arrays are copies of what the model holds, without a transpose, and the curves are their
+        lengths, as an epoch only appends to them. One Zen 3 core, 784-100-10 float32: 234 us against 36; and a
+        partial_fit of 32 samples took 0.88-0.90 ms with an empty loss curve and 3.4-3.9 with 100,000 values in
+        it (which every snapshot converted), against 0.60-0.65 and 0.67-0.75 this way."""
+
+        def order(array: np.ndarray) -> np.ndarray:
+            return to_lecture_order(array, self._layout) if lecture and array.size else array.copy()
+
         return {
-            "params": lecture[0], "first": lecture[1], "second": lecture[2], "best_params": best.copy(),
-            "loss_curve": np.asarray(self.loss_curve_, np.float64).reshape(-1),
-            "validation_scores": np.asarray(self.validation_scores_, np.float64).reshape(-1),
-            "validation_loss_curve": np.asarray(self.validation_loss_curve_, np.float64).reshape(-1),
+            "params": order(self.params), "first": order(self._first), "second": order(self._second),
+            "best_params": order(self._best_params),
+            **{name: np.asarray(getattr(self, name + "_"), np.float64).reshape(-1) if lecture
+               else len(getattr(self, name + "_")) for name in CURVES},
             "rng_state": self._rng.bit_generator.state, "progress": dict(self._progress),
             "input_dtype": self.input_dtype_,
         }
 
-    def _set_state(self, state: dict[str, Any]) -> None:
-        """Take back a state from :meth:`_get_state` or a file; missing optimizer entries are reset."""
-        stored = partial(from_lecture_order, layout=self._layout)
+    def _set_state(self, state: dict[str, Any], lecture: bool = True) -> None:
+        """Take back a state from :meth:`_get_state` (taken with the same ``lecture``) or a file; missing optimizer
+        entries are reset."""
+        stored = partial(from_lecture_order, layout=self._layout) if lecture else np.asarray
         self.params[:] = stored(np.asarray(state["params"]))  # in place: the kernels' Net tuples hold this buffer
         self._first[:] = stored(np.asarray(state["first"])) if "first" in state else 0
         self._second[:] = stored(np.asarray(state["second"])) if "second" in state else 0
         best = np.array(state.get("best_params", ()), dtype=self.dtype)
         self._best_params = stored(best) if best.size else best
-        self.loss_curve_ = [float(v) for v in state["loss_curve"]]
-        self.validation_scores_ = [float(v) for v in state["validation_scores"]]
-        self.validation_loss_curve_ = [float(v) for v in state["validation_loss_curve"]]
+        for name in CURVES:
+            if lecture:
+                setattr(self, name + "_", [float(v) for v in state[name]])
+            else:  # cut back to the length it had
+                del getattr(self, name + "_")[state[name]:]
         if "rng_state" in state:
             self._rng.bit_generator.state = state["rng_state"]
         self._progress = dict(state.get("progress") or _fresh_progress(DEFAULTS.learning_rate))
@@ -684,7 +696,7 @@ class MLP:
                     # A Ctrl-C cannot stop the compiled epoch; it lands between epochs or just after
                     # one, where the snapshot rolls back a half-recorded epoch
                     # (tests/test_checkpoint.py::test_keyboard_interrupt_*).
-                    snapshot = self._get_state()
+                    snapshot = self._get_state(lecture=False)
                     try:
                         learning_rate = self._progress["learning_rate"]
                         began = time.perf_counter()
@@ -707,7 +719,7 @@ class MLP:
                             self._validate(validation, group)
                         stop = self._after_epoch(settings, validation is not None)
                     except BaseException:
-                        self._set_state(snapshot)
+                        self._set_state(snapshot, lecture=False)
                         raise
                     if verbose and (group is None or group.rank == 0):
                         line = f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}"

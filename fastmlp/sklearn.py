@@ -106,6 +106,8 @@ class _BaseMLP(BaseEstimator):
     # Set by fitting (annotated here, not assigned: scikit-learn tells a fitted estimator by these attributes).
     model_: MLP
     t_: int
+    loss_curve_: list[float]
+    best_loss_: float | None
 
     def __init__(self, hidden_layer_sizes: int | Iterable[int] = (100,), activation: str = "logistic", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
@@ -286,7 +288,7 @@ class _BaseMLP(BaseEstimator):
         t = (0 if fresh else self.t_) + n_iter * X_train.shape[0]
         self.model_ = net
         encoded.assign(self)
-        self._set_fitted(n_iter, t)
+        self._set_fitted(n_iter, t, grown=not fresh)
         if not incremental and n_iter == params["max_iter"] and not net._progress["stopped"]:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
@@ -346,8 +348,10 @@ class _BaseMLP(BaseEstimator):
     def _curves(net: MLP) -> tuple[list[float], list[float], list[float]]:
         return list(net.loss_curve_), list(net.validation_scores_), list(net.validation_loss_curve_)
 
-    def _set_fitted(self, n_iter: int, t: int) -> None:
-        """scikit-learn's fitted attributes, from ``model_`` (coefs_ and intercepts_ are copies)."""
+    def _set_fitted(self, n_iter: int, t: int, grown: bool = False) -> None:
+        """scikit-learn's fitted attributes, from ``model_`` (coefs_ and intercepts_ are copies). ``grown``: the
+        network's loss curve is this estimator's with new epochs after it (partial_fit, warm start), and only
+        those are added, so that each of a long run of partial_fit calls takes no longer than the first."""
         net = self.model_
         thetas = net.thetas()  # (n_out, n_in + 1) each, the bias last
         self.coefs_ = [np.ascontiguousarray(theta[:, :-1].T) for theta in thetas]  # (n_in, n_out)
@@ -356,13 +360,19 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = net.layer_sizes[-1]
         self.out_activation_ = OUT_ACTIVATIONS[net.output]
         scale = self._loss_scale(self.n_outputs_)
-        self.loss_curve_ = [value * scale for value in net.loss_curve_]
-        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        curve: list[float] = self.loss_curve_ if grown else []  # in place, as scikit-learn's grows
+        new = [value * scale for value in net.loss_curve_[len(curve):]]
+        before = [self.best_loss_] if grown and self.best_loss_ is not None else curve  # the lowest is in there
+        self.best_loss_ = min(before + new, default=None)
+        curve.extend(new)
+        self.loss_curve_ = curve
+        self.loss_ = curve[-1] if curve else None
         validated = bool(net.validation_scores_)
         self.validation_scores_ = list(net.validation_scores_) if validated else None
         self.validation_loss_curve_ = [value * scale for value in net.validation_loss_curve_] if validated else None
         self.best_validation_score_ = max(net.validation_scores_) if validated else None
-        self.best_loss_ = None if validated or not self.loss_curve_ else min(self.loss_curve_)
+        if validated:
+            self.best_loss_ = None
         self.n_iter_ = n_iter
         self.t_ = t
 
@@ -594,8 +604,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return "multiclass"
         return "binary" if self.model_.layer_sizes[-1] == 1 else "multilabel"
 
-    def _set_fitted(self, n_iter: int, t: int) -> None:
-        super()._set_fitted(n_iter, t)
+    def _set_fitted(self, n_iter: int, t: int, grown: bool = False) -> None:
+        super()._set_fitted(n_iter, t, grown)
         self.multilabel_ = self._kind == "multilabel"  # what fastmlp's ONNX converter asks
 
     def __sklearn_tags__(self) -> Tags:

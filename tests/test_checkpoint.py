@@ -269,6 +269,30 @@ def test_keyboard_interrupt_in_partial_fit_changes_nothing(monkeypatch):
     _assert_same_state(net, before)
 
 
+def test_keyboard_interrupt_while_scoring_cuts_every_curve_back(monkeypatch):
+    """Ctrl-C while an epoch is scored, after its loss and validation score went into the curves: the rollback
+    (which keeps the curves' lengths, MLP._get_state) cuts all three back to the last completed epoch."""
+    X, y = _data()
+    validation = _data(seed=1, n=20)
+    two = _net().fit(X, y, epochs=2, momentum=0.9, validation_data=validation)
+    validate, scored = model.MLP._validate, []
+
+    def interrupted(net, *args):
+        validate(net, *args)
+        scored.append(1)
+        if len(scored) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(model.MLP, "_validate", interrupted)
+    net = _net()
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, epochs=5, momentum=0.9, validation_data=validation)
+    monkeypatch.undo()
+    _assert_same_state(net, _state(two))
+    assert len(two.validation_scores_) == 2
+    assert (net.validation_scores_, net.validation_loss_curve_) == (two.validation_scores_, two.validation_loss_curve_)
+
+
 _LONG_FIT = textwrap.dedent(
     """
     import sys

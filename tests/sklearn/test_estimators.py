@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 
@@ -193,6 +194,23 @@ def test_fitted_attributes_as_scikit_learn_names_them():
     assert len(clf.loss_curve_) == 4 and clf.loss_ == clf.loss_curve_[-1] and clf.best_loss_ == min(clf.loss_curve_)
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
     assert clf.validation_loss_curve_ is None
+
+
+def test_curves_grown_by_partial_fit_and_warm_start_are_those_built_afresh():
+    """partial_fit and a warm start add only their new epochs to loss_curve_ (in place, as scikit-learn's
+    grows) and best_loss_: the same values as building both afresh from the network's whole curve."""
+    X, y = blobs(60, 4, 3)
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, warm_start=True, random_state=0), X, y)
+    curve = clf.loss_curve_
+    for _ in range(3):
+        clf.partial_fit(X, y)
+    quiet_fit(clf, X, y)  # a warm start: 3 more epochs
+    clf.partial_fit(X, np.random.default_rng(0).permutation(y))  # a higher loss: best_loss_ stays put
+    afresh = copy.deepcopy(clf)
+    afresh._set_fitted(clf.n_iter_, clf.t_)
+    assert clf.loss_curve_ is curve and len(curve) == 3 + 3 + 3 + 1
+    assert curve == afresh.loss_curve_ and clf.loss_ == curve[-1]
+    assert clf.best_loss_ == afresh.best_loss_ == min(curve[:-1]) < curve[-1]
 
 
 def test_early_stopping_curves():
