@@ -276,9 +276,10 @@ class MLP:
         Parameter-shaped arrays are in the lecture's order (thetas row by row), whatever the kernels store, and
         the curves are arrays. With ``lecture`` False, for :meth:`_set_state` in this process only (an epoch's
         rollback), the arrays are copies of what the model holds, without a transpose, and the curves are their
-        lengths, as an epoch only appends to them. One Zen 3 core, 784-100-10 float32: 234 us against 36; and a
-        partial_fit of 32 samples took 0.88-0.90 ms with an empty loss curve and 3.4-3.9 with 100,000 values in
-        it (which every snapshot converted), against 0.60-0.65 and 0.67-0.75 this way."""
+        lengths, as an epoch only appends to them. On Zen 3, 784-100-10 float32, the snapshot took 234 us in the
+        lecture's order and 36 this way; a partial_fit of 32 samples took 0.88-0.90 ms with an empty loss curve
+        and 3.4-3.9 with 100,000 values in it when every snapshot converted the curves, 0.60-0.65 and 0.67-0.75
+        this way."""
 
         def order(array: np.ndarray) -> np.ndarray:
             return to_lecture_order(array, self._layout) if lecture and array.size else array.copy()
@@ -402,9 +403,9 @@ class MLP:
         (int64, one a sample, or empty) takes each sample's argmax.
 
         Fewer than PARALLEL_MIN_SAMPLES samples run on the calling thread, so they skip settling a thread
-        count (_check_threads and _threads_context), which took longer than the kernel: one Zen 3 core, 30
-        alternating rounds in one process, min and median us of a call of MLP.predict on one image, with it
-        and without: 784-100-10 70.2 / 73.9 and 36.3 / 38.8, 784-15-10 64.8 / 68.7 and 28.7 / 30.9."""
+        count (_check_threads and _threads_context), which took longer than the kernel. MLP.predict on one image,
+        Zen 3, min and median us of 30 rounds in one process, settling the count (and an aligned empty panels
+        buffer) against not: 784-100-10 70.2 / 73.9 against 36.3 / 38.8, 784-15-10 64.8 / 68.7 against 28.7 / 30.9."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
         if n < PARALLEL_MIN_SAMPLES:
