@@ -24,11 +24,12 @@ FORMAT = "fastmlp"
 #: Version 2 added hidden activations, the input dtype, optimizer state for Adam, validation curves and
 #: early-stopping progress; version 1 files are read and brought up to version 2 (:func:`_upgrade_v1`).
 FORMAT_VERSION = 2
+#: The training curves, one value an epoch; a model's attributes add a trailing underscore (MLP.loss_curve_).
+CURVES = ("loss_curve", "validation_scores", "validation_loss_curve")
 #: Arrays in each kind of file, besides the ``metadata`` entry (UTF-8 JSON as a uint8 vector).
 ARRAYS = {
-    "model": ("params", "loss_curve", "validation_scores", "validation_loss_curve"),
-    "checkpoint": ("params", "first", "second", "best_params", "loss_curve", "validation_scores",
-                   "validation_loss_curve"),
+    "model": ("params", *CURVES),
+    "checkpoint": ("params", "first", "second", "best_params", *CURVES),
 }
 ARRAYS_V1 = {"model": ("params", "loss_curve"), "checkpoint": ("params", "velocity", "loss_curve")}
 #: The metadata fields every file has; checkpoints add CHECKPOINT_FIELDS.

@@ -63,8 +63,6 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
     )
     from .kernels.microkernel import pack_row
 
-#: The curves that training appends to, one value an epoch (attributes with a trailing underscore).
-CURVES = ("loss_curve", "validation_scores", "validation_loss_curve")
 #: Validation samples per call of forward_backward: bounds the work buffers to CHUNK samples.
 CHUNK = 1024
 #: The adaptive schedule stops dividing the learning rate below this (as scikit-learn's MLP does).
@@ -288,7 +286,7 @@ class MLP:
             "params": order(self.params), "first": order(self._first), "second": order(self._second),
             "best_params": order(self._best_params),
             **{name: np.asarray(getattr(self, name + "_"), np.float64).reshape(-1) if lecture
-               else len(getattr(self, name + "_")) for name in CURVES},
+               else len(getattr(self, name + "_")) for name in io.CURVES},
             "rng_state": self._rng.bit_generator.state, "progress": dict(self._progress),
             "input_dtype": self.input_dtype_,
         }
@@ -302,7 +300,7 @@ class MLP:
         self._second[:] = stored(np.asarray(state["second"])) if "second" in state else 0
         best = np.array(state.get("best_params", ()), dtype=self.dtype)
         self._best_params = stored(best) if best.size else best
-        for name in CURVES:
+        for name in io.CURVES:
             if lecture:
                 setattr(self, name + "_", [float(v) for v in state[name]])
             else:  # cut back to the length it had
@@ -587,9 +585,8 @@ class MLP:
             self._set_state(dict(arrays, rng_state=metadata["rng_state"], progress=metadata["progress"],
                                  input_dtype=metadata["input_dtype"]))
         else:
-            self._set_state({"params": to_lecture_order(self.params, self._layout), "loss_curve": (),
-                             "validation_scores": (), "validation_loss_curve": (), "input_dtype": self.input_dtype_,
-                             "progress": _fresh_progress(chosen.learning_rate)})
+            self._set_state({"params": to_lecture_order(self.params, self._layout), **dict.fromkeys(io.CURVES, ()),
+                             "input_dtype": self.input_dtype_, "progress": _fresh_progress(chosen.learning_rate)})
             if chosen.early_stopping and validation is None:
                 self._progress["split_seed"] = int(self._rng.integers(2**63))
         if group is not None:  # every rank starts from rank 0's weights, optimizer state and generator
