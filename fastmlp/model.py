@@ -172,7 +172,7 @@ class MLP:
         self._rng = np.random.default_rng(self.random_state)
         self._layout, self._row_blocks = build_layout(self.layer_sizes, self.dtype.itemsize)
         self.params = aligned_zeros(n_stored(self._layout), self.dtype)
-        for theta in theta_views(self.params, self._layout):
+        for theta in self._theta_views():
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
             bound = np.sqrt(2.0 / (theta.shape[0] + theta.shape[1] - 1))
             theta[:] = self._rng.uniform(-bound, bound, theta.shape)
@@ -225,7 +225,7 @@ class MLP:
                 raise ValueError(f"thetas[{l}] holds values too large for {dtype}")
         sizes = [arrays[0].shape[1] - 1] + [theta.shape[0] for theta in arrays]
         net = cls(sizes, loss=loss, output=output, activation=activation, dtype=dtype, random_state=random_state)
-        for view, theta in zip(theta_views(net.params, net._layout), arrays):
+        for view, theta in zip(net._theta_views(), arrays):
             view[:] = theta
         return net
 
@@ -247,7 +247,12 @@ class MLP:
 
     def thetas(self) -> list[np.ndarray]:
         """Copies of the per-layer matrices, each (n_out, n_in + 1) with the bias in the last column."""
-        return [theta.copy() for theta in theta_views(self.params, self._layout)]
+        return [theta.copy() for theta in self._theta_views()]
+
+    def _theta_views(self) -> list[np.ndarray]:
+        """The per-layer matrices as :meth:`thetas` gives them, but views of the stored weights (strided: the
+        store keeps each transposed), so writing to them changes the network."""
+        return theta_views(self.params, self._layout)
 
     @property
     def n_params(self) -> int:
@@ -389,7 +394,7 @@ class MLP:
         if NUMBA_ERROR is None:
             out = self._forward_compiled(X, scale, np.empty(0, np.int64) if labels is None else labels)
         else:
-            out = inference.forward(theta_views(self.params, self._layout), X, scale, activation=self.activation,
+            out = inference.forward(self._theta_views(), X, scale, activation=self.activation,
                                     output=self.output)
         if not np.isfinite(out).all():  # finite inputs so large that a layer overflows (tests/robustness)
             raise ValueError(f"the network's outputs overflow {self.dtype.name} for these inputs; scale X down")

@@ -257,11 +257,13 @@ class _BaseMLP(BaseEstimator):
         encoded = self._encode(y, fresh=fresh, incremental=incremental, classes=classes)
         weights = self._sample_weight(sample_weight, y, X.shape[0], incremental)
         self._check_enough_classes(encoded, weights, incremental)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max)) if fresh else None
         X_train, y_train, w_train, validation = X, encoded.targets, weights, None
-        if params["early_stopping"]:
-            X_train, y_train, w_train, validation = self._hold_out(X, encoded.targets, weights, params, rng)
+        seed = None
+        if fresh or params["early_stopping"]:  # seeding costs more than the epoch of a small partial_fit
+            rng = check_random_state(self.random_state)
+            seed = int(rng.randint(np.iinfo(np.int32).max)) if fresh else None
+            if params["early_stopping"]:
+                X_train, y_train, w_train, validation = self._hold_out(X, encoded.targets, weights, params, rng)
         n_outputs = encoded.n_outputs
         mean_weight = 1.0 if w_train is None else float(np.mean(w_train))
         settings = self._training_settings(params, X_train.shape[0], mean_weight, n_outputs)
@@ -353,8 +355,8 @@ class _BaseMLP(BaseEstimator):
         network's loss curve is this estimator's with new epochs after it (partial_fit, warm start), and only
         those are added, so that each of a long run of partial_fit calls takes no longer than the first."""
         net = self.model_
-        thetas = net.thetas()  # (n_out, n_in + 1) each, the bias last
-        self.coefs_ = [np.ascontiguousarray(theta[:, :-1].T) for theta in thetas]  # (n_in, n_out)
+        thetas = net._theta_views()  # (n_out, n_in + 1) each, the bias last: views of rows (n_in + 1, n_out)
+        self.coefs_ = [np.ascontiguousarray(theta[:, :-1].T) for theta in thetas]  # (n_in, n_out) copies
         self.intercepts_ = [theta[:, -1].copy() for theta in thetas]  # (n_out,)
         self.n_layers_ = len(net.layer_sizes)
         self.n_outputs_ = net.layer_sizes[-1]
@@ -427,6 +429,19 @@ class _Encoded:
     def assign(self, estimator: _BaseMLP) -> None:
         if self.classes is not None:
             estimator.classes_ = self.classes
+
+
+def _comparable(values: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether ``values`` and ``labels`` are both numbers (bool included) or both strings."""
+    kinds = {values.dtype.kind, labels.dtype.kind}
+    return kinds <= set("biuf") or kinds <= set("U")
+
+
+def _indices(index: np.ndarray, labels: np.ndarray) -> _Encoded:
+    """Single-output targets from each sample's index into the sorted ``labels``."""
+    if labels.size == 2:
+        return _Encoded((index == 1).astype(np.float64), 1, "binary", labels)
+    return _Encoded(index.astype(np.int64), labels.size, "multiclass", labels)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -513,6 +528,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _encode(self, y: np.ndarray, *, fresh: bool, incremental: bool, classes: ArrayLike | None) -> _Encoded:
         """Labels to what the network trains on: 0/1 (binary), indices (multiclass), a 0/1 matrix (multilabel)."""
+        if incremental and not fresh:
+            known = self._known_labels(y, classes)
+            if known is not None:
+                return known
         check_classification_targets(y)
         kind = type_of_target(y)
         if kind == "multilabel-indicator":
@@ -543,10 +562,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             if not incremental and set(found.tolist()) != set(labels.tolist()):
                 raise ValueError("warm_start can only be used where `y` has the same classes as in the previous "
                                  f"call to fit. Previously got {labels}, `y` has {found}")
-        index = np.searchsorted(labels, y)
-        if labels.size == 2:
-            return _Encoded((index == 1).astype(np.float64), 1, "binary", labels)
-        return _Encoded(index.astype(np.int64), labels.size, "multiclass", labels)
+        return _indices(np.searchsorted(labels, y), labels)
+
+    def _known_labels(self, y: np.ndarray, classes: ArrayLike | None) -> _Encoded | None:
+        """A later partial_fit batch, encoded without scikit-learn's target checks when every label in ``y``
+        (1-D, numbers or strings) is one of ``classes_``: such a batch passes them, and they cost more than a
+        small batch's epoch. None for anything else, which the full checks then encode or reject.
+
+        As in scikit-learn's own ``partial_fit`` after the first call, the "more than 50% unique labels"
+        warning is not given: ``classes_`` already says which values are labels.
+        """
+        labels = self.classes_
+        if y.ndim != 1 or self._kind == "multilabel" or not _comparable(y, labels):
+            return None
+        if classes is not None:
+            given = np.asarray(classes)
+            if given.ndim != 1 or not _comparable(given, labels) or not np.array_equal(np.unique(given), labels):
+                return None
+        index = np.minimum(np.searchsorted(labels, y), labels.size - 1)
+        if not np.array_equal(labels[index], y):
+            return None
+        return _indices(index, labels)
 
     def _sample_weight(self, sample_weight: ArrayLike | None, y: np.ndarray, n_samples: int,
                        incremental: bool) -> np.ndarray | None:

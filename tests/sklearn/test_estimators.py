@@ -251,6 +251,60 @@ def test_partial_fit():
         MLPRegressor(early_stopping=True).partial_fit(X, X[:, 0])
 
 
+@pytest.mark.parametrize("labels", [np.array([3, 7, 11]), np.array(["ant", "bee", "cat"]), np.array([-1.0, 2.0]),
+                                    np.array([False, True])], ids=["ints", "strings", "floats", "bools"])
+def test_later_partial_fit_batches_train_as_the_full_target_checks_do(labels, monkeypatch):
+    """After the first call, a batch of known labels is encoded without scikit-learn's target checks: the
+    same weights as with them. Anything else still meets the full checks and their errors."""
+    X, index = blobs(60, 4, labels.size)
+    y = labels[index]
+    kw = dict(hidden_layer_sizes=(6,), learning_rate_init=0.1, random_state=0)
+    checked = MLPClassifier(**kw).partial_fit(X, y, classes=labels)
+    direct = MLPClassifier(**kw).partial_fit(X, y, classes=labels)
+
+    def refuse(y):
+        raise AssertionError("a batch of known labels went through check_classification_targets")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MLPClassifier, "_known_labels", lambda self, y, classes: None)
+        for start in (0, 20, 40):
+            checked.partial_fit(X[start:start + 20], y[start:start + 20])
+    with monkeypatch.context() as patch:
+        patch.setattr(fastmlp.sklearn, "check_classification_targets", refuse)
+        for start in (0, 20, 40):
+            classes = labels[::-1] if start == 20 else None  # the same classes in another order
+            direct.partial_fit(X[start:start + 20], y[start:start + 20], classes=classes)
+    for ours, theirs in zip(direct.coefs_ + direct.intercepts_, checked.coefs_ + checked.intercepts_, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(direct.predict(X), checked.predict(X))
+
+    unknown = "dog" if labels.dtype.kind == "U" else 99
+    with pytest.raises(ValueError, match="not in `self.classes_`"):
+        direct.partial_fit(X[:3], np.append(y[:2], unknown))
+    if unknown == "dog":  # strings as objects (as from pandas) take the full checks
+        with pytest.raises(ValueError, match="not in `self.classes_`"):
+            direct.partial_fit(X[:3], np.array([labels[0], labels[1], unknown], dtype=object))
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        direct.partial_fit(X[:3], np.array([0.5, 1.5, 2.5]))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        direct.partial_fit(X[:3], np.arange(6).reshape(3, 2))  # multiclass-multioutput
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        direct.partial_fit(X[:2], y[:2], classes=labels[:-1])
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        direct.partial_fit(X[:2], y[:2], classes=np.append(labels, unknown))
+
+
+def test_later_partial_fit_batches_of_many_distinct_labels_are_not_warned_about():
+    """scikit-learn warns when more than half of a fit's 20+ labels are distinct (maybe a regression
+    target); a later partial_fit batch of known classes is not warned about, as in scikit-learn's own."""
+    X, y = blobs(90, 4, 30)
+    clf = MLPClassifier(hidden_layer_sizes=(6,), random_state=0).partial_fit(X[:10], y[:10], classes=np.arange(30))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.partial_fit(X[:30], y[:30])
+    assert len(clf.loss_curve_) == 2
+
+
 def test_one_class_is_refused_with_its_name():
     X, y = blobs(10)
     with pytest.raises(ValueError, match="one class: 'a'"):
