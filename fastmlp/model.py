@@ -55,7 +55,7 @@ if NUMBA_ERROR is None:  # else a model predicts in NumPy (fastmlp.inference) an
     from .kernels.backward import forward_backward, gradients
     from .kernels.forward import (
         PANEL_MIN_SAMPLES,
-        PARALLEL_MIN_SAMPLES,
+        PREDICT_PARALLEL_MIN_SAMPLES,
         SAMPLE_BLOCK,
         panels_at,
         predict_chunk,
@@ -405,14 +405,14 @@ class MLP:
         work buffer per thread, and from PANEL_MIN_SAMPLES samples a buffer for the weights' copy; ``labels``
         (int64, one a sample, or empty) takes each sample's argmax.
 
-        Fewer than PARALLEL_MIN_SAMPLES samples run on the calling thread, so they skip settling a thread
+        Fewer than PREDICT_PARALLEL_MIN_SAMPLES samples run on the calling thread, so they skip settling a thread
         count (_check_threads and _threads_context), which took longer than the kernel. MLP.predict on one image,
         Zen 3, min and median us of 30 rounds in one process, settling the count (and an aligned empty panels
         buffer) against not: 784-100-10 70.2 / 73.9 against 36.3 / 38.8, 784-15-10 64.8 / 68.7 against 28.7 / 30.9."""
         n = X.shape[0]
         out = np.empty((n, self.layer_sizes[-1]), self.dtype)
-        if n < PARALLEL_MIN_SAMPLES:
-            self._predict_chunk(X, scale, labels, out, n)
+        if n < PREDICT_PARALLEL_MIN_SAMPLES:
+            self._predict_chunk(X, scale, labels, out, min(n, SAMPLE_BLOCK))
             return out
         with _threads_context(_check_threads(None)):  # the prediction kernel runs on Numba's threads
             self._predict_chunk(X, scale, labels, out, min(n, SAMPLE_BLOCK * numba.get_num_threads()))

@@ -40,12 +40,12 @@ def test_forward_more_samples_than_a_chunk(dtype):
 
 
 def test_few_samples_are_predicted_without_settling_threads(dtype, monkeypatch):
-    """Fewer than PARALLEL_MIN_SAMPLES samples run on the calling thread, so their prediction skips the
+    """Fewer than PREDICT_PARALLEL_MIN_SAMPLES samples run on the calling thread, so their prediction skips the
     thread count (MLP._forward_compiled), and gives those rows the bits they get among many, uint8 or float."""
     from fastmlp import model
-    from fastmlp.kernels.forward import PARALLEL_MIN_SAMPLES
+    from fastmlp.kernels.forward import PREDICT_PARALLEL_MIN_SAMPLES as BOUND
 
-    net, X, _ = make_problem((9, 7, 4), "softmax_cross_entropy", "softmax", dtype, 3 * PARALLEL_MIN_SAMPLES, seed=12)
+    net, X, _ = make_problem((9, 7, 4), "softmax_cross_entropy", "softmax", dtype, 3 * BOUND, seed=12)
     pixels = np.random.default_rng(12).integers(0, 256, X.shape, dtype=np.uint8)
     expected = {id(A): (net.forward(A), net.predict(A)) for A in (X, pixels)}
 
@@ -55,11 +55,11 @@ def test_few_samples_are_predicted_without_settling_threads(dtype, monkeypatch):
     monkeypatch.setattr(model, "_check_threads", settle)
     for A in (X, pixels):
         out, labels = expected[id(A)]
-        for n in (1, PARALLEL_MIN_SAMPLES - 1):
+        for n in (1, BOUND - 1):
             np.testing.assert_array_equal(net.forward(A[:n]), out[:n])
             np.testing.assert_array_equal(net.predict(A[:n]), labels[:n])
     with pytest.raises(AssertionError, match="settled"):  # many samples do settle one
-        net.forward(X[:PARALLEL_MIN_SAMPLES])
+        net.forward(X[:BOUND])
 
 
 def test_predict_proba_predict_score(dtype):

@@ -15,7 +15,7 @@ import pytest
 
 from fastmlp import MLP, _threads
 from fastmlp.distributed import OversubscriptionWarning, thread_budget
-from fastmlp.kernels.forward import PARALLEL_MIN_SAMPLES
+from fastmlp.kernels.forward import PREDICT_PARALLEL_MIN_SAMPLES
 
 TWO_CORES = {0, 1}
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def test_prediction_takes_the_share_too(monkeypatch):
     original = numba.set_num_threads
     monkeypatch.setattr(numba, "set_num_threads", lambda n: (seen.append(n), original(n)))
     net = MLP([6, 5, 2], random_state=0)
-    net.predict(np.ones((3, 6)))  # fewer than PARALLEL_MIN_SAMPLES: on the calling thread, no count to set
+    net.predict(np.ones((3, 6)))  # fewer than PREDICT_PARALLEL_MIN_SAMPLES: on the calling thread, no count to set
     assert seen == []
-    net.predict(np.ones((PARALLEL_MIN_SAMPLES, 6)))
+    net.predict(np.ones((PREDICT_PARALLEL_MIN_SAMPLES, 6)))
     assert seen[:1] == [1]
