@@ -12,8 +12,8 @@ from .microkernel import ADD, KC, VW32, VW64, gemm, gemm_panels, panel_offset, p
 #: From this many samples up, forward_backward shares its blocks out between Numba's threads; below it they
 #: run on the calling thread. (Prediction has its own bound, PREDICT_PARALLEL_MIN_SAMPLES.)
 PARALLEL_MIN_SAMPLES = 16
-#: Samples per parallel block of those kernels: a whole number of every target's microkernel rows
-#: (4, 6 or 12), so that each block's pass over the weights feeds full tiles. Larger blocks, which read
+#: Samples per parallel block of forward_backward and predict_chunk: a whole number of every target's
+#: microkernel rows (4, 6 or 12), so that each block's pass over the weights feeds full tiles. Larger blocks, which read
 #: weights that do not fit L2 (784-256-128-10: 0.94 MB) from L3 less often, were not clearly faster: 10,000
 #: images on Zen 3, quickest of 6 alternating rounds in ms, blocks of 24 / 48 / 96, one thread and two:
 #: 784-256-128-10 55.7 / 55.1 / 54.7 and 29.0 / 28.8 / 28.6; 784-100-10 20.1 / 20.3 / 20.2 and 10.8 / 10.7 / 10.6;
