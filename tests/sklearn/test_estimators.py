@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import warnings
 
 import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.neural_network import MLPRegressor as SkRegressor
@@ -292,6 +295,41 @@ def test_later_partial_fit_batches_train_as_the_full_target_checks_do(labels, mo
         direct.partial_fit(X[:2], y[:2], classes=labels[:-1])
     with pytest.raises(ValueError, match="is not the same as on last call"):
         direct.partial_fit(X[:2], y[:2], classes=np.append(labels, unknown))
+
+
+@functools.cache
+def _fitted_for_batches(labels: tuple) -> MLPClassifier:
+    """A classifier after its first partial_fit with ``classes=labels`` (shared: the examples only encode)."""
+    X, index = blobs(30, 3, len(labels))
+    return MLPClassifier(hidden_layer_sizes=(3,), random_state=0).partial_fit(X, np.array(labels)[index],
+                                                                               classes=list(labels))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(labels=st.sampled_from([(0, 1), (-1.0, 2.0), (0, 3, 5, 9), ("ant", "bee", "cat")]),
+       picks=st.lists(st.integers(0, 5), min_size=1, max_size=40), as_float=st.booleans())
+def test_a_later_batch_is_encoded_directly_exactly_when_the_full_checks_accept_it(labels, picks, as_float):
+    """The direct encoding of a later partial_fit batch (_known_labels) against scikit-learn's target checks
+    (_encode with the direct path off), on batches that may hold labels that were never among the classes:
+    whatever the checks accept is encoded directly, to the same targets, and nothing they refuse is."""
+    clf = _fitted_for_batches(labels)
+    pool = list(labels) + (["dog", "elk"] if isinstance(labels[0], str) else [7, 0.5])  # two unknown labels
+    y = np.array([pool[pick % len(pool)] for pick in picks])
+    if as_float and y.dtype.kind != "U":
+        y = y.astype(np.float64)
+    direct = clf._known_labels(y, None)
+    full = copy.copy(clf)
+    full._known_labels = lambda y, classes: None
+    try:
+        checked = full._encode(y, fresh=False, incremental=True, classes=None)
+    except ValueError:
+        assert direct is None
+        return
+    assert direct is not None, f"{y!r} passed the full checks but was not encoded directly"
+    assert (direct.kind, direct.n_outputs) == (checked.kind, checked.n_outputs)
+    np.testing.assert_array_equal(direct.classes, checked.classes)
+    np.testing.assert_array_equal(direct.targets, checked.targets)
+    assert direct.targets.dtype == checked.targets.dtype
 
 
 def test_later_partial_fit_batches_of_many_distinct_labels_are_not_warned_about():
