@@ -19,12 +19,13 @@ PARALLEL_MIN_SAMPLES = 16
 #: 784-256-128-10 55.7 / 55.1 / 54.7 and 29.0 / 28.8 / 28.6; 784-100-10 20.1 / 20.3 / 20.2 and 10.8 / 10.7 / 10.6;
 #: 784-15-10 4.47 / 4.52 / 4.48 and 3.40 / 2.87 / 3.07, where runs of one setting differed by up to twice.
 SAMPLE_BLOCK = 24
-#: From this many samples up, prediction shares its blocks out between Numba's threads (predict_chunk), and the
-#: model settles a thread count first: two full blocks, one for each of two threads. Below it there is at most
-#: one full block to share, and starting a parallel loop and settling the count cost more than the other thread
-#: would take off the calling one: MLP.predict, 784-100-10 float32, Zen 3, two threads, quickest of 9 x 500
-#: calls in us, four process pairs, on the calling thread against shared out from 16 samples: 16 samples 72-87
-#: against 116-208, 24 90-102 against 136-212, 32 114-134 against 158-189, 47 148-206 against 184-279.
+#: From this many samples up, the model settles a thread count and gives predict_chunk a part of work buffer
+#: for each thread, which it shares out between Numba's threads: two full blocks, one for each of two threads.
+#: Below it there is at most one full block to share, and starting a parallel loop and settling the count cost
+#: more than the other thread would take off the calling one: MLP.predict, 784-100-10 float32, Zen 3, two
+#: threads, quickest of 9 x 500 calls in us, four process pairs, on the calling thread against shared out from
+#: 16 samples: 16 samples 72-87 against 116-208, 24 90-102 against 136-212, 32 114-134 against 158-189, 47
+#: 148-206 against 184-279.
 PREDICT_PARALLEL_MIN_SAMPLES = 2 * SAMPLE_BLOCK
 #: From this many samples up, prediction copies the weights into gemm_panels' layout first (pack_panels).
 #: The copy runs on one thread before the blocks; 784-100-10 float32 here, it paid for itself from about
@@ -298,8 +299,8 @@ def _predict_blocks(net, X, order, start, count, scale, codes, acts, out, labels
 
 @parallel_kernel
 def predict_chunk(net, X, order, start, count, scale, codes, acts, out, labels, panels, counter, scratch):
-    """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples from
-    PREDICT_PARALLEL_MIN_SAMPLES of them.
+    """out[start:start + count] = network outputs for rows [start, start + count), parallel over samples when
+    acts holds more than one part (the model gives it one below PREDICT_PARALLEL_MIN_SAMPLES samples).
 
     X: (n_samples, n_in) uint8 or float; order: row order, empty for the identity;
     codes: int64 (loss, output, hidden activation), the loss unused; acts: work buffer of at least n_units
@@ -322,7 +323,7 @@ def predict_chunk(net, X, order, start, count, scale, codes, acts, out, labels, 
     counter[0] = 0
     if panels.size > 0:
         pack_panels(net, panels)
-    if count >= PREDICT_PARALLEL_MIN_SAMPLES:
+    if n_parts > 1:
         for part in prange(n_parts):
             _predict_blocks(net, X, order, start, count, scale, codes, acts, out, labels, panels, counter, scratch,
                             part)
