@@ -10,6 +10,7 @@ import warnings
 import numba
 import numpy as np
 import pytest
+import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
@@ -341,6 +342,87 @@ def test_later_partial_fit_batches_of_many_distinct_labels_are_not_warned_about(
         warnings.simplefilter("error")
         clf.partial_fit(X[:30], y[:30])
     assert len(clf.loss_curve_) == 2
+
+
+def _outcome(check, X):
+    """What check(X) gives: ("array", its dtype, its values) or ("error", type, message), with the warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = check(X)
+        except Exception as error:  # noqa: BLE001 - every error is compared, whatever its type
+            outcome = ("error", type(error), str(error))
+        else:
+            outcome = ("array", result.dtype, result.tolist())
+    return outcome, [(w.category, str(w.message)) for w in caught]
+
+
+def _plain_inputs(X):
+    """Inputs that prediction takes as they are: finite float ndarrays of the fitted width, any memory layout."""
+    return {"float64": X, "float32": X.astype(np.float32), "Fortran order": np.asfortranarray(X),
+            "every other row": X[::2], "read-only": np.frombuffer(X.tobytes()).reshape(X.shape), "one row": X[:1]}
+
+
+def _other_inputs(X):
+    """Inputs that validate_data converts, warns about or refuses."""
+    nan, inf = X.copy(), X.astype(np.float32)
+    nan[1, 2], inf[0, 0] = np.nan, np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # NumPy's, on making one
+        matrix = np.asmatrix(X)
+    return {"list": X.tolist(), "int64": np.rint(X).astype(np.int64), "float16": X.astype(np.float16),
+            "bool": X > 0, "big-endian": X.astype(">f8"), "objects": X.astype(object), "NaN": nan, "inf": inf,
+            "too wide": np.hstack([X, X]), "too narrow": X[:, :2], "1-D": X[0], "3-D": X[None], "no rows": X[:0],
+            "complex": X.astype(np.complex128), "sparse": scipy.sparse.csr_matrix(X), "matrix": matrix}
+
+
+@pytest.mark.parametrize("names", [False, True], ids=["fitted without names", "fitted with names"])
+def test_prediction_checks_X_as_validate_data_does(names, monkeypatch, subtests):
+    """Prediction skips scikit-learn's validate_data for a finite float ndarray of the fitted width
+    (_checked_X) and gives it back as validate_data would; every other input, and every input to an
+    estimator fitted with feature names, still gets validate_data's conversions, warnings and errors."""
+    X, y = blobs(12, 4, 3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    if names:  # as a fit on a DataFrame (or a file of one, fastmlp.sklearn.from_record) leaves it
+        clf.feature_names_in_ = np.array(["a", "b", "c", "d"], dtype=object)
+
+    def validated(X):
+        return fastmlp.sklearn.validate_data(clf, X, reset=False, accept_sparse=False,
+                                             dtype=(np.float64, np.float32))
+
+    for name, inputs in {**_plain_inputs(X), **_other_inputs(X)}.items():
+        with subtests.test(input=name):
+            assert _outcome(clf._checked_X, inputs) == _outcome(validated, inputs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("validate_data was called")
+
+    monkeypatch.setattr(fastmlp.sklearn, "validate_data", refuse)
+    for name, inputs in _plain_inputs(X).items():
+        with subtests.test(passed_as_it_is=name):
+            if names:
+                with pytest.raises(AssertionError, match="validate_data was called"):
+                    clf._checked_X(inputs)
+            else:
+                assert clf._checked_X(inputs) is inputs
+
+
+def test_prediction_of_plain_arrays_skips_validate_data(monkeypatch):
+    """predict, predict_proba and the regressor's predict take the plain path: the same results with
+    validate_data refusing every call."""
+    X, y = blobs(30, 4, 3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    reg = MLPRegressor(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, X[:, 0])
+    expected = [clf.predict(X), clf.predict_proba(X), reg.predict(X)]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("validate_data was called")
+
+    monkeypatch.setattr(fastmlp.sklearn, "validate_data", refuse)
+    for got, wanted in zip([clf.predict(X), clf.predict_proba(X), reg.predict(X)], expected, strict=True):
+        np.testing.assert_array_equal(got, wanted)
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
 
 
 def test_one_class_is_refused_with_its_name():
