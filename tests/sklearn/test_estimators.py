@@ -344,43 +344,70 @@ def test_later_partial_fit_batches_of_many_distinct_labels_are_not_warned_about(
     assert len(clf.loss_curve_) == 2
 
 
-def _outcome(check, X):
-    """What check(X) gives: ("array", its dtype, its values) or ("error", type, message), with the warnings."""
+def _outcome(check, *args):
+    """What check(*args) gives, with its warnings: ("arrays", each array's type, dtype and values) for an array
+    or a tuple of them, or ("error", type, message)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            result = check(X)
+            result = check(*args)
         except Exception as error:  # noqa: BLE001 - every error is compared, whatever its type
             outcome = ("error", type(error), str(error))
         else:
-            outcome = ("array", result.dtype, result.tolist())
+            arrays = result if isinstance(result, tuple) else (result,)
+            outcome = ("arrays", [(type(a), a.dtype, (a.toarray() if scipy.sparse.issparse(a) else a).tolist())
+                                  for a in arrays])
     return outcome, [(w.category, str(w.message)) for w in caught]
 
 
-def _plain_inputs(X):
-    """Inputs that prediction takes as they are: finite float ndarrays of the fitted width, any memory layout."""
+def _X_taken_as_it_is(X):
+    """Inputs that the estimators take as they are: finite float ndarrays of the fitted width, any layout."""
     return {"float64": X, "float32": X.astype(np.float32), "Fortran order": np.asfortranarray(X),
             "every other row": X[::2], "read-only": np.frombuffer(X.tobytes()).reshape(X.shape), "one row": X[:1]}
 
 
-def _other_inputs(X):
+def _X_made_float64(X):
+    """Inputs that the estimators convert to float64 themselves, as validate_data would: integers and bools."""
+    return {"uint8": np.clip(X * 40 + 128, 0, 255).astype(np.uint8), "int64": np.rint(X).astype(np.int64),
+            "big-endian int32": np.rint(X).astype(">i4"), "bool": X > 0}
+
+
+def _X_for_validate_data(X):
     """Inputs that validate_data converts, warns about or refuses."""
     nan, inf = X.copy(), X.astype(np.float32)
     nan[1, 2], inf[0, 0] = np.nan, np.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)  # NumPy's, on making one
         matrix = np.asmatrix(X)
-    return {"list": X.tolist(), "int64": np.rint(X).astype(np.int64), "float16": X.astype(np.float16),
-            "bool": X > 0, "big-endian": X.astype(">f8"), "objects": X.astype(object), "NaN": nan, "inf": inf,
+    return {"list": X.tolist(), "float16": X.astype(np.float16), "big-endian": X.astype(">f8"),
+            "objects": X.astype(object), "NaN": nan, "inf": inf,
             "too wide": np.hstack([X, X]), "too narrow": X[:, :2], "1-D": X[0], "3-D": X[None], "no rows": X[:0],
             "complex": X.astype(np.complex128), "sparse": scipy.sparse.csr_matrix(X), "matrix": matrix}
 
 
+def _y_taken_as_it_is(y):
+    """Targets that training takes as they are (with X taken as it is): ndarrays of numbers or strings."""
+    return {"int64": y, "int8": y.astype(np.int8), "float64": y.astype(np.float64), "bool": y > 0,
+            "strings": np.array(["ant", "bee", "cat"])[y], "column": y[:, None], "indicator": np.eye(3, dtype=int)[y],
+            "float32 indicator": np.eye(3, dtype=np.float32)[y]}
+
+
+def _y_for_validate_data(y):
+    """Targets that validate_data converts, warns about or refuses."""
+    nan, inf = y.astype(np.float64), y.astype(np.float32)
+    nan[3], inf[0] = np.nan, -np.inf
+    return {"list": y.tolist(), "objects": y.astype(object), "string objects": np.array(["a", "b", "c"], object)[y],
+            "NaN": nan, "inf": inf, "one short": y[:-1], "one more": np.append(y, 0), "no columns": y[:, None][:, :0],
+            "3-D": y[:, None, None], "complex": y.astype(np.complex128), "sparse": scipy.sparse.csr_matrix(y[:, None]),
+            "a number": 3}
+
+
 @pytest.mark.parametrize("names", [False, True], ids=["fitted without names", "fitted with names"])
 def test_prediction_checks_X_as_validate_data_does(names, monkeypatch, subtests):
-    """Prediction skips scikit-learn's validate_data for a finite float ndarray of the fitted width
-    (_checked_X) and gives it back as validate_data would; every other input, and every input to an
-    estimator fitted with feature names, still gets validate_data's conversions, warnings and errors."""
+    """Prediction skips scikit-learn's validate_data for an ndarray of real numbers of the fitted width
+    (_checked_X): a finite float one comes back as it is and integers or bools as float64, as validate_data
+    would give them. Every other input, and every input to an estimator fitted with feature names, still
+    gets validate_data's conversions, warnings and errors."""
     X, y = blobs(12, 4, 3)
     clf = MLPClassifier(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
     if names:  # as a fit on a DataFrame (or a file of one, fastmlp.sklearn.from_record) leaves it
@@ -390,37 +417,76 @@ def test_prediction_checks_X_as_validate_data_does(names, monkeypatch, subtests)
         return fastmlp.sklearn.validate_data(clf, X, reset=False, accept_sparse=False,
                                              dtype=(np.float64, np.float32))
 
-    for name, inputs in {**_plain_inputs(X), **_other_inputs(X)}.items():
+    for name, inputs in {**_X_taken_as_it_is(X), **_X_made_float64(X), **_X_for_validate_data(X)}.items():
         with subtests.test(input=name):
             assert _outcome(clf._checked_X, inputs) == _outcome(validated, inputs)
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("validate_data was called")
-
-    monkeypatch.setattr(fastmlp.sklearn, "validate_data", refuse)
-    for name, inputs in _plain_inputs(X).items():
-        with subtests.test(passed_as_it_is=name):
+    monkeypatch.setattr(fastmlp.sklearn, "validate_data", _refuse)
+    for name, inputs in {**_X_taken_as_it_is(X), **_X_made_float64(X)}.items():
+        with subtests.test(without_validate_data=name):
             if names:
                 with pytest.raises(AssertionError, match="validate_data was called"):
                     clf._checked_X(inputs)
-            else:
+            elif inputs.dtype.kind == "f":
                 assert clf._checked_X(inputs) is inputs
+            else:
+                np.testing.assert_array_equal(clf._checked_X(inputs), inputs.astype(np.float64), strict=True)
 
 
-def test_prediction_of_plain_arrays_skips_validate_data(monkeypatch):
-    """predict, predict_proba and the regressor's predict take the plain path: the same results with
-    validate_data refusing every call."""
+@pytest.mark.parametrize("estimator", [MLPClassifier, MLPRegressor])
+def test_training_checks_X_and_y_as_validate_data_does(estimator, monkeypatch, subtests):
+    """A later partial_fit (or a warm start) skips validate_data for X that prediction takes without it and an
+    ndarray of targets (_checked_X_y), and gives both as validate_data would; every other X or y, and any input
+    at a fresh start, still gets validate_data's conversions, warnings and errors."""
+    X, y = blobs(12, 4, 3)
+    model = estimator(hidden_layer_sizes=(5,), random_state=0)
+    model.partial_fit(X, y, classes=[0, 1, 2]) if estimator is MLPClassifier else model.partial_fit(X, y)
+
+    def validated(X, y):
+        return fastmlp.sklearn.validate_data(model, X, y, reset=False, accept_sparse=False, multi_output=True,
+                                             dtype=(np.float64, np.float32), y_numeric=estimator is MLPRegressor)
+
+    def checked(X, y):
+        return model._checked_X_y(X, y, False)
+
+    pairs = {**{f"X {name}": (X_, y[: np.shape(X_)[0]] if np.ndim(X_) == 2 else y)  # as many targets as rows
+                for name, X_ in {**_X_taken_as_it_is(X), **_X_made_float64(X), **_X_for_validate_data(X)}.items()},
+             **{f"y {name}": (X, y_) for name, y_ in {**_y_taken_as_it_is(y), **_y_for_validate_data(y)}.items()}}
+    for name, (X_, y_) in pairs.items():
+        with subtests.test(input=name):
+            assert _outcome(checked, X_, y_) == _outcome(validated, X_, y_)
+
+    monkeypatch.setattr(fastmlp.sklearn, "validate_data", _refuse)
+    for name, y_ in _y_taken_as_it_is(y).items():
+        with subtests.test(passed_as_it_is=name):
+            got = model._checked_X_y(X, y_, False)
+            assert got[0] is X and got[1] is y_
+            with pytest.raises(AssertionError, match="validate_data was called"):
+                model._checked_X_y(X, y_, True)
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("validate_data was called")
+
+
+def test_prediction_and_later_training_of_plain_arrays_skip_validate_data(monkeypatch):
+    """predict, predict_proba, the regressor's predict and a later partial_fit take plain arrays as they are:
+    the same results with validate_data refusing every call."""
     X, y = blobs(30, 4, 3)
-    clf = MLPClassifier(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
-    reg = MLPRegressor(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, X[:, 0])
+    kw = dict(hidden_layer_sizes=(5,), random_state=0)
+    clf, clf_checked = (MLPClassifier(**kw).partial_fit(X, y, classes=[0, 1, 2]) for _ in range(2))
+    reg, reg_checked = (MLPRegressor(**kw).partial_fit(X, X[:, 0]) for _ in range(2))
     expected = [clf.predict(X), clf.predict_proba(X), reg.predict(X)]
+    clf_checked.partial_fit(X[:10], y[:10])
+    reg_checked.partial_fit(X[:10], X[:10, 0])
 
-    def refuse(*args, **kwargs):
-        raise AssertionError("validate_data was called")
-
-    monkeypatch.setattr(fastmlp.sklearn, "validate_data", refuse)
+    monkeypatch.setattr(fastmlp.sklearn, "validate_data", _refuse)
     for got, wanted in zip([clf.predict(X), clf.predict_proba(X), reg.predict(X)], expected, strict=True):
         np.testing.assert_array_equal(got, wanted)
+    clf.partial_fit(X[:10], y[:10])
+    reg.partial_fit(X[:10], X[:10, 0])
+    for ours, theirs in zip(clf.coefs_ + reg.coefs_, clf_checked.coefs_ + reg_checked.coefs_, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
     with pytest.raises(NotFittedError):
         MLPClassifier().predict(X)
 
