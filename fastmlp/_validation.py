@@ -42,9 +42,7 @@ def _as_real_array(values, name: str) -> np.ndarray:
         array = np.asarray(values)
     except Exception as error:  # noqa: BLE001 - ragged lists and the like, whatever NumPy raises
         raise TypeError(f"{name} could not be converted to an array: {error}") from None
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.complexfloating):
+    if array.dtype.kind not in "biuf":  # bools, integers and floats; not complex, objects, strings or times
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     return array
 

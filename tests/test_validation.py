@@ -64,6 +64,9 @@ BAD_X = {
     "strings": (np.array([["a", "b", "c"]] * 4), TypeError, r"X must hold real numbers"),
     "complex": (np.ones((4, N_IN), complex), TypeError, r"X must hold real numbers"),
     "objects": (np.array([[1, None, 2]] * 4, dtype=object), TypeError, r"X must hold real numbers"),
+    "bytes": (np.array([[b"a", b"b", b"c"]] * 4), TypeError, r"X must hold real numbers"),
+    "dates": (np.zeros((4, N_IN), "datetime64[D]"), TypeError, r"X must hold real numbers"),
+    "durations": (np.zeros((4, N_IN), "timedelta64[s]"), TypeError, r"X must hold real numbers"),
     "ragged": ([[1.0, 2.0, 3.0], [1.0, 2.0]], TypeError, r"X could not be converted to an array"),
 }
 
