@@ -1,5 +1,5 @@
-"""The public API on Fashion-MNIST (uint8, as the IDX files hold it): a fit epoch, prediction, memory,
-and the quality reached after a fixed number of epochs (784-100-10, softmax cross-entropy).
+"""The public API on Fashion-MNIST (uint8, as the IDX files hold it): a fit epoch, prediction, memory, small
+calls, and the quality reached after a fixed number of epochs (784-100-10, softmax cross-entropy).
 
 Benchmarks here are skipped when Fashion-MNIST is not installed (Debian's dataset-fashion-mnist).
 """
@@ -84,6 +84,25 @@ class Predict:
 
     def time_predict(self, hidden, dtype, threads):
         self.model.predict(self.X)
+
+
+class SmallCalls:
+    """What a call costs where its own work is small: MLP.predict of one test image, and MLP.partial_fit (one
+    step) on 32 training images, 784-100-10 float32, on all of Numba's threads. Checks, buffers and thread
+    settling around the kernels are most of such a call, and show here first when they grow."""
+
+    def setup(self):
+        (X, y), (X_test, _) = common.fashion_mnist()
+        self.X, self.y, self.image = X[:32], y[:32], X_test[:1]
+        self.model = common.network(100, "float32")
+        self.model.partial_fit(self.X, self.y, batch_size=32, learning_rate=common.LEARNING_RATE)  # warm the JIT
+        self.model.predict(self.image)
+
+    def time_predict_one_image(self):
+        self.model.predict(self.image)
+
+    def time_partial_fit_32_images(self):
+        self.model.partial_fit(self.X, self.y, batch_size=32, learning_rate=common.LEARNING_RATE)
 
 
 class Quality:
