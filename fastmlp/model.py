@@ -28,6 +28,7 @@ from ._layout import (
     input_rows,
     n_params,
     n_stored,
+    row_width,
     theta_views,
     to_lecture_order,
 )
@@ -419,14 +420,23 @@ class MLP:
         return out
 
     def _predict_chunk(self, X: np.ndarray, scale: float, labels: np.ndarray, out: np.ndarray, rows: int) -> None:
-        """predict_chunk over all of X into ``out``, with a work buffer of ``rows`` activation rows."""
+        """predict_chunk over all of X into ``out``, with a work buffer of ``rows`` activation rows.
+
+        One row is not aligned to a cache line (aligned_rows): where its vectors start changes no value, a
+        one-sample kernel reads it about as fast either way (784-100-10 float32, Zen 3: 10.6 us aligned, 10.7
+        not), and finding an aligned start costs more. MLP.predict of one sample, Zen 3, 15 alternating rounds in
+        one process, min / median us, aligned against not: 784-100-10 float32 37.7 / 61.9 against 30.0 / 49.4,
+        float64 43.3 / 47.6 against 35.6 / 41.1, 784-15-10 float32 28.0 / 34.2 against 20.7 / 25.1."""
         n = X.shape[0]
         if n >= PANEL_MIN_SAMPLES:
             panels = aligned_empty(panels_at(self._layout, len(self.layer_sizes) - 1, self.dtype.itemsize),
                                    self.dtype)
         else:
             panels = np.empty(0, self.dtype)
-        acts = aligned_rows(rows, self._layout, self.dtype)
+        if rows == 1:  # aligning one row costs more than it saves (docstring)
+            acts = np.empty((1, row_width(self._layout, self.dtype.itemsize)), self.dtype)
+        else:
+            acts = aligned_rows(rows, self._layout, self.dtype)
         scratch = np.empty(scratch_shape(self._layout, rows), self.dtype)
         predict_chunk(self._net(), X, np.empty(0, np.int64), 0, n, self.dtype.type(scale), self._codes(), acts, out,
                       labels, panels, np.empty(1, np.int64), scratch)

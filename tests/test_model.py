@@ -62,6 +62,16 @@ def test_few_samples_are_predicted_without_settling_threads(dtype, monkeypatch):
         net.forward(X[:BOUND])
 
 
+def test_one_sample_predicts_its_bits_among_many(dtype):
+    """A one-sample prediction's work row is not aligned to a cache line (MLP._predict_chunk); each sample still
+    gets the outputs it gets among many, on a network with the bench's widths (full tiles and edges)."""
+    net, X, _ = make_problem((784, 100, 10), "softmax_cross_entropy", "softmax", dtype, 64, seed=13)
+    out, labels = net.forward(X), net.predict(X)
+    for i in (0, 1, 5, 33, 63):
+        np.testing.assert_array_equal(net.forward(X[i : i + 1]), out[i : i + 1])
+        np.testing.assert_array_equal(net.predict(X[i : i + 1]), labels[i : i + 1])
+
+
 def test_predict_proba_predict_score(dtype):
     net, X, y = make_problem((4, 6, 3), "softmax_cross_entropy", "softmax", dtype, 50, seed=9)
     expected = naive.predict_chunk(net.thetas(), X, "softmax")
