@@ -402,6 +402,10 @@ def _y_for_validate_data(y):
             "a number": 3}
 
 
+def _refuse(*args, **kwargs):
+    raise AssertionError("validate_data was called")
+
+
 @pytest.mark.parametrize("names", [False, True], ids=["fitted without names", "fitted with names"])
 def test_prediction_checks_X_as_validate_data_does(names, monkeypatch, subtests):
     """Prediction skips scikit-learn's validate_data for an ndarray of real numbers of the fitted width
@@ -439,8 +443,8 @@ def test_training_checks_X_and_y_as_validate_data_does(estimator, monkeypatch, s
     ndarray of targets (_checked_X_y), and gives both as validate_data would; every other X or y, and any input
     at a fresh start, still gets validate_data's conversions, warnings and errors."""
     X, y = blobs(12, 4, 3)
-    model = estimator(hidden_layer_sizes=(5,), random_state=0)
-    model.partial_fit(X, y, classes=[0, 1, 2]) if estimator is MLPClassifier else model.partial_fit(X, y)
+    classes = {"classes": [0, 1, 2]} if estimator is MLPClassifier else {}
+    model = estimator(hidden_layer_sizes=(5,), random_state=0).partial_fit(X, y, **classes)
 
     def validated(X, y):
         return fastmlp.sklearn.validate_data(model, X, y, reset=False, accept_sparse=False, multi_output=True,
@@ -463,10 +467,6 @@ def test_training_checks_X_and_y_as_validate_data_does(estimator, monkeypatch, s
             assert got[0] is X and got[1] is y_
             with pytest.raises(AssertionError, match="validate_data was called"):
                 model._checked_X_y(X, y_, True)
-
-
-def _refuse(*args, **kwargs):
-    raise AssertionError("validate_data was called")
 
 
 def test_prediction_and_later_training_of_plain_arrays_skip_validate_data(monkeypatch):
