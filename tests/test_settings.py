@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -37,6 +39,22 @@ def test_every_bad_value_is_refused_with_its_name(subtests):
         for value in bad_values(FIELDS[name]):
             with subtests.test(setting=name, value=value), pytest.raises((TypeError, ValueError), match=name):
                 TrainingSettings(**{name: value})
+
+
+def test_numbers_of_every_real_type_become_python_numbers():
+    settings = TrainingSettings(batch_size=np.int64(7), epochs=np.uint8(3), learning_rate=np.float32(0.5),
+                                momentum=Fraction(1, 4), tol=1, power_t=np.int32(2))
+    taken = {name: getattr(settings, name) for name in ("batch_size", "epochs", "learning_rate", "momentum", "tol",
+                                                         "power_t")}
+    assert taken == dict(batch_size=7, epochs=3, learning_rate=0.5, momentum=0.25, tol=1.0, power_t=2.0)
+    assert [type(value) for value in taken.values()] == [int, int, float, float, float, float]
+    refused = [dict(batch_size=np.float64(2.0)), dict(batch_size=np.bool_(True)), dict(learning_rate=np.bool_(True)),
+               dict(learning_rate=Decimal("0.1")), dict(epochs=Fraction(3, 1)), dict(learning_rate=float("inf")),
+               dict(momentum=np.float32("nan"))]
+    for kwargs in refused:
+        name = next(iter(kwargs))
+        with pytest.raises((TypeError, ValueError), match=name):
+            TrainingSettings(**kwargs)
 
 
 def test_defaults_are_valid_and_frozen():
