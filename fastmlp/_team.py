@@ -38,6 +38,15 @@ TEAM_MIN_MACS = 100_000
 #: See TEAM_MIN_MACS: 784-15-10 (11,775 first-layer parameters) gains from a team at batch 1, 300-30-10
 #: (9,030) does not.
 TEAM_MIN_FIRST_LAYER = 10_000
+#: A call of the epoch kernel (train_epoch) trains on a team only when all its steps together have at least
+#: this many multiply-adds (samples x parameters): waking the helpers costs a call about 100-150 us, more than
+#: sharing saves on a few small steps, such as one partial_fit of a minibatch. train_epoch on one thread against
+#: two, float32, Zen 3, medians of 11 alternating rounds in one process, us: 784-100-10 batch 32, 32 samples
+#: (2.5 million) 190 / 275, 64 (5.1 million) 326 / 345, 128 (10.2 million) 693 / 601; batch 1, 16 samples
+#: (1.3 million) 306 / 364, 32 (2.5 million) 499 / 575, 64 (5.1 million) 1075 / 998; 784-15-10 batch 32, 256
+#: samples (3.1 million) 352 / 367, 384 (4.6 million) 516 / 472; 784-256-128-10 batch 32, 16 samples (3.8
+#: million) 367 / 389, 32 (7.5 million) 575 / 569.
+TEAM_MIN_EPOCH_MACS = 4_000_000
 
 
 class _Helper:
@@ -111,10 +120,14 @@ def _helpers(count: int) -> list[_Helper]:
     return helpers[:count]
 
 
-def team_size(layout: np.ndarray, batch_size: int, n_threads: int) -> int:
-    """Members for an epoch: all ``n_threads``, or 1 when a step is too small to share (TEAM_MIN_MACS)."""
+def team_size(layout: np.ndarray, batch_size: int, n_samples: int, n_threads: int) -> int:
+    """Members for an epoch of ``n_samples``: all ``n_threads``, or 1 when a step is too small to share
+    (TEAM_MIN_MACS) or all of them too few to pay for waking the helpers (TEAM_MIN_EPOCH_MACS)."""
+    params = n_params(layout)
+    if n_samples * params < TEAM_MIN_EPOCH_MACS:
+        return 1
     first_layer = int((layout[0, SIZE] + 1) * layout[1, SIZE])
-    if batch_size * n_params(layout) >= TEAM_MIN_MACS or first_layer >= TEAM_MIN_FIRST_LAYER:
+    if batch_size * params >= TEAM_MIN_MACS or first_layer >= TEAM_MIN_FIRST_LAYER:
         return n_threads
     return 1
 
@@ -186,12 +199,16 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
     weights (n_samples,) in the parameters' dtype or empty, order (n,) int64 rows, codes int64 (loss,
     output, hidden activation), work a kernels.Work for ``batch_size`` samples. ``n_threads``: the
     team's size; by default Numba's current thread count (``numba.set_num_threads``), or 1 for a
-    network too small to share. The weights do not depend on it, so a team whose cores are taken by
-    other work (it waits at its barriers for WAIT_LIMIT of its time) goes on for a while on one thread.
+    network or an epoch too small to share (team_size). The weights do not depend on it, so a team whose
+    cores are taken by other work (it waits at its barriers for WAIT_LIMIT of its time) goes on for a while
+    on one thread.
     ``timings``: an int64 (members, N_PHASES) array that each member adds its cycles per phase to
     (kernels.team), for ``fastmlp bench --profile``; the team then runs as asked throughout.
     """
-    members = team_size(net.layout, batch_size, numba.get_num_threads()) if n_threads is None else n_threads
+    if n_threads is None:
+        members = team_size(net.layout, batch_size, order.size, numba.get_num_threads())
+    else:
+        members = n_threads
     args = (net, opt, X, targets, weights, order, batch_size, scale, codes, work)
     if members == 1 or n_threads is not None or timings is not None:  # as asked
         total = _run(args, members, np.zeros((0, N_PHASES), np.int64) if timings is None else timings)

@@ -49,6 +49,7 @@ def problem():
 
 @pytest.fixture
 def teams(monkeypatch):
-    """Every fit trains on a team of all its threads (fastmlp._team), however small the network."""
+    """Every fit trains on a team of all its threads (fastmlp._team), however small the network and the epoch."""
     monkeypatch.setattr(fastmlp._team, "TEAM_MIN_MACS", 0)
-    assert fastmlp._team.team_size(build_layout((2, 1, 1), 4)[0], 1, 2) == 2
+    monkeypatch.setattr(fastmlp._team, "TEAM_MIN_EPOCH_MACS", 0)
+    assert fastmlp._team.team_size(build_layout((2, 1, 1), 4)[0], 1, 1, 2) == 2

@@ -136,9 +136,9 @@ import json, numpy as np
 import fastmlp
 from fastmlp._compile import REGISTRY
 rng = np.random.default_rng(0)
-X = rng.integers(0, 256, (600, 64), dtype=np.uint8)
-y = rng.integers(0, 3, 600)
-# Big enough for a team of two threads (fastmlp._team.TEAM_MIN_MACS).
+X = rng.integers(0, 256, (2000, 64), dtype=np.uint8)
+y = rng.integers(0, 3, 2000)
+# Big enough for a team of two threads (fastmlp._team.TEAM_MIN_MACS, TEAM_MIN_EPOCH_MACS).
 net = fastmlp.MLP([64, 64, 3], random_state=0).fit(X, y, epochs=2, batch_size=256, learning_rate=0.5)
 misses = sorted(d.py_func.__name__ for d in REGISTRY if d.stats.cache_misses)
 hits = sorted(d.py_func.__name__ for d in REGISTRY if d.stats.cache_hits)

@@ -210,17 +210,22 @@ def test_read_only_install_without_cache_still_runs(tmp_path):
 
 
 # ---------------------------------------------------------------- team size
-@pytest.mark.parametrize("sizes, batch_size, members", [
-    ((784, 100, 10), 1, 2),     # 78,500 first-layer parameters: shared even for one sample
-    ((784, 15, 10), 1, 2),      # 11,775
-    ((300, 30, 10), 1, 1),      # 9,030, and 9,340 multiply-adds a step: too few to share
-    ((300, 30, 10), 16, 2),     # 149 thousand: worth two threads
-    ((20, 13, 4), 64, 1),       # 64 x 333 multiply-adds
+@pytest.mark.parametrize("sizes, batch_size, n_samples, members", [
+    ((784, 100, 10), 1, 60_000, 2),    # 78,500 first-layer parameters: shared even for one sample a step
+    ((784, 15, 10), 1, 60_000, 2),     # 11,775
+    ((300, 30, 10), 1, 60_000, 1),     # 9,030, and 9,340 multiply-adds a step: too few to share
+    ((300, 30, 10), 16, 60_000, 2),    # 149 thousand: worth two threads
+    ((20, 13, 4), 64, 60_000, 1),      # 64 x 333 multiply-adds
+    ((784, 100, 10), 32, 32, 1),       # one step of 2.5 million multiply-adds: less than waking a helper costs
+    ((784, 100, 10), 32, 64, 2),       # two, 5.1 million in all
+    ((784, 100, 10), 1, 16, 1),        # 16 steps of one sample, 1.3 million
+    ((300, 30, 10), 16, 400, 1),       # 3.7 million
+    ((300, 30, 10), 16, 500, 2),       # 4.7 million
 ])
-def test_team_size(sizes, batch_size, members):
+def test_team_size(sizes, batch_size, n_samples, members):
     layout, _ = build_layout(sizes, 4)
-    assert fastmlp._team.team_size(layout, batch_size, 2) == members
-    assert fastmlp._team.team_size(layout, batch_size, 1) == 1
+    assert fastmlp._team.team_size(layout, batch_size, n_samples, 2) == members
+    assert fastmlp._team.team_size(layout, batch_size, n_samples, 1) == 1
 
 
 @on_teams

@@ -59,7 +59,7 @@ CHILD = textwrap.dedent(
     from fastmlp import _compile
     from fastmlp.cli.info import facts
 
-    fastmlp._team.TEAM_MIN_MACS = 0  # a team of threads even for this small network
+    fastmlp._team.TEAM_MIN_MACS = fastmlp._team.TEAM_MIN_EPOCH_MACS = 0  # a team even for this small network
     rng = np.random.default_rng(0)
     X, y = rng.random((300, 12)).astype(np.float32), rng.integers(0, 4, 300)
 
