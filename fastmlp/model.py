@@ -387,10 +387,11 @@ class MLP:
         """
         return self._outputs(X, False)[0]
 
-    def _outputs(self, X: ArrayLike, argmax: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def _outputs(self, X: ArrayLike, argmax: bool, finite: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Output activations of ``X`` and, with ``argmax`` where the compiled kernels predict, the index of each
-        sample's first largest output, which they find beside the outputs; else None."""
-        X, scale = check.check_X(X, self.layer_sizes[0], self.dtype)
+        sample's first largest output, which they find beside the outputs; else None. ``finite``: the caller
+        has found every value of X finite (check_X)."""
+        X, scale = check.check_X(X, self.layer_sizes[0], self.dtype, finite=finite)
         labels = np.empty(X.shape[0], np.int64) if argmax and NUMBA_ERROR is None else None
         if NUMBA_ERROR is None:
             out = self._forward_compiled(X, scale, np.empty(0, np.int64) if labels is None else labels)
@@ -452,7 +453,11 @@ class MLP:
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Class labels (n_samples,); the outputs themselves for an identity (regression) output."""
-        out, labels = self._outputs(X, self._labels_are_argmax())
+        return self._predict(X)
+
+    def _predict(self, X: ArrayLike, finite: bool = False) -> np.ndarray:
+        """:meth:`predict`; ``finite`` as in :meth:`_outputs`."""
+        out, labels = self._outputs(X, self._labels_are_argmax(), finite)
         return self._labels(out) if labels is None else labels
 
     def _labels_are_argmax(self) -> bool:

@@ -426,11 +426,12 @@ class _BaseMLP(BaseEstimator):
             check_is_fitted(self)
 
     def _forward(self, X: ArrayLike, predict: bool = False) -> np.ndarray:
-        """The network's outputs (n_samples, n_outputs) for checked ``X``; with ``predict``, its MLP.predict."""
+        """The network's outputs (n_samples, n_outputs) for checked ``X``; with ``predict``, its MLP.predict.
+        _checked_X has found X finite, as scikit-learn's error for NaN needs, so the model does not check again."""
         self._check_fitted()
         X = self._checked_X(X)
         with _threads_context(self._threads()):
-            return self.model_.predict(X) if predict else self.model_.forward(X)
+            return self.model_._predict(X, finite=True) if predict else self.model_._outputs(X, False, finite=True)[0]
 
     # --------------------------------------------------------------------- files
     def to_onnx(self, path: str | os.PathLike | None = None, **options: Any) -> Any:

@@ -11,6 +11,7 @@ import pytest
 
 from fastmlp import MLP
 from fastmlp._layout import ALIGNMENT
+from fastmlp._validation import check_X
 
 N_IN, N_OUT = 3, 3
 
@@ -100,6 +101,21 @@ def test_X_too_large_for_float32():
     net = MLP([N_IN, 4, N_OUT], dtype="float32", random_state=0)
     with pytest.raises(ValueError, match=r"X holds values too large for float32"):
         net.forward(with_value(1e300))
+
+
+def test_X_known_finite_is_not_checked_again():
+    """check_X's ``finite``: a caller that has found X finite (the scikit-learn estimators) spares the pass that
+    looks for NaN and infinity; everything else is still checked."""
+    X = with_value(np.nan)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        check_X(X, N_IN, np.dtype(np.float32))
+    taken, scale = check_X(X, N_IN, np.dtype(np.float32), finite=True)
+    np.testing.assert_array_equal(taken, X)
+    assert scale == 1.0
+    with pytest.raises(ValueError, match="X has 2 features"):
+        check_X(X[:, :2], N_IN, np.dtype(np.float32), finite=True)
+    with pytest.raises(ValueError, match="too large for float32"):
+        check_X(with_value(1e300), N_IN, np.dtype(np.float32), finite=True)
 
 
 BAD_Y = {

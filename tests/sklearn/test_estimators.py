@@ -491,6 +491,33 @@ def test_prediction_and_later_training_of_plain_arrays_skip_validate_data(monkey
         MLPClassifier().predict(X)
 
 
+def test_prediction_looks_for_nan_once(monkeypatch):
+    """The estimators' prediction looks for NaN and infinity in X once, in _checked_X (scikit-learn's error), and
+    the model is told so (check_X's ``finite``), on either path of _checked_X; MLP's own predict still checks."""
+    X, y = blobs(30, 4, 3)
+    kw = dict(hidden_layer_sizes=(5,), random_state=0)
+    clf = MLPClassifier(**kw).partial_fit(X, y, classes=[0, 1, 2])
+    reg = MLPRegressor(**kw).partial_fit(X, X[:, 0])
+    told = []
+    real_check_X = fastmlp._validation.check_X
+
+    def check_X(*args, finite=False, **kwargs):
+        told.append(finite)
+        return real_check_X(*args, finite=finite, **kwargs)
+
+    monkeypatch.setattr(fastmlp._validation, "check_X", check_X)
+    for predict in (clf.predict, clf.predict_proba, reg.predict):
+        for given in (X, X.tolist()):  # an array taken as it is, and a list through validate_data
+            told.clear()
+            predict(given)
+            assert told == [True]
+    told.clear()
+    clf.model_.predict(X)
+    assert told == [False]
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.predict(np.where(X > X.mean(), np.nan, X))
+
+
 def test_one_class_is_refused_with_its_name():
     X, y = blobs(10)
     with pytest.raises(ValueError, match="one class: 'a'"):
