@@ -55,6 +55,10 @@ def check_X(X, n_features: int, dtype: np.dtype, *, finite: bool = False) -> tup
     ``finite``: the caller has checked that every value is finite (the scikit-learn estimators, which
     raise scikit-learn's own error for NaN), and the pass over X that checks it is not made again: it
     took 2.5-2.9 ms of a 16-19 ms prediction of 10,000 images by 784-100-10 in float32 (Zen 3).
+
+    float64 X for a float32 network must also fit in float32. Its smallest and largest values show both
+    (NaN propagates through min and max; an infinity is one of them): two passes that write nothing, where
+    np.isfinite and np.abs(X).max() wrote a copy of X each. 10,000 x 784, Zen 3: 6.0 ms against 17.9 ms.
     """
     X = _as_real_array(X, "X")
     if X.ndim != 2:
@@ -65,11 +69,14 @@ def check_X(X, n_features: int, dtype: np.dtype, *, finite: bool = False) -> tup
         raise ValueError(f"X has {X.shape[1]} features but the network's input layer has {n_features}")
     if X.dtype not in KERNEL_INPUT_DTYPES:
         X = X.astype(dtype)
-    if X.dtype.kind == "f":
-        if not finite and not np.isfinite(X).all():
+    if X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize:
+        low, high = X.min(), X.max()
+        if not (np.isfinite(low) and np.isfinite(high)):
             raise ValueError("X contains NaN or infinity")
-        if X.dtype.itemsize > dtype.itemsize and np.abs(X).max() > np.finfo(dtype).max:
+        if max(-low, high) > np.finfo(dtype).max:
             raise ValueError(f"X holds values too large for {dtype}")
+    elif X.dtype.kind == "f" and not finite and not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinity")
     scale = 1.0 / 255.0 if X.dtype == np.uint8 else 1.0
     return read_only(np.ascontiguousarray(X)), scale
 

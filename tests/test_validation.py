@@ -103,18 +103,41 @@ def test_X_too_large_for_float32():
         net.forward(with_value(1e300))
 
 
+def test_float64_X_for_float32_is_checked_for_nan_and_range():
+    """float64 X for a float32 network: NaN, infinities and values beyond float32's range are refused wherever
+    they are (the first, a middle and the last value of an array long enough for vector loops), float32's own
+    extremes are taken."""
+    net = MLP([N_IN, 4, N_OUT], dtype="float32", random_state=0)
+    n = 1033
+    for value, message in ((np.nan, "X contains NaN or infinity"), (np.inf, "X contains NaN or infinity"),
+                           (-np.inf, "X contains NaN or infinity"), (1e300, "too large for float32"),
+                           (-1e300, "too large for float32")):
+        for row, column in ((0, 0), (n // 2, 1), (n - 1, N_IN - 1)):
+            X = good_X(n)
+            X[row, column] = value
+            assert_refused(net, ["predict", "fit"], ValueError, message, X, good_y(n))
+    X = good_X(n)
+    X[3, 1], X[n - 1, 2] = 1e300, np.nan
+    assert_refused(net, ["predict"], ValueError, "X contains NaN", X)
+    X[n - 1, 2] = np.finfo(np.float32).min
+    X[3, 1] = np.finfo(np.float32).max
+    taken, _ = check_X(X, N_IN, np.dtype(np.float32))
+    np.testing.assert_array_equal(taken, X)
+
+
 def test_X_known_finite_is_not_checked_again():
     """check_X's ``finite``: a caller that has found X finite (the scikit-learn estimators) spares the pass that
     looks for NaN and infinity; everything else is still checked."""
-    X = with_value(np.nan)
-    with pytest.raises(ValueError, match="X contains NaN"):
-        check_X(X, N_IN, np.dtype(np.float32))
-    taken, scale = check_X(X, N_IN, np.dtype(np.float32), finite=True)
-    np.testing.assert_array_equal(taken, X)
-    assert scale == 1.0
-    with pytest.raises(ValueError, match="X has 2 features"):
-        check_X(X[:, :2], N_IN, np.dtype(np.float32), finite=True)
-    with pytest.raises(ValueError, match="too large for float32"):
+    for dtype in (np.float32, np.float64):
+        X = with_value(np.nan).astype(dtype)
+        with pytest.raises(ValueError, match="X contains NaN"):
+            check_X(X, N_IN, np.dtype(dtype))
+        taken, scale = check_X(X, N_IN, np.dtype(dtype), finite=True)
+        np.testing.assert_array_equal(taken, X)
+        assert scale == 1.0
+        with pytest.raises(ValueError, match="X has 2 features"):
+            check_X(X[:, :2], N_IN, np.dtype(dtype), finite=True)
+    with pytest.raises(ValueError, match="too large for float32"):  # float64 for float32: its range is checked
         check_X(with_value(1e300), N_IN, np.dtype(np.float32), finite=True)
 
 

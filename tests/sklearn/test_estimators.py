@@ -507,15 +507,15 @@ def test_prediction_looks_for_nan_once(monkeypatch):
 
     monkeypatch.setattr(fastmlp._validation, "check_X", check_X)
     for predict in (clf.predict, clf.predict_proba, reg.predict):
-        for given in (X, X.tolist()):  # an array taken as it is, and a list through validate_data
+        for inputs in (X, X.tolist()):  # an array taken as it is, and a list through validate_data
             told.clear()
-            predict(given)
+            predict(inputs)
             assert told == [True]
     told.clear()
     clf.model_.predict(X)
     assert told == [False]
     with pytest.raises(ValueError, match="Input X contains NaN"):
-        clf.predict(np.where(X > X.mean(), np.nan, X))
+        clf.predict(np.where(X.mean() < X, np.nan, X))
 
 
 def test_one_class_is_refused_with_its_name():
