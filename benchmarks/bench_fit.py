@@ -105,6 +105,25 @@ class SmallCalls:
         self.model.partial_fit(self.X, self.y, batch_size=32, learning_rate=common.LEARNING_RATE)
 
 
+class FloatInputs:
+    """MLP.predict of the 10,000 test images given as floats (pixels / 255) to a 784-100-10 float32 network:
+    float32 images, which the kernels read as they are, and float64 ones, which must also fit in float32.
+    Checking X for NaN and for range takes a pass or two over the images, a large share of such a call, and
+    shows here when it grows (the uint8 images of Predict need neither)."""
+
+    params = [["float32", "float64"]]
+    param_names = ["input_dtype"]
+
+    def setup(self, input_dtype):
+        _, (X_test, _) = common.fashion_mnist()
+        self.X = (X_test / 255).astype(input_dtype)
+        self.model = common.network(100, "float32")
+        self.model.predict(self.X[:8])  # warm the JIT
+
+    def time_predict(self, input_dtype):
+        self.model.predict(self.X)
+
+
 class Quality:
     """Training loss and test accuracy after common.TRACK_EPOCHS epochs (batch 32, learning rate 0.1).
 
