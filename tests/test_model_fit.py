@@ -3,6 +3,8 @@ Fashion-MNIST; the one full-grid run of every factor (marked slow)."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 from pathlib import Path
 
 import numba
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 from fastmlp import MLP
+from fastmlp._layout import theta_views
 
 import naive
 from cases import (
@@ -183,6 +186,43 @@ def test_partial_fit_keeps_momentum_and_fit_resets_it():
         assert_close(theta, want, np.float64, factor=10)
     assert len(net.loss_curve_) == 1
     assert_close(net.loss_curve_, [mean_loss], np.float64, factor=10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_partial_fit_keeps_its_buffers_and_the_results_do_not_change(dtype):
+    """partial_fit keeps the work buffers of its minibatch size for the next call (MLP._epoch_work). Kept ones,
+    filled with NaN wherever a kernel may write, give the weights and losses of new ones bit for bit, across
+    changes of the batch size; a fit, a pickle and a copy keep none."""
+    rng = np.random.default_rng(5)
+    X, y = rng.random((70, 20)).astype(dtype), rng.integers(0, 4, 70)
+    kept, fresh = (MLP([20, 24, 4], dtype=dtype, random_state=2) for _ in range(2))
+    small = kept._epoch_work(5, keep=True)
+    assert kept._epoch_work(5, keep=True) is small and kept._epoch_work(16, keep=True).acts.shape[0] == 16
+    kept._kept_work = None
+    for batch_size in (5, 5, 16, 16, 5):
+        if kept._kept_work is not None:
+            work = kept._kept_work
+            for buffer in (work.acts, work.outputs, work.deltas, work.losses, work.lecture, work.parts, work.pack,
+                           work.inputs, *theta_views(work.grads, kept._layout)):
+                buffer[...] = np.nan  # not the gradient's gaps between rows, which stay 0
+        kept.partial_fit(X, y, batch_size=batch_size, momentum=0.9)
+        fresh._kept_work = None
+        fresh.partial_fit(X, y, batch_size=batch_size, momentum=0.9)
+        np.testing.assert_array_equal(kept.params, fresh.params)
+        np.testing.assert_array_equal(kept.loss_curve_, fresh.loss_curve_)
+        assert kept._kept_work is not None and kept._kept_work.acts.shape[0] == batch_size
+    work = kept._kept_work
+    kept.partial_fit(X, y, batch_size=5)
+    assert kept._kept_work is work
+    pickled = pickle.dumps(kept)
+    kept._kept_work = None
+    assert len(pickled) == len(pickle.dumps(kept)), "the pickle holds the kept buffers"
+    kept._kept_work = work
+    assert pickle.loads(pickled)._kept_work is None
+    assert copy.copy(kept)._kept_work is None and copy.deepcopy(kept)._kept_work is None
+    assert kept._kept_work is work
+    kept.fit(X, y, epochs=1, batch_size=16)
+    assert kept._kept_work is None
 
 
 def test_zero_epochs_changes_nothing():
