@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from . import io
+from ._settings import is_number
 from .model import MLP, _threads_context
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -48,18 +49,12 @@ def _number(value: object, name: str, *, integer: Literal[True], low: float | No
 @overload
 def _number(value: object, name: str, *, integer: Literal[False] = False, low: float | None = None,
             high: float | None = None, low_open: bool = False, high_open: bool = False) -> float: ...
-def _number(value: object, name: str, *, integer: bool = False, low: float | None = None, high: float | None = None,
+def _number(value: Any, name: str, *, integer: bool = False, low: float | None = None, high: float | None = None,
             low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as int or float, checked against the interval; TypeError/ValueError naming ``name``."""
-    number: float | None
-    if isinstance(value, (bool, np.bool_)):  # an Integral to Python, not a number to the user
-        number = None
-    elif integer:
-        number = int(value) if isinstance(value, numbers.Integral) else None
-    else:
-        number = float(value) if isinstance(value, numbers.Real) else None
-    if number is None:
+    if not is_number(value, "int" if integer else "float"):  # bools are flags, not numbers, to the user
         raise TypeError(f"{name} must be {'an integer' if integer else 'a real number'}, got {value!r}")
+    number = int(value) if integer else float(value)
     if not integer and not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     too_low = low is not None and (number <= low if low_open else number < low)

@@ -106,7 +106,9 @@ BAD_PARAMETERS = [
     (dict(hidden_layer_sizes=(10, 0)), "hidden layer size"), (dict(momentum=1.5), "momentum"),
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
     (dict(n_threads=0), "n_threads"), (dict(learning_rate="cyclic"), "learning_rate"),
-    (dict(class_weight="uniform"), "class_weight"),
+    (dict(class_weight="uniform"), "class_weight"), (dict(max_iter=2.0), "max_iter"), (dict(alpha=True), "alpha"),
+    (dict(batch_size=np.float64(8)), "batch_size"), (dict(learning_rate_init=float("inf")), "learning_rate_init"),
+    (dict(n_iter_no_change=np.bool_(True)), "n_iter_no_change"), (dict(tol="0.1"), "tol"),
 ]
 
 
@@ -119,6 +121,21 @@ def test_parameters_checked_in_fit_not_init(subtests):
             with pytest.raises((TypeError, ValueError), match=fragment):
                 estimator.fit(X, y)
             assert not hasattr(estimator, "model_")
+
+
+def test_numbers_of_numpy_types_are_taken():
+    X, y = blobs(12)
+    params = dict(max_iter=np.int64(2), batch_size=np.uint8(4), alpha=np.float32(1e-3), learning_rate_init=1,
+                  momentum=np.float64(0.5), solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = MLPClassifier(**params, random_state=0).fit(X, y)
+        reference = MLPClassifier(**{name: value.item() if isinstance(value, np.generic) else float(value)
+                                     if name == "learning_rate_init" else value for name, value in params.items()},
+                                  random_state=0).fit(X, y)
+    assert fitted.n_iter_ == 2
+    for ours, theirs in zip(fitted.coefs_, reference.coefs_, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_dtype_follows_X_like_scikit_learn():
