@@ -59,6 +59,7 @@ def check_X(X, n_features: int, dtype: np.dtype, *, finite: bool = False) -> tup
     float64 X for a float32 network must also fit in float32. Its smallest and largest values show both
     (NaN propagates through min and max; an infinity is one of them): two passes that write nothing, where
     np.isfinite and np.abs(X).max() wrote a copy of X each. 10,000 x 784, Zen 3: 6.0 ms against 17.9 ms.
+    Such X is checked so whatever ``finite`` says: the range needs the passes, and they find NaN as well.
     """
     X = _as_real_array(X, "X")
     if X.ndim != 2:
