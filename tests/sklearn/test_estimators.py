@@ -553,7 +553,7 @@ def test_class_weight_dict_uses_the_labels():
     np.testing.assert_array_equal(heavy.coefs_[0], sample_weighted.coefs_[0])
 
 
-def test_threads_clamped_and_weights_independent_of_them():
+def test_threads_clamped_and_weights_independent_of_them(teams):  # a team however short the epochs
     X, y = blobs(256, 20, 3)
     kw = dict(hidden_layer_sizes=(64,), max_iter=2, batch_size=256, random_state=0)
     one = quiet_fit(MLPClassifier(**kw, n_threads=1), X, y)
