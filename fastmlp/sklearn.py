@@ -29,7 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from . import io
-from ._settings import is_number
+from ._validation import is_number
 from .model import MLP, _threads_context
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
