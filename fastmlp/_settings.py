@@ -15,13 +15,15 @@ import numpy as np
 from ._validation import is_number
 
 
-def setting(default: Any, *, low: float | None = None, high: float | None = None, positive: bool = False,
-            choices: tuple[str, ...] = (), recorded: bool = True, help: str = "") -> Any:
-    """One row of the table: ``low`` <= value (< ``high``), > 0 when ``positive``, one of ``choices``.
+def setting(default: Any, *, low: float | None = None, high: float | None = None, high_closed: bool = False,
+            positive: bool = False, choices: tuple[str, ...] = (), recorded: bool = True, help: str = "") -> Any:
+    """One row of the table: ``low`` <= value < ``high`` (<= with ``high_closed``), > 0 when ``positive``, one of
+    ``choices``.
 
     ``recorded`` settings are written into checkpoints and must match to resume one exactly.
     """
-    meta = dict(low=low, high=high, positive=positive, choices=tuple(choices), recorded=recorded, help=help)
+    meta = dict(low=low, high=high, high_closed=high_closed, positive=positive, choices=tuple(choices),
+                recorded=recorded, help=help)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -33,7 +35,8 @@ class TrainingSettings:
     batch_size: int = setting(32, low=1, help="samples per step; the last step of an epoch takes the rest")
     learning_rate: float = setting(0.1, positive=True, help="step size (the initial one under a schedule)")
     optimizer: str = setting("sgd", choices=("sgd", "adam"), help="minibatch SGD or Adam (Kingma and Ba)")
-    momentum: float = setting(0.0, low=0.0, high=1.0, help="SGD momentum as torch.optim.SGD (dampening 0)")
+    momentum: float = setting(0.0, low=0.0, high=1.0, high_closed=True,
+                              help="SGD momentum as torch.optim.SGD (dampening 0)")
     nesterov: bool = setting(False, help="Nesterov momentum (SGD, needs momentum > 0)")
     beta_1: float = setting(0.9, low=0.0, high=1.0, help="Adam: decay of the first-moment estimate")
     beta_2: float = setting(0.999, low=0.0, high=1.0, help="Adam: decay of the second-moment estimate")
@@ -127,9 +130,10 @@ def _checked(field: dataclasses.Field, value: Any) -> Any:
         raise ValueError(f"{name} must be > 0, got {value}")
     if meta["low"] is not None and value < meta["low"]:
         raise ValueError(f"{name} must be >= {meta['low']:g}, got {value:g}")
-    if meta["high"] is not None and value >= meta["high"]:
+    high = meta["high"]
+    if high is not None and (value > high if meta["high_closed"] else value >= high):
         low = "(0" if meta["positive"] else f"[{meta['low']:g}"
-        raise ValueError(f"{name} must be in {low}, {meta['high']:g}), got {value:g}")
+        raise ValueError(f"{name} must be in {low}, {high:g}{']' if meta['high_closed'] else ')'}, got {value:g}")
     return value
 
 

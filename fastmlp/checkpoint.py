@@ -17,15 +17,17 @@ from ._validation import check_int
 class DivergenceError(ValueError):
     """Training produced a NaN or infinite loss or weights; the model keeps its last finite weights.
 
-    ``epoch`` is the number of the epoch that diverged, counting every epoch in ``loss_curve_``.
+    ``epoch`` is the number of the epoch that diverged, counting every epoch in ``loss_curve_``; ``detail`` says
+    what was not finite.
     """
 
-    def __init__(self, message: str, epoch: int):
+    def __init__(self, message: str, epoch: int, detail: str = ""):
         super().__init__(message)
         self.epoch = epoch
+        self.detail = detail
 
     def __reduce__(self):  # so the error survives pickling, e.g. out of a multiprocessing worker
-        return type(self), (str(self), self.epoch)
+        return type(self), (str(self), self.epoch, self.detail)
 
 
 def data_record(X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict:

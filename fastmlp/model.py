@@ -796,7 +796,7 @@ class MLP:
         raise checkpointing.DivergenceError(
             f"training diverged in epoch {epoch}: {what}. The model keeps the weights from before that "
             f"epoch. Try a smaller learning_rate (it was {learning_rate:g}).",
-            epoch,
+            epoch, what,
         )
 
     def _validate(self, validation: _Data, group: _ranks.Group | None = None) -> None:

@@ -350,7 +350,9 @@ def test_divergence_names_the_epoch_and_keeps_finite_weights():
     assert isinstance(info.value, ValueError)
     assert info.value.epoch == 1
     copy = pickle.loads(pickle.dumps(info.value))
-    assert (str(copy), copy.epoch) == (str(info.value), 1)
+    assert (str(copy), copy.epoch, copy.detail) == (str(info.value), 1, info.value.detail)
+    assert info.value.detail.startswith(("the mean loss was", "the weights became")), info.value.detail
+    assert info.value.detail in str(info.value)
     assert "epoch 1" in str(info.value) and "smaller learning_rate" in str(info.value)
     np.testing.assert_array_equal(net.params, before)
     assert net.loss_curve_ == []
@@ -387,7 +389,7 @@ BAD_CALLS = [
     dict(batch_size=0),
     dict(learning_rate=-1.0),
     dict(learning_rate=1e300),  # overflows float32
-    dict(momentum=1.0),
+    dict(momentum=1.5),
     dict(nesterov=True),
     dict(n_threads=10_000),
     dict(epochs=-1),

@@ -28,7 +28,7 @@ def bad_values(field) -> list:
     if meta["positive"]:
         values.append(0)
     if meta["high"] is not None:
-        values.append(meta["high"])
+        values.append(meta["high"] + 0.5 if meta["high_closed"] else meta["high"])
     if field.type == "int":
         values.append(2.0)
     return values
@@ -55,6 +55,15 @@ def test_numbers_of_every_real_type_become_python_numbers():
         name = next(iter(kwargs))
         with pytest.raises((TypeError, ValueError), match=name):
             TrainingSettings(**kwargs)
+
+
+def test_upper_ends_are_open_or_closed_as_declared():
+    assert TrainingSettings(momentum=1.0).momentum == 1.0  # undamped, as torch.optim.SGD and scikit-learn take it
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\], got 1.5"):
+        TrainingSettings(momentum=1.5)
+    for name, low in (("beta_1", r"\[0"), ("beta_2", r"\[0"), ("validation_fraction", r"\(0")):
+        with pytest.raises(ValueError, match=rf"{name} must be in {low}, 1\), got 1$"):
+            TrainingSettings(**{name: 1.0})
 
 
 def test_defaults_are_valid_and_frozen():

@@ -175,7 +175,7 @@ BAD_SETTINGS = {
     "learning_rate < 0": (dict(learning_rate=-0.1), ValueError, r"learning_rate must be > 0"),
     "learning_rate NaN": (dict(learning_rate=np.nan), ValueError, r"learning_rate must be finite"),
     "learning_rate str": (dict(learning_rate="0.1"), TypeError, r"learning_rate must be a real number"),
-    "momentum 1": (dict(momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
+    "momentum > 1": (dict(momentum=1.01), ValueError, r"momentum must be in \[0, 1\], got 1.01"),
     "momentum < 0": (dict(momentum=-0.1), ValueError, r"momentum must be >= 0"),
     "weight_decay < 0": (dict(weight_decay=-1e-3), ValueError, r"weight_decay must be >= 0"),
     "weight_decay inf": (dict(weight_decay=np.inf), ValueError, r"weight_decay must be finite"),

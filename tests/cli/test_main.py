@@ -59,7 +59,7 @@ USER_ERRORS = [
     (["train", "xor", "--lr", "-1"], "learning_rate must be > 0"),
     (["train", "xor", "--epochs", "0"], "--epochs must be >= 1"),
     (["train", "xor", "--batch-size", "0"], "batch_size must be >= 1"),
-    (["train", "xor", "--momentum", "1"], "momentum must be in [0, 1)"),
+    (["train", "xor", "--momentum", "1.5"], "momentum must be in [0, 1]"),
     (["train", "xor", "--hidden", "ten"], "--hidden takes layer sizes"),
     (["train", "xor", "--validation", "1.5"], "--validation must be in [0, 1)"),
     (["train", "xor", "--threads", "999"], "n_threads must be <="),
