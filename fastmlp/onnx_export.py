@@ -94,9 +94,10 @@ def _input_dtype(net, input_dtype) -> np.dtype:
 
 # ------------------------------------------------------------------------------------------- the graph
 def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, classes,
-          multilabel: bool = False) -> None:
+          multilabel: bool = False, column: bool = False) -> None:
     """Append the network's nodes to ``graph``, from ``input_name`` to the names ``outputs`` maps
-    "label", "probabilities" or "predictions" to.
+    "label", "probabilities" or "predictions" to. A regression's predictions are (N,) for one output, as
+    ``predict`` gives them, unless ``column`` asks for (N, 1), as skl2onnx's regressors give them.
 
     ``graph`` offers ``node(op_type, inputs, output=None, **attributes) -> output name`` and
     ``constant(array) -> name``; the standalone exporter and the skl2onnx converter each supply one.
@@ -118,7 +119,7 @@ def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, cla
             a = graph.node(hidden, [a])
     kind = task(net, multilabel)
     if kind == "regression":
-        shape = [-1] if net.layer_sizes[-1] == 1 else [-1, net.layer_sizes[-1]]  # as predict: (N,) for one output
+        shape = [-1] if net.layer_sizes[-1] == 1 and not column else [-1, net.layer_sizes[-1]]
         graph.node("Reshape", [a, graph.constant(np.array(shape, np.int64))], outputs["predictions"])
         return
     p = graph.node(OUTPUT_OPS[net.output], [a], **({"axis": 1} if net.output == "softmax" else {}))
@@ -149,11 +150,11 @@ def _onnx_type(dtype) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(object) if dtype.kind in "UO" else dtype)
 
 
-def _output_specs(net, classes, multilabel: bool = False) -> list[tuple[str, np.dtype, list]]:
-    """(name, element dtype, shape) of each graph output; "N" is the batch dimension."""
+def _output_specs(net, classes, multilabel: bool = False, column: bool = False) -> list[tuple[str, np.dtype, list]]:
+    """(name, element dtype, shape) of each graph output; "N" is the batch dimension; ``column`` as in _emit."""
     kind, n_out = task(net, multilabel), net.layer_sizes[-1]
     if kind == "regression":
-        return [("predictions", net.dtype, ["N"] if n_out == 1 else ["N", n_out])]
+        return [("predictions", net.dtype, ["N"] if n_out == 1 and not column else ["N", n_out])]
     n_classes = 2 if kind == "binary" else n_out
     if kind == "multilabel":
         label = ("label", np.dtype(np.int64), ["N", n_out])
@@ -312,7 +313,7 @@ def _shape_calculator(operator) -> None:
     multilabel = _is_multilabel(estimator)
     classes = _estimator_classes(estimator, net, multilabel)
     n = operator.inputs[0].get_first_dimension()
-    specs = _output_specs(net, classes, multilabel)
+    specs = _output_specs(net, classes, multilabel, column=True)
     if len(operator.outputs) != len(specs):
         raise RuntimeError(f"{type(estimator).__name__}: skl2onnx declared {len(operator.outputs)} outputs, "
                            f"the network has {len(specs)} ({[name for name, _, _ in specs]}); a classifier "
@@ -331,9 +332,10 @@ def _converter(scope, operator, container) -> None:
     multilabel = _is_multilabel(estimator)
     classes = _estimator_classes(estimator, net, multilabel)
     source = np.dtype(helper.tensor_dtype_to_np_dtype(guess_proto_type(operator.inputs[0].type)))
-    names = [name for name, _, _ in _output_specs(net, classes, multilabel)]
+    names = [name for name, _, _ in _output_specs(net, classes, multilabel, column=True)]
     outputs = {name: variable.full_name for name, variable in zip(names, operator.outputs)}
-    _emit(net, _ContainerGraph(scope, container), operator.inputs[0].full_name, source, outputs, classes, multilabel)
+    _emit(net, _ContainerGraph(scope, container), operator.inputs[0].full_name, source, outputs, classes, multilabel,
+          column=True)
 
 
 def _is_multilabel(estimator) -> bool:

@@ -14,7 +14,7 @@ import numbers
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, Self, TypeGuard, overload
 
 import numba
@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from . import io
 from ._validation import is_number
+from .checkpoint import DivergenceError
 from .model import MLP, _threads_context
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -38,6 +39,8 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 OUT_ACTIVATIONS = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
 #: Dtypes that the estimators take X in as it is (validate_data's ``dtype``); others become the first.
 _X_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+#: The n_iter_no_change given to MLP.fit for scikit-learn's np.inf: more epochs than any run has.
+NEVER = sys.maxsize
 #: Settings of a whole fit that one epoch of partial_fit does not take.
 WHOLE_FIT = ("epochs", "early_stopping", "convergence", "tol", "n_iter_no_change", "restore_best_weights")
 
@@ -60,7 +63,8 @@ def _number(value: Any, name: str, *, integer: bool = False, low: float | None =
     too_low = low is not None and (number <= low if low_open else number < low)
     too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}{')' if high_open else ']'}"
+        interval = f"{'(' if low_open else '['}{low}, {'inf' if high is None else high}"
+        interval += ")" if high_open or high is None else "]"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return number
 
@@ -79,9 +83,20 @@ def _choice(value: object, name: str, choices: tuple[str, ...]) -> str:
 
 def _hidden_sizes(value: object) -> list[int]:
     sizes = [value] if isinstance(value, numbers.Integral) else value
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Iterable):
-        raise TypeError(f"hidden_layer_sizes must be an integer or a sequence of integers, got {value!r}")
-    return [_number(size, "every hidden layer size", integer=True, low=1) for size in sizes]
+    if not isinstance(sizes, (str, bytes)) and isinstance(sizes, Iterable):
+        sizes = list(sizes)
+        if all(is_number(size, "int") for size in sizes):
+            if any(size < 1 for size in sizes):
+                raise ValueError(f"hidden_layer_sizes must be > 0, got {value!r}")
+            return [int(size) for size in sizes]
+    raise TypeError(f"hidden_layer_sizes must be an integer or a sequence of integers, got {value!r}")
+
+
+def _patience(value: object) -> int:
+    """n_iter_no_change as an epoch count; scikit-learn's ``np.inf`` (never stop or adapt) as one never reached."""
+    if is_number(value, "float") and value == math.inf:
+        return NEVER
+    return _number(value, "n_iter_no_change", integer=True, low=1)
 
 
 def _dtype(value: DTypeLike | None) -> np.dtype | None:
@@ -120,7 +135,7 @@ class _BaseMLP(BaseEstimator):
                  tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
-                 dtype: DTypeLike | None = None, n_threads: int | None = None,
+                 max_fun: int = 15000, dtype: DTypeLike | None = None, n_threads: int | None = None,
                  restore_best_weights: bool = True) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -144,6 +159,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.n_threads = n_threads
         self.restore_best_weights = restore_best_weights
@@ -162,7 +178,7 @@ class _BaseMLP(BaseEstimator):
             _number(self.n_threads, "n_threads", integer=True, low=1)
         if not isinstance(self.verbose, (bool, np.bool_)):
             _number(self.verbose, "verbose", integer=True, low=0)
-        return dict(
+        params = dict(
             hidden=_hidden_sizes(self.hidden_layer_sizes),
             activation=_choice(self.activation, "activation", ("logistic", "tanh", "relu", "identity")),
             solver=_choice(self.solver, "solver", ("sgd", "adam")),
@@ -175,18 +191,23 @@ class _BaseMLP(BaseEstimator):
             shuffle=_flag(self.shuffle, "shuffle"),
             tol=_number(self.tol, "tol", low=0),
             warm_start=_flag(self.warm_start, "warm_start"),
-            momentum=_number(self.momentum, "momentum", low=0, high=1, high_open=True),
+            momentum=_number(self.momentum, "momentum", low=0, high=1),
             nesterov=_flag(self.nesterovs_momentum, "nesterovs_momentum"),
             early_stopping=_flag(self.early_stopping, "early_stopping"),
             validation_fraction=_number(self.validation_fraction, "validation_fraction", low=0, high=1,
-                                        low_open=True, high_open=True),
+                                        high_open=True),
             beta_1=_number(self.beta_1, "beta_1", low=0, high=1, high_open=True),
             beta_2=_number(self.beta_2, "beta_2", low=0, high=1, high_open=True),
             epsilon=_number(self.epsilon, "epsilon", low=0, low_open=True),
-            n_iter_no_change=_number(self.n_iter_no_change, "n_iter_no_change", integer=True, low=1),
+            n_iter_no_change=_patience(self.n_iter_no_change),
+            max_fun=_number(self.max_fun, "max_fun", integer=True, low=1),  # lbfgs's, which fastmlp has not
             dtype=_dtype(self.dtype),
             restore_best_weights=_flag(self.restore_best_weights, "restore_best_weights"),
         )
+        if params["early_stopping"] and params["validation_fraction"] == 0:
+            raise ValueError("validation_fraction must be > 0 with early_stopping=True, got "
+                             f"{self.validation_fraction!r}")
+        return params
 
     def _training_settings(self, params: dict, n_samples: int, mean_weight: float, n_outputs: int) -> dict:
         """The keywords of MLP.fit that reproduce scikit-learn's training with these parameters."""
@@ -266,7 +287,10 @@ class _BaseMLP(BaseEstimator):
             rng = check_random_state(self.random_state)
             seed = int(rng.randint(np.iinfo(np.int32).max)) if fresh else None
             if params["early_stopping"]:
-                X_train, y_train, w_train, validation = self._hold_out(X, encoded.targets, weights, params, rng)
+                # Stratified as scikit-learn's split is: for binary targets only (by their labels).
+                stratify = y if encoded.kind == "binary" else None
+                X_train, y_train, w_train, validation = self._hold_out(X, encoded.targets, weights, params, rng,
+                                                                       stratify)
         n_outputs = encoded.n_outputs
         mean_weight = 1.0 if w_train is None else float(np.mean(w_train))
         settings = self._training_settings(params, X_train.shape[0], mean_weight, n_outputs)
@@ -276,28 +300,61 @@ class _BaseMLP(BaseEstimator):
         else:
             net = self.model_
             self._check_same_network(net, params, n_outputs)
-        threads, verbose = self._threads(), int(self.verbose or 0)
+        threads = self._threads()
         previous = None if fresh or incremental else self._curves(net)
-        if incremental:
-            net.partial_fit(X_train, y_train, sample_weight=w_train, n_threads=threads, verbose=verbose,
-                            **{key: value for key, value in settings.items() if key not in WHOLE_FIT})
-            n_iter = 1
-        else:
-            net.fit(X_train, y_train, sample_weight=w_train, validation_data=validation, n_threads=threads,
-                    verbose=verbose, epochs=params["max_iter"], **settings)
-            n_iter = len(net.loss_curve_)
-            if previous is not None:  # warm start: the curves go on, as scikit-learn's do
-                net.loss_curve_ = previous[0] + net.loss_curve_
-                net.validation_scores_ = previous[1] + net.validation_scores_
-                net.validation_loss_curve_ = previous[2] + net.validation_loss_curve_
-        t = (0 if fresh else self.t_) + n_iter * X_train.shape[0]
-        self.model_ = net
-        encoded.assign(self)
-        self._set_fitted(n_iter, t, grown=not fresh)
+        report = self._reporter(params, n_outputs, incremental) if self.verbose else None
+        try:
+            if incremental:
+                net.partial_fit(X_train, y_train, sample_weight=w_train, n_threads=threads,
+                                **{key: value for key, value in settings.items() if key not in WHOLE_FIT})
+                if report is not None:
+                    report(net, 0.0)
+            else:
+                net.fit(X_train, y_train, sample_weight=w_train, validation_data=validation, n_threads=threads,
+                        callback=report, epochs=params["max_iter"], **settings)
+        except DivergenceError as error:
+            if not fresh and not incremental:  # a warm start keeps the epochs before it, as MLP.fit does
+                self._adopt(net, encoded, fresh, previous, X_train.shape[0])
+            epoch = error.epoch + (len(previous[0]) if previous else 0)
+            raise DivergenceError(f"training diverged in epoch {epoch}: {error.detail}. Try a smaller "
+                                  f"learning_rate_init (it was {params['learning_rate']:g}).", epoch,
+                                  error.detail) from None
+        n_iter = self._adopt(net, encoded, fresh, previous, X_train.shape[0], incremental)
         if not incremental and n_iter == params["max_iter"] and not net._progress["stopped"]:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
+
+    def _adopt(self, net: MLP, encoded: _Encoded, fresh: bool, previous: tuple | None, n_train: int,
+               incremental: bool = False) -> int:
+        """Make ``net``, trained by this call, the fitted network: labels, counters and scikit-learn's attributes.
+        Returns the epochs the call trained."""
+        n_iter = 1 if incremental else len(net.loss_curve_)
+        if previous is not None:  # warm start: the curves go on, as scikit-learn's do
+            net.loss_curve_ = previous[0] + net.loss_curve_
+            net.validation_scores_ = previous[1] + net.validation_scores_
+            net.validation_loss_curve_ = previous[2] + net.validation_loss_curve_
+        t = (0 if fresh else self.t_) + n_iter * n_train
+        self.model_ = net
+        encoded.assign(self)
+        self._set_fitted(n_iter, t, grown=not fresh)
+        return n_iter
+
+    def _reporter(self, params: dict, n_outputs: int, incremental: bool) -> Callable[[MLP, float], None]:
+        """A callback printing scikit-learn's verbose lines after each epoch: the loss in its scale, the validation
+        score with early stopping, and why a fit stopped."""
+        scale = self._loss_scale(n_outputs)
+
+        def report(net: MLP, seconds: float) -> None:  # the epoch: of this fit, or of every partial_fit call
+            print(f"Iteration {len(net.loss_curve_)}, loss = {net.loss_curve_[-1] * scale:.8f}")
+            if params["early_stopping"]:
+                print(f"Validation score: {net.validation_scores_[-1]:f}")
+            if net._progress["stopped"] and not incremental:
+                watched = "Validation score" if params["early_stopping"] else "Training loss"
+                print(f"{watched} did not improve more than tol={params['tol']:f} for {self.n_iter_no_change} "
+                      "consecutive epochs. Stopping.")
+
+        return report
 
     def _network(self, n_features: int, params: dict, encoded: _Encoded, dtype: np.dtype, seed: int | None) -> MLP:
         loss, output = self._loss_output(encoded.kind)
@@ -334,11 +391,11 @@ class _BaseMLP(BaseEstimator):
     def _check_enough_classes(self, encoded: _Encoded, weights: np.ndarray | None, incremental: bool) -> None:
         pass
 
-    def _hold_out(self, X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None, params: dict,
-                  rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, np.ndarray | None,
-                                                       tuple[np.ndarray, np.ndarray]]:
-        """Split off validation_fraction of the data (stratified for single-output classifiers)."""
-        stratify = targets if is_classifier(self) and targets.ndim == 1 else None
+    @staticmethod
+    def _hold_out(X: np.ndarray, targets: np.ndarray, weights: np.ndarray | None, params: dict,
+                  rng: np.random.RandomState, stratify: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[np.ndarray, np.ndarray]]:
+        """Split off validation_fraction of the data, stratified by ``stratify`` unless it is None."""
         arrays = (X, targets) if weights is None else (X, targets, weights)
         parts = train_test_split(*arrays, random_state=rng, test_size=params["validation_fraction"],
                                  stratify=stratify)
@@ -422,11 +479,15 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X: ArrayLike, predict: bool = False) -> np.ndarray:
         """The network's outputs (n_samples, n_outputs) for checked ``X``; with ``predict``, its MLP.predict.
-        _checked_X has found X finite, as scikit-learn's error for NaN needs, so the model does not check again."""
+        _checked_X has found X finite, as scikit-learn's error for NaN needs, so the model does not check again.
+        Outputs of a float32 network for float64 ``X`` are float64, as scikit-learn's products of the two are."""
         self._check_fitted()
         X = self._checked_X(X)
         with _threads_context(self._threads()):
-            return self.model_._predict(X, finite=True) if predict else self.model_._outputs(X, False, finite=True)[0]
+            if predict:
+                return self.model_._predict(X, finite=True)
+            out = self.model_._outputs(X, False, finite=True)[0]
+        return out.astype(X.dtype) if X.dtype.itemsize > out.dtype.itemsize else out
 
     # --------------------------------------------------------------------- files
     def to_onnx(self, path: str | os.PathLike | None = None, **options: Any) -> Any:
@@ -479,6 +540,13 @@ def _comparable(values: np.ndarray, labels: np.ndarray) -> bool:
     return kinds <= set("biuf") or kinds <= set("U")
 
 
+def _given_labels(classes: ArrayLike) -> np.ndarray:
+    """partial_fit's ``classes``, sorted and unique; a set or a mapping (no order, not array-like) is a TypeError."""
+    if isinstance(classes, (set, frozenset, dict, str, bytes)) or not isinstance(classes, (Iterable, np.ndarray)):
+        raise TypeError(f"classes must be an array-like of labels, got {classes!r}")
+    return unique_labels(np.asarray(classes))
+
+
 def _indices(index: np.ndarray, labels: np.ndarray) -> _Encoded:
     """Single-output targets from each sample's index into the sorted ``labels``."""
     if labels.size == 2:
@@ -492,7 +560,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Binary problems get one sigmoid output unit, multiclass ones a softmax, multilabel indicator
     targets one sigmoid unit per label (predicted present above 0.5). Labels may be strings or any
     integers; ``classes_`` holds them. Parameters as scikit-learn's ``MLPClassifier`` (solvers "sgd"
-    and "adam"), with ``activation="logistic"`` by default, plus:
+    and "adam"; ``max_fun``, which only "lbfgs" uses, is checked and otherwise unused), with
+    ``activation="logistic"`` by default, plus:
 
     Parameters
     ----------
@@ -542,7 +611,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
-                 dtype: DTypeLike | None = None, n_threads: int | None = None,
+                 max_fun: int = 15000, dtype: DTypeLike | None = None, n_threads: int | None = None,
                  class_weight: str | dict[Any, float] | None = None,
                  restore_best_weights: bool = True) -> None:
         super().__init__(
@@ -551,15 +620,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
             warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, n_threads=n_threads,
-            restore_best_weights=restore_best_weights)
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            n_threads=n_threads, restore_best_weights=restore_best_weights)
         self.class_weight = class_weight
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
-                    sample_weight: ArrayLike | None = None) -> Self:
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Train one epoch on ``X``, ``y``, continuing the network (and the optimizer's state).
 
-        ``classes`` (all labels of every call) is needed on the first call, as in scikit-learn.
+        ``classes`` (all labels of every call) is needed on the first call, as in scikit-learn. The arguments
+        are in scikit-learn 1.9's order, ``sample_weight`` before ``classes``.
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
@@ -576,6 +646,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 return known
         check_classification_targets(y)
         kind = type_of_target(y)
+        if kind == "multiclass-multioutput":
+            raise ValueError("Multioutput target data is not supported with label binarization: MLPClassifier takes "
+                             "one label per sample, or a 0/1 label indicator matrix for multilabel targets")
         if kind == "multilabel-indicator":
             labels = np.arange(y.shape[1])
             if not fresh and (self._kind != "multilabel" or labels.size != self.classes_.size):
@@ -584,7 +657,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if fresh:
             if incremental and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            labels = unique_labels(y) if classes is None else unique_labels(np.asarray(classes))
+            labels = unique_labels(y) if classes is None else _given_labels(classes)
             if labels.size < 2:
                 raise ValueError(f"MLPClassifier needs at least 2 classes; y has one class: {_plain(labels[0])!r}")
             if incremental and np.setdiff1d(unique_labels(y), labels).size:
@@ -594,7 +667,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             labels = self.classes_
             if self._kind == "multilabel":
                 raise ValueError("the fitted classifier is multilabel; y must be a label indicator matrix")
-            if classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), labels):
+            if classes is not None and not np.array_equal(_given_labels(classes), labels):
                 raise ValueError(f"`classes={classes!r}` is not the same as on last call to partial_fit, "
                                  f"was: {labels!r}")
             found = unique_labels(y)
@@ -698,6 +771,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Identity output units and the squared error, one per target: ``y`` (n_samples,) gives 1-D
     predictions, ``y`` (n_samples, n_targets) a matrix. Parameters and attributes as
     :class:`MLPClassifier` (without ``class_weight`` and ``classes_``); the validation score is R^2.
+    ``loss`` comes first, as in scikit-learn's ``MLPRegressor``; only ``"squared_error"`` is available
+    (not ``"poisson"``).
 
     Examples
     --------
@@ -709,9 +784,35 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     True
     """
 
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: int | Iterable[int] = (100,),
+                 activation: str = "logistic", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: int | str = "auto", learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | None = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int = 10,
+                 max_fun: int = 15000, dtype: DTypeLike | None = None, n_threads: int | None = None,
+                 restore_best_weights: bool = True) -> None:
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t,
+            max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            n_threads=n_threads, restore_best_weights=restore_best_weights)
+        self.loss = loss
+
     def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train one epoch on ``X``, ``y``, continuing the network (and the optimizer's state)."""
         return self._fit(X, y, sample_weight, incremental=True)
+
+    def _checked_params(self) -> dict:
+        if isinstance(self.loss, str) and self.loss == "poisson":
+            raise ValueError("loss='poisson' is not available in fastmlp; use 'squared_error'")
+        _choice(self.loss, "loss", ("squared_error",))
+        return super()._checked_params()
 
     def _loss_output(self, kind: str) -> tuple[str, str]:
         return "mse", "identity"
@@ -750,7 +851,8 @@ def _plain(value: object) -> object:
 def encode_params(params: dict) -> dict:
     """get_params() as JSON values: tuples as lists, dtypes by name, class weights as [label, weight] pairs.
 
-    A RandomState instance is stored as null (its state is not kept); anything else not JSON is a ValueError.
+    A RandomState instance is stored as null (its state is not kept), an infinite n_iter_no_change as "inf";
+    anything else not JSON is a ValueError.
     """
     encoded = {}
     for name, raw in params.items():
@@ -763,6 +865,8 @@ def encode_params(params: dict) -> dict:
             value = [[_plain(label), _plain(weight)] for label, weight in raw.items()]
         elif name == "random_state" and isinstance(raw, np.random.RandomState):
             value = None
+        elif name == "n_iter_no_change" and value == math.inf:  # scikit-learn's "never"; JSON has no inf
+            value = "inf"
         if not _json_value(value):
             raise ValueError(f"cannot save parameter {name}={value!r} in a model file")
         encoded[name] = value
@@ -780,6 +884,8 @@ def _json_value(value: object) -> bool:
 def decode_params(params: dict) -> dict:
     """The inverse of :func:`encode_params`."""
     decoded = dict(params)
+    if decoded.get("n_iter_no_change") == "inf":
+        decoded["n_iter_no_change"] = math.inf
     if isinstance(decoded.get("hidden_layer_sizes"), list):
         decoded["hidden_layer_sizes"] = tuple(decoded["hidden_layer_sizes"])
     if isinstance(decoded.get("class_weight"), list):

@@ -13,6 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 skl2onnx = pytest.importorskip("skl2onnx")
 
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
@@ -277,7 +278,8 @@ class StandInClassifier(ClassifierMixin, BaseEstimator):
 
 class StandInRegressor(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
-        self.model_ = MLP([X.shape[1], 8, 1], loss="mse", output="identity", random_state=0)
+        n_targets = 1 if y.ndim == 1 else y.shape[1]
+        self.model_ = MLP([X.shape[1], 8, n_targets], loss="mse", output="identity", random_state=0)
         self.model_.fit(X, y, epochs=30, batch_size=16, learning_rate=0.05)
         return self
 
@@ -310,14 +312,27 @@ def test_skl2onnx_pipeline_classifier(n_classes, labels, dtype):
     np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=0, atol=1e-5)
 
 
-def test_skl2onnx_pipeline_regressor():
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_skl2onnx_pipeline_regressor(n_targets):
+    from sklearn.neural_network import MLPRegressor
+
     register_skl2onnx(StandInRegressor)
     X, _ = blobs(3)
     target = X[:, 0] - 2 * X[:, 1]
+    if n_targets == 2:
+        target = np.c_[target, X[:, 2]]
     pipe = make_pipeline(StandardScaler(), StandInRegressor()).fit(X, target)
     sess = session(skl2onnx.to_onnx(pipe, X[:1]))
     (predictions,) = sess.run(None, {sess.get_inputs()[0].name: X})
-    np.testing.assert_allclose(predictions, pipe.predict(X), rtol=1e-5, atol=1e-4)
+    # One column per target, even for a 1-D target, as skl2onnx converts scikit-learn's own regressor (whose
+    # several targets skl2onnx 1.20 flattens into one column of 2N rows, so only one target is compared).
+    assert predictions.shape == (len(X), n_targets)
+    if n_targets == 1:
+        with pytest.warns(ConvergenceWarning):
+            theirs = make_pipeline(StandardScaler(), MLPRegressor(max_iter=2, random_state=0)).fit(X, target)
+        reference = session(skl2onnx.to_onnx(theirs, X[:1]))
+        assert reference.run(None, {reference.get_inputs()[0].name: X})[0].shape == predictions.shape
+    np.testing.assert_allclose(predictions, pipe.predict(X).reshape(len(X), n_targets), rtol=1e-5, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------- benchmark peer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import json
 import warnings
 
@@ -103,7 +104,11 @@ def test_last_smaller_batch_is_where_alpha_differs():
 BAD_PARAMETERS = [
     (dict(alpha=-1.0), "alpha"), (dict(max_iter=0), "max_iter"), (dict(batch_size="big"), "batch_size"),
     (dict(solver="lbfgs"), "lbfgs"), (dict(activation="softplus"), "activation"),
-    (dict(hidden_layer_sizes=(10, 0)), "hidden layer size"), (dict(momentum=1.5), "momentum"),
+    (dict(hidden_layer_sizes=(10, 0)), r"hidden_layer_sizes must be > 0, got \(10, 0\)"),
+    (dict(hidden_layer_sizes=(10, "8")), "hidden_layer_sizes must be an integer or a sequence"),
+    (dict(momentum=1.5), r"momentum must be in \[0, 1\]"), (dict(max_fun=0), r"max_fun must be in \[1, inf\)"),
+    (dict(n_iter_no_change=2.5), "n_iter_no_change must be an integer"),
+    (dict(early_stopping=True, validation_fraction=0.0), "validation_fraction must be > 0 with early_stopping"),
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
     (dict(n_threads=0), "n_threads"), (dict(learning_rate="cyclic"), "learning_rate"),
     (dict(class_weight="uniform"), "class_weight"), (dict(max_iter=2.0), "max_iter"), (dict(alpha=True), "alpha"),
@@ -121,6 +126,49 @@ def test_parameters_checked_in_fit_not_init(subtests):
             with pytest.raises((TypeError, ValueError), match=fragment):
                 estimator.fit(X, y)
             assert not hasattr(estimator, "model_")
+
+
+@pytest.mark.parametrize("ours, theirs", [(MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)])
+def test_signatures_begin_as_scikit_learns(ours, theirs):
+    """Every parameter of scikit-learn's constructor, fit and partial_fit, in its order and of its kind, so that code
+    passing them by position means the same; fastmlp's own come after them. Defaults are scikit-learn's except
+    the lecture's logistic activation."""
+    for method in ("__init__", "fit", "partial_fit"):
+        mine = list(inspect.signature(getattr(ours, method)).parameters.values())
+        sk = list(inspect.signature(getattr(theirs, method)).parameters.values())
+        assert [(p.name, p.kind) for p in mine[:len(sk)]] == [(p.name, p.kind) for p in sk], method
+        differ = [p.name for p, q in zip(mine, sk) if p.default != q.default]
+        assert differ == (["activation"] if method == "__init__" else []), method
+
+
+def test_parameters_scikit_learn_takes_are_taken(tmp_path):
+    X, y = blobs(40, 3, 2)
+    kw = dict(hidden_layer_sizes=(4,), random_state=0, max_iter=6)
+    # n_iter_no_change=inf never stops, even on a tol no epoch can gain (scikit-learn's "{inf}")
+    with pytest.warns(ConvergenceWarning):
+        never = MLPClassifier(**kw, tol=100.0, n_iter_no_change=np.inf).fit(X, y)
+    assert never.n_iter_ == 6 and never.get_params()["n_iter_no_change"] == np.inf
+    never.save(tmp_path / "never.npz")  # JSON has no inf
+    assert fastmlp.load(tmp_path / "never.npz").get_params() == never.get_params()
+    assert quiet_fit(MLPClassifier(**kw, tol=100.0, n_iter_no_change=2), X, y).n_iter_ == 4
+    with pytest.warns(ConvergenceWarning):
+        assert MLPClassifier(**kw, early_stopping=True, tol=100.0, n_iter_no_change=float("inf")).fit(X, y).n_iter_ == 6
+    assert quiet_fit(MLPClassifier(**kw, validation_fraction=0.0), X, y).n_iter_ == 6  # unused without early stopping
+    sgd = dict(kw, solver="sgd", learning_rate_init=1e-3)
+    undamped = quiet_fit(MLPClassifier(**sgd, momentum=1.0), X, y)
+    assert undamped.n_iter_ == 6 and np.isfinite(undamped.coefs_[0]).all()
+    assert not np.array_equal(undamped.coefs_[0], quiet_fit(MLPClassifier(**sgd, momentum=0.9), X, y).coefs_[0])
+    assert quiet_fit(MLPClassifier(**kw, max_fun=10), X, y).get_params()["max_fun"] == 10  # lbfgs's: unused
+
+
+def test_regressor_loss_comes_first_and_only_the_squared_error_is_available():
+    X, y = blobs(40, 3, 2)
+    by_position = quiet_fit(MLPRegressor("squared_error", (4,), random_state=0, max_iter=3), X, y)
+    assert by_position.get_params()["loss"] == "squared_error" and by_position.n_layers_ == 3
+    with pytest.raises(ValueError, match="loss='poisson' is not available in fastmlp"):
+        MLPRegressor(loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match=r"loss must be one of \['squared_error'\], got 'absolute_error'"):
+        MLPRegressor(loss="absolute_error").fit(X, y)
 
 
 def test_numbers_of_numpy_types_are_taken():
@@ -272,6 +320,91 @@ def test_partial_fit():
         MLPRegressor(early_stopping=True).partial_fit(X, X[:, 0])
 
 
+def test_partial_fit_takes_sample_weight_third_as_scikit_learn_does():
+    X, y = blobs(60, 4, 2)
+    weights = (np.arange(60) % 2).astype(float)  # 0/1, the same values as the labels: taken as classes before
+    start = MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, classes=[0, 1])
+    by_position = copy.deepcopy(start).partial_fit(X, y, weights)
+    by_name = copy.deepcopy(start).partial_fit(X, y, sample_weight=weights)
+    unweighted = copy.deepcopy(start).partial_fit(X, y)
+    np.testing.assert_array_equal(by_position.coefs_[0], by_name.coefs_[0])
+    assert not np.array_equal(by_position.coefs_[0], unweighted.coefs_[0])
+    first = MLPClassifier(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y, None, [0, 1, 2])
+    assert first.classes_.tolist() == [0, 1, 2]
+
+
+def test_early_stopping_stratifies_binary_targets_only_as_scikit_learn_does(monkeypatch):
+    """scikit-learn stratifies its split by the labels when the network has one output: binary targets, not
+    multiclass or multilabel ones, which may have a class too small to stratify."""
+    import fastmlp.sklearn as sk
+
+    seen = []
+    split = sk.train_test_split
+    monkeypatch.setattr(sk, "train_test_split", lambda *a, stratify, **kw: seen.append(stratify) or split(*a, **kw))
+    X, y = blobs(60, 3, 2)
+    labels = np.array(["no", "yes"])[y]
+    quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=2), X, labels)
+    np.testing.assert_array_equal(seen.pop(), labels)  # the user's labels: scikit-learn's errors name them
+    X, y = blobs(80, 3, 10)
+    y[0] = 10  # a class of one sample, in a held-out tenth of 8 samples for 11 classes
+    quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=2), X, y)
+    quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), early_stopping=True, max_iter=2), X, np.c_[y % 2, y < 5])
+    quiet_fit(MLPRegressor(hidden_layer_sizes=(4,), early_stopping=True, max_iter=2), X, X[:, 0])
+    assert seen == [None, None, None]
+
+
+def test_verbose_prints_scikit_learns_lines_in_its_scale(capsys):
+    X, y = blobs(60, 3, 2)
+    target = np.c_[X[:, 0], 2 * X[:, 1]]
+    reg = quiet_fit(MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0, verbose=True), X, target)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"Iteration {i + 1}, loss = {loss:.8f}" for i, loss in enumerate(reg.loss_curve_)]
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=50, early_stopping=True, tol=100.0, n_iter_no_change=2,
+                        random_state=0, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert clf.n_iter_ == 4 and lines[:2] == [f"Iteration 1, loss = {clf.loss_curve_[0]:.8f}",
+                                              f"Validation score: {clf.validation_scores_[0]:f}"]
+    assert lines[-1] == ("Validation score did not improve more than tol=100.000000 for 2 consecutive epochs. "
+                         "Stopping.") and len(lines) == 9
+    clf.set_params(early_stopping=False).partial_fit(X, y)
+    assert capsys.readouterr().out == f"Iteration 5, loss = {clf.loss_curve_[-1]:.8f}\n"
+
+
+def test_divergence_names_learning_rate_init_and_leaves_the_attributes_true():
+    X, y = blobs(60, 3, 2)
+    target = 1e3 * X[:, 0]
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", activation="identity", random_state=0, max_iter=20)
+    with pytest.raises(fastmlp.DivergenceError, match=r"epoch \d+: .* Try a smaller learning_rate_init "
+                                                      r"\(it was 0\.5\)\.$"):
+        MLPRegressor(**params, learning_rate_init=0.5).fit(X, target)
+    reg = quiet_fit(MLPRegressor(**params, learning_rate_init=1e-9, warm_start=True), X, target)
+    before = len(reg.loss_curve_)
+    with pytest.raises(fastmlp.DivergenceError) as raised:
+        reg.set_params(learning_rate_init=0.5).fit(X, target)
+    # The epochs before the diverging one stand, as in MLP.fit, and the attributes say so.
+    assert raised.value.epoch == before + reg.n_iter_ + 1 == len(reg.loss_curve_) + 1
+    np.testing.assert_array_equal(reg.coefs_[0], reg.model_.thetas()[0][:, :-1].T)
+
+
+def test_error_messages_name_the_problem():
+    X, y = blobs(60, 3, 3)
+    with pytest.raises(ValueError, match="Multioutput target data is not supported"):
+        MLPClassifier().fit(X, np.c_[y, y % 2])
+    with pytest.raises(TypeError, match=r"classes must be an array-like of labels, got \{0, 1, 2\}"):
+        MLPClassifier().partial_fit(X, y, classes={0, 1, 2})
+
+
+def test_outputs_of_a_float32_network_for_float64_X_are_float64_as_scikit_learns():
+    X, y = blobs(60, 3, 3)
+    clf = quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, dtype="float32"), X, y)
+    reg = quiet_fit(MLPRegressor(hidden_layer_sizes=(4,), max_iter=2, dtype="float32"), X, X[:, 0])
+    for method in (clf.predict_proba, reg.predict):
+        ours, theirs = method(X), method(X.astype(np.float32))
+        assert (ours.dtype, theirs.dtype) == (np.float64, np.float32)
+        np.testing.assert_array_equal(ours, theirs)  # the same float32 values, widened
+    np.testing.assert_array_equal(clf.predict_log_proba(X), np.log(clf.predict_proba(X)))
+
+
 @pytest.mark.parametrize("labels", [np.array([3, 7, 11]), np.array(["ant", "bee", "cat"]), np.array([-1.0, 2.0]),
                                     np.array([False, True])], ids=["ints", "strings", "floats", "bools"])
 def test_later_partial_fit_batches_train_as_the_full_target_checks_do(labels, monkeypatch):
@@ -307,7 +440,7 @@ def test_later_partial_fit_batches_train_as_the_full_target_checks_do(labels, mo
             direct.partial_fit(X[:3], np.array([labels[0], labels[1], unknown], dtype=object))
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
         direct.partial_fit(X[:3], np.array([0.5, 1.5, 2.5]))
-    with pytest.raises(ValueError, match="Unknown label type"):
+    with pytest.raises(ValueError, match="Multioutput target data is not supported"):
         direct.partial_fit(X[:3], np.arange(6).reshape(3, 2))  # multiclass-multioutput
     with pytest.raises(ValueError, match="is not the same as on last call"):
         direct.partial_fit(X[:2], y[:2], classes=labels[:-1])
