@@ -132,11 +132,37 @@ def _checked(field: dataclasses.Field, value: Any) -> Any:
         raise ValueError(f"{name} must be >= {meta['low']:g}, got {value:g}")
     high = meta["high"]
     if high is not None and (value > high if meta["high_closed"] else value >= high):
-        low = "(0" if meta["positive"] else f"[{meta['low']:g}"
-        raise ValueError(f"{name} must be in {low}, {high:g}{']' if meta['high_closed'] else ')'}, got {value:g}")
+        raise ValueError(f"{name} must be in {_interval(meta)}, got {value:g}")
     return value
 
 
+def _interval(meta: Any) -> str:
+    """A bounded setting's range: "[0, 1)", "(0, 1)", "[0, 1]"."""
+    low = "(0" if meta["positive"] else f"[{meta['low']:g}"
+    return f"{low}, {meta['high']:g}{']' if meta['high_closed'] else ')'}"
+
+
+def allowed(field: dataclasses.Field) -> str:
+    """The values a setting takes, in words: "one of ...", "True or False", or its range."""
+    meta = field.metadata
+    if field.type == "bool":
+        return "True or False"
+    if field.type == "str":
+        return "one of " + ", ".join(repr(choice) for choice in meta["choices"])
+    what = "an integer" if field.type == "int" else "a real number"
+    if meta["high"] is not None:
+        return f"{what} in {_interval(meta)}"
+    return f"{what} > 0" if meta["positive"] else f"{what} >= {meta['low']:g}" if meta["low"] is not None else what
+
+
+def _table() -> str:
+    """The docstring's list of settings, from the table itself: what help(TrainingSettings) shows."""
+    rows = [f"    {field.name} = {field.default!r}\n        {field.metadata['help'][:1].upper()}"
+            f"{field.metadata['help'][1:]}; {allowed(field)}." for field in dataclasses.fields(TrainingSettings)]
+    return "\n\nSettings\n--------\n" + "\n".join(rows) + "\n"
+
+
+TrainingSettings.__doc__ = (TrainingSettings.__doc__ or "") + _table()
 FIELDS = {field.name: field for field in dataclasses.fields(TrainingSettings)}
 NAMES = tuple(FIELDS)
 RECORDED = tuple(name for name, field in FIELDS.items() if field.metadata["recorded"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Any
 
@@ -228,4 +229,37 @@ def check_sample_weight(sample_weight, n_samples: int, dtype: np.dtype) -> np.nd
         raise ValueError("sample_weight must be finite and >= 0")
     if not weights.any():
         raise ValueError("sample_weight is zero for every sample")
-    return np.ascontiguousarray(weights, dtype=dtype)
+    return weights_in(weights, dtype, "sample_weight")
+
+
+def check_verbose(verbose) -> int:
+    """``verbose`` as an int >= 0: True or False, or an integer."""
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    return check_int(verbose, "verbose", 0)
+
+
+def check_callback(callback, model) -> None:
+    """A TypeError unless ``callback(model, seconds)`` can be called, before training starts, not after an epoch."""
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # some builtins have none to read: called as they are
+        return
+    try:
+        signature.bind(model, 0.0)
+    except TypeError:
+        raise TypeError(f"callback must take two arguments, (model, seconds); {callback!r} takes {signature}") from None
+
+
+def weights_in(weights: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """Finite weights >= 0, not all zero, as ``dtype``: refused where that dtype cannot hold them, rounding a
+    weight to 0 or infinity or their sum (a minibatch's, at most) past its largest value."""
+    wide = np.asarray(weights, dtype=np.float64)
+    if float(wide.sum()) > float(np.finfo(dtype).max):
+        raise ValueError(f"{name} holds values too large for {dtype.name}: their sum is {wide.sum():g}")
+    narrow = np.ascontiguousarray(weights, dtype=dtype)
+    if (narrow[wide > 0] == 0).any():
+        raise ValueError(f"{name} holds values too small for {dtype.name}: {wide[wide > 0].min():g} rounds to 0")
+    return narrow

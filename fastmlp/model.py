@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
 from collections import namedtuple
@@ -124,6 +125,20 @@ def _fresh_progress(learning_rate: float) -> dict[str, Any]:
             "no_improvement": 0, "stopped": False, "split_seed": None}
 
 
+def _fixed(name: str) -> property:
+    """A structural attribute of MLP: set by __init__ (in ``__dict__``, under its own name), then read-only. The
+    layout, the buffers and the compiled kernels all follow it, so another value would make them disagree."""
+
+    def get(self: MLP) -> Any:
+        return self.__dict__[name]
+
+    def refuse(self: MLP, value: object) -> None:
+        raise AttributeError(f"{name} is fixed when the MLP is built; build another MLP (or MLP.from_thetas) "
+                             f"for another {name}")
+
+    return property(get, refuse, doc=f"The network's {name}, fixed when it is built.")
+
+
 class MLP:
     """A multilayer perceptron trained by minibatch SGD or Adam in compiled, parallel kernels.
 
@@ -145,6 +160,11 @@ class MLP:
 
     Attributes
     ----------
+    layer_sizes, loss, output, activation, dtype
+        As given (read-only).
+    params : ndarray
+        Every weight and bias in the kernels' own layout (each layer's theta transposed, rows padded). Assigning
+        copies an array of the same dtype and size into it; ``thetas()`` and ``from_thetas`` use the lecture's.
     loss_curve_ : list of float
         Mean training loss of each epoch trained so far.
     validation_scores_, validation_loss_curve_ : list of float
@@ -163,16 +183,26 @@ class MLP:
     [0, 1, 1, 0]
     """
 
+    layer_sizes: tuple[int, ...] = _fixed("layer_sizes")  # type: ignore[assignment]
+    loss: str = _fixed("loss")  # type: ignore[assignment]
+    output: str = _fixed("output")  # type: ignore[assignment]
+    activation: str = _fixed("activation")  # type: ignore[assignment]
+    dtype: np.dtype = _fixed("dtype")  # type: ignore[assignment]
+
     def __init__(self, layer_sizes: Sequence[int], *, loss: str = "softmax_cross_entropy", output: str | None = None,
                  activation: str = "logistic", dtype: DTypeLike = "float32", random_state: int | None = None) -> None:
-        self.layer_sizes = check.check_layer_sizes(layer_sizes)
-        self.loss, self.output = check.check_loss_output(loss, output)
-        self.activation = check.check_choice(activation, "activation", check.ACTIVATIONS)
-        self.dtype = check.check_dtype(dtype)
+        fixed = self.__dict__  # the read-only attributes (_fixed) and the parameter buffer live here
+        fixed["layer_sizes"] = check.check_layer_sizes(layer_sizes)
+        fixed["loss"], fixed["output"] = check.check_loss_output(loss, output)
+        if self.output == "softmax" and self.layer_sizes[-1] == 1:
+            raise ValueError("a softmax over one output unit is 1 whatever the inputs: for two classes use one "
+                             "sigmoid unit (loss='sigmoid_cross_entropy'), or give the network 2 outputs")
+        fixed["activation"] = check.check_choice(activation, "activation", check.ACTIVATIONS)
+        fixed["dtype"] = check.check_dtype(dtype)
         self.random_state = check.check_random_state(random_state)
         self._rng = np.random.default_rng(self.random_state)
         self._layout, self._row_blocks = build_layout(self.layer_sizes, self.dtype.itemsize)
-        self.params = aligned_zeros(n_stored(self._layout), self.dtype)
+        fixed["params"] = aligned_zeros(n_stored(self._layout), self.dtype)
         for theta in self._theta_views():
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
             bound = np.sqrt(2.0 / (theta.shape[0] + theta.shape[1] - 1))
@@ -189,6 +219,25 @@ class MLP:
         self._kept_work: Work | None = None  # partial_fit's buffers, for its next call (_epoch_work)
 
     # ----------------------------------------------------------------- parameters
+    @property
+    def params(self) -> np.ndarray:
+        """Every weight and bias in the kernels' layout: one aligned buffer, which they read and write in place."""
+        return self.__dict__["params"]
+
+    @params.setter
+    def params(self, value: ArrayLike) -> None:
+        """Copy ``value`` into the buffer; the kernels hold it, so it is never replaced."""
+        buffer = self.params
+        array = np.asarray(value)
+        if array.shape != buffer.shape or array.dtype != buffer.dtype:
+            raise ValueError(f"params must be a {buffer.dtype} array of shape {buffer.shape} (this network's stored "
+                             f"layout), got {array.dtype} {array.shape}; thetas() and from_thetas use the lecture's")
+        if not np.isfinite(array).all():
+            raise ValueError("params contains NaN or infinity")
+        if not np.array_equal(from_lecture_order(to_lecture_order(array, self._layout), self._layout), array):
+            raise ValueError("params must hold 0 in the padding after each stored row, as every network's do")
+        buffer[:] = array
+
     @classmethod
     def from_thetas(cls, thetas: Sequence[ArrayLike], *, loss: str = "softmax_cross_entropy",
                     output: str | None = None, activation: str = "logistic", dtype: DTypeLike | None = None,
@@ -498,6 +547,8 @@ class MLP:
 
     def _score(self, out: np.ndarray, y: np.ndarray) -> float:
         if self.output == "identity":
+            if y.ndim == 1:  # labels, which training reads as one-hot targets
+                y = np.eye(out.shape[1], dtype=out.dtype)[y]
             residual = ((out - y) ** 2).sum()
             total = ((y - y.mean(axis=0)) ** 2).sum()
             return float(1.0 - residual / total) if total > 0 else float(residual == 0)
@@ -606,8 +657,9 @@ class MLP:
             sync_every = check.check_int(sync_every, "sync_every", 1)
             if group is None and sync_every != 1:
                 raise ValueError("sync_every applies to data-parallel fits: pass comm as well")
-            if callback is not None and not callable(callback):
-                raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+            verbose = check.check_verbose(verbose)
+            if callback is not None:
+                check.check_callback(callback, self)
             every = checkpointing.check_arguments(checkpoint, checkpoint_every, resume)
             data = self._data(X, y, sample_weight, class_weight)
             validation = self._validation(validation_data) if validation_data is not None else None
@@ -653,11 +705,18 @@ class MLP:
         chosen = TrainingSettings.from_kwargs("partial_fit", settings, exclude=_WHOLE_FIT_SETTINGS)
         chosen.check_dtype(self.dtype)
         n_threads = _check_threads(n_threads)
+        verbose = check.check_verbose(verbose)
         data = self._data(X, y, sample_weight, class_weight)
+        before, epochs = (self.input_dtype_, self._progress["learning_rate"]), len(self.loss_curve_)
         if chosen.schedule == "constant" or not self.loss_curve_:
             self._progress["learning_rate"] = chosen.learning_rate
         self.input_dtype_ = data.X.dtype.name
-        return self._train(data, None, chosen, 1, n_threads, verbose, None, None, keep_work=True)
+        try:
+            return self._train(data, None, chosen, 1, n_threads, verbose, None, None, keep_work=True)
+        except BaseException:
+            if len(self.loss_curve_) == epochs:  # the epoch was rolled back: so is what the call set before it
+                self.input_dtype_, self._progress["learning_rate"] = before
+            raise
 
     def _data(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None,
               class_weight: str | dict[int, float] | None) -> _Data:
@@ -670,8 +729,11 @@ class MLP:
         return _Data(X, scale, y, weights)
 
     def _class_weighted(self, y: np.ndarray, weights: np.ndarray, class_weight: object) -> np.ndarray:
+        if y.ndim == 2 and y.shape[1] == 1 and np.isin(y, (0, 1)).all():  # one sigmoid unit: its 0/1 labels
+            y = y[:, 0].astype(np.int64)
         if y.ndim != 1:
-            raise ValueError("class_weight needs integer class labels y, not a target matrix")
+            raise ValueError("class_weight needs integer class labels y (0 or 1 for one output unit), not a target "
+                             "matrix")
         n_classes = max(self.layer_sizes[-1], 2)
         if isinstance(class_weight, str) and class_weight == "balanced":
             counts = np.bincount(y, minlength=n_classes).astype(np.float64)
@@ -689,7 +751,7 @@ class MLP:
         result = per_class[y] * (weights if weights.size else 1.0)
         if not result.any():
             raise ValueError("class_weight and sample_weight give every sample weight 0")
-        return np.ascontiguousarray(result, dtype=self.dtype)
+        return check.weights_in(result, self.dtype, "class_weight (times sample_weight)")
 
     def _validation(self, validation_data: object) -> _Data:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -826,7 +888,11 @@ class MLP:
         """Schedules, best weights and the plateau count after an epoch; True when training should stop."""
         progress = self._progress
         if settings.schedule == "invscaling":
-            progress["learning_rate"] = settings.learning_rate / (progress["samples_seen"] + 1) ** settings.power_t
+            try:
+                decay = (progress["samples_seen"] + 1) ** settings.power_t
+            except OverflowError:  # a power_t of hundreds: the rate is 0 from here on
+                decay = math.inf
+            progress["learning_rate"] = settings.learning_rate / decay
         if settings.early_stopping:
             score = self.validation_scores_[-1]
             best = progress["best_score"]

@@ -118,6 +118,40 @@ def test_lecture_784_15_10_forward():
         np.testing.assert_array_equal(theta, w)
 
 
+def test_structure_is_fixed_and_params_are_assigned_in_place():
+    """The kernels hold the parameter buffer and follow the structure, so neither may be replaced: a params array
+    of another size was read and written out of bounds."""
+    X = np.random.default_rng(0).random((6, 3))
+    net, other = MLP([3, 4, 2], random_state=0), MLP([3, 4, 2], random_state=1)
+    for name, value in (("layer_sizes", (3, 5, 2)), ("loss", "mse"), ("output", "sigmoid"), ("activation", "relu"),
+                        ("dtype", np.dtype(np.float64))):
+        with pytest.raises(AttributeError, match=f"{name} is fixed when the MLP is built"):
+            setattr(net, name, value)
+    buffer = net.params
+    net.params = other.params.copy()
+    assert net.params is buffer
+    np.testing.assert_array_equal(net.predict_proba(X), other.predict_proba(X))
+    padded = other.params.copy()
+    padded[np.flatnonzero(gap_mask(other._layout, padded.size))[0]] = 1.0
+    with_nan = other.params.copy()
+    with_nan[0] = np.nan
+    for value, message in ((np.zeros(16, np.float32), r"params must be a float32 array of shape \(\d+,\)"),
+                           (other.params.astype(np.float64), r"params must be a float32 array"),
+                           (with_nan, "params contains NaN"), (padded, "params must hold 0 in the padding")):
+        with pytest.raises(ValueError, match=message):
+            net.params = value
+        np.testing.assert_array_equal(net.params, other.params)
+
+
+def test_score_of_labels_for_identity_outputs_is_that_of_their_one_hot_targets():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), rng.integers(0, 2, 40)
+    net = MLP([3, 4, 2], loss="mse", output="identity", dtype="float64", random_state=0)
+    net.fit(X, y, validation_data=(X, y), epochs=2, batch_size=8)  # labels train as one-hot targets
+    assert net.score(X, y) == net.score(X, np.eye(2)[y]) == net.validation_scores_[-1]
+    assert net.score(X[:2], y[:2]) == net.score(X[:2], np.eye(2)[y[:2]])  # n_samples == n_out broadcast before
+
+
 def test_repr_and_n_params():
     net = MLP([4, 6, 3], loss="mse", output="identity", dtype="float64")
     assert repr(net) == "MLP(4-6-3, loss='mse', output='identity', activation='logistic', dtype='float64')"

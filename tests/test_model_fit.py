@@ -11,6 +11,7 @@ import numba
 import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp import MLP
 from fastmlp._layout import theta_views
 
@@ -250,6 +251,44 @@ def test_shuffle_visits_every_sample_once_per_epoch():
     expected = naive.loss_and_gradients(net.thetas(), X, Y, "softmax_cross_entropy", "softmax")[0]
     net.fit(X, Y, epochs=1, batch_size=4, learning_rate=1e-12, shuffle=True)
     assert net.loss_curve_[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_class_weight_for_one_sigmoid_unit_weighs_its_0_1_labels():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 2)), rng.integers(0, 2, 40)
+    settings = dict(epochs=3, batch_size=8, learning_rate=0.5)
+    fresh = lambda: MLP([2, 3, 1], loss="sigmoid_cross_entropy", dtype="float64", random_state=0)  # noqa: E731
+    by_class = fresh().fit(X, y, class_weight={1: 3.0}, **settings)
+    by_sample = fresh().fit(X, y, sample_weight=np.where(y == 1, 3.0, 1.0), **settings)
+    np.testing.assert_array_equal(by_class.params, by_sample.params)
+    balanced = np.where(y == 1, 40 / (2 * y.sum()), 40 / (2 * (40 - y.sum())))
+    np.testing.assert_array_equal(fresh().fit(X, y, class_weight="balanced", **settings).params,
+                                  fresh().fit(X, y, sample_weight=balanced, **settings).params)
+    regression = MLP([2, 3, 1], loss="mse", output="identity", random_state=0)
+    with pytest.raises(ValueError, match="class_weight needs integer class labels y"):
+        regression.fit(X, X[:, 0], class_weight={1: 2.0}, **settings)
+
+
+def test_a_partial_fit_that_diverges_leaves_the_model_as_it_was():
+    rng = np.random.default_rng(0)
+    X, targets = rng.random((30, 3)), rng.random((30, 2))
+    net = MLP([3, 4, 2], loss="mse", output="identity", dtype="float64", random_state=0)
+    net.partial_fit(X, targets, learning_rate=0.01, schedule="invscaling")
+    before = (net.input_dtype_, dict(net._progress), net.params.copy(), list(net.loss_curve_))
+    with pytest.raises(fastmlp.DivergenceError), np.errstate(over="ignore", invalid="ignore"):
+        net.partial_fit(X.astype(np.float32), targets * 1e200, learning_rate=1e100)
+    assert (net.input_dtype_, net._progress, list(net.loss_curve_)) == (before[0], before[1], before[3])
+    np.testing.assert_array_equal(net.params, before[2])
+
+
+def test_invscaling_with_a_huge_power_t_takes_the_rate_to_0():
+    X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    net = MLP([3, 4, 2], dtype="float64", random_state=0)
+    net.fit(X, y, epochs=1, batch_size=5, schedule="invscaling", power_t=1000.0)
+    after_one = net.params.copy()
+    assert net._progress["learning_rate"] == 0.0  # 0.1 / 21 ** 1000, which overflows as a float power
+    net.partial_fit(X, y, batch_size=5, schedule="invscaling", power_t=1000.0)
+    np.testing.assert_array_equal(net.params, after_one)  # the next epoch steps by 0
 
 
 def test_same_seed_same_weights(dtype):

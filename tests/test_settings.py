@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import pydoc
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -138,3 +140,15 @@ def test_command_line_trains_with_the_new_settings(capsys):
     assert code == 0, out
     accuracy = float(out.split("test accuracy ")[1].split()[0])
     assert accuracy > 0.8, out
+
+
+def test_help_lists_every_setting_with_its_help_and_range():
+    text = re.sub(r"\n \|", "\n", pydoc.render_doc(TrainingSettings, renderer=pydoc.plaintext))  # the class's margin
+    for name in NAMES:
+        field = FIELDS[name]
+        row = re.search(rf"\n +{name} = {re.escape(repr(field.default))}\n +(.+)", text)
+        assert row is not None, name
+        assert row[1].lower().startswith(field.metadata["help"][:20].lower()), (name, row[1])
+    assert re.search(r"momentum = 0.0\n.*a real number in \[0, 1\]\.", text)
+    assert re.search(r"beta_1 = 0.9\n.*a real number in \[0, 1\)\.", text)
+    assert re.search(r"optimizer = 'sgd'\n.*one of 'sgd', 'adam'\.", text)

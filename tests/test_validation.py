@@ -185,6 +185,8 @@ BAD_SETTINGS = {
     "n_threads 0": (dict(n_threads=0), ValueError, r"n_threads must be >= 1"),
     "n_threads too many": (dict(n_threads=numba.config.NUMBA_NUM_THREADS + 1), ValueError, r"n_threads must be <="),
     "n_threads float": (dict(n_threads=1.0), TypeError, r"n_threads must be an integer"),
+    "verbose < 0": (dict(verbose=-1), ValueError, r"verbose must be >= 0"),
+    "verbose array": (dict(verbose=np.array([0, 1])), TypeError, r"verbose must be an integer"),
 }
 
 
@@ -201,6 +203,33 @@ def test_bad_training_settings(net, subtests):
 def test_bad_epochs(net, epochs, error, message):
     with pytest.raises(error, match=message):
         net.fit(good_X(), good_y(), epochs=epochs, batch_size=2)
+
+
+def test_weights_the_network_cannot_hold_are_refused_by_name():
+    """Weights that float32 rounds to 0 (all of them: a loss of 0 / 0) or whose sum it cannot hold are refused
+    before training, not reported as a divergence after it."""
+    net = MLP([N_IN, 4, 2], dtype="float32", random_state=0)
+    X, y = good_X(4), np.array([0, 1, 0, 1])
+    cases = [(dict(sample_weight=np.full(4, 1e-50)), r"sample_weight holds values too small for float32: 1e-50"),
+             (dict(sample_weight=[1.0, 1e-50, 1.0, 1.0]), r"sample_weight holds values too small"),
+             (dict(sample_weight=np.full(4, 1e300)), r"sample_weight holds values too large for float32"),
+             (dict(class_weight={0: 1e-50, 1: 1e-50}), r"class_weight \(times sample_weight\) holds values too small"),
+             (dict(class_weight={0: 1e38, 1: 1e38}), r"class_weight \(times sample_weight\) holds values too large")]
+    for kwargs, message in cases:
+        assert_refused(net, TRAIN_METHODS, ValueError, message, X, y, **kwargs)
+    with pytest.raises(ValueError, match="sample_weight holds values too small"):
+        net.loss_and_gradients(X, y, sample_weight=np.full(4, 1e-50))
+    MLP([N_IN, 4, 2], dtype="float64").fit(X, y, sample_weight=np.full(4, 1e-50), epochs=1)  # float64 holds them
+
+
+def test_callback_is_checked_before_training(net):
+    for callback in (lambda model: None, lambda: None, lambda model, seconds, extra: None):
+        with pytest.raises(TypeError, match=r"callback must take two arguments, \(model, seconds\)"):
+            net.fit(good_X(), good_y(), epochs=2, batch_size=2, callback=callback)
+        assert net.loss_curve_ == []
+    seen = []
+    net.fit(good_X(), good_y(), epochs=2, batch_size=2, callback=lambda *args: seen.append(len(args)))
+    assert seen == [2, 2]
 
 
 BAD_MODELS = {
@@ -224,6 +253,7 @@ BAD_MODELS = {
     "dtype nonsense": (dict(dtype="nonsense"), TypeError, r"dtype must be float32 or float64"),
     "random_state < 0": (dict(random_state=-1), ValueError, r"random_state must be >= 0"),
     "random_state str": (dict(random_state="seed"), TypeError, r"random_state must be an integer"),
+    "softmax over one unit": (dict(layer_sizes=[3, 4, 1]), ValueError, r"a softmax over one output unit is 1"),
 }
 
 
