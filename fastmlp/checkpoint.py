@@ -30,10 +30,14 @@ class DivergenceError(ValueError):
         return type(self), (str(self), self.epoch, self.detail)
 
 
-def data_record(X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict:
-    """The checkpoint's record of the (validated) training data: its size and a SHA-256 of it."""
+def data_record(X: np.ndarray, y: np.ndarray, weights: np.ndarray,
+                validation: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+    """The checkpoint's record of the (validated) training data: its size and a SHA-256 of it, and of the
+    validation data when fit was given some (held-out data is drawn from the training data by the recorded
+    seed). Without validation data the hash is what it was before validation data counted, so such
+    checkpoints written earlier still resume."""
     digest = hashlib.sha256()
-    for array in (X, y, weights):
+    for array in (X, y, weights) if validation is None else (X, y, weights, *validation):
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).data)
     return {"n_samples": int(X.shape[0]), "sha256": digest.hexdigest()}

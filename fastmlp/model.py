@@ -663,7 +663,8 @@ class MLP:
             every = checkpointing.check_arguments(checkpoint, checkpoint_every, resume)
             data = self._data(X, y, sample_weight, class_weight)
             validation = self._validation(validation_data) if validation_data is not None else None
-            record = checkpointing.data_record(data.X, data.y, data.weights) if checkpoint or resume else {}
+            given = None if validation is None else (validation.X, validation.y)
+            record = checkpointing.data_record(data.X, data.y, data.weights, given) if checkpoint or resume else {}
         if group is not None and record:  # the record of all shards, in rank order
             record = group.combine_records(record)
         network = {field: self._metadata("model")[field] for field in NETWORK_FIELDS}

@@ -189,6 +189,32 @@ def test_resume_refuses_other_settings(tmp_path, change, fragment):
     _assert_same_state(net, before)
 
 
+def test_resume_refuses_other_validation_data(tmp_path):
+    """Validation data given, left out (early stopping then holds out a split of the training data) or changed
+    would each change the run; the checkpoint's data record includes it."""
+    X, y = _data()
+    Xv, yv = _data(seed=1, n=30)
+    path = tmp_path / "c.npz"
+    settings = dict(epochs=4, early_stopping=True, n_iter_no_change=5)
+    _net().fit(X, y, validation_data=(Xv, yv), checkpoint=path, **dict(settings, epochs=2))
+    for validation in (None, (Xv[::-1], yv[::-1]), (Xv[:-1], yv[:-1])):
+        net = _net(seed=1)
+        before = _state(net)
+        with pytest.raises(ValueError, match="different data"):
+            net.fit(X, y, validation_data=validation, resume=path, **settings)
+        _assert_same_state(net, before)
+    resumed = _net(seed=1).fit(X, y, validation_data=(Xv, yv), resume=path, **settings)
+    whole = _net().fit(X, y, validation_data=(Xv, yv), **settings)
+    np.testing.assert_array_equal(resumed.params, whole.params)
+    assert resumed.validation_scores_ == whole.validation_scores_
+    held_out = tmp_path / "h.npz"  # early stopping's own split: recorded by its seed, and resumed exactly
+    _net().fit(X, y, checkpoint=held_out, **dict(settings, epochs=2))
+    with pytest.raises(ValueError, match="different data"):
+        _net().fit(X, y, validation_data=(Xv, yv), resume=held_out, **settings)
+    np.testing.assert_array_equal(_net(seed=1).fit(X, y, resume=held_out, **settings).params,
+                                  _net().fit(X, y, **settings).params)
+
+
 def test_resume_refuses_other_networks_and_model_files(tmp_path):
     X, y = _data()
     path = tmp_path / "c.npz"
