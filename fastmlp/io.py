@@ -189,6 +189,8 @@ def _check_arrays(metadata: dict, arrays: dict, size: int, name: str) -> None:
                          "with validation data, at most one per epoch trained")
     if "best_params" in arrays and arrays["best_params"].size not in (0, size):
         raise ValueError(f"{name}: entry 'best_params' must be empty or hold {size} parameters")
+    if "second" in arrays and (arrays["second"] < 0).any():
+        raise ValueError(f"{name}: entry 'second' (Adam's mean of squared gradients) must be >= 0")
 
 
 def _upgrade_v1(metadata: dict, arrays: dict) -> tuple[dict, dict]:
@@ -367,14 +369,18 @@ def _check_checkpoint_fields(metadata: dict, name: str) -> None:
     progress = metadata["progress"]
     if not isinstance(progress, dict) or set(progress) != set(PROGRESS_FIELDS):
         raise ValueError(f"{name}: progress must have the fields {list(PROGRESS_FIELDS)}")
-    counts_ok = all(_is_int(progress[key]) and progress[key] >= 0 for key in ("step", "samples_seen", "no_improvement"))
-    rate_ok = _is_number(progress["learning_rate"]) and progress["learning_rate"] > 0
+    counts_ok = all(_is_int(progress[key]) and 0 <= progress[key] <= MAX_COUNT
+                    for key in ("step", "samples_seen", "no_improvement"))
+    rate = progress["learning_rate"]  # 0 once a schedule has decayed it that far
+    rate_ok = _is_number(rate) and 0 <= rate <= float(np.finfo(np.dtype(metadata["dtype"])).max)
     best_ok = all(progress[key] is None or _is_number(progress[key]) for key in ("best_loss", "best_score"))
     seed_ok = progress["split_seed"] is None or (_is_int(progress["split_seed"]) and progress["split_seed"] >= 0)
     if not (counts_ok and rate_ok and best_ok and seed_ok and isinstance(progress["stopped"], bool)):
         raise ValueError(f"{name}: progress is invalid: {progress!r}")
 
 
+#: The largest step and sample count a checkpoint may record: the kernels count steps in int64 and add to them.
+MAX_COUNT = 2**62
 #: A version 1 checkpoint's training record: settings, the data's size and hash.
 _TRAINING_TYPES_V1 = {"batch_size": int, "learning_rate": float, "momentum": float, "nesterov": bool,
                       "weight_decay": float, "shuffle": bool, "n_samples": int, "data_sha256": str}

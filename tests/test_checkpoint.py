@@ -255,6 +255,8 @@ def test_checkpoint_validation_rejects_tampered_state(tmp_path):
         (dict(rng_state=dict(metadata["rng_state"], state={"state": -1, "inc": 1})), "rng_state"),
         (dict(training=dict(metadata["training"], batch_size=0)), "batch_size"),
         (dict(training={"learning_rte": 0.1}), "training settings"),
+        (dict(progress=dict(metadata["progress"], step=2**70)), "progress is invalid"),  # counted in int64
+        (dict(progress=dict(metadata["progress"], samples_seen=-1)), "progress is invalid"),
     ]:
         tampered = dict(entries, metadata=np.frombuffer(json.dumps(dict(metadata, **change)).encode(), np.uint8))
         np.savez(tmp_path / "bad.npz", **tampered)
@@ -263,6 +265,20 @@ def test_checkpoint_validation_rejects_tampered_state(tmp_path):
     np.savez(tmp_path / "bad.npz", **dict(entries, first=np.full_like(entries["first"], np.nan)))
     with pytest.raises(ValueError, match="'first' contains NaN"):
         fastmlp.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "bad.npz", **dict(entries, second=np.full_like(entries["second"], -1.0)))
+    with pytest.raises(ValueError, match="'second' .* must be >= 0"):
+        fastmlp.load(tmp_path / "bad.npz")
+    _net("float32").fit(X, y, epochs=1, checkpoint=tmp_path / "f32.npz")
+    with np.load(tmp_path / "f32.npz", allow_pickle=False) as archive:
+        narrow = {key: archive[key] for key in archive.files}
+    meta32 = json.loads(narrow["metadata"].tobytes())
+    meta32["progress"]["learning_rate"] = 1e300  # a float64 network's may be; float32 cannot hold it
+    np.savez(tmp_path / "bad.npz", **dict(narrow, metadata=np.frombuffer(json.dumps(meta32).encode(), np.uint8)))
+    with pytest.raises(ValueError, match="progress is invalid"):
+        fastmlp.load(tmp_path / "bad.npz")
+    decayed = dict(metadata, progress=dict(metadata["progress"], learning_rate=0.0))  # a schedule's rate reaches 0
+    np.savez(tmp_path / "ok.npz", **dict(entries, metadata=np.frombuffer(json.dumps(decayed).encode(), np.uint8)))
+    assert fastmlp.load(tmp_path / "ok.npz")._progress["learning_rate"] == 0.0
 
 
 # ------------------------------------------------------------------------------------------- Ctrl-C
