@@ -82,15 +82,16 @@ def check_X(X, n_features: int, dtype: np.dtype, *, finite: bool = False) -> tup
         raise ValueError("X is empty: it has 0 samples")
     if X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features but the network's input layer has {n_features}")
-    if X.dtype not in KERNEL_INPUT_DTYPES:
-        X = X.astype(dtype)
-    if X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize:
+    wide = X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize  # float64 for float32, or a long double
+    if wide:
         low, high = X.min(), X.max()
         if not (np.isfinite(low) and np.isfinite(high)):
             raise ValueError("X contains NaN or infinity")
         if max(-low, high) > np.finfo(dtype).max:
             raise ValueError(f"X holds values too large for {dtype}")
-    elif X.dtype.kind == "f" and not finite and not np.isfinite(X).all():
+    if X.dtype not in KERNEL_INPUT_DTYPES:
+        X = X.astype(dtype)
+    if not wide and X.dtype.kind == "f" and not finite and not np.isfinite(X).all():
         raise ValueError("X contains NaN or infinity")
     scale = 1.0 / 255.0 if X.dtype == np.uint8 else 1.0
     return read_only(np.ascontiguousarray(X)), scale

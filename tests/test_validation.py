@@ -97,6 +97,16 @@ def is_2d_samples(X) -> bool:
     return isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > 0
 
 
+def test_long_double_X_is_checked_for_range_before_it_is_narrowed():
+    net32, net64 = MLP([N_IN, 4, 2], dtype="float32"), MLP([N_IN, 4, 2], dtype="float64")
+    huge = good_X().astype(np.longdouble)
+    huge[1, 1] = np.longdouble(1e300) * 1e100 if np.finfo(np.longdouble).max > 1e308 else 1e300
+    for net in (net32, net64) if np.finfo(np.longdouble).max > 1e308 else (net32,):
+        with pytest.raises(ValueError, match=f"X holds values too large for {net.dtype}"):
+            net.predict(huge)
+    np.testing.assert_array_equal(net32.predict_proba(good_X().astype(np.longdouble)), net32.predict_proba(good_X()))
+
+
 def test_X_too_large_for_float32():
     net = MLP([N_IN, 4, N_OUT], dtype="float32", random_state=0)
     with pytest.raises(ValueError, match=r"X holds values too large for float32"):
