@@ -101,6 +101,18 @@ def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
         except FileExistsError:
             continue
+        except OSError as error:  # named by the file asked for, not by the temporary one
+            raise type(error)(error.errno, f"cannot create a file in its directory ({error.strerror})",
+                              os.path.join(directory, name)) from None
+
+
+def check_writable(path) -> None:
+    """Raise the OSError that :func:`write` would meet at ``path``, by creating and removing a file beside it:
+    before hours of training, not after them."""
+    path = Path(os.fspath(path))
+    handle, temporary = _create_temporary(path.parent if str(path.parent) else Path("."), path.name)
+    os.close(handle)
+    os.unlink(temporary)
 
 
 def _fsync_directory(directory: Path) -> None:

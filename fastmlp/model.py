@@ -202,7 +202,12 @@ class MLP:
         self.random_state = check.check_random_state(random_state)
         self._rng = np.random.default_rng(self.random_state)
         self._layout, self._row_blocks = build_layout(self.layer_sizes, self.dtype.itemsize)
-        fixed["params"] = aligned_zeros(n_stored(self._layout), self.dtype)
+        try:
+            fixed["params"] = aligned_zeros(n_stored(self._layout), self.dtype)
+        except MemoryError:
+            raise ValueError(f"a network of layer sizes {self.layer_sizes} needs "
+                             f"{n_stored(self._layout) * self.dtype.itemsize / 2**30:,.1f} GiB for its parameters "
+                             "alone: more memory than this machine has") from None
         for theta in self._theta_views():
             # Glorot-style uniform range for the logistic sigmoid (as scikit-learn's MLP uses).
             bound = np.sqrt(2.0 / (theta.shape[0] + theta.shape[1] - 1))

@@ -94,10 +94,11 @@ def _input_dtype(net, input_dtype) -> np.dtype:
 
 # ------------------------------------------------------------------------------------------- the graph
 def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, classes,
-          multilabel: bool = False, column: bool = False) -> None:
+          multilabel: bool = False, column: bool = False, pixels: bool = True) -> None:
     """Append the network's nodes to ``graph``, from ``input_name`` to the names ``outputs`` maps
     "label", "probabilities" or "predictions" to. A regression's predictions are (N,) for one output, as
-    ``predict`` gives them, unless ``column`` asks for (N, 1), as skl2onnx's regressors give them.
+    ``predict`` gives them, unless ``column`` asks for (N, 1), as skl2onnx's regressors give them. uint8
+    input is read as x / 255 unless ``pixels`` is False (as numbers, as the scikit-learn estimators read it).
 
     ``graph`` offers ``node(op_type, inputs, output=None, **attributes) -> output name`` and
     ``constant(array) -> name``; the standalone exporter and the skl2onnx converter each supply one.
@@ -106,7 +107,7 @@ def _emit(net, graph, input_name: str, input_dtype: np.dtype, outputs: dict, cla
     a = input_name
     if input_dtype != dtype:
         a = graph.node("Cast", [a], to=_onnx_type(dtype))
-    if input_dtype == np.uint8:
+    if input_dtype == np.uint8 and pixels:
         # The kernels read a pixel as float(x) * float(1/255) in the model's dtype; so does this.
         a = graph.node("Mul", [a, graph.constant(np.array(1.0 / 255.0, dtype))])
     thetas = net.thetas()
@@ -190,7 +191,7 @@ class _ProtoGraph:
 
 # ------------------------------------------------------------------------------------------- export
 def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_dtype=None, opset: int = OPSET,
-            multilabel: bool = False):
+            multilabel: bool = False, pixels: bool = True):
     """The network as an ``onnx.ModelProto``, also written to ``path`` when given.
 
     Parameters
@@ -209,6 +210,9 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
     multilabel : bool
         Several sigmoid units label each sample with every unit whose p > 0.5 (a 0/1 matrix), as the
         scikit-learn classifier does for multilabel data; by default the argmax, as ``MLP.predict``.
+    pixels : bool
+        uint8 input is pixels read as x / 255, as ``MLP.predict`` reads it; False reads it as the numbers it
+        holds, as the scikit-learn estimators do (their ``to_onnx`` sets it).
 
     Returns
     -------
@@ -232,8 +236,9 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
     from onnx import helper
 
     _check_net(net)
-    if not isinstance(multilabel, bool):
-        raise TypeError(f"multilabel must be True or False, got {multilabel!r}")
+    for name, flag in (("multilabel", multilabel), ("pixels", pixels)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     classes = _check_classes(net, classes, multilabel)
     source = _input_dtype(net, input_dtype)
     newest = onnx.defs.onnx_opset_version()
@@ -241,7 +246,7 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
         raise ValueError(f"opset must be an integer from {MIN_OPSET} to {newest}, got {opset!r}")
     graph = _ProtoGraph()
     specs = _output_specs(net, classes, multilabel)
-    _emit(net, graph, "input", source, {name: name for name, _, _ in specs}, classes, multilabel)
+    _emit(net, graph, "input", source, {name: name for name, _, _ in specs}, classes, multilabel, pixels=pixels)
     sizes = "-".join(map(str, net.layer_sizes))
     proto_graph = helper.make_graph(
         graph.nodes, f"fastmlp_{sizes.replace('-', '_')}",
@@ -335,7 +340,7 @@ def _converter(scope, operator, container) -> None:
     names = [name for name, _, _ in _output_specs(net, classes, multilabel, column=True)]
     outputs = {name: variable.full_name for name, variable in zip(names, operator.outputs)}
     _emit(net, _ContainerGraph(scope, container), operator.inputs[0].full_name, source, outputs, classes, multilabel,
-          column=True)
+          column=True, pixels=getattr(estimator, "_uint8_pixels", True))
 
 
 def _is_multilabel(estimator) -> bool:
@@ -353,7 +358,9 @@ def register_skl2onnx(*estimators, alias: str | None = None) -> None:
     """Let ``skl2onnx.to_onnx`` convert these scikit-learn estimator classes (alone or in a Pipeline).
 
     Each class's fitted instances hold a fastmlp.MLP in ``model_``; classifiers (ClassifierMixin) also
-    hold their labels in ``classes_``, which the ``label`` output gives. ``alias`` names the converter
+    hold their labels in ``classes_``, which the ``label`` output gives. uint8 input is read as pixels (x / 255),
+    as ``MLP.predict`` reads it, unless the class sets ``_uint8_pixels = False`` (fastmlp.sklearn's estimators,
+    which read it as numbers, as scikit-learn does). ``alias`` names the converter
     when one class is given (default: ``Fastmlp`` + the class name).
     """
     try:

@@ -122,6 +122,10 @@ def _plain_y(y: ArrayLike, n_samples: int) -> TypeGuard[np.ndarray]:
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, training, prediction, files."""
 
+    #: uint8 X is numbers here, as in scikit-learn (validate_data makes it float64), not pixels read as x / 255 as
+    #: MLP reads it: the ONNX converter asks (onnx_export.register_skl2onnx).
+    _uint8_pixels = False
+
     # Set by fitting (annotated here, not assigned: scikit-learn tells a fitted estimator by these attributes).
     model_: MLP
     t_: int
@@ -499,6 +503,7 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self)
         if is_classifier(self) and not self.multilabel_:
             options.setdefault("classes", self.classes_)
+        options.setdefault("pixels", self._uint8_pixels)
         return to_onnx(self.model_, path, multilabel=bool(getattr(self, "multilabel_", False)), **options)
 
     def save(self, path: str | os.PathLike) -> None:

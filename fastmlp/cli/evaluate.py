@@ -5,7 +5,8 @@ from __future__ import annotations
 from . import common
 
 DESCRIPTION = """\
-Evaluate a model saved by `fastmlp train --save` on a dataset: prints the accuracy and the mean loss.
+Evaluate a model saved by `fastmlp train --save` on a dataset: prints the accuracy (R^2 for a regression
+output) and the mean loss.
 
 examples:
   fastmlp evaluate model.npz                      on Fashion-MNIST's 10,000 test images
@@ -44,9 +45,10 @@ def run(args) -> int:
     net = common.load_model(args.model)
     data = common.load_data(args, args.dataset)
     X, y = data.train if args.split == "train" else data.test
-    accuracy = net.score(X, y)
+    score = net.score(X, y)
+    measure = "R^2" if net.output == "identity" else "accuracy"  # what score gives
     print(f"{args.model} ({'-'.join(map(str, net.layer_sizes))}) on {data.name} {args.split} split: "
-          f"accuracy {accuracy:.4f}, loss {mean_loss(net, X, y):.4f} ({common.count(X.shape[0])} samples)")
+          f"{measure} {score:.4f}, loss {mean_loss(net, X, y):.4f} ({common.count(X.shape[0])} samples)")
     if args.plot_weights or args.plot_predictions:
         from .. import plots
 

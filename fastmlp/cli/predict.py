@@ -11,9 +11,9 @@ from .. import datasets
 from . import common
 
 DESCRIPTION = """\
-Predict with a model saved by `fastmlp train --save`. INPUT is a .npy, .npz (array X or X_test), .csv or
-IDX file of samples (images are flattened; a CSV label column is dropped), or a dataset name or IDX
-directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy.
+Predict with a model saved by `fastmlp train --save`. INPUT is a .npy, .npz (array X or X_test, or its only
+array), .csv or IDX file of samples (images are flattened; a CSV label column is dropped), or a dataset name
+or IDX directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy.
 
 examples:
   fastmlp predict model.npz t10k-images-idx3-ubyte.gz -o labels.csv
@@ -28,13 +28,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="where to write: a .csv or .npy path (default: CSV on standard output)")
     parser.add_argument("--proba", action="store_true",
-                        help="write class probabilities (one column per class) besides the label")
+                        help="also write class probabilities (one column per class): CSV beside the label, "
+                             ".npy instead of it")
     common.add_data_arguments(parser)
 
 
 def read_input(args) -> np.ndarray:
     """A file's samples, or the test split of a dataset named or given as an IDX directory."""
-    if Path(args.input).is_file():
+    path = Path(args.input)
+    if path.is_file() or path.suffix.lower() in (".npy", ".npz", ".csv", ".gz"):  # a file, even a missing one
         return datasets.read_features(args.input, label_column=args.label_column)
     return common.load_data(args, args.input).test[0]
 
@@ -50,12 +52,14 @@ def run(args) -> int:
         np.save(args.output, proba if args.proba else labels)
     else:
         columns = [np.asarray(labels).reshape(len(X), -1)]
-        header = ["label"] if labels.ndim == 1 else [f"output{j}" for j in range(columns[0].shape[1])]
+        regression = net.output == "identity"  # predictions are values, not labels
+        header = [("prediction" if regression else "label") if labels.ndim == 1 else f"output{j}"
+                  for j in range(columns[0].shape[1])]
         if args.proba:
             columns.append(proba)
             header += [f"p{j}" for j in range(proba.shape[1])]
         table = np.hstack([c.astype(np.float64) for c in columns])
-        fmt = ["%d" if labels.ndim == 1 and j == 0 else "%.6g" for j in range(table.shape[1])]
+        fmt = ["%.6g" if regression or j >= columns[0].shape[1] else "%d" for j in range(table.shape[1])]
         target = args.output or sys.stdout
         np.savetxt(target, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
     if args.output:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import MLP, distributed
+from .. import MLP, distributed, io
 from .._settings import FIELDS
 from .._validation import ACTIVATIONS, LOSS_OUTPUTS
 from ..progress import Progress
@@ -273,6 +273,11 @@ def _check_outputs(args, data, hidden) -> None:
     for path in filter(None, paths + [args.save]):
         if not Path(path).resolve().parent.is_dir():
             raise FileNotFoundError(f"{path}: its directory does not exist")
+        io.check_writable(path)
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if args.log_every is not None and args.log_every < 1:
+        raise ValueError(f"--log-every must be >= 1, got {args.log_every}")
     if not any(paths):
         return
     for path in filter(None, paths):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .idx import read_idx
 
+#: Labels this large are refused when they are also ten times the number of distinct labels: each label is an
+#: output unit's index, and 2 classes labelled 0 and 10**9 would build a billion outputs.
+SPARSE_LABELS = 100
 #: Header names taken as the label column of a CSV file when none is named.
 LABEL_NAMES = ("label", "labels", "class", "target", "y")
 
@@ -19,6 +23,8 @@ def _flatten(X: np.ndarray, name: str) -> np.ndarray:
         return X.reshape(-1, 1)
     if X.ndim < 1:
         raise ValueError(f"{name}: expected an array of samples, got a scalar")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: holds no samples")
     return X.reshape(X.shape[0], -1)
 
 
@@ -30,6 +36,11 @@ def _labels(y: np.ndarray, name: str) -> np.ndarray:
         raise ValueError(f"{name}: labels must be whole numbers (class indices 0, 1, ...)")
     if y.size and y.min() < 0:
         raise ValueError(f"{name}: labels must be >= 0, found {y.min()}")
+    distinct = np.unique(y).size
+    if y.size and y.max() >= max(SPARSE_LABELS, 10 * distinct):  # the network would get max + 1 outputs
+        raise ValueError(f"{name}: labels must be class indices 0, 1, ...; found {distinct} distinct labels up to "
+                         f"{y.max():g}, which would need {y.max() + 1:g} output units: number the classes 0 to "
+                         f"{distinct - 1} (np.unique(y, return_inverse=True))")
     return y.astype(np.int64)
 
 
@@ -45,7 +56,7 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key.lower(): archive[key] for key in archive.files}
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, EOFError) as error:  # EOFError: an empty file
         raise ValueError(f"{path}: not a readable .npz file ({error})") from None
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         parts = [arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]]
@@ -101,8 +112,10 @@ def read_csv(path, *, label_column=None):
     features = [c for c in range(n_columns) if c != column]
     skip = 1 if has_header else 0
     try:
-        X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=features, dtype=np.float32, ndmin=2)
-        raw_labels = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=column, dtype=str, ndmin=1)
+        with warnings.catch_warnings():  # a file of no rows: said below, once, as the error
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+            X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=features, dtype=np.float32, ndmin=2)
+            raw_labels = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=column, dtype=str, ndmin=1)
     except ValueError as error:
         label = f"{first[column]!r}" if has_header else f"column {column}"
         raise ValueError(f"{path}: not a CSV file of numbers ({error}); the label column taken was {label}, "
@@ -158,11 +171,14 @@ def read_features(path, *, label_column=None) -> np.ndarray:
     if name.endswith(".npy"):
         try:
             X = np.load(path, allow_pickle=False)
-        except ValueError as error:
+        except (ValueError, EOFError) as error:  # EOFError: an empty file
             raise ValueError(f"{path}: not a readable .npy file ({error})") from None
     elif name.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key.lower(): archive[key] for key in archive.files}
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key.lower(): archive[key] for key in archive.files}
+        except (ValueError, OSError, EOFError) as error:
+            raise ValueError(f"{path}: not a readable .npz file ({error})") from None
         key = next((k for k in ("x", "x_test") if k in arrays), None)
         if key is None and len(arrays) == 1:
             key = next(iter(arrays))
@@ -178,7 +194,10 @@ def read_features(path, *, label_column=None) -> np.ndarray:
             drop = next((lowered.index(n) for n in LABEL_NAMES if n in lowered), None)
         columns = [c for c in range(len(first)) if c != drop]
         try:
-            X = np.loadtxt(path, delimiter=",", skiprows=int(has_header), usecols=columns, dtype=np.float32, ndmin=2)
+            with warnings.catch_warnings():  # a file of no rows: _flatten says so
+                warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
+                X = np.loadtxt(path, delimiter=",", skiprows=int(has_header), usecols=columns, dtype=np.float32,
+                               ndmin=2)
         except ValueError as error:
             raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
     else:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fastmlp
@@ -79,6 +80,31 @@ def test_user_errors_are_one_line(capsys, subtests):
             assert code == 1
             assert err.count("\n") == 1 and err.startswith(f"fastmlp {args[0]}: error: ") and message in err, err
             assert "Traceback" not in err and out == ""
+
+
+def test_bad_data_files_and_outputs_are_one_line_before_training(capsys, tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    np.savez(tmp_path / "sparse.npz", X=np.zeros((40, 3)), y=np.arange(40) % 2 * 10**9)
+    np.save(tmp_path / "none.npy", np.zeros((0, 3)))
+    (tmp_path / "header.csv").write_text("a,b,label\n")
+    for args, message in [
+        (["train", tmp_path / "empty.npz"], "empty.npz: not a readable .npz file"),
+        (["train", tmp_path / "sparse.npz"], "found 2 distinct labels up to 1e+09, which would need 1e+09 output"),
+        (["train", tmp_path / "header.csv"], "header.csv: no data rows"),
+        (["train", "xor", "--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["train", "xor", "--log-every", "0"], "--log-every must be >= 1, got 0"),
+        (["train", "xor", "--save", "/proc/model.npz"], "/proc/model.npz: cannot create a file in its directory"),
+    ]:
+        code, out, err = call(capsys, *args)
+        assert code == 1 and out == "" and err.count("\n") == 1 and message in err, (args, err)
+    model = tmp_path / "m.npz"
+    fastmlp.MLP([3, 2, 2]).save(model)
+    code, _, err = call(capsys, "predict", model, tmp_path / "missing.npy")
+    assert code == 1 and "missing.npy: no such file" in err
+    code, _, err = call(capsys, "predict", model, tmp_path / "none.npy")
+    assert code == 1 and "none.npy: holds no samples" in err
+    code, _, err = call(capsys, "predict", model, tmp_path / "empty.npz")
+    assert code == 1 and "empty.npz: not a readable .npz file" in err
 
 
 def test_errors_in_a_real_process_have_no_traceback():

@@ -48,6 +48,21 @@ def test_regression_outputs_are_columns(capsys, tmp_path):
 
 
 @needs_compiled_kernels
+def test_one_regression_output_is_written_as_values_not_labels(capsys, tmp_path):
+    """A single identity output's predictions are values: written as numbers, not cut to whole labels."""
+    path = tmp_path / "regression.npz"
+    net = fastmlp.MLP([2, 3, 1], loss="mse", output="identity", random_state=0)
+    net.save(path)
+    code, out, _ = call(capsys, "predict", path, "xor")
+    rows = out.splitlines()
+    assert code == 0 and rows[0] == "prediction"
+    values = np.array(rows[1:], dtype=float)
+    np.testing.assert_allclose(values, net.predict(load("xor").test[0]), rtol=1e-5)
+    assert not np.array_equal(values, np.round(values))
+    code, out, _ = call(capsys, "evaluate", path, "xor")
+    assert code == 0 and "test split: R^2 " in out
+
+
 def test_predict_to_csv_npy_and_stdout(capsys, tmp_path, digits_model):
     net = fastmlp.load(digits_model)
     X = fastmlp.datasets.load("digits").test[0]

@@ -187,6 +187,27 @@ def test_bench_sklearn_quick_run_and_its_table(tmp_path):
     assert table.main([str(path), "--page", str(page)]) == 1
 
 
+def test_onnx_of_an_estimator_fitted_on_uint8_reads_it_as_numbers_as_the_estimator_does():
+    """The estimators read uint8 X as its numbers (scikit-learn's float64), not as pixels x / 255 as MLP does: so
+    do their graphs, through skl2onnx and through to_onnx with a uint8 input."""
+    skl2onnx = pytest.importorskip("skl2onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from fastmlp.sklearn import register_onnx_converters
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (200, 8)).astype(np.uint8)
+    y = (X[:, 0] > 127).astype(int)
+    register_onnx_converters()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    for model in (skl2onnx.to_onnx(clf, X[:1]), clf.to_onnx(input_dtype="uint8")):
+        session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        label, proba = session.run(None, {session.get_inputs()[0].name: X})
+        np.testing.assert_array_equal(label, clf.predict(X))
+        np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-12)
+
+
 @pytest.mark.parametrize("multilabel", [False, True], ids=["labels", "multilabel"])
 def test_onnx_export_through_skl2onnx(iris, multilabel):
     skl2onnx = pytest.importorskip("skl2onnx")
