@@ -5,6 +5,7 @@ each chunk (docs/distributed.md). mpi4py is imported only when a fit is given a 
 from __future__ import annotations
 
 import atexit
+import json
 import math
 import os
 import pickle
@@ -163,6 +164,21 @@ class Group:
             if message:
                 raise RankError(f"rank {rank} of {self.size} cannot start the fit: "
                                 f"{message.decode(errors='replace')}")
+
+    def check_same(self, setup: dict) -> None:
+        """That every rank's ``setup`` (JSON values: the network, the settings, the parts the fit has) is rank 0's;
+        else every rank raises the same ValueError, naming the first field that differs. A rank fitting another
+        network or with other settings would otherwise fail at its first exchange, blaming MPI, or wait for the
+        timeout, or train on silently. Called by every rank once each has passed its own checks."""
+        names = sorted(setup)
+        digests = [sha256(json.dumps(setup[name], sort_keys=True).encode()).digest()[:6] for name in names]
+        rows = self._gather(np.array([int.from_bytes(d, "big") for d in digests], np.float64),  # < 2**48: exact
+                            "comparing the ranks' networks and settings")
+        for column, name in enumerate(names):
+            other = np.flatnonzero(rows[:, column] != rows[0, column])
+            if other.size:
+                raise ValueError(f"every rank must fit the same network with the same settings, but {name} "
+                                 f"differs between rank 0 and rank {other[0]}")
 
     def from_root(self, value):
         """Rank 0's ``value`` (any picklable object) on every rank."""

@@ -670,9 +670,13 @@ class MLP:
             validation = self._validation(validation_data) if validation_data is not None else None
             given = None if validation is None else (validation.X, validation.y)
             record = checkpointing.data_record(data.X, data.y, data.weights, given) if checkpoint or resume else {}
+        network = {field: self._metadata("model")[field] for field in NETWORK_FIELDS}
+        if group is not None:  # every rank has passed its own checks: now they compare what they must share
+            group.check_same({**network, **{name: getattr(chosen, name) for name in FIELDS}, "sync_every": sync_every,
+                              "validation_data": validation is not None, "checkpoint": checkpoint is not None,
+                              "resume": resume is not None})
         if group is not None and record:  # the record of all shards, in rank order
             record = group.combine_records(record)
-        network = {field: self._metadata("model")[field] for field in NETWORK_FIELDS}
         read = lambda: checkpointing.read_resume(resume, network, chosen, record)  # noqa: E731
         # Data-parallel: rank 0 reads the checkpoint; its contents, or its error, reach every rank.
         resumed = None if resume is None else read() if group is None else group.resume(read)

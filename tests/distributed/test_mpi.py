@@ -196,6 +196,29 @@ def test_a_check_failing_on_one_rank_raises_on_every_rank():
     MLP([12, 9, 3], random_state=0).fit(*_problem()[2:], comm=WORLD, epochs=1)
 
 
+@pytest.mark.parametrize("name, mine, theirs", [
+    ("layer_sizes", dict(sizes=[12, 9, 3]), dict(sizes=[12, 7, 3])),
+    ("activation", dict(activation="logistic"), dict(activation="tanh")),
+    ("dtype", dict(dtype="float32"), dict(dtype="float64")),
+    ("learning_rate", dict(learning_rate=0.1), dict(learning_rate=0.2)),
+    ("epochs", dict(epochs=2), dict(epochs=3)),
+    ("validation_data", dict(validation=False), dict(validation=True)),
+    ("sync_every", dict(sync_every=1), dict(sync_every=2)),
+])
+def test_ranks_fitting_other_networks_or_settings_all_refuse_at_the_start(name, mine, theirs):
+    """Before: an error blaming MPI's Allreduce, a wait for the timeout, or a rank training on silently."""
+    _, _, X, y = _problem()
+    given = dict(dict(sizes=[12, 9, 3], activation="logistic", dtype="float32", learning_rate=0.1, epochs=2,
+                      validation=False, sync_every=1), **(mine if RANK == 0 else theirs))
+    net = MLP(given["sizes"], activation=given["activation"], dtype=given["dtype"], random_state=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=f"{name} differs between rank 0 and rank 1"):
+        net.fit(X, y, comm=WORLD, epochs=given["epochs"], learning_rate=given["learning_rate"],
+                sync_every=given["sync_every"], validation_data=(X[:8], y[:8]) if given["validation"] else None)
+    np.testing.assert_array_equal(net.params, before)
+    MLP([12, 9, 3], random_state=0).fit(X, y, comm=WORLD, epochs=1)  # the communicator is still in step
+
+
 def test_divergence_on_one_shard_stops_every_rank_alike():
     rng = np.random.default_rng(RANK)
     X = rng.normal(size=(40, 4)) * (1e150 if RANK == 1 else 1.0)
