@@ -6,6 +6,7 @@ import inspect
 import math
 import os
 import time
+import warnings
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -464,6 +465,11 @@ class MLP:
         """Output activations of ``X`` and, with ``argmax`` where the compiled kernels predict, the index of each
         sample's first largest output, which they find beside the outputs; else None. ``finite``: the caller
         has found every value of X finite (check_X)."""
+        given = getattr(X, "dtype", None)
+        if self.input_dtype_ == "uint8" and given is not None and given.kind in "iu" and given != np.uint8:
+            warnings.warn(f"this network was trained on uint8 pixels, which it reads as x / 255; {given} X is read "
+                          "as the numbers it holds: pass X.astype(np.uint8) to predict pixels", UserWarning,
+                          stacklevel=3)
         X, scale = check.check_X(X, self.layer_sizes[0], self.dtype, finite=finite)
         labels = np.empty(X.shape[0], np.int64) if argmax and NUMBA_ERROR is None else None
         if NUMBA_ERROR is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -284,3 +286,17 @@ def test_cross_entropy_at_saturated_outputs_is_exact(dtype):
         loss, grads = softmax_net.loss_and_gradients(x, label)
         assert loss == pytest.approx(np.logaddexp(0.0, 2 * abs(z)), rel=1e-6), z
         assert all(np.isfinite(grad).all() for grad in grads)
+
+
+def test_integers_for_a_network_trained_on_uint8_pixels_are_warned_about():
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (20, 3)).astype(np.uint8)
+    net = MLP([3, 4, 2], random_state=0).fit(pixels, np.arange(20) % 2, epochs=1)
+    with pytest.warns(UserWarning, match="trained on uint8 pixels, which it reads as x / 255; int64 X"):
+        wide = net.predict_proba(pixels.astype(np.int64))
+    assert not np.allclose(wide, net.predict_proba(pixels))  # read as 0..255, not as 0..1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.predict(pixels)
+        net.predict(pixels / 255.0)
+        MLP([3, 4, 2]).fit(pixels / 255.0, np.arange(20) % 2, epochs=1).predict(pixels.astype(np.int64))

@@ -80,7 +80,8 @@ def add_arguments(parser) -> None:
                         help="dataset name, IDX directory, .npz or .csv file (default: fashion-mnist)")
     net = parser.add_argument_group("network")
     net.add_argument("--hidden", metavar="SIZES",
-                     help="hidden layer sizes, e.g. 100 or 256,128; none for no hidden layer (default: preset)")
+                     help="hidden layer sizes, e.g. 100 or 256,128; none (or 0) for no hidden layer "
+                          "(default: preset)")
     net.add_argument("--activation", choices=ACTIVATIONS, default="logistic",
                      help="hidden-layer activation (default: logistic, the sigmoid)")
     net.add_argument("--loss", choices=sorted(LOSS_OUTPUTS), default="softmax_cross_entropy",
