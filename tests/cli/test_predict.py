@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import fastmlp
 from fastmlp.datasets import load
@@ -35,34 +36,24 @@ def test_predict_every_output_form(capsys, tmp_path, tiny_images, tiny_model):
     np.testing.assert_allclose(written[:, 1:], net.predict_proba(X[:5]), rtol=1e-5)
 
 
-def test_regression_outputs_are_columns(capsys, tmp_path):
-    """An identity-output model's predictions are its outputs, one column each."""
+@pytest.mark.parametrize("n_out, header", [(2, "output0,output1"), (1, "prediction")])
+def test_regression_outputs_are_columns_of_values(capsys, tmp_path, n_out, header):
+    """An identity-output model's predictions are its outputs, one column each, written as numbers (a single
+    output was cut to whole labels), and evaluate calls its score R^2."""
     path = tmp_path / "regression.npz"
-    net = fastmlp.MLP([2, 3, 2], loss="mse", output="identity", random_state=0)
+    net = fastmlp.MLP([2, 3, n_out], loss="mse", output="identity", random_state=0)
     net.save(path)
     code, out, _ = call(capsys, "predict", path, "xor")
     rows = out.splitlines()
-    assert code == 0 and rows[0] == "output0,output1" and len(rows) == 5
-    np.testing.assert_allclose(np.array([row.split(",") for row in rows[1:]], dtype=float),
-                               net.predict(load("xor").test[0]), rtol=1e-5)
-
-
-@needs_compiled_kernels
-def test_one_regression_output_is_written_as_values_not_labels(capsys, tmp_path):
-    """A single identity output's predictions are values: written as numbers, not cut to whole labels."""
-    path = tmp_path / "regression.npz"
-    net = fastmlp.MLP([2, 3, 1], loss="mse", output="identity", random_state=0)
-    net.save(path)
-    code, out, _ = call(capsys, "predict", path, "xor")
-    rows = out.splitlines()
-    assert code == 0 and rows[0] == "prediction"
-    values = np.array(rows[1:], dtype=float)
-    np.testing.assert_allclose(values, net.predict(load("xor").test[0]), rtol=1e-5)
+    assert code == 0 and rows[0] == header and len(rows) == 5
+    values = np.array([row.split(",") for row in rows[1:]], dtype=float).reshape(4, -1)
+    np.testing.assert_allclose(values, net.predict(load("xor").test[0]).reshape(4, -1), rtol=1e-5)
     assert not np.array_equal(values, np.round(values))
     code, out, _ = call(capsys, "evaluate", path, "xor")
     assert code == 0 and "test split: R^2 " in out
 
 
+@needs_compiled_kernels
 def test_predict_to_csv_npy_and_stdout(capsys, tmp_path, digits_model):
     net = fastmlp.load(digits_model)
     X = fastmlp.datasets.load("digits").test[0]
