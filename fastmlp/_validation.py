@@ -192,6 +192,26 @@ def check_loss_output(loss, output) -> tuple[str, str]:
     return loss, output
 
 
+def check_class_names(names, n_out: int, output: str) -> tuple[str, ...] | None:
+    """None, or one distinct string per class: per output unit, or two for a single sigmoid unit (0, 1)."""
+    if names is None:
+        return None
+    if output == "identity":
+        raise ValueError("class_names name a classifier's classes; this network's identity output is a regression")
+    n_classes = 2 if n_out == 1 else n_out
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__len__"):
+        raise TypeError(f"class_names must be a list of {n_classes} strings, got {names!r}")
+    names = tuple(names)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"class_names must be strings, got {names!r}")
+    if len(names) != n_classes:
+        raise ValueError(f"class_names must name the {n_classes} classes (label 0 first), got {len(names)} names")
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"class_names must be distinct; {repeated} appear more than once")
+    return names
+
+
 def check_random_state(random_state) -> int | None:
     return None if random_state is None else check_int(random_state, "random_state", 0)
 

@@ -34,9 +34,10 @@ ARRAYS = {
 ARRAYS_V1 = {"model": ("params", "loss_curve"), "checkpoint": ("params", "velocity", "loss_curve")}
 #: The metadata fields every file has; checkpoints add CHECKPOINT_FIELDS.
 MODEL_FIELDS = ("format", "format_version", "kind", "fastmlp_version", "layer_sizes", "loss", "output",
-                "activation", "dtype", "random_state", "input_dtype", "estimator")
-#: Fields a version 2 file may leave out; reading fills them in as null.
-OPTIONAL_FIELDS = ("estimator",)
+                "activation", "dtype", "random_state", "input_dtype", "estimator", "class_names")
+#: Fields a version 2 file may leave out; reading fills them in as null. ``class_names`` (a name for each class,
+#: label 0 first) is written only when the model has them, so files without them stay readable by older fastmlp.
+OPTIONAL_FIELDS = ("estimator", "class_names")
 #: The ``estimator`` field of a file saved from a scikit-learn estimator (null for a plain network):
 #: its class, get_params() as JSON, its labels and feature names (or null), epochs of its last fit and
 #: samples seen. fastmlp.sklearn rebuilds the estimator from it.
@@ -208,7 +209,8 @@ def _check_arrays(metadata: dict, arrays: dict, size: int, name: str) -> None:
 def _upgrade_v1(metadata: dict, arrays: dict) -> tuple[dict, dict]:
     """A version 1 file as version 2 would hold it: sigmoid hidden layers, input dtype unknown, no
     validation curves; a checkpoint's momentum buffer becomes the first optimizer buffer."""
-    metadata = dict(metadata, format_version=FORMAT_VERSION, activation="logistic", input_dtype=None, estimator=None)
+    metadata = dict(metadata, format_version=FORMAT_VERSION, activation="logistic", input_dtype=None, estimator=None,
+                    class_names=None)
     empty = np.empty(0, np.float64)
     arrays = dict(arrays, validation_scores=empty, validation_loss_curve=empty.copy())
     if metadata["kind"] == "checkpoint":
@@ -328,6 +330,10 @@ def _check_model_fields(metadata: dict, name: str) -> None:
             raise ValueError(f"{name}: input_dtype must be null or one of {list(check.INPUT_DTYPES)}, "
                              f"got {metadata['input_dtype']!r}")
         _check_estimator_field(metadata["estimator"], sizes[0], name)
+        try:
+            check.check_class_names(metadata["class_names"], sizes[-1], metadata["output"])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name}: {error}") from None
 
 
 def _is_label(value) -> bool:

@@ -166,6 +166,8 @@ class MLP:
     params : ndarray
         Every weight and bias in the kernels' own layout (each layer's theta transposed, rows padded). Assigning
         copies an array of the same dtype and size into it; ``thetas()`` and ``from_thetas`` use the lecture's.
+    class_names : tuple of str or None
+        The name of each class, label 0 first, saved with the model (None until set); labels stay indices.
     loss_curve_ : list of float
         Mean training loss of each epoch trained so far.
     validation_scores_, validation_loss_curve_ : list of float
@@ -243,6 +245,16 @@ class MLP:
         if not np.array_equal(from_lecture_order(to_lecture_order(array, self._layout), self._layout), array):
             raise ValueError("params must hold 0 in the padding after each stored row, as every network's do")
         buffer[:] = array
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """The name of each class, label 0 first, or None: saved with the model, so that the command line
+        reads and writes labels by name (``fastmlp train`` sets them from a CSV file's text labels)."""
+        return self.__dict__.get("class_names")
+
+    @class_names.setter
+    def class_names(self, names: Sequence[str] | None) -> None:
+        self.__dict__["class_names"] = check.check_class_names(names, self.layer_sizes[-1], self.output)
 
     @classmethod
     def from_thetas(cls, thetas: Sequence[ArrayLike], *, loss: str = "softmax_cross_entropy",
@@ -383,6 +395,8 @@ class MLP:
         metadata.update(layer_sizes=list(self.layer_sizes), loss=self.loss, output=self.output,
                         activation=self.activation, dtype=self.dtype.name, random_state=self.random_state,
                         input_dtype=self.input_dtype_)
+        if self.class_names is not None:  # left out otherwise: such files stay readable by older versions
+            metadata["class_names"] = list(self.class_names)
         return metadata
 
     def _checkpoint_contents(self, settings: TrainingSettings, data: dict) -> tuple[dict, dict]:
@@ -397,6 +411,7 @@ class MLP:
     def _from_file(cls, metadata: dict, arrays: dict) -> MLP:
         net = cls(metadata["layer_sizes"], loss=metadata["loss"], output=metadata["output"],
                   activation=metadata["activation"], dtype=metadata["dtype"], random_state=metadata["random_state"])
+        net.class_names = metadata["class_names"]
         state = dict(arrays, input_dtype=metadata["input_dtype"])
         if metadata["kind"] == "checkpoint":
             state.update(rng_state=metadata["rng_state"], progress=metadata["progress"])

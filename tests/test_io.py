@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -55,6 +56,41 @@ def test_round_trip(tmp_path, dtype, loss, output):
     assert loaded.loss_curve_ == net.loss_curve_
     X = np.random.default_rng(1).random((9, 5))
     np.testing.assert_array_equal(loaded.forward(X), net.forward(X))
+
+
+def test_class_names_round_trip_and_are_left_out_when_unset(tmp_path):
+    """Names travel with models, checkpoints and pickles; a model without them writes no field, so older
+    fastmlp versions (which refuse unknown fields) still read its file."""
+    net = _net()
+    net.save(tmp_path / "plain.npz")
+    assert "class_names" not in _metadata(tmp_path / "plain.npz")[1]
+    assert fastmlp.load(tmp_path / "plain.npz").class_names is None
+    net.class_names = ["cat", "dog", "bird, small"]
+    net.save(tmp_path / "named.npz")
+    assert _metadata(tmp_path / "named.npz")[1]["class_names"] == ["cat", "dog", "bird, small"]
+    assert fastmlp.load(tmp_path / "named.npz").class_names == ("cat", "dog", "bird, small")
+    assert pickle.loads(pickle.dumps(net)).class_names == net.class_names
+    X, y = np.random.default_rng(0).random((16, 5)), np.arange(16) % 3
+    net.fit(X, y, epochs=1, batch_size=8, checkpoint=tmp_path / "run.ckpt")
+    assert fastmlp.load(tmp_path / "run.ckpt").class_names == net.class_names
+    binary = fastmlp.MLP([2, 1], loss="sigmoid_cross_entropy")
+    binary.class_names = ("no", "yes")  # one sigmoid unit: two classes
+    binary.save(tmp_path / "binary.npz")
+    assert fastmlp.load(tmp_path / "binary.npz").class_names == ("no", "yes")
+
+
+@pytest.mark.parametrize("names, error, fragment", [
+    (["a", "b"], ValueError, "must name the 3 classes"),
+    (["a", "b", "a"], ValueError, "['a'] appear more than once"),
+    ("abc", TypeError, "list of 3 strings"),
+    ([0, 1, 2], TypeError, "must be strings"),
+])
+def test_class_names_are_checked(names, error, fragment):
+    net = _net(epochs=0)
+    with pytest.raises(error, match=re.escape(fragment)):
+        net.class_names = names
+    with pytest.raises(ValueError, match="identity output is a regression"):
+        fastmlp.MLP([2, 2], loss="mse", output="identity").class_names = ["a", "b"]
 
 
 def test_format_is_plain_npz_with_json_metadata(tmp_path):
@@ -221,6 +257,9 @@ INCONSISTENT_METADATA = [
     (dict(dtype="float64"), "has dtype float32, expected float64"),
     (dict(random_state=-1), "random_state"),
     (dict(extra=1), "unexpected ['extra']"),
+    (dict(class_names=["a", "b"]), "must name the 3 classes"),
+    (dict(class_names=["a", "b", 3]), "must be strings"),
+    (dict(class_names="abc"), "list of 3 strings"),
 ]
 
 

@@ -25,9 +25,18 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                        help="share of a .npz/.csv file or of digits held out as the test split (default: 0.2)")
 
 
-def load_data(args, name: str) -> datasets.Splits:
-    return datasets.load(name, directory=args.data_dir, label_column=args.label_column,
+def load_data(args, name: str, class_names=None) -> datasets.Splits:
+    """The dataset ``name`` as the data options say; a CSV file's text labels numbered by ``class_names``."""
+    return datasets.load(name, directory=args.data_dir, label_column=args.label_column, class_names=class_names,
                          test_fraction=args.test_fraction)
+
+
+def names_worth_keeping(data: datasets.Splits) -> tuple[str, ...] | None:
+    """The dataset's class names for the model file, unless they only spell out the labels (digits' "0" to "9")."""
+    names = data.class_names
+    if names is None or list(names) == [str(label) for label in range(len(names))]:
+        return None
+    return names
 
 
 def load_model(path):

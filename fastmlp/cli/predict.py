@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from . import common
 DESCRIPTION = """\
 Predict with a model saved by `fastmlp train --save`. INPUT is a .npy, .npz (array X or X_test, or its only
 array), .csv or IDX file of samples (images are flattened; a CSV label column is dropped), or a dataset name
-or IDX directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy.
+or IDX directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy. The CSV
+gives each label's class name too when the model file names its classes (trained on a CSV file's text labels
+or on Fashion-MNIST).
 
 examples:
   fastmlp predict model.npz t10k-images-idx3-ubyte.gz -o labels.csv
@@ -50,19 +53,33 @@ def run(args) -> int:
     proba = net.predict_proba(X) if args.proba else None
     if args.output and args.output.lower().endswith(".npy"):
         np.save(args.output, proba if args.proba else labels)
+    elif args.output:
+        with open(args.output, "w", newline="") as stream:
+            write_csv(stream, net, labels, proba)
     else:
-        columns = [np.asarray(labels).reshape(len(X), -1)]
-        regression = net.output == "identity"  # predictions are values, not labels
-        header = [("prediction" if regression else "label") if labels.ndim == 1 else f"output{j}"
-                  for j in range(columns[0].shape[1])]
-        if args.proba:
-            columns.append(proba)
-            header += [f"p{j}" for j in range(proba.shape[1])]
-        table = np.hstack([c.astype(np.float64) for c in columns])
-        fmt = ["%.6g" if regression or j >= columns[0].shape[1] else "%d" for j in range(table.shape[1])]
-        target = args.output or sys.stdout
-        np.savetxt(target, table, fmt=fmt, delimiter=",", header=",".join(header), comments="")
+        write_csv(sys.stdout, net, labels, proba)
     if args.output:
         print(f"wrote {'probabilities' if args.proba else 'labels'} of {common.count(len(X))} samples "
               f"to {args.output}", file=sys.stderr)
     return 0
+
+
+def write_csv(stream, net, labels: np.ndarray, proba: np.ndarray | None) -> None:
+    """One row per sample: the label (and its class name when the model has them) or a regression's outputs,
+    then the probabilities when given. Names are quoted as CSV needs."""
+    regression = net.output == "identity"  # predictions are values, not labels
+    outputs = np.asarray(labels).reshape(len(labels), -1)
+    if labels.ndim == 2:
+        header = [f"output{j}" for j in range(outputs.shape[1])]
+    else:
+        header = ["prediction" if regression else "label"]
+    columns = [[f"{value:.6g}" if regression else str(value) for value in column.tolist()] for column in outputs.T]
+    if net.class_names is not None and not regression:
+        header.append("class")
+        columns.append([net.class_names[label] for label in labels.tolist()])
+    if proba is not None:
+        header += [f"p{j}" for j in range(proba.shape[1])]
+        columns += [[f"{p:.6g}" for p in column.tolist()] for column in proba.T]
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(zip(*columns))

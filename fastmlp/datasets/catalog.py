@@ -59,7 +59,8 @@ class Splits(tuple):
                 f"{self.n_features} features, {self.n_classes} classes)")
 
 
-def load(name_or_path, *, directory=None, label_column=None, test_fraction: float = 0.2, seed: int = 0) -> Splits:
+def load(name_or_path, *, directory=None, label_column=None, class_names=None, test_fraction: float = 0.2,
+         seed: int = 0) -> Splits:
     """Load a dataset by name or path as ``(X_train, y_train), (X_test, y_test)``.
 
     Parameters
@@ -74,6 +75,9 @@ def load(name_or_path, *, directory=None, label_column=None, test_fraction: floa
     label_column : str or int, optional
         The label column of a CSV file (a header name or 0-based index); by default the column named
         label, class, target or y, else the first.
+    class_names : sequence of str, optional
+        How a CSV file's text labels are numbered (a model's :attr:`~fastmlp.MLP.class_names`, label 0
+        first); by default in sorted order. A label not among them is an error.
     test_fraction, seed : float, int
         How a file or dataset without its own test split is split (a seeded random permutation).
         The truth tables are their own test set.
@@ -119,7 +123,7 @@ def load(name_or_path, *, directory=None, label_column=None, test_fraction: floa
         if suffix == ".npz":
             train, test, image_shape = files.load_npz(path, test_fraction=test_fraction, seed=seed)
             return Splits(train, test, name=str(path), image_shape=image_shape or _square(train[0]))
-        train, test, class_names = files.load_csv(path, label_column=label_column,
+        train, test, class_names = files.load_csv(path, label_column=label_column, class_names=class_names,
                                                   test_fraction=test_fraction, seed=seed)
         return Splits(train, test, name=str(path), class_names=class_names)
     if path.exists() or os.sep in str(name_or_path):

@@ -96,12 +96,14 @@ def _sniff_header(path: Path):
     return first, False
 
 
-def read_csv(path, *, label_column=None):
+def read_csv(path, *, label_column=None, class_names=None):
     """``(X, y, class_names)`` from a CSV file of numbers with one label column.
 
     ``label_column`` is a header name or a 0-based index; by default the column named label, class,
-    target or y, else the first column. Labels are class indices, or names mapped to 0, 1, ... in
-    sorted order (``class_names`` is then that order, else None). Features come as float32.
+    target or y, else the first column. Labels are class indices, or names: mapped to 0, 1, ... in the
+    order of ``class_names`` when given (a model's, so that a file missing a class keeps the numbering),
+    else in sorted order. The ``class_names`` returned are that order (None for indices). Features come
+    as float32.
     """
     path = Path(path)
     first, has_header = _sniff_header(path)
@@ -114,8 +116,8 @@ def read_csv(path, *, label_column=None):
     try:
         with warnings.catch_warnings():  # a file of no rows: said below, once, as the error
             warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
-            X = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=features, dtype=np.float32, ndmin=2)
-            raw_labels = np.loadtxt(path, delimiter=",", skiprows=skip, usecols=column, dtype=str, ndmin=1)
+            X = _loadtxt(path, skip, features, np.float32)
+            raw_labels = _loadtxt(path, skip, column, str)
     except ValueError as error:
         label = f"{first[column]!r}" if has_header else f"column {column}"
         raise ValueError(f"{path}: not a CSV file of numbers ({error}); the label column taken was {label}, "
@@ -125,10 +127,28 @@ def read_csv(path, *, label_column=None):
     raw_labels = np.char.strip(raw_labels)
     try:
         numeric = raw_labels.astype(np.float64)
-    except ValueError:  # names: map them to 0, 1, ... in sorted order
-        class_names = sorted(set(raw_labels.tolist()))
-        return X, np.searchsorted(np.array(class_names), raw_labels).astype(np.int64), class_names
+    except ValueError:  # names
+        return X, *_numbered(raw_labels, class_names, path)
     return X, _labels(numeric, f"{path}: labels"), None
+
+
+def _numbered(names: np.ndarray, class_names, path) -> tuple[np.ndarray, list[str]]:
+    """Text labels as indices into ``class_names``, or into their own sorted set when it is None."""
+    if class_names is None:
+        class_names = sorted(set(names.tolist()))
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(names.tolist()) - index.keys())
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        which = f"label {shown} is" if len(unknown) == 1 else f"labels {shown} are"
+        raise ValueError(f"{path}: {which} not among the model's classes {list(class_names)}")
+    return np.array([index[name] for name in names.tolist()], np.int64), list(class_names)
+
+
+def _loadtxt(path: Path, skip: int, columns, dtype) -> np.ndarray:
+    """Columns of a CSV file (quoted cells may hold commas): 2-D for a list of columns, 1-D for one."""
+    return np.loadtxt(path, delimiter=",", quotechar='"', skiprows=skip, usecols=columns, dtype=dtype,
+                      ndmin=2 if isinstance(columns, list) else 1)
 
 
 def _label_index(header, n_columns: int, label_column, path) -> int:
@@ -149,11 +169,12 @@ def _label_index(header, n_columns: int, label_column, path) -> int:
     return index % n_columns
 
 
-def load_csv(path, *, label_column=None, test_fraction: float = 0.2, seed: int = 0):
-    """A labelled CSV file split into ``((X_train, y_train), (X_test, y_test), class_names)``."""
+def load_csv(path, *, label_column=None, class_names=None, test_fraction: float = 0.2, seed: int = 0):
+    """A labelled CSV file split into ``((X_train, y_train), (X_test, y_test), class_names)``; see
+    :func:`read_csv`."""
     from .small import split
 
-    X, y, class_names = read_csv(path, label_column=label_column)
+    X, y, class_names = read_csv(path, label_column=label_column, class_names=class_names)
     train, test = split(X, y, test_fraction, seed)
     return train, test, class_names
 
@@ -196,8 +217,7 @@ def read_features(path, *, label_column=None) -> np.ndarray:
         try:
             with warnings.catch_warnings():  # a file of no rows: _flatten says so
                 warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
-                X = np.loadtxt(path, delimiter=",", skiprows=int(has_header), usecols=columns, dtype=np.float32,
-                               ndmin=2)
+                X = _loadtxt(path, int(has_header), columns, np.float32)
         except ValueError as error:
             raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
     else:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
+import numpy as np
 import pytest
 
 import fastmlp
@@ -53,6 +56,7 @@ def test_evaluate_a_saved_model(capsys, digits_model):
     (_, _), (X_test, y_test) = fastmlp.datasets.load("digits")
     assert accuracy == pytest.approx(net.score(X_test, y_test), abs=1e-4)
     assert accuracy > 0.9 and "359 samples" in out and "64-64-10" in out
+    assert net.class_names is None  # digits' names "0" to "9" only spell out the labels: not kept
     code, out, _ = call(capsys, "evaluate", digits_model, "digits", "--split", "train")
     assert code == 0 and "1,438 samples" in out
 
@@ -76,3 +80,48 @@ def test_bad_model_and_data(capsys, tmp_path, digits_model):
     assert code == 1 and err.startswith("fastmlp evaluate: error: ") and err.count("\n") == 1
     code, _, err = call(capsys, "evaluate", digits_model, "xor")  # 2 features for a 64-input model
     assert code == 1 and "2 features" in err and "64" in err
+
+
+def test_text_labels_keep_their_numbers_from_train_to_evaluate_and_predict(capsys, tmp_path):
+    """The model file keeps a CSV file's class names: evaluating on a file that lacks a class numbers the
+    others as training did (they shifted down one, and the accuracy fell from 0.958 to 0.025 in an audit),
+    predict writes each label's name beside it, and an unknown name is an error."""
+    rng = np.random.default_rng(0)
+    names = ["iris, white", "setosa", "virginica"]
+    y = rng.integers(0, 3, 300)
+    X = rng.normal(size=(300, 3)) + 3 * y[:, None]
+
+    def write(path, rows):
+        path.write_text("a,b,c,species\n" + "".join(
+            ",".join(f"{v:.4f}" for v in X[i]) + f',"{names[y[i]]}"\n' for i in rows))
+        return path
+
+    every, later = write(tmp_path / "all.csv", range(300)), write(tmp_path / "later.csv", np.flatnonzero(y > 0))
+    model = tmp_path / "m.npz"
+    code, _, err = call(capsys, "train", every, "--label-column", "species", "--epochs", "20", "--lr", "0.5",
+                        "--save", model, "-q")
+    assert code == 0, err
+    net = fastmlp.load(model)
+    assert net.class_names == tuple(names)
+    code, out, err = call(capsys, "evaluate", model, later, "--label-column", "species", "--test-fraction", "0.5")
+    assert code == 0 and err == ""
+    data = load(later, label_column="species", test_fraction=0.5)  # numbered 0, 1 by its own two names
+    X_test, y_test = data.test
+    accuracy = float(re.search(r"accuracy (\S+),", out).group(1))
+    assert accuracy == pytest.approx(net.score(X_test, y_test + 1), abs=1e-4) and accuracy > 0.9
+
+    code, out, _ = call(capsys, "predict", model, later, "--label-column", "species", "--proba")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["label", "class", "p0", "p1", "p2"] and len(rows) == 1 + (y > 0).sum()
+    labels = net.predict(X[y > 0])
+    assert [int(row[0]) for row in rows[1:]] == labels.tolist()
+    assert [row[1] for row in rows[1:]] == [names[label] for label in labels]
+
+    unnamed = tmp_path / "unnamed.npz"
+    net.class_names = None
+    net.save(unnamed)
+    code, _, err = call(capsys, "evaluate", unnamed, later, "--label-column", "species")
+    assert code == 0 and "does not name its classes" in err
+    (tmp_path / "other.csv").write_text("a,b,c,species\n1,2,3,rose\n1,2,3,setosa\n")
+    code, _, err = call(capsys, "evaluate", model, tmp_path / "other.csv", "--label-column", "species")
+    assert code == 1 and "label 'rose' is not among the model's classes" in err

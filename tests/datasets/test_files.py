@@ -63,6 +63,21 @@ def test_csv_with_a_named_label_column_and_class_names(tmp_path):
     assert data.class_names == ("setosa", "virginica") and data.test[0].shape == (2, 2)
 
 
+def test_csv_text_labels_numbered_by_given_class_names(tmp_path):
+    """A model's class names number the labels, so a file missing a class keeps training's numbering; quoted
+    names may hold commas; a label the model does not know is named in the error."""
+    path = tmp_path / "flowers.csv"
+    path.write_text('width,species\n1,"iris, white"\n2,virginica\n3,"iris, white"\n')
+    names = ["setosa", "iris, white", "virginica"]
+    X, y, class_names = datasets.read_csv(path, label_column="species", class_names=names)
+    assert y.tolist() == [1, 2, 1] and class_names == names and X[:, 0].tolist() == [1, 2, 3]
+    assert datasets.read_csv(path, label_column="species")[1].tolist() == [0, 1, 0]  # sorted by default
+    data = load(path, label_column="species", class_names=names, test_fraction=0.34)
+    assert data.class_names == tuple(names) and data.n_classes == 3
+    with pytest.raises(ValueError, match=r"labels 'iris, white', 'virginica' are not among the model's classes"):
+        datasets.read_csv(path, label_column="species", class_names=["setosa", "rose"])
+
+
 def test_csv_label_column_found_by_name(tmp_path):
     path = tmp_path / "named.csv"
     path.write_text("a,b,Class\n0.5,1,1\n0.25,2,0\n")
