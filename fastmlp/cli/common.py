@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from .. import datasets
 
 
@@ -40,10 +42,24 @@ def names_worth_keeping(data: datasets.Splits) -> tuple[str, ...] | None:
 
 
 def load_model(path):
-    """The network of a model file (or checkpoint), also of one saved from a fastmlp.sklearn estimator."""
-    from ..model import load
+    """The network of a model file (or checkpoint), and the ``estimator`` entry of a file saved from a
+    fastmlp.sklearn estimator (else None). A classifier of one label per sample names the network's classes
+    by its labels, so that predict writes them."""
+    from .. import io
+    from ..model import MLP
 
-    return load(path)
+    metadata, arrays = io.read(path)
+    net, record = MLP._from_file(metadata, arrays), metadata["estimator"]
+    single_label = net.output == "softmax" or (net.output == "sigmoid" and net.layer_sizes[-1] == 1)
+    if record is not None and record["classes"] is not None and single_label:
+        net.class_names = [str(label) for label in record["classes"]]
+    return net, record
+
+
+def features(X: np.ndarray, estimator: dict | None) -> np.ndarray:
+    """``X`` as the model's own API reads it: a fastmlp.sklearn estimator reads uint8 as the numbers they are,
+    where the network reads them as pixels, x / 255."""
+    return X.astype(np.float32) if estimator is not None and X.dtype == np.uint8 else X
 
 
 def count(n: int) -> str:

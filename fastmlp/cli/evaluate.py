@@ -44,13 +44,14 @@ def mean_loss(net, X, y) -> float:
 
 
 def run(args) -> int:
-    net = common.load_model(args.model)
+    net, estimator = common.load_model(args.model)
     data = common.load_data(args, args.dataset, class_names=net.class_names)
     if net.class_names is None and data.class_names and args.dataset.lower().endswith(".csv"):
         print(f"note: {args.model} does not name its classes, so {args.dataset}'s labels are numbered in sorted "
               f"order ({', '.join(data.class_names)}); the scores are right only if training numbered them alike",
               file=sys.stderr)
     X, y = data.train if args.split == "train" else data.test
+    X = common.features(X, estimator)
     score = net.score(X, y)
     measure = "R^2" if net.output == "identity" else "accuracy"  # what score gives
     print(f"{args.model} ({'-'.join(map(str, net.layer_sizes))}) on {data.name} {args.split} split: "

@@ -48,7 +48,7 @@ def run(args) -> int:
         raise ValueError(f"the output must end in .onnx, got {args.output}")
     from ..onnx_export import to_onnx
 
-    net = common.load_model(args.model)
+    net, _ = common.load_model(args.model)
     model = to_onnx(net, args.output, classes=parse_classes(args.classes), input_dtype=args.input_dtype,
                     opset=args.opset)
     graph = model.graph

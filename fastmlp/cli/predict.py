@@ -16,7 +16,7 @@ Predict with a model saved by `fastmlp train --save`. INPUT is a .npy, .npz (arr
 array), .csv or IDX file of samples (images are flattened; a CSV label column is dropped), or a dataset name
 or IDX directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy. The CSV
 gives each label's class name too when the model file names its classes (trained on a CSV file's text labels
-or on Fashion-MNIST).
+or on Fashion-MNIST, or saved from a fastmlp.sklearn classifier: its labels; it also reads uint8 as numbers).
 
 examples:
   fastmlp predict model.npz t10k-images-idx3-ubyte.gz -o labels.csv
@@ -47,8 +47,8 @@ def read_input(args) -> np.ndarray:
 def run(args) -> int:
     if args.output and Path(args.output).suffix.lower() not in (".csv", ".npy"):
         raise ValueError(f"--output must end in .csv or .npy, got {args.output}")
-    net = common.load_model(args.model)
-    X = read_input(args)
+    net, estimator = common.load_model(args.model)
+    X = common.features(read_input(args), estimator)
     labels = net.predict(X)
     proba = net.predict_proba(X) if args.proba else None
     if args.output and args.output.lower().endswith(".npy"):
