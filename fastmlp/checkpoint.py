@@ -18,16 +18,18 @@ class DivergenceError(ValueError):
     """Training produced a NaN or infinite loss or weights; the model keeps its last finite weights.
 
     ``epoch`` is the number of the epoch that diverged, counting every epoch in ``loss_curve_``; ``detail`` says
-    what was not finite.
+    what was not finite; ``cause`` is the setting to lower: "learning_rate", or "weight_decay" when SGD's decay
+    alone makes the weights grow (learning_rate * weight_decay beyond its stable range).
     """
 
-    def __init__(self, message: str, epoch: int, detail: str = ""):
+    def __init__(self, message: str, epoch: int, detail: str = "", cause: str = "learning_rate"):
         super().__init__(message)
         self.epoch = epoch
         self.detail = detail
+        self.cause = cause
 
     def __reduce__(self):  # so the error survives pickling, e.g. out of a multiprocessing worker
-        return type(self), (str(self), self.epoch, self.detail)
+        return type(self), (str(self), self.epoch, self.detail, self.cause)
 
 
 def data_record(X: np.ndarray, y: np.ndarray, weights: np.ndarray,

@@ -843,7 +843,7 @@ class MLP:
                             loss, seen = group.train_epoch(self._rng, settings.shuffle, net, opt, data.X, data.y,
                                                            data.weights, batch, scale, codes_, work)
                         seconds = time.perf_counter() - began
-                        self._check_epoch(loss, learning_rate)
+                        self._check_epoch(loss, learning_rate, settings)
                         self.loss_curve_.append(float(loss))
                         self._progress["samples_seen"] += seen
                         self._progress["step"] = int(step[0])
@@ -880,17 +880,24 @@ class MLP:
             self.params[:] = self._best_params
         return self
 
-    def _check_epoch(self, loss: float, learning_rate: float) -> None:
-        """Raise DivergenceError when an epoch's mean loss or the weights it produced are not finite."""
+    def _check_epoch(self, loss: float, learning_rate: float, settings: TrainingSettings) -> None:
+        """Raise DivergenceError when an epoch's mean loss or the weights it produced are not finite, naming the
+        setting to lower."""
         if np.isfinite(loss) and np.isfinite(self.params).all():
             return
         epoch = len(self.loss_curve_) + 1
         what = f"the mean loss was {loss}" if not np.isfinite(loss) else "the weights became NaN or infinite"
+        limit = decay_limit(settings)
+        if learning_rate * settings.weight_decay > limit:
+            advice = (f"learning_rate x weight_decay was {learning_rate * settings.weight_decay:g}, above the "
+                      f"{limit:g} beyond which the decay alone makes the weights grow: lower weight_decay "
+                      f"(it was {settings.weight_decay:g}) or learning_rate (it was {learning_rate:g})")
+            cause = "weight_decay"
+        else:
+            advice, cause = f"Try a smaller learning_rate (it was {learning_rate:g})", "learning_rate"
         raise checkpointing.DivergenceError(
             f"training diverged in epoch {epoch}: {what}. The model keeps the weights from before that "
-            f"epoch. Try a smaller learning_rate (it was {learning_rate:g}).",
-            epoch, what,
-        )
+            f"epoch. {advice}.", epoch, what, cause)
 
     def _validate(self, validation: _Data, group: _ranks.Group | None = None) -> None:
         """Score and mean loss on the validation data, appended to the validation curves."""
@@ -966,6 +973,17 @@ class MLP:
         sizes = "-".join(map(str, self.layer_sizes))
         return (f"MLP({sizes}, loss={self.loss!r}, output={self.output!r}, activation={self.activation!r}, "
                 f"dtype={self.dtype.name!r})")
+
+
+def decay_limit(settings: TrainingSettings) -> float:
+    """The largest learning_rate * weight_decay at which SGD's decay step does not by itself make the weights
+    grow. The decay is a quadratic of curvature weight_decay, on which gradient descent is stable below 2,
+    with momentum m below 2 (1 + m), and with Nesterov's momentum below 2 (1 + m) / (1 + 2 m). Adam scales its
+    steps, so its decay has no such limit (infinity)."""
+    if settings.optimizer != "sgd":
+        return float("inf")
+    m = settings.momentum
+    return 2 * (1 + m) / (1 + 2 * m) if settings.nesterov and m > 0 else 2 * (1 + m)
 
 
 #: Settings that only a whole fit uses.

@@ -320,9 +320,11 @@ class _BaseMLP(BaseEstimator):
             if not fresh and not incremental:  # a warm start keeps the epochs before it, as MLP.fit does
                 self._adopt(net, encoded, fresh, previous, X_train.shape[0])
             epoch = error.epoch + (len(previous[0]) if previous else 0)
-            raise DivergenceError(f"training diverged in epoch {epoch}: {error.detail}. Try a smaller "
-                                  f"learning_rate_init (it was {params['learning_rate']:g}).", epoch,
-                                  error.detail) from None
+            lower = f"alpha (it was {params['alpha']:g}) or learning_rate_init" if error.cause == "weight_decay" \
+                else "learning_rate_init"
+            raise DivergenceError(f"training diverged in epoch {epoch}: {error.detail}. Try a smaller {lower} "
+                                  f"(it was {params['learning_rate']:g}).", epoch, error.detail,
+                                  error.cause) from None
         n_iter = self._adopt(net, encoded, fresh, previous, X_train.shape[0], incremental)
         if not incremental and n_iter == params["max_iter"] and not net._progress["stopped"]:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({params['max_iter']}) reached and the "

@@ -281,6 +281,23 @@ def test_a_partial_fit_that_diverges_leaves_the_model_as_it_was():
     np.testing.assert_array_equal(net.params, before[2])
 
 
+@pytest.mark.parametrize("momentum, nesterov, limit", [(0.0, False, 2.0), (0.9, False, 3.8), (0.5, True, 1.5)])
+def test_divergence_from_weight_decay_names_it(momentum, nesterov, limit):
+    """SGD's decay alone makes the weights grow once learning_rate x weight_decay passes 2 (1 + m), or
+    2 (1 + m) / (1 + 2 m) with Nesterov's momentum: the error then names weight_decay, not only the rate.
+    Just below the limit the same fit trains."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((256, 8)).astype(np.float32), rng.integers(0, 3, 256)
+    settings = dict(epochs=200, batch_size=32, learning_rate=0.1, momentum=momentum, nesterov=nesterov)
+    MLP([8, 6, 3], random_state=0).fit(X, y, weight_decay=0.95 * limit / 0.1, **settings)
+    with pytest.raises(fastmlp.DivergenceError, match=rf"weight_decay was {1.05 * limit:g}, above the {limit:g} "
+                                                      r"beyond which .* lower weight_decay") as raised, \
+            np.errstate(over="ignore", invalid="ignore"):
+        MLP([8, 6, 3], random_state=0).fit(X, y, weight_decay=1.05 * limit / 0.1, **settings)
+    assert raised.value.cause == "weight_decay"
+    assert pickle.loads(pickle.dumps(raised.value)).cause == "weight_decay"
+
+
 def test_invscaling_with_a_huge_power_t_takes_the_rate_to_0():
     X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
     net = MLP([3, 4, 2], dtype="float64", random_state=0)

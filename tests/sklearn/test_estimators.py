@@ -377,6 +377,11 @@ def test_divergence_names_learning_rate_init_and_leaves_the_attributes_true():
     with pytest.raises(fastmlp.DivergenceError, match=r"epoch \d+: .* Try a smaller learning_rate_init "
                                                       r"\(it was 0\.5\)\.$"):
         MLPRegressor(**params, learning_rate_init=0.5).fit(X, target)
+    # SGD's decay alone diverges past learning_rate x alpha / batch_size = 2 (1 + m) / (1 + 2 m) (Nesterov, m 0.9).
+    decay = pytest.raises(fastmlp.DivergenceError, match=r"Try a smaller alpha \(it was 10000\) or learning_rate_init "
+                                                         r"\(it was 0\.01\)\.$")
+    with decay, np.errstate(over="ignore", invalid="ignore"):
+        MLPRegressor(**params, learning_rate_init=0.01, alpha=1e4, batch_size=60).fit(X, target / 1e3)
     reg = quiet_fit(MLPRegressor(**params, learning_rate_init=1e-9, warm_start=True), X, target)
     before = len(reg.loss_curve_)
     with pytest.raises(fastmlp.DivergenceError) as raised:
