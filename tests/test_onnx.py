@@ -21,6 +21,7 @@ import fastmlp  # noqa: E402
 from fastmlp import MLP  # noqa: E402
 from fastmlp.cli import main  # noqa: E402
 from fastmlp.onnx_export import MIN_OPSET, OPSET, register_skl2onnx, task, to_onnx  # noqa: E402
+from fastmlp.sklearn import MLPClassifier  # noqa: E402
 
 #: Probabilities and regression outputs agree with fastmlp's to this (absolute and relative) tolerance.
 TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
@@ -231,6 +232,39 @@ def test_export_command(capsys, tmp_path):
         ["label"], {"input": X})
     expected = np.array(["cat", "dog", "bird"])[fastmlp.load(tmp_path / "net.npz").predict(X)]
     np.testing.assert_array_equal(label, expected)
+
+
+def _onnx_labels(path, X):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["label"], {"input": X})[0]
+
+
+def test_export_gives_the_labels_the_model_file_names(capsys, tmp_path):
+    """By default the label output gives the class names a model file keeps, and a scikit-learn estimator's
+    file exports as the estimator exports itself: its labels (integers stay integers), multilabel 0/1 rows,
+    uint8 read as numbers. They gave indices, argmaxes and x / 255 before."""
+    net = make_net((N_IN, 6, 3), "softmax_cross_entropy", "softmax", "float32")
+    net.class_names = ["cat", "dog", "bird"]
+    net.save(tmp_path / "named.npz")
+    assert main(["export", str(tmp_path / "named.npz"), str(tmp_path / "named.onnx")]) == 0
+    X = make_inputs(100, "float32", False)
+    np.testing.assert_array_equal(_onnx_labels(tmp_path / "named.onnx", X), np.array(net.class_names)[net.predict(X)])
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 8, (200, N_IN)).astype(np.uint8)  # small numbers: x / 255 changed a third of the labels
+    targets = {"binary": np.where(X[:, 0] > 3, 7, 3), "multilabel": np.c_[X[:, 0] > 3, X[:, 1] > 3, X[:, 2] > 1]}
+    for kind, y in targets.items():
+        classifier = MLPClassifier(hidden_layer_sizes=(6,), learning_rate_init=0.01, max_iter=50,
+                                   n_iter_no_change=np.inf, random_state=0)
+        with pytest.warns(ConvergenceWarning):
+            classifier.fit(X, y)
+        fastmlp.save(classifier, tmp_path / f"{kind}.npz")
+        assert main(["export", str(tmp_path / f"{kind}.npz"), str(tmp_path / f"{kind}.onnx"), "--input-dtype",
+                     "uint8"]) == 0
+        labels = _onnx_labels(tmp_path / f"{kind}.onnx", X)
+        np.testing.assert_array_equal(labels, classifier.predict(X))
+        assert labels.dtype == np.int64 and len(np.unique(labels)) == 2
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("args, message", [

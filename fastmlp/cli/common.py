@@ -50,10 +50,24 @@ def load_model(path):
 
     metadata, arrays = io.read(path)
     net, record = MLP._from_file(metadata, arrays), metadata["estimator"]
-    single_label = net.output == "softmax" or (net.output == "sigmoid" and net.layer_sizes[-1] == 1)
-    if record is not None and record["classes"] is not None and single_label:
+    if record is not None and record["classes"] is not None and not multilabel(net):
         net.class_names = [str(label) for label in record["classes"]]
     return net, record
+
+
+def multilabel(net) -> bool:
+    """Whether the network has several sigmoid outputs, which a fastmlp.sklearn classifier reads as labels."""
+    return net.output == "sigmoid" and net.layer_sizes[-1] > 1
+
+
+def onnx_options(net, estimator: dict | None) -> dict:
+    """How :func:`fastmlp.onnx_export.to_onnx` writes the model as its own API predicts: labels by its class
+    names; a fastmlp.sklearn estimator's file as the estimator exports itself (its labels, multilabel outputs,
+    uint8 read as numbers)."""
+    if estimator is None:
+        return {"classes": net.class_names}
+    labels = estimator["classes"] if estimator["classes"] is not None and not multilabel(net) else None
+    return {"classes": labels, "multilabel": estimator["classes"] is not None and multilabel(net), "pixels": False}
 
 
 def features(X: np.ndarray, estimator: dict | None) -> np.ndarray:

@@ -28,7 +28,8 @@ def add_arguments(parser) -> None:
                              "(default: uint8 for a model trained on uint8 images, else the model's dtype)")
     parser.add_argument("--classes", metavar="LABELS",
                         help="comma-separated labels the label output gives instead of 0..n-1 "
-                             "(two for a single output unit); integers stay integers")
+                             "(two for a single output unit); integers stay integers (default: the class names "
+                             "the model file keeps, or a scikit-learn estimator's labels)")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX operator set (default: {OPSET})")
 
 
@@ -48,9 +49,11 @@ def run(args) -> int:
         raise ValueError(f"the output must end in .onnx, got {args.output}")
     from ..onnx_export import to_onnx
 
-    net, _ = common.load_model(args.model)
-    model = to_onnx(net, args.output, classes=parse_classes(args.classes), input_dtype=args.input_dtype,
-                    opset=args.opset)
+    net, estimator = common.load_model(args.model)
+    options = common.onnx_options(net, estimator)
+    if args.classes is not None:
+        options["classes"] = parse_classes(args.classes)
+    model = to_onnx(net, args.output, input_dtype=args.input_dtype, opset=args.opset, **options)
     graph = model.graph
     outputs = ", ".join(f"{value.name} {_shape(value)}" for value in graph.output)
     print(f"wrote {args.output}: input {_shape(graph.input[0])} {_element(graph.input[0])}, outputs {outputs}; "
