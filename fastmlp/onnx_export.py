@@ -201,7 +201,8 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
         Where to write the ``.onnx`` file.
     classes : sequence of int, float or str, optional
         Labels the ``label`` output gives instead of 0..n-1: one per output unit, or two (negative,
-        positive) for a single output unit. Multilabel networks output a 0/1 matrix whatever the classes.
+        positive) for a single output unit; by default the network's ``class_names`` when it has them.
+        Multilabel networks output a 0/1 matrix whatever the classes.
     input_dtype : {"uint8", "float32", "float64"}, optional
         Element type of the ``input`` tensor. By default uint8 when the model was trained on uint8 images
         (then read as x / 255, as fastmlp reads them), else the model's dtype.
@@ -239,7 +240,7 @@ def to_onnx(net, path: str | os.PathLike | None = None, *, classes=None, input_d
     for name, flag in (("multilabel", multilabel), ("pixels", pixels)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be True or False, got {flag!r}")
-    classes = _check_classes(net, classes, multilabel)
+    classes = _check_classes(net, net.class_names if classes is None else classes, multilabel)
     source = _input_dtype(net, input_dtype)
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:

@@ -240,7 +240,7 @@ def _onnx_labels(path, X):
 
 
 def test_export_gives_the_labels_the_model_file_names(capsys, tmp_path):
-    """By default the label output gives the class names a model file keeps, and a scikit-learn estimator's
+    """By default the label output gives the class names a model (file) keeps, and a scikit-learn estimator's
     file exports as the estimator exports itself: its labels (integers stay integers), multilabel 0/1 rows,
     uint8 read as numbers. They gave indices, argmaxes and x / 255 before."""
     net = make_net((N_IN, 6, 3), "softmax_cross_entropy", "softmax", "float32")
@@ -249,6 +249,8 @@ def test_export_gives_the_labels_the_model_file_names(capsys, tmp_path):
     assert main(["export", str(tmp_path / "named.npz"), str(tmp_path / "named.onnx")]) == 0
     X = make_inputs(100, "float32", False)
     np.testing.assert_array_equal(_onnx_labels(tmp_path / "named.onnx", X), np.array(net.class_names)[net.predict(X)])
+    net.to_onnx(tmp_path / "api.onnx")  # the Python API too
+    np.testing.assert_array_equal(_onnx_labels(tmp_path / "api.onnx", X), np.array(net.class_names)[net.predict(X)])
 
     rng = np.random.default_rng(0)
     X = rng.integers(0, 8, (200, N_IN)).astype(np.uint8)  # small numbers: x / 255 changed a third of the labels

@@ -61,11 +61,11 @@ def multilabel(net) -> bool:
 
 
 def onnx_options(net, estimator: dict | None) -> dict:
-    """How :func:`fastmlp.onnx_export.to_onnx` writes the model as its own API predicts: labels by its class
-    names; a fastmlp.sklearn estimator's file as the estimator exports itself (its labels, multilabel outputs,
-    uint8 read as numbers)."""
+    """How :func:`fastmlp.onnx_export.to_onnx` writes the model as its own API predicts: a network as it is
+    (labels by its class names), a fastmlp.sklearn estimator's file as the estimator exports itself (its
+    labels, multilabel outputs, uint8 read as numbers)."""
     if estimator is None:
-        return {"classes": net.class_names}
+        return {}
     labels = estimator["classes"] if estimator["classes"] is not None and not multilabel(net) else None
     return {"classes": labels, "multilabel": estimator["classes"] is not None and multilabel(net), "pixels": False}
 
