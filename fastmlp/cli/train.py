@@ -193,6 +193,9 @@ def run(args) -> int:
     else:  # this rank's rows of the training data; the test split on rank 0 only
         data = distributed.load_split(args.dataset, comm, directory=args.data_dir, label_column=args.label_column,
                                       test_fraction=args.test_fraction)
+    if data.n_classes < 2:
+        only = data.class_names[0] if data.class_names else 0
+        raise ValueError(f"{data.name}: every label is {only!r}; a classifier needs at least two classes")
     _check_outputs(args, data, hidden)
     (X_train, y_train), (X_test, y_test) = data
     (X_fit, y_fit), valid = _hold_out(X_train, y_train, own["validation"], args.seed)

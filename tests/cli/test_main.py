@@ -87,7 +87,10 @@ def test_bad_data_files_and_outputs_are_one_line_before_training(capsys, tmp_pat
     np.savez(tmp_path / "sparse.npz", X=np.zeros((40, 3)), y=np.arange(40) % 2 * 10**9)
     np.save(tmp_path / "none.npy", np.zeros((0, 3)))
     (tmp_path / "header.csv").write_text("a,b,label\n")
+    (tmp_path / "one.csv").write_text("a,label\n1,cat\n2,cat\n3,cat\n")
     for args, message in [
+        (["train", tmp_path / "one.csv", "--loss", "sigmoid_cross_entropy"], "every label is 'cat'; a classifier "
+                                                                             "needs at least two classes"),
         (["train", tmp_path / "empty.npz"], "empty.npz: not a readable .npz file"),
         (["train", tmp_path / "sparse.npz"], "found 2 distinct labels up to 1e+09, which would need 1e+09 output"),
         (["train", tmp_path / "header.csv"], "header.csv: no data rows"),
