@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import tokenize
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,29 @@ def _labels(y: np.ndarray, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _read_numpy(path: Path, read, kind: str):
+    """``read()``, with whatever a damaged file makes NumPy raise said as one ValueError naming the file.
+
+    An empty file raises EOFError, one that is no zip BadZipFile, a garbled .npy header tokenize.TokenError or
+    SyntaxError, damaged compressed data zlib.error, a .npy by another name TypeError: none of them a ValueError.
+    """
+    try:
+        return read()
+    except (ValueError, TypeError, OSError, EOFError, SyntaxError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error, tokenize.TokenError) as error:
+        raise ValueError(f"{path}: not a readable {kind} file ({error or type(error).__name__})") from None
+
+
+def _read_npz(path: Path) -> dict:
+    """Every array of an ``.npz`` file, by its lower-cased name."""
+    def read():
+        # Our own handle: np.load leaves the one it opens unclosed when the file is no zip.
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
+            return {key.lower(): archive[key] for key in archive.files}
+
+    return _read_numpy(path, read, ".npz")
+
+
 def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
     """Read ``X_train, y_train, X_test, y_test`` (any case) or ``X, y`` (split here) from an ``.npz`` file.
 
@@ -53,11 +79,7 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
     from .small import split
 
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key.lower(): archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError) as error:  # EOFError: an empty file
-        raise ValueError(f"{path}: not a readable .npz file ({error})") from None
+    arrays = _read_npz(path)
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         parts = [arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]]
     elif {"x", "y"} <= arrays.keys():
@@ -75,6 +97,9 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
         test = (_flatten(parts[2], f"{path}: X_test"), _labels(parts[3], f"{path}: y_test"))
         _same_length(*train, path)
         _same_length(*test, path)
+        if train[0].shape[1] != test[0].shape[1]:
+            raise ValueError(f"{path}: X_train has {train[0].shape[1]} features per sample but X_test "
+                             f"{test[0].shape[1]}")
     return train, test, image_shape
 
 
@@ -190,16 +215,9 @@ def read_features(path, *, label_column=None) -> np.ndarray:
         raise FileNotFoundError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(".npy"):
-        try:
-            X = np.load(path, allow_pickle=False)
-        except (ValueError, EOFError) as error:  # EOFError: an empty file
-            raise ValueError(f"{path}: not a readable .npy file ({error})") from None
+        X = _read_numpy(path, lambda: np.load(path, allow_pickle=False), ".npy")
     elif name.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key.lower(): archive[key] for key in archive.files}
-        except (ValueError, OSError, EOFError) as error:
-            raise ValueError(f"{path}: not a readable .npz file ({error})") from None
+        arrays = _read_npz(path)
         key = next((k for k in ("x", "x_test") if k in arrays), None)
         if key is None and len(arrays) == 1:
             key = next(iter(arrays))

@@ -129,3 +129,42 @@ def test_read_features_from_each_format(tmp_path):
     assert datasets.read_features(tmp_path / "x.csv", label_column=2).tolist() == [[1, 7], [3, 8]]
     with pytest.raises(FileNotFoundError):
         datasets.read_features(tmp_path / "missing.npy")
+
+
+def _damaged_npz(tmp_path, how):
+    path = tmp_path / f"{how}.npz"
+    np.savez_compressed(path, X=np.random.default_rng(0).random((100, 5)), y=np.arange(100) % 2)
+    raw = bytearray(path.read_bytes())
+    if how == "not-a-zip":
+        raw = bytearray(b"PK\x03\x04garbage")
+    elif how == "header":
+        raw[200:260] = bytes(60)  # inside the first member's .npy header
+    elif how == "npy":
+        np.save(path.with_suffix(".npy"), np.zeros((2, 3)))  # a .npy by another name
+        raw = bytearray(path.with_suffix(".npy").read_bytes())
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("how", ["not-a-zip", "header", "npy"])
+def test_a_damaged_npz_file_is_a_value_error_naming_it(tmp_path, how):
+    path = _damaged_npz(tmp_path, how)
+    for read in (load, datasets.read_features):
+        with pytest.raises(ValueError, match=f"{how}.npz: not a readable .npz file"):
+            read(path)
+
+
+def test_a_garbled_npy_header_is_a_value_error_naming_the_file(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((2, 3)))
+    path.write_bytes(path.read_bytes().replace(b"(2, 3)", b"(2, 3("))  # NumPy: tokenize.TokenError
+    with pytest.raises(ValueError, match="x.npy: not a readable .npy file"):
+        datasets.read_features(path)
+
+
+def test_npz_test_split_with_other_features_than_training(tmp_path):
+    path = tmp_path / "mismatch.npz"
+    np.savez(path, X_train=np.zeros((10, 3)), y_train=np.arange(10) % 2, X_test=np.zeros((5, 4)),
+             y_test=np.arange(5) % 2)
+    with pytest.raises(ValueError, match="X_train has 3 features per sample but X_test 4"):
+        load(path)
