@@ -110,10 +110,15 @@ def _same_length(X, y, path):
 
 def _sniff_header(path: Path):
     """The first row of a CSV file and whether it is a header (not all numbers)."""
-    with open(path, newline="") as stream:
-        first = next(csv.reader(stream), None)
-    if not first:
+    try:
+        with open(path, newline="") as stream:
+            first = next(csv.reader(stream), None)
+    except UnicodeDecodeError as error:  # a ValueError, but one that does not say which file
+        raise ValueError(f"{path}: not a text CSV file ({error})") from None
+    if first is None:
         raise ValueError(f"{path}: empty CSV file")
+    if not first:
+        raise ValueError(f"{path}: the first line is blank; expected a header or a row of numbers")
     try:
         [float(cell) for cell in first]
     except ValueError:
@@ -150,6 +155,11 @@ def read_csv(path, *, label_column=None, class_names=None):
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     raw_labels = np.char.strip(raw_labels)
+    missing = np.flatnonzero(raw_labels == "")
+    if missing.size:  # else '' became a class name, and numbers beside it names too
+        label = f"{first[column]!r}" if has_header else f"column {column}"
+        raise ValueError(f"{path}: {missing.size} data row(s) have no label in the label column {label} "
+                         f"(the first: data row {missing[0] + 1})")
     try:
         numeric = raw_labels.astype(np.float64)
     except ValueError:  # names

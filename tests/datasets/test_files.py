@@ -168,3 +168,25 @@ def test_npz_test_split_with_other_features_than_training(tmp_path):
              y_test=np.arange(5) % 2)
     with pytest.raises(ValueError, match="X_train has 3 features per sample but X_test 4"):
         load(path)
+
+
+def test_csv_row_without_a_label_is_an_error(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("label,a\n1,2\n,3\n0,4\n")  # read as class names '', '0', '1' before
+    with pytest.raises(ValueError, match=r"gap.csv: 1 data row\(s\) have no label .* 'label' .*data row 2\)"):
+        load(path)
+
+
+def test_csv_that_is_not_utf8_text_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("label,caf\xe9\n1,2\n0,3\n".encode("latin-1"))
+    for read in (datasets.read_csv, datasets.read_features):
+        with pytest.raises(ValueError, match="latin.csv: not a text CSV file"):
+            read(path)
+
+
+def test_csv_with_a_blank_first_line(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\nlabel,a\n1,2\n0,3\n")
+    with pytest.raises(ValueError, match="blank.csv: the first line is blank"):
+        load(path)
