@@ -18,7 +18,14 @@ QUICK = dict(networks=["784-100-10"], dtypes=["float32"], batch_sizes=[32], samp
 def _list(kind):
     def parse(text):
         values = [value.strip() for value in text.split(",") if value.strip()]
-        return [int(v) for v in values] if kind is int else values
+        if not values:  # else an empty run: no rows, only the start-up part
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        if kind is int:
+            try:
+                return [int(v) for v in values]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+        return values
 
     return parse
 
@@ -92,7 +99,8 @@ def _settings(args) -> dict:
     unknown += [d for d in settings["dtypes"] if d not in DTYPES]
     if unknown:
         raise ValueError(f"unknown networks or dtypes {unknown}; networks: {list(NETWORKS)}, dtypes: {list(DTYPES)}")
-    if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] or 1) < 1:
+    if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] is not None
+                                                                                 and settings["samples"] < 1):
         raise ValueError("batch sizes, --repeat and --samples must be >= 1")
     return settings
 
