@@ -105,12 +105,41 @@ def _settings(args) -> dict:
     return settings
 
 
+def _mode_error(args) -> str | None:
+    """What is wrong with the options of --kernels or --profile, if anything (they pick dtypes and a network
+    their own way, and draw no --plot)."""
+    from .suite import DTYPES
+
+    mode = "--kernels" if getattr(args, "kernels", False) else "--profile" if getattr(args, "profile", False) else None
+    if mode is None:
+        return None
+    if getattr(args, "plot", None):
+        return f"--plot draws the speed suite's measurements, not {mode}"
+    unknown = [d for d in args.dtypes or () if d not in DTYPES]
+    if unknown:
+        return f"unknown dtypes {unknown}; dtypes: {list(DTYPES)}"
+    if mode == "--profile":
+        if len(args.dtypes or ()) > 1 or len(args.networks or ()) > 1:
+            return "--profile measures one network and one dtype: give one of each"
+        if args.networks:
+            sizes = args.networks[0].split("-")
+            if len(sizes) < 2 or not all(size.isdigit() and int(size) > 0 for size in sizes) or sizes[0] != "784":
+                return f"--profile: expected a network of 784 inputs such as 784-100-10, got {args.networks[0]!r}"
+        if any(b < 1 for b in args.batch_sizes or ()):
+            return "batch sizes must be >= 1"
+    return None
+
+
 def run(args) -> int:
     """Run the benchmark the parsed ``args`` describe, print the report; returns the exit status."""
     from . import report
     from .startup import measure_startup
     from .suite import run_suite
 
+    problem = _mode_error(args)
+    if problem:
+        print(f"fastmlp bench: {problem}", file=sys.stderr)
+        return 2
     if getattr(args, "sklearn", False):
         from .sklearn_compare import run as run_sklearn
 

@@ -40,3 +40,17 @@ def test_timed_calls_compute_the_products_blas_is_timed_on(dtype, n_out):
         ours, numpy = product()
         assert ours.shape == numpy.shape, use
         np.testing.assert_allclose(ours, numpy, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4, err_msg=use)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--kernels", "--dtypes", "float16"], "unknown dtypes ['float16']"),  # Numba's NotImplementedError before
+    (["--kernels", "--plot", "k.png"], "not --kernels"),  # ignored before
+    (["--profile", "--networks", "abc"], "expected a network of 784 inputs such as 784-100-10, got 'abc'"),
+    (["--profile", "--networks", "10-5-3"], "784 inputs"),
+    (["--profile", "--networks", "784-100-10,784-15-10"], "one network and one dtype"),  # only the first before
+    (["--profile", "--dtypes", "float32,float64"], "one network and one dtype"),
+    (["--profile", "--batch-sizes", "0"], "batch sizes must be >= 1"),
+])
+def test_kernels_and_profile_options_are_checked_first(argv, message, capsys):
+    assert main([*argv, "--quick"]) == 2
+    assert message in capsys.readouterr().err
