@@ -16,13 +16,21 @@ def run_edges(args) -> int:
             return 2
         from .speed_plot import plot_speed
 
-        with open(args.from_json) as saved:
-            result = json.load(saved)
+        try:
+            with open(args.from_json) as saved:
+                result = json.load(saved)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{args.from_json}: not a JSON file ({error})") from None
+        if not isinstance(result, dict):
+            raise ValueError(f"{args.from_json}: not the --json of a speed run (a JSON {type(result).__name__})")
         try:
             print(f"wrote {plot_speed(result, args.plot)}")
         except ValueError as error:
             print(f"fastmlp bench: {error}", file=sys.stderr)
             return 2
+        except (KeyError, TypeError, AttributeError) as error:  # rows of another kind of result
+            raise ValueError(f"{args.from_json}: not the --json of a speed run ({type(error).__name__} "
+                             f"{error} in its training rows)") from None
         return 0
     from . import report
     from . import time_to_accuracy as tta

@@ -65,3 +65,16 @@ def test_cli_draws_from_saved_json(tmp_path, capsys):
     assert png.read_bytes()[:8] == PNG and str(png) in capsys.readouterr().out
     assert bench_main(["--from-json", str(saved)]) == 2
     assert "--from-json needs --plot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "bad.json: not a JSON file"),  # JSONDecodeError's message alone before, no file named
+    ("[1, 2]", "bad.json: not the --json of a speed run (a JSON list)"),  # AttributeError traceback before
+    ('{"training": [{"network": "784-100-10"}]}', "bad.json: not the --json of a speed run"),  # KeyError
+])
+def test_from_json_of_something_else_is_a_value_error_naming_the_file(tmp_path, content, message):
+    pytest.importorskip("matplotlib")
+    saved = tmp_path / "bad.json"
+    saved.write_text(content)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        bench_main(["--plot", str(tmp_path / "speed.png"), "--from-json", str(saved)])
