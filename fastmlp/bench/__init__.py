@@ -130,13 +130,31 @@ def _mode_error(args) -> str | None:
     return None
 
 
+def _output_error(args) -> str | None:
+    """What keeps --plot or --json from being written, if anything: said before a run of minutes, not after."""
+    plot, saved = getattr(args, "plot", None), getattr(args, "json", None)
+    if plot:
+        if not plot.lower().endswith(".png"):
+            return f"the speed plot is written as PNG: {plot} must end in .png"
+        if not os.path.isdir(os.path.dirname(os.path.abspath(plot))):
+            return f"--plot {plot}: its directory does not exist"
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return "--plot needs matplotlib: pip install matplotlib (or fastmlp[plot])"
+    for option, path in (("--plot", plot), ("--json", saved)):
+        if path and os.path.isdir(path):
+            return f"{option} {path}: is a directory"
+    return None
+
+
 def run(args) -> int:
     """Run the benchmark the parsed ``args`` describe, print the report; returns the exit status."""
     from . import report
     from .startup import measure_startup
     from .suite import run_suite
 
-    problem = _mode_error(args)
+    problem = _mode_error(args) or _output_error(args)
     if problem:
         print(f"fastmlp bench: {problem}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -78,3 +79,21 @@ def test_from_json_of_something_else_is_a_value_error_naming_the_file(tmp_path, 
     saved.write_text(content)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         bench_main(["--plot", str(tmp_path / "speed.png"), "--from-json", str(saved)])
+
+
+def test_plot_and_json_paths_are_checked_before_measuring(tmp_path, capsys, monkeypatch):
+    import fastmlp.bench.suite as suite
+
+    def no_run(**kwargs):
+        raise AssertionError("measured before finding that the output cannot be written")
+
+    monkeypatch.setattr(suite, "run_suite", no_run)
+    quick = ["--quick", "--peers", "numpy"]
+    for argv, message in ((["--plot", str(tmp_path / "speed.jpg")], "must end in .png"),
+                          (["--plot", str(tmp_path / "nowhere" / "speed.png")], "its directory does not exist"),
+                          (["--json", str(tmp_path)], "is a directory")):
+        assert bench_main([*quick, *argv]) == 2
+        assert message in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
+    assert bench_main([*quick, "--plot", str(tmp_path / "speed.png")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err
