@@ -106,15 +106,18 @@ def _settings(args) -> dict:
 
 
 def _mode_error(args) -> str | None:
-    """What is wrong with the options of --kernels or --profile, if anything (they pick dtypes and a network
-    their own way, and draw no --plot)."""
+    """What is wrong with the options of --sklearn, --kernels or --profile, if anything (they pick dtypes and a
+    network their own way, and draw no --plot)."""
     from .suite import DTYPES
 
-    mode = "--kernels" if getattr(args, "kernels", False) else "--profile" if getattr(args, "profile", False) else None
-    if mode is None:
+    modes = [mode for mode in ("sklearn", "kernels", "profile") if getattr(args, mode, False)]
+    if not modes:
         return None
+    mode = f"--{modes[0]}"  # the one run() takes
     if getattr(args, "plot", None):
         return f"--plot draws the speed suite's measurements, not {mode}"
+    if mode == "--sklearn":  # checked before the bundled datasets' minutes, not at Fashion-MNIST after them
+        return None if args.sklearn_epochs >= 1 else f"--sklearn-epochs must be >= 1, got {args.sklearn_epochs}"
     unknown = [d for d in args.dtypes or () if d not in DTYPES]
     if unknown:
         return f"unknown dtypes {unknown}; dtypes: {list(DTYPES)}"

@@ -50,7 +50,9 @@ def test_timed_calls_compute_the_products_blas_is_timed_on(dtype, n_out):
     (["--profile", "--networks", "784-100-10,784-15-10"], "one network and one dtype"),  # only the first before
     (["--profile", "--dtypes", "float32,float64"], "one network and one dtype"),
     (["--profile", "--batch-sizes", "0"], "batch sizes must be >= 1"),
+    (["--sklearn", "--sklearn-epochs", "0"], "--sklearn-epochs must be >= 1, got 0"),  # failed after the rest
+    (["--sklearn", "--plot", "s.png"], "not --sklearn"),  # ignored before
 ])
-def test_kernels_and_profile_options_are_checked_first(argv, message, capsys):
+def test_sklearn_kernels_and_profile_options_are_checked_first(argv, message, capsys):
     assert main([*argv, "--quick"]) == 2
     assert message in capsys.readouterr().err
