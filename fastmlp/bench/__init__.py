@@ -233,5 +233,13 @@ def _profile(args) -> int:
 
 
 def main(argv=None) -> int:
+    """``python -m fastmlp.bench``: as ``fastmlp bench``, errors included (one line, exit 1; fastmlp.cli.main)."""
     parser = argparse.ArgumentParser(prog="fastmlp bench", description=__doc__.splitlines()[0])
-    return run(add_arguments(parser).parse_args(argv))
+    args = add_arguments(parser).parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        message = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.strerror \
+            and error.filename else str(error) or type(error).__name__
+        print(f"fastmlp bench: error: {message}", file=sys.stderr)
+        return 1
