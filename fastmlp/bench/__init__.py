@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="instead: fastmlp.sklearn.MLPClassifier beside scikit-learn's MLPClassifier, test "
                              "accuracy on digits, iris, wine, breast_cancer and Fashion-MNIST (3 seeds) and "
                              "training speed on Fashion-MNIST at batch 200 (with --quick: iris, one seed)")
-    parser.add_argument("--sklearn-epochs", type=int, default=10, metavar="N",
+    parser.add_argument("--sklearn-epochs", type=int, default=None, metavar="N",
                         help="with --sklearn: epochs on Fashion-MNIST (default 10)")
     parser.add_argument("--kernels", action="store_true",
                         help="instead: GFLOP/s of the forward and weight-gradient microkernels on one thread beside "
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "to --target-accuracy and the accuracy after --epochs (with --quick: synthetic, 3 epochs)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="with --time-to-accuracy: epochs per contender (default 30)")
-    parser.add_argument("--target-accuracy", type=float, default=0.88, metavar="A",
+    parser.add_argument("--target-accuracy", type=float, default=None, metavar="A",
                         help="with --time-to-accuracy: the test accuracy to time (default 0.88)")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="also draw training samples/s against batch size per contender, with the roofline")
@@ -105,6 +105,44 @@ def _settings(args) -> dict:
     return settings
 
 
+#: The modes that replace the speed suite ("instead: ..."), and the options each one reads besides --quick and
+#: --json; the speed suite reads the others but --epochs, --target-accuracy and --sklearn-epochs.
+MODES = {
+    "sklearn": ("sklearn_epochs",),
+    "kernels": ("dtypes",),
+    "profile": ("networks", "dtypes", "batch_sizes", "synthetic"),
+    "time_to_accuracy": ("peers", "learning_rate", "epochs", "target_accuracy", "synthetic"),
+}
+#: Every option a mode may read or ignore, as (attribute, as typed).
+OPTIONS = {"networks": "--networks", "dtypes": "--dtypes", "batch_sizes": "--batch-sizes", "peers": "--peers",
+           "samples": "--samples", "repeat": "--repeat", "learning_rate": "--learning-rate",
+           "startup": "--startup", "no_startup": "--no-startup", "synthetic": "--synthetic",
+           "sklearn_epochs": "--sklearn-epochs", "epochs": "--epochs", "target_accuracy": "--target-accuracy"}
+
+
+def _ignored_error(args) -> str | None:
+    """Options that the chosen mode would silently ignore, or two modes at once, said as an error: a run of
+    minutes that did not measure what its command line asks for."""
+    modes = [mode for mode in MODES if getattr(args, mode, False)]
+    if len(modes) > 1:
+        return "choose one of " + ", ".join("--" + mode.replace("_", "-") for mode in modes)
+    if modes:
+        used, mode = MODES[modes[0]], "--" + modes[0].replace("_", "-")
+    elif getattr(args, "from_json", None):
+        used, mode = (), "--from-json"  # draws a saved run: measures nothing
+    else:
+        used, mode = tuple(o for o in OPTIONS if o not in ("sklearn_epochs", "epochs", "target_accuracy")), None
+    ignored = [flag for name, flag in OPTIONS.items() if name not in used and getattr(args, name, None)
+               not in (None, False)]
+    if not ignored:
+        return None
+    owners = {"sklearn_epochs": "--sklearn", "epochs": "--time-to-accuracy", "target_accuracy": "--time-to-accuracy"}
+    if mode is None:
+        return "; ".join(f"{OPTIONS[name]} goes with {owner}" for name, owner in owners.items()
+                         if OPTIONS[name] in ignored)
+    return f"{mode} does not use {', '.join(ignored)}"
+
+
 def _mode_error(args) -> str | None:
     """What is wrong with the options of --sklearn, --kernels or --profile, if anything (they pick dtypes and a
     network their own way, and draw no --plot)."""
@@ -117,7 +155,8 @@ def _mode_error(args) -> str | None:
     if getattr(args, "plot", None):
         return f"--plot draws the speed suite's measurements, not {mode}"
     if mode == "--sklearn":  # checked before the bundled datasets' minutes, not at Fashion-MNIST after them
-        return None if args.sklearn_epochs >= 1 else f"--sklearn-epochs must be >= 1, got {args.sklearn_epochs}"
+        epochs = args.sklearn_epochs
+        return None if epochs is None or epochs >= 1 else f"--sklearn-epochs must be >= 1, got {epochs}"
     unknown = [d for d in args.dtypes or () if d not in DTYPES]
     if unknown:
         return f"unknown dtypes {unknown}; dtypes: {list(DTYPES)}"
@@ -157,7 +196,7 @@ def run(args) -> int:
     from .startup import measure_startup
     from .suite import run_suite
 
-    problem = _mode_error(args) or _output_error(args)
+    problem = _ignored_error(args) or _mode_error(args) or _output_error(args)
     if problem:
         print(f"fastmlp bench: {problem}", file=sys.stderr)
         return 2

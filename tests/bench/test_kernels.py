@@ -56,3 +56,21 @@ def test_timed_calls_compute_the_products_blas_is_timed_on(dtype, n_out):
 def test_sklearn_kernels_and_profile_options_are_checked_first(argv, message, capsys):
     assert main([*argv, "--quick"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--time-to-accuracy", "--dtypes", "float64"], "--time-to-accuracy does not use --dtypes"),  # raced float32
+    (["--time-to-accuracy", "--networks", "784-15-10", "--startup"],
+     "--time-to-accuracy does not use --networks, --startup"),
+    (["--kernels", "--batch-sizes", "32", "--peers", "numpy"], "--kernels does not use --batch-sizes, --peers"),
+    (["--profile", "--learning-rate", "0.5"], "--profile does not use --learning-rate"),
+    (["--sklearn", "--dtypes", "float32"], "--sklearn does not use --dtypes"),
+    (["--sklearn", "--kernels"], "choose one of --sklearn, --kernels"),  # --sklearn alone ran
+    (["--epochs", "5"], "--epochs goes with --time-to-accuracy"),  # the speed suite ran, without a word
+    (["--target-accuracy", "0.9", "--sklearn-epochs", "3"],
+     "--sklearn-epochs goes with --sklearn; --target-accuracy goes with --time-to-accuracy"),
+    (["--from-json", "run.json", "--plot", "s.png", "--dtypes", "float32"], "--from-json does not use --dtypes"),
+])
+def test_options_a_mode_would_ignore_are_errors(argv, message, capsys):
+    assert main([*argv, "--quick"]) == 2
+    assert message in capsys.readouterr().err
