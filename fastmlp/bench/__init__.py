@@ -130,6 +130,8 @@ def _ignored_error(args) -> str | None:
         used, mode = MODES[modes[0]], "--" + modes[0].replace("_", "-")
     elif getattr(args, "from_json", None):
         used, mode = (), "--from-json"  # draws a saved run: measures nothing
+    elif getattr(args, "startup", False):
+        used, mode = ("startup", "learning_rate", "synthetic"), "--startup"  # fresh processes, 784-100-10 only
     else:
         used, mode = tuple(o for o in OPTIONS if o not in ("sklearn_epochs", "epochs", "target_accuracy")), None
     ignored = [flag for name, flag in OPTIONS.items() if name not in used and getattr(args, name, None)
