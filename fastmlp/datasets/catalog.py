@@ -86,7 +86,8 @@ def load(name_or_path, *, directory=None, label_column=None, class_names=None, t
     -------
     Splits
         A tuple ``(X_train, y_train), (X_test, y_test)``: X is (n_samples, n_features) -- uint8 pixels
-        for the MNIST formats (the model reads them as x / 255), float32 otherwise -- and y int64 labels.
+        for the MNIST formats (the model reads them as x / 255), an ``.npz`` file's arrays in their own
+        dtype, float32 otherwise -- and y int64 labels.
 
     Examples
     --------

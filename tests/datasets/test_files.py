@@ -190,3 +190,10 @@ def test_csv_with_a_blank_first_line(tmp_path):
     path.write_text("\nlabel,a\n1,2\n0,3\n")
     with pytest.raises(ValueError, match="blank.csv: the first line is blank"):
         load(path)
+
+
+def test_npz_features_keep_their_dtype_as_load_says(tmp_path):
+    path = tmp_path / "f64.npz"
+    np.savez(path, X=np.arange(40, dtype=np.float64).reshape(20, 2), y=np.arange(20) % 2)
+    assert load(path).train[0].dtype == np.float64
+    assert "an ``.npz`` file's arrays in their own" in load.__doc__  # said float32 before
