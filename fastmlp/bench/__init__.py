@@ -202,6 +202,9 @@ def run(args) -> int:
     if problem:
         print(f"fastmlp bench: {problem}", file=sys.stderr)
         return 2
+    from .machine import remember_source_commit
+
+    remember_source_commit()  # the source about to be timed, whatever is committed while it runs
     if getattr(args, "sklearn", False):
         from .sklearn_compare import run as run_sklearn
 
