@@ -100,3 +100,17 @@ def test_plot_and_json_paths_are_checked_before_measuring(tmp_path, capsys, monk
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
     assert bench_main([*quick, "--plot", str(tmp_path / "speed.png")]) == 2
     assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_a_run_of_one_batch_size_shows_its_roofline(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    result = fake_result()
+    result["training"] = [row for row in result["training"] if row["batch_size"] == 32]
+    drawn, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (
+        drawn.extend(figure.axes[0].get_lines()), save(figure, *args, **kwargs))[1])
+    plot_speed(result, tmp_path / "speed.png")
+    (roof,) = [line for line in drawn if line.get_label().startswith("roofline")]
+    assert len(roof.get_xdata()) == 1 and roof.get_marker() not in ("None", "", " ", None)  # a dashed line alone
