@@ -198,7 +198,9 @@ def run(args) -> int:
     from .startup import measure_startup
     from .suite import run_suite
 
-    problem = _ignored_error(args) or _mode_error(args) or _output_error(args)
+    rate = getattr(args, "learning_rate", None)
+    problem = _ignored_error(args) or _mode_error(args) or _output_error(args) or (
+        None if rate is None or 0 < rate < float("inf") else f"--learning-rate must be > 0 and finite, got {rate}")
     if problem:
         print(f"fastmlp bench: {problem}", file=sys.stderr)
         return 2

@@ -75,3 +75,15 @@ def test_sklearn_kernels_and_profile_options_are_checked_first(argv, message, ca
 def test_options_a_mode_would_ignore_are_errors(argv, message, capsys):
     assert main([*argv, "--quick"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rate", ["-1", "0", "nan", "inf"])
+def test_learning_rate_is_checked_before_the_start_up_children(rate, capsys, monkeypatch):
+    import fastmlp.bench.startup as startup
+
+    def spawn(*args):  # each child failed, and the report said "not measured" with the child's traceback, exit 0
+        raise AssertionError("a start-up child was spawned")
+
+    monkeypatch.setattr(startup, "spawn", spawn)
+    assert main(["--startup", "--learning-rate", rate]) == 2
+    assert f"--learning-rate must be > 0 and finite, got {float(rate)}" in capsys.readouterr().err
