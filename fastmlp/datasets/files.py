@@ -181,9 +181,13 @@ def _numbered(names: np.ndarray, class_names, path) -> tuple[np.ndarray, list[st
 
 
 def _loadtxt(path: Path, skip: int, columns, dtype) -> np.ndarray:
-    """Columns of a CSV file (quoted cells may hold commas): 2-D for a list of columns, 1-D for one."""
+    """Columns of a CSV file (quoted cells may hold commas): 2-D for a list of columns, 1-D for one.
+
+    CSV has no comments: a "#" is a character of its cell (np.loadtxt's default dropped the rest of the line,
+    and with it a row whose label began with "#").
+    """
     return np.loadtxt(path, delimiter=",", quotechar='"', skiprows=skip, usecols=columns, dtype=dtype,
-                      ndmin=2 if isinstance(columns, list) else 1)
+                      ndmin=2 if isinstance(columns, list) else 1, comments=None)
 
 
 def _label_index(header, n_columns: int, label_column, path) -> int:

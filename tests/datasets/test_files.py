@@ -197,3 +197,13 @@ def test_npz_features_keep_their_dtype_as_load_says(tmp_path):
     np.savez(path, X=np.arange(40, dtype=np.float64).reshape(20, 2), y=np.arange(20) % 2)
     assert load(path).train[0].dtype == np.float64
     assert "an ``.npz`` file's arrays in their own" in load.__doc__  # said float32 before
+
+
+def test_csv_cells_with_a_hash_are_cells_not_comments(tmp_path):
+    path = tmp_path / "hash.csv"
+    path.write_text("label,a\n#1,2\nplain,3\n#1,4\n")  # the '#1' rows were dropped silently before
+    X, y, class_names = datasets.read_csv(path)
+    assert X.ravel().tolist() == [2, 3, 4] and class_names == ["#1", "plain"] and y.tolist() == [0, 1, 0]
+    (tmp_path / "trailing.csv").write_text("label,a\n1,2 # two\n0,3\n")  # a number and a remark: not a number
+    with pytest.raises(ValueError, match="not a CSV file of numbers"):
+        datasets.read_csv(tmp_path / "trailing.csv")
