@@ -87,3 +87,11 @@ def test_learning_rate_is_checked_before_the_start_up_children(rate, capsys, mon
     monkeypatch.setattr(startup, "spawn", spawn)
     assert main(["--startup", "--learning-rate", rate]) == 2
     assert f"--learning-rate must be > 0 and finite, got {float(rate)}" in capsys.readouterr().err
+
+
+def test_kernels_without_threadpoolctl_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import now raises ImportError
+    assert main(["--kernels", "--quick"]) == 1  # "No module named 'threadpoolctl'" before
+    assert "--kernels needs threadpoolctl: pip install threadpoolctl" in capsys.readouterr().err
