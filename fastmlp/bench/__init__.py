@@ -128,6 +128,8 @@ def _ignored_error(args) -> str | None:
         return "choose one of " + ", ".join("--" + mode.replace("_", "-") for mode in modes)
     if modes:
         used, mode = MODES[modes[0]], "--" + modes[0].replace("_", "-")
+        if getattr(args, "from_json", None):
+            return f"{mode} does not use --from-json (which goes with --plot alone)"
     elif getattr(args, "from_json", None):
         used, mode = (), "--from-json"  # draws a saved run: measures nothing
     elif getattr(args, "startup", False):
