@@ -96,6 +96,8 @@ def load(name_or_path, *, directory=None, label_column=None, class_names=None, t
     ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
     """
     key = str(name_or_path).strip().lower()
+    if label_column is not None and Path(name_or_path).suffix.lower() != ".csv":
+        raise ValueError(f"label_column ({label_column!r}) names a column of a .csv file; {name_or_path} is not one")
     if key in small.TRUTH_TABLES:
         X, y = small.truth_table(key)
         return Splits((X, y), (X.copy(), y.copy()), name=key)

@@ -228,6 +228,8 @@ def read_features(path, *, label_column=None) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     name = path.name.lower()
+    if label_column is not None and not name.endswith(".csv"):
+        raise ValueError(f"label_column ({label_column!r}) names a column of a .csv file; {path} is not one")
     if name.endswith(".npy"):
         X = _read_numpy(path, lambda: np.load(path, allow_pickle=False), ".npy")
     elif name.endswith(".npz"):

@@ -207,3 +207,15 @@ def test_csv_cells_with_a_hash_are_cells_not_comments(tmp_path):
     (tmp_path / "trailing.csv").write_text("label,a\n1,2 # two\n0,3\n")  # a number and a remark: not a number
     with pytest.raises(ValueError, match="not a CSV file of numbers"):
         datasets.read_csv(tmp_path / "trailing.csv")
+
+
+@pytest.mark.parametrize("name", ["xor", "labels.npz"])
+def test_a_label_column_for_data_without_columns_is_an_error(tmp_path, name):
+    path = tmp_path / "labels.npz"
+    np.savez(path, X=np.zeros((10, 2)), y=np.arange(10) % 2)
+    source = path if name.endswith(".npz") else name
+    with pytest.raises(ValueError, match="label_column \\('y'\\) names a column of a .csv file"):  # ignored before
+        load(source, label_column="y")
+    if name.endswith(".npz"):
+        with pytest.raises(ValueError, match="names a column of a .csv file"):
+            datasets.read_features(path, label_column="y")
