@@ -152,6 +152,7 @@ def read_csv(path, *, label_column=None, class_names=None):
         label = f"{first[column]!r}" if has_header else f"column {column}"
         raise ValueError(f"{path}: not a CSV file of numbers ({error}); the label column taken was {label}, "
                          "name another with label_column (--label-column)") from None
+    _check_widths(path, n_columns)
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     raw_labels = np.char.strip(raw_labels)
@@ -178,6 +179,18 @@ def _numbered(names: np.ndarray, class_names, path) -> tuple[np.ndarray, list[st
         which = f"label {shown} is" if len(unknown) == 1 else f"labels {shown} are"
         raise ValueError(f"{path}: {which} not among the model's classes {list(class_names)}")
     return np.array([index[name] for name in names.tolist()], np.int64), list(class_names)
+
+
+def _check_widths(path: Path, n_columns: int) -> None:
+    """A ValueError for a line with more cells than the first: np.loadtxt reads only the columns it is asked for,
+    and would drop the extra cells of such a row silently (fewer cells it reports itself). Files with quoted
+    cells, whose commas need a CSV parser to count, are left to it."""
+    raw = path.read_bytes()
+    if b'"' in raw:
+        return
+    for number, line in enumerate(raw.splitlines(), 1):
+        if line.count(b",") > n_columns - 1:
+            raise ValueError(f"{path}: line {number} has {line.count(b',') + 1} cells, the first line {n_columns}")
 
 
 def _loadtxt(path: Path, skip: int, columns, dtype) -> np.ndarray:
@@ -254,6 +267,7 @@ def read_features(path, *, label_column=None) -> np.ndarray:
                 X = _loadtxt(path, int(has_header), columns, np.float32)
         except ValueError as error:
             raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
+        _check_widths(path, len(first))
     else:
         X = read_idx(path)
     return _flatten(X, str(path))

@@ -219,3 +219,13 @@ def test_a_label_column_for_data_without_columns_is_an_error(tmp_path, name):
     if name.endswith(".npz"):
         with pytest.raises(ValueError, match="names a column of a .csv file"):
             datasets.read_features(path, label_column="y")
+
+
+def test_csv_row_with_more_cells_than_the_header_is_an_error(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("label,a,b\n1,2,3\n0,4,5,6\n")  # the 6 was dropped silently before
+    for read in (datasets.read_csv, datasets.read_features):
+        with pytest.raises(ValueError, match="wide.csv: line 3 has 4 cells, the first line 3"):
+            read(path)
+    (tmp_path / "quoted.csv").write_text('label,a\n"x,y",2\n"z",3\n')  # commas in quotes are one cell
+    assert datasets.read_csv(tmp_path / "quoted.csv")[2] == ["x,y", "z"]
