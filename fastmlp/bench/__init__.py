@@ -131,7 +131,9 @@ def _ignored_error(args) -> str | None:
         if getattr(args, "from_json", None):
             return f"{mode} does not use --from-json (which goes with --plot alone)"
     elif getattr(args, "from_json", None):
-        used, mode = (), "--from-json"  # draws a saved run: measures nothing
+        used, mode = (), "--from-json"  # draws a saved run: measures nothing, writes no JSON
+        if getattr(args, "json", None):
+            return "--from-json does not use --json (it draws a saved run and writes no JSON)"
     elif getattr(args, "startup", False):
         used, mode = ("startup", "learning_rate", "synthetic"), "--startup"  # fresh processes, 784-100-10 only
     else:

@@ -72,6 +72,7 @@ def test_sklearn_kernels_and_profile_options_are_checked_first(argv, message, ca
     (["--from-json", "run.json", "--plot", "s.png", "--dtypes", "float32"], "--from-json does not use --dtypes"),
     (["--startup", "--networks", "784-15-10"], "--startup does not use --networks"),
     (["--time-to-accuracy", "--from-json", "run.json"], "--time-to-accuracy does not use --from-json"),
+    (["--from-json", "run.json", "--plot", "s.png", "--json", "out.json"], "--from-json does not use --json"),
 ])
 def test_options_a_mode_would_ignore_are_errors(argv, message, capsys):
     assert main([*argv, "--quick"]) == 2
