@@ -87,32 +87,36 @@ class Perceptron:
         seen = {weights.tobytes()}
         self.errors_ = []
         self.converged_, self.separable_ = False, None
-        for epoch in range(1, self.max_epochs + 1):
-            mistakes = 0
-            for x, target in zip(X, y):
-                predicted = 1.0 if x @ weights[:-1] + weights[-1] > 0 else 0.0
-                if predicted != target:
-                    step = self.learning_rate * (target - predicted)
-                    weights[:-1] += step * x
-                    weights[-1] += step
-                    mistakes += 1
-            self.errors_.append(mistakes)
-            if mistakes == 0:
-                self.converged_, self.separable_ = True, True
-                self.message_ = f"converged after {epoch} epochs: the data are linearly separable"
-                break
-            state = weights.tobytes()
-            if state in seen:
-                # A deterministic rule in a state it was in before repeats itself forever; on separable
-                # data it would stop after finitely many mistakes, so these data are not separable.
-                self.separable_ = False
-                self.message_ = (f"cannot separate the data: after epoch {epoch} the weights returned to an "
-                                 "earlier state, so the rule cycles forever (not linearly separable)")
-                break
-            seen.add(state)
-        else:
-            self.message_ = (f"did not converge in {self.max_epochs} epochs: the data may not be linearly "
-                             "separable")
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the ValueError below
+            for epoch in range(1, self.max_epochs + 1):
+                mistakes = 0
+                for x, target in zip(X, y):
+                    predicted = 1.0 if x @ weights[:-1] + weights[-1] > 0 else 0.0
+                    if predicted != target:
+                        step = self.learning_rate * (target - predicted)
+                        weights[:-1] += step * x
+                        weights[-1] += step
+                        mistakes += 1
+                self.errors_.append(mistakes)
+                if not np.isfinite(weights).all():  # inf - inf = NaN next: a threshold on NaN is always 0
+                    raise ValueError(f"the weights overflowed in epoch {epoch}: learning_rate ({self.learning_rate:g}) "
+                                     "times the inputs is too large for float64; scale X or lower learning_rate")
+                if mistakes == 0:
+                    self.converged_, self.separable_ = True, True
+                    self.message_ = f"converged after {epoch} epochs: the data are linearly separable"
+                    break
+                state = weights.tobytes()
+                if state in seen:
+                    # A deterministic rule in a state it was in before repeats itself forever; on separable
+                    # data it would stop after finitely many mistakes, so these data are not separable.
+                    self.separable_ = False
+                    self.message_ = (f"cannot separate the data: after epoch {epoch} the weights returned to an "
+                                     "earlier state, so the rule cycles forever (not linearly separable)")
+                    break
+                seen.add(state)
+            else:
+                self.message_ = (f"did not converge in {self.max_epochs} epochs: the data may not be linearly "
+                                 "separable")
         self.coef_, self.intercept_ = weights[:-1].copy(), float(weights[-1])
         self.n_epochs_ = len(self.errors_)
         if not self.converged_:
@@ -130,8 +134,12 @@ class Perceptron:
         return (self.decision_function(X) > 0).astype(np.int64)
 
     def score(self, X, y) -> float:
-        """Accuracy of :meth:`predict` against the labels ``y``."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
+        """Accuracy of :meth:`predict` against the labels ``y`` (one per sample)."""
+        predicted = self.predict(X)
+        y = np.asarray(y)
+        if y.shape != predicted.shape:  # else (n, 1) or (1,) labels broadcast into a wrong accuracy
+            raise ValueError(f"y must be 1-D with one label per sample ({predicted.shape[0]}), got shape {y.shape}")
+        return float(np.mean(predicted == y))
 
     def theta(self) -> np.ndarray:
         """The weights as one (1, n_features + 1) row with the bias last: the layout of ``MLP.thetas()``."""

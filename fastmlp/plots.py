@@ -6,6 +6,7 @@ backend or figure state is touched and the functions work headless and from thre
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,24 @@ def _save(figure, path) -> Path:
         raise ValueError(f"plots are written as PNG: {path} must end in .png")
     figure.savefig(path, format="png")
     return path
+
+
+def _labels_for(X: np.ndarray, y) -> np.ndarray:
+    """``y`` as one whole-number class index >= 0 per row of ``X``, else a ValueError saying what is wrong."""
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must be 1-D with one label per sample ({X.shape[0]}), got shape {y.shape}")
+    whole = y.dtype.kind in "iu" or (y.dtype.kind == "f" and bool(np.all(y == np.round(y))))
+    if not whole or (y.size and y.min() < 0):
+        raise ValueError(f"y must hold class indices 0, 1, ..., got {y.dtype} labels"
+                         + (f" down to {y.min():g}" if whole else ""))
+    return y.astype(np.int64)
+
+
+def _count(value, name: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
 
 
 def plot_curves(path, loss_curve, val_accuracy=None) -> Path:
@@ -66,7 +85,7 @@ def plot_weights(path, net, image_shape=(28, 28), max_units: int = 100) -> Path:
     rows, cols = image_shape
     if weights.shape[1] != rows * cols:
         raise ValueError(f"the first layer has {weights.shape[1]} inputs, not a {rows}x{cols} image")
-    weights = weights[:max_units]
+    weights = weights[:_count(max_units, "max_units", 1)]
     n = weights.shape[0]
     grid = int(np.ceil(np.sqrt(n)))
     figure = _figure(1.0 * grid + 0.5, 1.0 * grid + 0.5)
@@ -83,7 +102,12 @@ def plot_weights(path, net, image_shape=(28, 28), max_units: int = 100) -> Path:
 
 def plot_predictions(path, net, X, y, *, image_shape=(28, 28), class_names=None, n: int = 25) -> Path:
     """A grid of the first ``n`` images with predicted and true labels (red when wrong)."""
-    X, y = X[:n], np.asarray(y[:n])
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    y = _labels_for(X, y)
+    n = _count(n, "n", 1)
+    X, y = X[:n], y[:n]
     rows, cols = image_shape
     if X.shape[1] != rows * cols:
         raise ValueError(f"samples have {X.shape[1]} features, not a {rows}x{cols} image")
@@ -110,9 +134,12 @@ def plot_predictions(path, net, X, y, *, image_shape=(28, 28), class_names=None,
 def plot_decision_regions(path, model, X, y, *, title=None, resolution: int = 200) -> Path:
     """The classes a 2-input ``model`` (an MLP or Perceptron) assigns over the plane, with the data points."""
     X = np.asarray(X, dtype=float)
-    y = np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"decision regions need 2 input features, got shape {X.shape}")
+    if X.shape[0] == 0 or not np.isfinite(X).all():
+        raise ValueError("decision regions need at least one sample and finite inputs")
+    y = _labels_for(X, y)
+    resolution = _count(resolution, "resolution", 2)
     low, high = X.min(axis=0), X.max(axis=0)
     margin = np.maximum(0.5, 0.25 * (high - low))
     xs = np.linspace(low[0] - margin[0], high[0] + margin[0], resolution)
@@ -124,7 +151,7 @@ def plot_decision_regions(path, model, X, y, *, title=None, resolution: int = 20
     axes = figure.add_subplot()
     n_classes = int(max(regions.max(), y.max())) + 1
     axes.contourf(grid_x, grid_y, regions, levels=np.arange(n_classes + 1) - 0.5, cmap="coolwarm", alpha=0.35)
-    for label, marker in zip(range(n_classes), "o^sDv<>p*h"):
+    for label, marker in zip(range(n_classes), itertools.cycle("o^sDv<>p*h")):  # every class, past ten too
         mask = y == label
         axes.scatter(X[mask, 0], X[mask, 1], marker=marker, s=120, edgecolor="black",
                      c=[label] * int(mask.sum()), cmap="coolwarm", vmin=0, vmax=max(n_classes - 1, 1),

@@ -7,6 +7,8 @@ import time
 
 
 def _rate(samples_per_second: float) -> str:
+    if not 0 <= samples_per_second < float("inf"):  # an epoch timed at 0 s: no rate to state
+        return "-"
     if samples_per_second >= 1e6:
         return f"{samples_per_second / 1e6:.2f}M"
     if samples_per_second >= 1e3:
@@ -69,6 +71,8 @@ class Progress:
 
     def update(self, epoch: int, *, loss: float, seconds: float, n_samples: int, val_accuracy=None) -> None:
         """Record epoch ``epoch`` (1-based): its mean loss, its training time and its sample count."""
+        if epoch < 1:
+            raise ValueError(f"epochs are counted from 1, got {epoch}")
         self.train_seconds += seconds
         self.samples += n_samples
         if self.mode == "quiet":

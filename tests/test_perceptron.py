@@ -91,3 +91,17 @@ def test_bad_settings_and_unfitted_use():
     fitted = Perceptron().fit(*truth_table("or"))
     with pytest.raises(ValueError, match="3 features but the perceptron was fitted on 2"):
         fitted.predict([[0, 1, 1]])
+
+
+@pytest.mark.parametrize("y", [[[0], [0], [0], [1]], [1], [0, 0, 1]], ids=["column", "one", "short"])
+def test_score_needs_one_label_per_sample(y):
+    X, labels = truth_table("and")
+    fitted = Perceptron().fit(X, labels)
+    with pytest.raises(ValueError, match=r"one label per sample \(4\)"):
+        fitted.score(X, y)  # a column broadcast to 4 x 4 and scored 0.625 before, [1] 0.25
+
+
+def test_weights_that_overflow_are_an_error_not_inf():
+    X, y = truth_table("and")
+    with pytest.raises(ValueError, match="weights overflowed in epoch 1"):  # and no RuntimeWarning (-W error)
+        Perceptron(learning_rate=1e308).fit(X * 1e10, y)

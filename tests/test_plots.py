@@ -86,3 +86,43 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import now raises ImportError
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plots.plot_curves(tmp_path / "curves.png", [1.0])
+
+
+def test_bad_samples_labels_and_counts(tmp_path, image_net):
+    net, X, y = image_net
+    png = tmp_path / "p.png"
+    for bad_y in (y[:3], y[:, None], y - 1, y.astype(str)):  # broadcast, TypeError, no error, UFuncTypeError before
+        with pytest.raises(ValueError, match="one label per sample|class indices"):
+            plots.plot_predictions(png, net, X, bad_y)
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got -1"):  # drew all but the last before
+        plots.plot_predictions(png, net, X, y, n=-1)
+    for units in (0, -1):  # an empty picture, or all but the last unit, before
+        with pytest.raises(ValueError, match="max_units must be an integer >= 1"):
+            plots.plot_weights(png, net, max_units=units)
+    X2, y2 = truth_table("or")
+    perceptron = Perceptron().fit(X2, y2)
+    for bad_X, bad_y, message in ((X2[:0], y2[:0], "at least one sample"), (X2, y2[:2], "one label per sample"),
+                                  (X2, y2 - 1, "class indices")):
+        with pytest.raises(ValueError, match=message):
+            plots.plot_decision_regions(png, perceptron, bad_X, bad_y)
+    with pytest.raises(ValueError, match="resolution must be an integer >= 2"):
+        plots.plot_decision_regions(png, perceptron, X2, y2, resolution=1)
+
+
+def test_decision_regions_draw_every_class_past_ten(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    class Nearest:  # 12 classes: the nearest of 12 points on a circle
+        angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+        centres = np.column_stack([np.cos(angles), np.sin(angles)])
+
+        def predict(self, X):
+            return np.argmin(((X[:, None, :] - self.centres[None]) ** 2).sum(axis=2), axis=1)
+
+    legends, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (
+        legends.append(figure.axes[0].get_legend_handles_labels()[1]), save(figure, *args, **kwargs))[1])
+    model = Nearest()
+    assert_png(plots.plot_decision_regions(tmp_path / "r.png", model, model.centres, np.arange(12.0), resolution=20),
+               500, 500)
+    assert legends == [[f"class {k}" for k in range(12)]]  # classes 10 and 11 were left out before

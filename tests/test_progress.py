@@ -88,3 +88,12 @@ def test_progress_bar_on_a_real_terminal():
     assert "[####" in text and "ETA" in text and "\r\x1b[K" in text
     assert re.search(r"(^|\x1b\[K)epoch 40/40  loss \S+  \S+ samples/s\r\n", text, re.M)
     assert "test accuracy 1.0000 on 4 samples" in text
+
+
+def test_an_epoch_timed_at_zero_seconds_and_epoch_zero():
+    stream = FakeTerminal()
+    progress = Progress(3, stream=stream)
+    progress.update(1, loss=0.5, seconds=0.0, n_samples=10)  # a coarse clock: "infM samples/s" before
+    assert "inf" not in stream.getvalue() and "loss 0.5000  - samples/s" in stream.getvalue()
+    with pytest.raises(ValueError, match="epochs are counted from 1, got 0"):  # ZeroDivisionError before
+        progress.update(0, loss=0.5, seconds=1.0, n_samples=10)

@@ -18,7 +18,14 @@ QUICK = dict(networks=["784-100-10"], dtypes=["float32"], batch_sizes=[32], samp
 def _list(kind):
     def parse(text):
         values = [value.strip() for value in text.split(",") if value.strip()]
-        return [int(v) for v in values] if kind is int else values
+        if not values:  # else an empty run: no rows, only the start-up part
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+        if kind is int:
+            try:
+                return [int(v) for v in values]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+        return values
 
     return parse
 
@@ -50,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="instead: fastmlp.sklearn.MLPClassifier beside scikit-learn's MLPClassifier, test "
                              "accuracy on digits, iris, wine, breast_cancer and Fashion-MNIST (3 seeds) and "
                              "training speed on Fashion-MNIST at batch 200 (with --quick: iris, one seed)")
-    parser.add_argument("--sklearn-epochs", type=int, default=10, metavar="N",
+    parser.add_argument("--sklearn-epochs", type=int, default=None, metavar="N",
                         help="with --sklearn: epochs on Fashion-MNIST (default 10)")
     parser.add_argument("--kernels", action="store_true",
                         help="instead: GFLOP/s of the forward and weight-gradient microkernels on one thread beside "
@@ -69,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "to --target-accuracy and the accuracy after --epochs (with --quick: synthetic, 3 epochs)")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="with --time-to-accuracy: epochs per contender (default 30)")
-    parser.add_argument("--target-accuracy", type=float, default=0.88, metavar="A",
+    parser.add_argument("--target-accuracy", type=float, default=None, metavar="A",
                         help="with --time-to-accuracy: the test accuracy to time (default 0.88)")
     parser.add_argument("--plot", metavar="PNG", default=None,
                         help="also draw training samples/s against batch size per contender, with the roofline")
@@ -92,9 +99,101 @@ def _settings(args) -> dict:
     unknown += [d for d in settings["dtypes"] if d not in DTYPES]
     if unknown:
         raise ValueError(f"unknown networks or dtypes {unknown}; networks: {list(NETWORKS)}, dtypes: {list(DTYPES)}")
-    if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] or 1) < 1:
+    if any(b < 1 for b in settings["batch_sizes"]) or settings["repeat"] < 1 or (settings["samples"] is not None
+                                                                                 and settings["samples"] < 1):
         raise ValueError("batch sizes, --repeat and --samples must be >= 1")
     return settings
+
+
+#: The modes that replace the speed suite ("instead: ..."), and the options each one reads besides --quick and
+#: --json; the speed suite reads the others but --epochs, --target-accuracy and --sklearn-epochs.
+MODES = {
+    "sklearn": ("sklearn_epochs",),
+    "kernels": ("dtypes",),
+    "profile": ("networks", "dtypes", "batch_sizes", "synthetic"),
+    "time_to_accuracy": ("peers", "learning_rate", "epochs", "target_accuracy", "synthetic"),
+}
+#: Every option a mode may read or ignore, as (attribute, as typed).
+OPTIONS = {"networks": "--networks", "dtypes": "--dtypes", "batch_sizes": "--batch-sizes", "peers": "--peers",
+           "samples": "--samples", "repeat": "--repeat", "learning_rate": "--learning-rate",
+           "startup": "--startup", "no_startup": "--no-startup", "synthetic": "--synthetic",
+           "sklearn_epochs": "--sklearn-epochs", "epochs": "--epochs", "target_accuracy": "--target-accuracy"}
+
+
+def _ignored_error(args) -> str | None:
+    """Options that the chosen mode would silently ignore, or two modes at once, said as an error: a run of
+    minutes that did not measure what its command line asks for."""
+    modes = [mode for mode in MODES if getattr(args, mode, False)]
+    if len(modes) > 1:
+        return "choose one of " + ", ".join("--" + mode.replace("_", "-") for mode in modes)
+    if modes:
+        used, mode = MODES[modes[0]], "--" + modes[0].replace("_", "-")
+        if getattr(args, "from_json", None):
+            return f"{mode} does not use --from-json (which goes with --plot alone)"
+    elif getattr(args, "from_json", None):
+        used, mode = (), "--from-json"  # draws a saved run: measures nothing, writes no JSON
+        if getattr(args, "json", None):
+            return "--from-json does not use --json (it draws a saved run and writes no JSON)"
+    elif getattr(args, "startup", False):
+        used, mode = ("startup", "learning_rate", "synthetic"), "--startup"  # fresh processes, 784-100-10 only
+    else:
+        used, mode = tuple(o for o in OPTIONS if o not in ("sklearn_epochs", "epochs", "target_accuracy")), None
+    ignored = [flag for name, flag in OPTIONS.items() if name not in used and getattr(args, name, None)
+               not in (None, False)]
+    if not ignored:
+        return None
+    owners = {"sklearn_epochs": "--sklearn", "epochs": "--time-to-accuracy", "target_accuracy": "--time-to-accuracy"}
+    if mode is None:
+        return "; ".join(f"{OPTIONS[name]} goes with {owner}" for name, owner in owners.items()
+                         if OPTIONS[name] in ignored)
+    return f"{mode} does not use {', '.join(ignored)}"
+
+
+def _mode_error(args) -> str | None:
+    """What is wrong with the options of --sklearn, --kernels or --profile, if anything (they pick dtypes and a
+    network their own way, and draw no --plot)."""
+    from .suite import DTYPES
+
+    modes = [mode for mode in ("sklearn", "kernels", "profile") if getattr(args, mode, False)]
+    if not modes:
+        return None
+    mode = f"--{modes[0]}"  # the one run() takes
+    if getattr(args, "plot", None):
+        return f"--plot draws the speed suite's measurements, not {mode}"
+    if mode == "--sklearn":  # checked before the bundled datasets' minutes, not at Fashion-MNIST after them
+        epochs = args.sklearn_epochs
+        return None if epochs is None or epochs >= 1 else f"--sklearn-epochs must be >= 1, got {epochs}"
+    unknown = [d for d in args.dtypes or () if d not in DTYPES]
+    if unknown:
+        return f"unknown dtypes {unknown}; dtypes: {list(DTYPES)}"
+    if mode == "--profile":
+        if len(args.dtypes or ()) > 1 or len(args.networks or ()) > 1:
+            return "--profile measures one network and one dtype: give one of each"
+        if args.networks:
+            sizes = args.networks[0].split("-")
+            if len(sizes) < 2 or not all(size.isdigit() and int(size) > 0 for size in sizes) or sizes[0] != "784":
+                return f"--profile: expected a network of 784 inputs such as 784-100-10, got {args.networks[0]!r}"
+        if any(b < 1 for b in args.batch_sizes or ()):
+            return "batch sizes must be >= 1"
+    return None
+
+
+def _output_error(args) -> str | None:
+    """What keeps --plot or --json from being written, if anything: said before a run of minutes, not after."""
+    plot, saved = getattr(args, "plot", None), getattr(args, "json", None)
+    if plot:
+        if not plot.lower().endswith(".png"):
+            return f"the speed plot is written as PNG: {plot} must end in .png"
+        if not os.path.isdir(os.path.dirname(os.path.abspath(plot))):
+            return f"--plot {plot}: its directory does not exist"
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return "--plot needs matplotlib: pip install matplotlib (or fastmlp[plot])"
+    for option, path in (("--plot", plot), ("--json", saved)):
+        if path and os.path.isdir(path):
+            return f"{option} {path}: is a directory"
+    return None
 
 
 def run(args) -> int:
@@ -103,6 +202,15 @@ def run(args) -> int:
     from .startup import measure_startup
     from .suite import run_suite
 
+    rate = getattr(args, "learning_rate", None)
+    problem = _ignored_error(args) or _mode_error(args) or _output_error(args) or (
+        None if rate is None or 0 < rate < float("inf") else f"--learning-rate must be > 0 and finite, got {rate}")
+    if problem:
+        print(f"fastmlp bench: {problem}", file=sys.stderr)
+        return 2
+    from .machine import remember_source_commit
+
+    remember_source_commit()  # the source about to be timed, whatever is committed while it runs
     if getattr(args, "sklearn", False):
         from .sklearn_compare import run as run_sklearn
 
@@ -175,5 +283,13 @@ def _profile(args) -> int:
 
 
 def main(argv=None) -> int:
+    """``python -m fastmlp.bench``: as ``fastmlp bench``, errors included (one line, exit 1; fastmlp.cli.main)."""
     parser = argparse.ArgumentParser(prog="fastmlp bench", description=__doc__.splitlines()[0])
-    return run(add_arguments(parser).parse_args(argv))
+    args = add_arguments(parser).parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, TypeError, OSError, ImportError) as error:
+        message = f"{error.filename}: {error.strerror}" if isinstance(error, OSError) and error.strerror \
+            and error.filename else str(error) or type(error).__name__
+        print(f"fastmlp bench: error: {message}", file=sys.stderr)
+        return 1

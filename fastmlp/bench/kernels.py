@@ -97,7 +97,11 @@ def measure(dtypes=("float32", "float64"), repeat: int = 5, min_time: float = 0.
     Returns ``{"target": {...}, "sizes": {...}, "results": [{"dtype", "use", "kernel_gflops", "blas_gflops",
     "share"}, ...]}``.
     """
-    from threadpoolctl import threadpool_info, threadpool_limits
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:  # BLAS is held to one thread with it
+        raise ImportError("fastmlp bench --kernels needs threadpoolctl: pip install threadpoolctl "
+                          "(or fastmlp[bench])") from None
 
     from ..kernels import microkernel
     from ..kernels.target import TARGET

@@ -250,3 +250,19 @@ def source_commit(package: Path | None = None) -> str | None:
     if commit is None or changes is None:
         return None
     return commit + ("+changes" if changes else "")
+
+
+#: The commit source_commit() read when the run began (remember_source_commit), if it was read then.
+_RUN_SOURCE: dict[str, str | None] = {}
+
+
+def remember_source_commit() -> None:
+    """Read source_commit() now, at the start of a run, for run_source_commit(): a commit or an edit made while
+    a run of minutes goes on is not what it timed."""
+    _RUN_SOURCE["commit"] = source_commit()
+
+
+def run_source_commit() -> str | None:
+    """The commit remembered when the run began (remember_source_commit), else source_commit() now."""
+    return _RUN_SOURCE["commit"] if "commit" in _RUN_SOURCE else source_commit()
+

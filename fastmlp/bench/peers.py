@@ -394,6 +394,11 @@ def _wanted(names) -> set | None:
     return {ALIASES[name] for name in names}
 
 
+def wanted_peers(names) -> set:
+    """The canonical names of the peers ``names`` asks for (none when None); a ValueError for an unknown one."""
+    return _wanted(names) or set()
+
+
 def available_peers(names=None) -> list:
     """The training (and prediction) peers installed here, in a fixed order, restricted to ``names`` when given."""
     peers = [Numpy()]

@@ -38,7 +38,7 @@ def machine() -> dict:
         "numpy_blas": measured.describe_blas(libraries) or None,
         "blas": libraries,
         "versions": versions,
-        "source_commit": measured.source_commit(),
+        "source_commit": measured.run_source_commit(),  # read when the run began
         "platform": platform.platform(),
         # ATen's elementwise kernels; ATEN_CPU_CAPABILITY=avx2 caps them (its MKL matmuls pick their own)
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability() if torch is not None else None,

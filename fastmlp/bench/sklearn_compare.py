@@ -248,7 +248,8 @@ def run(args) -> int:
     options = dict(datasets=("iris",), seeds=(0,)) if args.quick else {}
     load_before = os.getloadavg()[0]
     began = time.perf_counter()
-    result = run_comparison(fashion_epochs=args.sklearn_epochs, log=lambda text: print(text, file=sys.stderr),
+    epochs = FASHION_EPOCHS if args.sklearn_epochs is None else args.sklearn_epochs
+    result = run_comparison(fashion_epochs=epochs, log=lambda text: print(text, file=sys.stderr),
                             **options)
     # Other processes on the machine slow both libraries, and fastmlp's thread team the most.
     result["load_average"] = [load_before, os.getloadavg()[0]]

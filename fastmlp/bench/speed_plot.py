@@ -70,7 +70,8 @@ def plot_speed(result: dict, path) -> Path:
         roof = roofline.get(dtype, {}).get("flops")
         for name, (batches, rates) in series(rows, roof).items():
             if name == "roofline":
-                axes.plot(batches, rates, color="black", linestyle="--", linewidth=1.2,
+                # A marker too: a run of one batch size has a roofline of one point, which a line alone hides
+                axes.plot(batches, rates, color="black", linestyle="--", linewidth=1.2, marker="_", markersize=14,
                           label=f"roofline ({roof / 1e9:.0f} GFLOP/s matmul)")
             else:
                 axes.plot(batches, rates, **STYLES.get(name, dict(marker="s", linewidth=1.4)), label=name)

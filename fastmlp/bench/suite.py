@@ -9,7 +9,14 @@ import time
 import numpy as np
 
 from . import machine, roofline
-from .peers import TWO_AT_ONCE_LABEL, Fastmlp, FirstLayerMatmul, available_peers, available_prediction_peers
+from .peers import (
+    TWO_AT_ONCE_LABEL,
+    Fastmlp,
+    FirstLayerMatmul,
+    available_peers,
+    available_prediction_peers,
+    wanted_peers,
+)
 from .runner import best_peer, measure_prediction, measure_training, timed_runs
 
 #: name -> (layer sizes, loss). The lecture's 784-15-10 has sigmoid outputs and MSE.
@@ -71,6 +78,9 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     fastmlp = Fastmlp()
     peers = available_peers(peer_names)
     predictors = available_prediction_peers(peer_names)  # prediction only, from fastmlp's trained model
+    missing = sorted(wanted_peers(peer_names) - {peer.name for peer in peers + predictors})
+    if missing:  # else the run goes on without them, and the report reads as if they had been asked for
+        raise ValueError(f"--peers {', '.join(missing)}: not installed")
     yardstick = FirstLayerMatmul()  # timed with prediction's contenders, not one of them (derive_prediction)
     contenders = [fastmlp, *peers]
     flops = {dtype: [] for dtype in dtypes}

@@ -183,8 +183,15 @@ def available(names=None) -> list[type]:
     if importlib.util.find_spec("sklearn") is not None:
         found.append(SklearnTrainer)
     if names is not None:
-        from .peers import ALIASES
+        from .peers import _wanted
 
-        wanted = {ALIASES.get(name, name) for name in names} | {"fastmlp"}
-        found = [trainer for trainer in found if trainer.name in wanted]
+        wanted = _wanted(names)  # a ValueError for a name it does not know
+        racing = {"pytorch", "scikit-learn"}
+        if wanted - racing:
+            raise ValueError(f"--time-to-accuracy races fastmlp against pytorch and scikit-learn, not "
+                             f"{', '.join(sorted(wanted - racing))}")
+        missing = wanted - {trainer.name for trainer in found}
+        if missing:
+            raise ValueError(f"--peers {', '.join(sorted(missing))}: not installed")
+        found = [trainer for trainer in found if trainer.name in wanted | {"fastmlp"}]
     return found

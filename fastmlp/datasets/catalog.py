@@ -86,7 +86,8 @@ def load(name_or_path, *, directory=None, label_column=None, class_names=None, t
     -------
     Splits
         A tuple ``(X_train, y_train), (X_test, y_test)``: X is (n_samples, n_features) -- uint8 pixels
-        for the MNIST formats (the model reads them as x / 255), float32 otherwise -- and y int64 labels.
+        for the MNIST formats (the model reads them as x / 255), an ``.npz`` file's arrays in their own
+        dtype, float32 otherwise -- and y int64 labels.
 
     Examples
     --------
@@ -95,6 +96,8 @@ def load(name_or_path, *, directory=None, label_column=None, class_names=None, t
     ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
     """
     key = str(name_or_path).strip().lower()
+    if label_column is not None and Path(name_or_path).suffix.lower() != ".csv":
+        raise ValueError(f"label_column ({label_column!r}) names a column of a .csv file; {name_or_path} is not one")
     if key in small.TRUTH_TABLES:
         X, y = small.truth_table(key)
         return Splits((X, y), (X.copy(), y.copy()), name=key)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import tokenize
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +47,29 @@ def _labels(y: np.ndarray, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _read_numpy(path: Path, read, kind: str):
+    """``read()``, with whatever a damaged file makes NumPy raise said as one ValueError naming the file.
+
+    An empty file raises EOFError, one that is no zip BadZipFile, a garbled .npy header tokenize.TokenError or
+    SyntaxError, damaged compressed data zlib.error, a .npy by another name TypeError: none of them a ValueError.
+    """
+    try:
+        return read()
+    except (ValueError, TypeError, OSError, EOFError, SyntaxError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error, tokenize.TokenError) as error:
+        raise ValueError(f"{path}: not a readable {kind} file ({error or type(error).__name__})") from None
+
+
+def _read_npz(path: Path) -> dict:
+    """Every array of an ``.npz`` file, by its lower-cased name."""
+    def read():
+        # Our own handle: np.load leaves the one it opens unclosed when the file is no zip.
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as archive:
+            return {key.lower(): archive[key] for key in archive.files}
+
+    return _read_numpy(path, read, ".npz")
+
+
 def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
     """Read ``X_train, y_train, X_test, y_test`` (any case) or ``X, y`` (split here) from an ``.npz`` file.
 
@@ -53,11 +79,7 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
     from .small import split
 
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key.lower(): archive[key] for key in archive.files}
-    except (ValueError, OSError, EOFError) as error:  # EOFError: an empty file
-        raise ValueError(f"{path}: not a readable .npz file ({error})") from None
+    arrays = _read_npz(path)
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         parts = [arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]]
     elif {"x", "y"} <= arrays.keys():
@@ -75,6 +97,9 @@ def load_npz(path, *, test_fraction: float = 0.2, seed: int = 0):
         test = (_flatten(parts[2], f"{path}: X_test"), _labels(parts[3], f"{path}: y_test"))
         _same_length(*train, path)
         _same_length(*test, path)
+        if train[0].shape[1] != test[0].shape[1]:
+            raise ValueError(f"{path}: X_train has {train[0].shape[1]} features per sample but X_test "
+                             f"{test[0].shape[1]}")
     return train, test, image_shape
 
 
@@ -85,10 +110,15 @@ def _same_length(X, y, path):
 
 def _sniff_header(path: Path):
     """The first row of a CSV file and whether it is a header (not all numbers)."""
-    with open(path, newline="") as stream:
-        first = next(csv.reader(stream), None)
-    if not first:
+    try:
+        with open(path, newline="") as stream:
+            first = next(csv.reader(stream), None)
+    except UnicodeDecodeError as error:  # a ValueError, but one that does not say which file
+        raise ValueError(f"{path}: not a text CSV file ({error})") from None
+    if first is None:
         raise ValueError(f"{path}: empty CSV file")
+    if not first:
+        raise ValueError(f"{path}: the first line is blank; expected a header or a row of numbers")
     try:
         [float(cell) for cell in first]
     except ValueError:
@@ -122,9 +152,15 @@ def read_csv(path, *, label_column=None, class_names=None):
         label = f"{first[column]!r}" if has_header else f"column {column}"
         raise ValueError(f"{path}: not a CSV file of numbers ({error}); the label column taken was {label}, "
                          "name another with label_column (--label-column)") from None
+    _check_widths(path, n_columns)
     if X.shape[0] == 0:
         raise ValueError(f"{path}: no data rows")
     raw_labels = np.char.strip(raw_labels)
+    missing = np.flatnonzero(raw_labels == "")
+    if missing.size:  # else '' became a class name, and numbers beside it names too
+        label = f"{first[column]!r}" if has_header else f"column {column}"
+        raise ValueError(f"{path}: {missing.size} data row(s) have no label in the label column {label} "
+                         f"(the first: data row {missing[0] + 1})")
     try:
         numeric = raw_labels.astype(np.float64)
     except ValueError:  # names
@@ -145,10 +181,26 @@ def _numbered(names: np.ndarray, class_names, path) -> tuple[np.ndarray, list[st
     return np.array([index[name] for name in names.tolist()], np.int64), list(class_names)
 
 
+def _check_widths(path: Path, n_columns: int) -> None:
+    """A ValueError for a line with more cells than the first: np.loadtxt reads only the columns it is asked for,
+    and would drop the extra cells of such a row silently (fewer cells it reports itself). Files with quoted
+    cells, whose commas need a CSV parser to count, are left to it."""
+    raw = path.read_bytes()
+    if b'"' in raw:
+        return
+    for number, line in enumerate(raw.splitlines(), 1):
+        if line.count(b",") > n_columns - 1:
+            raise ValueError(f"{path}: line {number} has {line.count(b',') + 1} cells, the first line {n_columns}")
+
+
 def _loadtxt(path: Path, skip: int, columns, dtype) -> np.ndarray:
-    """Columns of a CSV file (quoted cells may hold commas): 2-D for a list of columns, 1-D for one."""
+    """Columns of a CSV file (quoted cells may hold commas): 2-D for a list of columns, 1-D for one.
+
+    CSV has no comments: a "#" is a character of its cell (np.loadtxt's default dropped the rest of the line,
+    and with it a row whose label began with "#").
+    """
     return np.loadtxt(path, delimiter=",", quotechar='"', skiprows=skip, usecols=columns, dtype=dtype,
-                      ndmin=2 if isinstance(columns, list) else 1)
+                      ndmin=2 if isinstance(columns, list) else 1, comments=None)
 
 
 def _label_index(header, n_columns: int, label_column, path) -> int:
@@ -189,17 +241,12 @@ def read_features(path, *, label_column=None) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     name = path.name.lower()
+    if label_column is not None and not name.endswith(".csv"):
+        raise ValueError(f"label_column ({label_column!r}) names a column of a .csv file; {path} is not one")
     if name.endswith(".npy"):
-        try:
-            X = np.load(path, allow_pickle=False)
-        except (ValueError, EOFError) as error:  # EOFError: an empty file
-            raise ValueError(f"{path}: not a readable .npy file ({error})") from None
+        X = _read_numpy(path, lambda: np.load(path, allow_pickle=False), ".npy")
     elif name.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key.lower(): archive[key] for key in archive.files}
-        except (ValueError, OSError, EOFError) as error:
-            raise ValueError(f"{path}: not a readable .npz file ({error})") from None
+        arrays = _read_npz(path)
         key = next((k for k in ("x", "x_test") if k in arrays), None)
         if key is None and len(arrays) == 1:
             key = next(iter(arrays))
@@ -220,6 +267,7 @@ def read_features(path, *, label_column=None) -> np.ndarray:
                 X = _loadtxt(path, int(has_header), columns, np.float32)
         except ValueError as error:
             raise ValueError(f"{path}: not a CSV file of numbers ({error})") from None
+        _check_widths(path, len(first))
     else:
         X = read_idx(path)
     return _flatten(X, str(path))

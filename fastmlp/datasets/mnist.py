@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import _labels
 from .idx import IDXError, read_idx
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the four files.
@@ -28,12 +29,12 @@ def load_idx_dataset(directory, *, scale: bool = False):
     """Load ``(X_train, y_train), (X_test, y_test)`` from a directory of the four MNIST-format IDX files.
 
     Images come flattened to (n, rows * cols) uint8, or float32 in [0, 1] when ``scale`` is True;
-    labels as int64.
+    labels as int64 class indices (checked as for .npz files: whole numbers, >= 0, not sparse).
     """
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"dataset directory {directory} does not exist")
-    splits = []
+    splits, shape = [], None  # shape: the training images' (rows, cols)
     for split, (images_stem, labels_stem) in IDX_FILES.items():
         images = read_idx(_find(directory, images_stem))
         labels = read_idx(_find(directory, labels_stem))
@@ -41,10 +42,16 @@ def load_idx_dataset(directory, *, scale: bool = False):
             raise IDXError(f"{split} images must be a 3-D uint8 IDX array, got {images.dtype} {images.shape}")
         if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
             raise IDXError(f"{split}: {labels.shape} labels for {images.shape[0]} images")
+        if images.shape[0] == 0:
+            raise IDXError(f"{split} images: the file holds no images, shape {images.shape}")
+        if shape is not None and images.shape[1:] != shape:
+            raise IDXError(f"test images are {images.shape[1]}x{images.shape[2]} but train images "
+                           f"{shape[0]}x{shape[1]}")
+        shape = images.shape[1:]
         X = images.reshape(images.shape[0], -1)
         if scale:
             X = X.astype(np.float32) / np.float32(255)
-        splits.append((X, labels.astype(np.int64)))
+        splits.append((X, _labels(labels, f"{directory}: {split} labels")))
     return tuple(splits)
 
 

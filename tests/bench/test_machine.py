@@ -124,3 +124,22 @@ def test_machine_records_the_source_commit():
     assert info["source_commit"] == machine.source_commit()
     if info["source_commit"]:
         assert f"fastmlp {info['versions']['fastmlp']} at commit {info['source_commit']}" in report.machine_line(info)
+
+
+def test_a_run_records_the_commit_it_began_on(tmp_path, monkeypatch):
+    """A commit made while a run of minutes goes on is not the source it timed: the JSON names the one read at the
+    start (it named the one read at the end)."""
+    import fastmlp.bench.suite as suite
+    from fastmlp.bench import main as bench_main
+
+    checkout = {"commit": "0123456789ab"}
+    monkeypatch.setattr(machine, "source_commit", lambda package=None: checkout["commit"])
+
+    def measured(**kwargs):  # a run of no rows, during which the checkout moves on
+        checkout["commit"] = "ba9876543210+changes"
+        return {"peers": [], "settings": {}, "roofline": {}, "training": [], "prediction": []}
+
+    monkeypatch.setattr(suite, "run_suite", measured)
+    path = tmp_path / "run.json"
+    assert bench_main(["--quick", "--peers", "numpy", "--json", str(path)]) == 0
+    assert json.loads(path.read_text())["machine"]["source_commit"] == "0123456789ab"

@@ -63,3 +63,19 @@ def test_torch_peer_trains_same_network():
     model = peer.build([784, 15, 10], "mse", "float64", 0)
     assert [tuple(p.shape) for p in model.parameters()] == [(15, 784), (15,), (10, 15), (10,)]
     assert next(model.parameters()).dtype == peer.torch.float64
+
+
+def test_peers_asked_for_must_be_known_installed_and_racing(monkeypatch):
+    from fastmlp.bench import suite, trainers
+
+    with pytest.raises(ValueError, match="unknown peers \\['foo'\\]"):  # --time-to-accuracy ignored it before
+        trainers.available(["foo"])
+    with pytest.raises(ValueError, match="not numpy"):  # raced fastmlp alone before
+        trainers.available(["numpy"])
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    with pytest.raises(ValueError, match="--peers pytorch: not installed"):
+        trainers.available(["pytorch"])
+    with pytest.raises(ValueError, match="--peers pytorch: not installed"):  # measured without it before
+        suite.run_suite(networks=["784-15-10"], dtypes=["float32"], batch_sizes=[32], peer_names=["torch"],
+                        synthetic=True, verbose=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -65,3 +66,51 @@ def test_cli_draws_from_saved_json(tmp_path, capsys):
     assert png.read_bytes()[:8] == PNG and str(png) in capsys.readouterr().out
     assert bench_main(["--from-json", str(saved)]) == 2
     assert "--from-json needs --plot" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "bad.json: No such file or directory"),  # a traceback from python -m fastmlp.bench before
+    ("not json", "bad.json: not a JSON file"),  # JSONDecodeError's message alone before, no file named
+    ("[1, 2]", "bad.json: not the --json of a speed run (a JSON list)"),  # AttributeError traceback before
+    ('{"training": [{"network": "784-100-10"}]}', "bad.json: not the --json of a speed run"),  # KeyError
+])
+def test_from_json_of_something_else_is_one_line_naming_the_file(tmp_path, content, message, capsys):
+    pytest.importorskip("matplotlib")
+    saved = tmp_path / "bad.json"
+    if content is not None:
+        saved.write_text(content)
+    assert bench_main(["--plot", str(tmp_path / "speed.png"), "--from-json", str(saved)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastmlp bench: error: ") and message in err and err.count("\n") == 1
+
+
+def test_plot_and_json_paths_are_checked_before_measuring(tmp_path, capsys, monkeypatch):
+    import fastmlp.bench.suite as suite
+
+    def no_run(**kwargs):
+        raise AssertionError("measured before finding that the output cannot be written")
+
+    monkeypatch.setattr(suite, "run_suite", no_run)
+    quick = ["--quick", "--peers", "numpy"]
+    for argv, message in ((["--plot", str(tmp_path / "speed.jpg")], "must end in .png"),
+                          (["--plot", str(tmp_path / "nowhere" / "speed.png")], "its directory does not exist"),
+                          (["--json", str(tmp_path)], "is a directory")):
+        assert bench_main([*quick, *argv]) == 2
+        assert message in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
+    assert bench_main([*quick, "--plot", str(tmp_path / "speed.png")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err
+
+
+def test_a_run_of_one_batch_size_shows_its_roofline(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    result = fake_result()
+    result["training"] = [row for row in result["training"] if row["batch_size"] == 32]
+    drawn, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (
+        drawn.extend(figure.axes[0].get_lines()), save(figure, *args, **kwargs))[1])
+    plot_speed(result, tmp_path / "speed.png")
+    (roof,) = [line for line in drawn if line.get_label().startswith("roofline")]
+    assert len(roof.get_xdata()) == 1 and roof.get_marker() not in ("None", "", " ", None)  # a dashed line alone

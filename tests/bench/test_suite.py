@@ -165,3 +165,20 @@ def test_prediction_names_what_the_first_layer_matmul_bounds():
     assert "first-layer matmul" not in report.prediction_table(result)[0]
     (target,) = [t for t in report.targets(result) if t["target"].endswith("vs NumPy")]
     assert "first-layer matmul" not in report.targets_table([target])[1][2]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--networks", ","], "--networks: expected a comma-separated list, got ','"),
+    (["--batch-sizes", " "], "--batch-sizes: expected a comma-separated list"),
+    (["--batch-sizes", "32,abc"], "--batch-sizes: expected comma-separated whole numbers, got '32,abc'"),
+])
+def test_bench_list_options_say_what_is_wrong(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:  # argparse's usage error
+        bench_main(["--quick", *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_bench_rejects_zero_samples(capsys):
+    # 0 was taken as "not given": a run of the default samples, up to 60,000 per row
+    assert bench_main(["--quick", "--samples", "0"]) == 2
+    assert "--samples must be >= 1" in capsys.readouterr().err

@@ -129,3 +129,103 @@ def test_read_features_from_each_format(tmp_path):
     assert datasets.read_features(tmp_path / "x.csv", label_column=2).tolist() == [[1, 7], [3, 8]]
     with pytest.raises(FileNotFoundError):
         datasets.read_features(tmp_path / "missing.npy")
+
+
+def _damaged_npz(tmp_path, how):
+    path = tmp_path / f"{how}.npz"
+    np.savez_compressed(path, X=np.random.default_rng(0).random((100, 5)), y=np.arange(100) % 2)
+    raw = bytearray(path.read_bytes())
+    if how == "not-a-zip":
+        raw = bytearray(b"PK\x03\x04garbage")
+    elif how == "header":
+        raw[200:260] = bytes(60)  # inside the first member's .npy header
+    elif how == "npy":
+        np.save(path.with_suffix(".npy"), np.zeros((2, 3)))  # a .npy by another name
+        raw = bytearray(path.with_suffix(".npy").read_bytes())
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("how", ["not-a-zip", "header", "npy"])
+def test_a_damaged_npz_file_is_a_value_error_naming_it(tmp_path, how):
+    path = _damaged_npz(tmp_path, how)
+    for read in (load, datasets.read_features):
+        with pytest.raises(ValueError, match=f"{how}.npz: not a readable .npz file"):
+            read(path)
+
+
+def test_a_garbled_npy_header_is_a_value_error_naming_the_file(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((2, 3)))
+    path.write_bytes(path.read_bytes().replace(b"(2, 3)", b"(2, 3("))  # NumPy: tokenize.TokenError
+    with pytest.raises(ValueError, match="x.npy: not a readable .npy file"):
+        datasets.read_features(path)
+
+
+def test_npz_test_split_with_other_features_than_training(tmp_path):
+    path = tmp_path / "mismatch.npz"
+    np.savez(path, X_train=np.zeros((10, 3)), y_train=np.arange(10) % 2, X_test=np.zeros((5, 4)),
+             y_test=np.arange(5) % 2)
+    with pytest.raises(ValueError, match="X_train has 3 features per sample but X_test 4"):
+        load(path)
+
+
+def test_csv_row_without_a_label_is_an_error(tmp_path):
+    path = tmp_path / "gap.csv"
+    path.write_text("label,a\n1,2\n,3\n0,4\n")  # read as class names '', '0', '1' before
+    with pytest.raises(ValueError, match=r"gap.csv: 1 data row\(s\) have no label .* 'label' .*data row 2\)"):
+        load(path)
+
+
+def test_csv_that_is_not_utf8_text_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("label,caf\xe9\n1,2\n0,3\n".encode("latin-1"))
+    for read in (datasets.read_csv, datasets.read_features):
+        with pytest.raises(ValueError, match="latin.csv: not a text CSV file"):
+            read(path)
+
+
+def test_csv_with_a_blank_first_line(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\nlabel,a\n1,2\n0,3\n")
+    with pytest.raises(ValueError, match="blank.csv: the first line is blank"):
+        load(path)
+
+
+def test_npz_features_keep_their_dtype_as_load_says(tmp_path):
+    path = tmp_path / "f64.npz"
+    np.savez(path, X=np.arange(40, dtype=np.float64).reshape(20, 2), y=np.arange(20) % 2)
+    assert load(path).train[0].dtype == np.float64
+    assert "an ``.npz`` file's arrays in their own" in load.__doc__  # said float32 before
+
+
+def test_csv_cells_with_a_hash_are_cells_not_comments(tmp_path):
+    path = tmp_path / "hash.csv"
+    path.write_text("label,a\n#1,2\nplain,3\n#1,4\n")  # the '#1' rows were dropped silently before
+    X, y, class_names = datasets.read_csv(path)
+    assert X.ravel().tolist() == [2, 3, 4] and class_names == ["#1", "plain"] and y.tolist() == [0, 1, 0]
+    (tmp_path / "trailing.csv").write_text("label,a\n1,2 # two\n0,3\n")  # a number and a remark: not a number
+    with pytest.raises(ValueError, match="not a CSV file of numbers"):
+        datasets.read_csv(tmp_path / "trailing.csv")
+
+
+@pytest.mark.parametrize("name", ["xor", "labels.npz"])
+def test_a_label_column_for_data_without_columns_is_an_error(tmp_path, name):
+    path = tmp_path / "labels.npz"
+    np.savez(path, X=np.zeros((10, 2)), y=np.arange(10) % 2)
+    source = path if name.endswith(".npz") else name
+    with pytest.raises(ValueError, match="label_column \\('y'\\) names a column of a .csv file"):  # ignored before
+        load(source, label_column="y")
+    if name.endswith(".npz"):
+        with pytest.raises(ValueError, match="names a column of a .csv file"):
+            datasets.read_features(path, label_column="y")
+
+
+def test_csv_row_with_more_cells_than_the_header_is_an_error(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text("label,a,b\n1,2,3\n0,4,5,6\n")  # the 6 was dropped silently before
+    for read in (datasets.read_csv, datasets.read_features):
+        with pytest.raises(ValueError, match="wide.csv: line 3 has 4 cells, the first line 3"):
+            read(path)
+    (tmp_path / "quoted.csv").write_text('label,a\n"x,y",2\n"z",3\n')  # commas in quotes are one cell
+    assert datasets.read_csv(tmp_path / "quoted.csv")[2] == ["x,y", "z"]

@@ -73,3 +73,37 @@ def test_load_fashion_mnist_truncated_file(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(IDXError, match=r"train-images-idx3-ubyte: truncated"):
         load_fashion_mnist(tmp_path)
+
+
+def write_labels(path, labels, type_byte):
+    """An IDX file of labels of any element type (idx_data.write_idx writes uint8 only)."""
+    labels = np.asarray(labels)
+    path.write_bytes(bytes([0, 0, type_byte, 1]) + np.array(labels.shape, ">u4").tobytes()
+                     + labels.astype(labels.dtype.newbyteorder(">")).tobytes())
+
+
+@pytest.mark.parametrize("labels, type_byte, message", [
+    (np.array([0, 1, -1, 2, 3, 4], np.int8), 0x09, ">= 0, found -1"),
+    (np.array([0, 1, 10**9, 2, 3, 4], np.int32), 0x0C, "would need 1e\\+09 output units"),
+    (np.array([0, 1.5, 1, 2, 3, 4], np.float32), 0x0D, "whole numbers"),
+], ids=["negative", "sparse", "fractions"])
+def test_idx_labels_that_are_not_class_indices_are_refused(tmp_path, labels, type_byte, message):
+    write_dataset(tmp_path, compress=False)  # 6 training images
+    write_labels(tmp_path / "train-labels-idx1-ubyte", labels, type_byte)
+    with pytest.raises(ValueError, match=f"train labels: labels must .*{message}"):
+        load(tmp_path)
+
+
+def test_test_images_of_another_size_are_refused(tmp_path):
+    write_dataset(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((4, 28, 27)))
+    with pytest.raises(IDXError, match="test images are 28x27 but train images 28x28"):
+        load(tmp_path)
+
+
+def test_an_idx_file_of_no_images_is_a_clear_error(tmp_path):
+    write_dataset(tmp_path)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((0, 28, 28)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(0))
+    with pytest.raises(IDXError, match="train images: the file holds no images"):
+        load(tmp_path)
