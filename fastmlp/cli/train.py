@@ -246,13 +246,21 @@ def run(args) -> int:
           f"{common.rate(progress.samples_per_second)} samples/s "
           f"({epochs} epochs in {progress.train_seconds:.1f} s)", flush=True)
     if epochs < training["epochs"]:
-        say(f"stopped early after {epochs} epochs: the validation score stopped improving"
-            + ("; restored the best weights" if training.get("restore_best_weights", True) else ""))
+        say(f"stopped early after {epochs} epochs: {_stop_reason(training)}")
     if args.save:
         net.save(args.save)
         say(f"saved the model to {args.save}")
     _plots(args, net, data, net.validation_scores_, say)
     return 0
+
+
+def _stop_reason(training: dict) -> str:
+    """Why a run ended before its epochs: early stopping judges the validation score (and may restore the best
+    weights), --convergence alone the training loss."""
+    if training.get("early_stopping"):
+        restored = "; restored the best weights" if training.get("restore_best_weights", True) else ""
+        return f"the validation score stopped improving{restored}"
+    return "the training loss stopped improving (--convergence)"
 
 
 def _communicator(args):

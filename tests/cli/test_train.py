@@ -85,3 +85,18 @@ def test_default_train_is_the_main_job():
     accuracy, rate = re.search(r"test accuracy (\S+) on 10,000 samples; ([\d,]+) samples/s", out).groups()
     assert float(accuracy) >= 0.85
     assert int(rate.replace(",", "")) > 1000
+
+
+def test_stop_message_names_what_stopped_the_run(capsys):
+    """--convergence stops on the training loss and restores nothing; early stopping on the validation score."""
+    code, out, err = call(capsys, "train", "xor", "--convergence")
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith("stopped improving (--convergence)")
+    assert "the training loss" in out and "validation score" not in out and "restored" not in out
+    code, out, err = call(capsys, "train", "or", "--early-stopping", "--validation", "0.5", "--epochs", 300)
+    assert code == 0, err
+    assert "the validation score stopped improving; restored the best weights" in out
+    code, out, err = call(capsys, "train", "or", "--early-stopping", "--validation", "0.5", "--epochs", 300,
+                          "--no-restore-best-weights")
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith("the validation score stopped improving")
