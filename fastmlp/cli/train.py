@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import time
 from pathlib import Path
 
@@ -205,7 +207,8 @@ def run(args) -> int:
         if show:
             print(text, flush=True)
 
-    compile_seconds = _warm_up(sizes, args, training, X_fit, y_fit)
+    with _named_as_options():
+        compile_seconds = _warm_up(sizes, args, training, X_fit, y_fit)
     n_fit = X_fit.shape[0] if comm is None else comm.allreduce(X_fit.shape[0])
     split = f"{common.count(n_fit)} train" + (f" on {comm.size} ranks" if comm is not None else "")
     if valid is not None:
@@ -233,8 +236,9 @@ def run(args) -> int:
                         val_accuracy=model.validation_scores_[-1] if valid is not None else None)
 
     try:
-        net.fit(X_fit, y_fit, validation_data=valid, class_weight=args.class_weight, n_threads=args.threads,
-                callback=report, comm=comm, sync_every=sync_every, **training)
+        with _named_as_options():
+            net.fit(X_fit, y_fit, validation_data=valid, class_weight=args.class_weight, n_threads=args.threads,
+                    callback=report, comm=comm, sync_every=sync_every, **training)
     finally:
         progress.close()
     if not root:  # the other ranks hold the same weights: rank 0 evaluates them
@@ -252,6 +256,45 @@ def run(args) -> int:
         say(f"saved the model to {args.save}")
     _plots(args, net, data, net.validation_scores_, say)
     return 0
+
+
+def _option(name: str) -> str:
+    return "--threads" if name == "n_threads" else "--" + name.replace("_", "-")
+
+
+_NAMES = "|".join(sorted([*FIELDS, "n_threads"], key=len, reverse=True))
+#: A setting's name where a message names it as a setting: any name with an underscore, a name that begins the
+#: message, or one compared or assigned (plain words such as "epochs" or "momentum" elsewhere stay as they are).
+_SETTING = re.compile(rf"\b(?:(?P<id>\w+_\w+)\b|(?P<name>{_NAMES})(?P<value>=True\b|='[^']*')?(?=[ =<>]|$))")
+
+
+def _as_options(message: str) -> str:
+    """``message`` with the training settings it names written as this command's options: "learning_rate must be
+    > 0" -> "--learning-rate must be > 0", "nesterov=True needs optimizer='sgd'" -> "--nesterov needs --optimizer
+    sgd"."""
+    def option(match: re.Match) -> str:
+        name = match["id"] or match["name"]
+        if name not in FIELDS and name != "n_threads":
+            return match[0]
+        if match["id"] is None and match.start() > 0 and not match["value"] \
+                and not re.match(r" *[<>=]", message[match.end():]):
+            return match[0]
+        value = match["value"] or "=True"
+        return _option(name) if value == "=True" else f"{_option(name)} {value[2:-1]}"
+
+    return _SETTING.sub(option, message)
+
+
+@contextlib.contextmanager
+def _named_as_options():
+    """Rewrites the message of a ValueError or TypeError raised inside it with :func:`_as_options`; the exception
+    (a DivergenceError's fields included) stays the same object."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if error.args and isinstance(error.args[0], str):
+            error.args = (_as_options(error.args[0]), *error.args[1:])
+        raise
 
 
 def _stop_reason(training: dict) -> str:

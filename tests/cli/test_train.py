@@ -100,3 +100,23 @@ def test_stop_message_names_what_stopped_the_run(capsys):
                           "--no-restore-best-weights")
     assert code == 0, err
     assert out.splitlines()[-1].endswith("the validation score stopped improving")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--lr", "-1"], "--learning-rate must be > 0, got -1.0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--threads", "0"], "--threads must be >= 1, got 0"),
+    (["--tol=-1"], "--tol must be >= 0, got -1"),
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum is an SGD setting; Adam uses --beta-1 and --beta-2"),
+    (["--momentum", "0", "--nesterov"], "--nesterov needs --optimizer sgd and --momentum > 0"),
+])
+def test_bad_settings_are_named_by_their_options(capsys, options, message):
+    code, out, err = call(capsys, "train", "xor", "--epochs", 1, *options)
+    assert code == 1 and out == ""
+    assert err == f"fastmlp train: error: {message}\n"
+
+
+def test_divergence_names_the_options_to_lower(capsys):
+    code, _, err = call(capsys, "train", "xor", "--weight-decay", 5, "--lr", 1, "--momentum", 0, "-q")
+    assert code == 1
+    assert "lower --weight-decay (it was 5) or --learning-rate (it was 1)" in err and "weight_decay" not in err
