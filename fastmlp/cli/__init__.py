@@ -22,7 +22,7 @@ examples:
   fastmlp evaluate digits.npz digits
   fastmlp predict digits.npz images.npy -o labels.csv
   fastmlp export digits.npz digits.onnx         for ONNX Runtime and other ONNX tools
-  fastmlp info                                  versions, threading layer, cores, kernel cache
+  fastmlp info                                  versions, CPU, threading layer, cores, cache
   fastmlp COMMAND --help                        the options of one command
 """
 
@@ -32,7 +32,7 @@ COMMANDS = {
     "evaluate": (evaluate, "accuracy and loss of a saved model on a dataset"),
     "predict": (predict, "predict the labels (or probabilities) of new samples with a saved model"),
     "export": (export, "write a saved model as an ONNX file (needs the onnx package)"),
-    "info": (info, "versions, threading layer, cores and kernel cache location"),
+    "info": (info, "versions, CPU and kernel target, threading layer, cores and kernel cache location"),
 }
 BENCH_HELP = "measure training speed (samples/s) against a matrix-multiply roofline and peers"
 BENCH_DESCRIPTION = """\
