@@ -120,3 +120,16 @@ def test_divergence_names_the_options_to_lower(capsys):
     code, _, err = call(capsys, "train", "xor", "--weight-decay", 5, "--lr", 1, "--momentum", 0, "-q")
     assert code == 1
     assert "lower --weight-decay (it was 5) or --learning-rate (it was 1)" in err and "weight_decay" not in err
+
+
+def test_help_gives_the_preset_as_the_default_of_preset_options(capsys):
+    """--epochs, --batch-size, --lr and --momentum differ by dataset (digits: 30 epochs; xor: 500): their help
+    says preset, not Fashion-MNIST's values, which `fastmlp train digits` would not use."""
+    with pytest.raises(SystemExit):
+        call(capsys, "train", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for option, help_text in [("--epochs N", "passes over the training data"),
+                              ("--momentum X", "SGD momentum as torch.optim.SGD (dampening 0)")]:
+        assert f"{option} {help_text} (default: preset)" in text
+    assert "--weight-decay X L2 coefficient added to the gradient of the weights (default: 0.0)" in text
+    assert "digits: --hidden 64 --epochs 30" in text
