@@ -178,10 +178,17 @@ def _warm_up(sizes, args, training, X, y) -> float:
 def _describe(training: dict) -> str:
     """``SGD: 10 epochs, batch 32, learning rate 0.2`` and any other setting that is not the default."""
     shown = ("optimizer", "epochs", "batch_size", "learning_rate")
-    others = ", ".join(f"{key.replace('_', ' ')} {value:g}" if isinstance(value, float) else
-                       f"{key.replace('_', ' ')} {value}" for key, value in training.items()
+
+    def setting(key: str, value) -> str:  # "momentum 0.9", "early stopping", "no shuffle", "schedule adaptive"
+        words = key.replace("_", " ")
+        if isinstance(value, bool):
+            return words if value else f"no {words}"
+        return f"{words} {value:g}" if isinstance(value, float) else f"{words} {value}"
+
+    others = ", ".join(setting(key, value) for key, value in training.items()
                        if key not in shown and value != FIELDS[key].default)
-    text = (f"{training.get('optimizer', 'sgd').upper()}: {training['epochs']} epochs, batch {training['batch_size']}, "
+    optimizer = {"sgd": "SGD", "adam": "Adam"}.get(training.get("optimizer", "sgd"), training.get("optimizer"))
+    text = (f"{optimizer}: {training['epochs']} epochs, batch {training['batch_size']}, "
             f"learning rate {training['learning_rate']:g}")
     return f"{text}, {others}" if others else text
 

@@ -133,3 +133,10 @@ def test_help_gives_the_preset_as_the_default_of_preset_options(capsys):
         assert f"{option} {help_text} (default: preset)" in text
     assert "--weight-decay X L2 coefficient added to the gradient of the weights (default: 0.0)" in text
     assert "digits: --hidden 64 --epochs 30" in text
+
+
+def test_the_settings_line_names_adam_and_switches_as_words(capsys):
+    code, out, err = call(capsys, "train", "xor", "--optimizer", "adam", "--lr", 0.01, "--epochs", 3,
+                          "--early-stopping", "--validation", 0.5, "--no-shuffle")
+    assert code == 0, err
+    assert "; Adam: 3 epochs, batch 4, learning rate 0.01, no shuffle, early stopping; " in out, out
