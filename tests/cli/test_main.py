@@ -123,3 +123,14 @@ def test_python_dash_m(capsys, monkeypatch, module):
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     assert exit_.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_an_unknown_option_gets_its_commands_usage(capsys):
+    """README: argparse's usage errors print the usage and exit 2; for a command's option, the command's usage
+    (which lists its options), not the top-level one."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "xor", "--rate", "0.1"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("usage: fastmlp train ") and "--learning-rate X" in err
+    assert err.endswith("fastmlp train: error: unrecognized arguments: --rate 0.1\n")
