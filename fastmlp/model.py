@@ -867,7 +867,7 @@ class MLP:
                         if validation is not None:
                             line += f"  validation score {self.validation_scores_[-1]:.4f}"
                         print(f"{line}  {seen / seconds:,.0f} samples/s"
-                              + (" (includes compiling the kernels)" if compiled else ""))
+                              + (" (includes compiling or loading the kernels)" if compiled else ""))
                     if saver is not None:
                         saver.after_epoch(len(self.loss_curve_))
                     if callback is not None:
