@@ -128,6 +128,8 @@ def _add_setting(group, name: str, field) -> None:
     # The presets differ (digits trains 30 epochs, the truth tables 500): the list below the examples gives them.
     default = "preset" if name in PRESETS["default"] else field.default
     text = f"{field.metadata['help']} (default: {default})"
+    if name == "validation_fraction":  # the command always holds out its --validation split
+        text = "the same as --validation, by the name of the fit setting"
     if field.type == "bool":
         group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=text)
     elif field.type == "str":
@@ -146,10 +148,21 @@ def _settings(args) -> tuple[dict, dict]:
     preset.pop("validation", None)
     training = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
     training = {**preset, **training}
+    # fit's validation_fraction is the share it holds out when given no validation data; this command always
+    # gives it the --validation split, so --validation-fraction is that share under fit's name.
+    share = "--validation"
+    fraction = training.pop("validation_fraction", None)
+    if fraction is not None:
+        if args.validation is not None and args.validation != fraction:
+            raise ValueError("--validation and --validation-fraction both set the share held out; give one")
+        own["validation"], share = fraction, "--validation-fraction"
     if training["epochs"] < 1:
         raise ValueError(f"--epochs must be >= 1, got {training['epochs']}")
     if not 0 <= own["validation"] < 1:
-        raise ValueError(f"--validation must be in [0, 1), got {own['validation']}")
+        raise ValueError(f"{share} must be in [0, 1), got {own['validation']}")
+    if training.get("early_stopping") and own["validation"] == 0:
+        raise ValueError("--early-stopping needs a validation split: --validation above 0"
+                         + (f" ({args.dataset} has none by default)" if args.validation is None else ""))
     if training.get("optimizer") == "adam" and args.momentum is None:
         training.pop("momentum", None)  # the preset's SGD momentum does not apply to Adam
     return own, training

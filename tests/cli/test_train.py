@@ -140,3 +140,23 @@ def test_the_settings_line_names_adam_and_switches_as_words(capsys):
                           "--early-stopping", "--validation", 0.5, "--no-shuffle")
     assert code == 0, err
     assert "; Adam: 3 epochs, batch 4, learning rate 0.01, no shuffle, early stopping; " in out, out
+
+
+def test_validation_fraction_is_the_validation_split(capsys):
+    """The command always gives fit its --validation split, so --validation-fraction (fit's share when it has
+    no validation data) sets that split: it was ignored but shown as a setting of the run."""
+    code, out, err = call(capsys, "train", "xor", "--validation-fraction", 0.5, "--epochs", 1)
+    assert code == 0, err
+    assert out.startswith("xor: 2 train, 2 validation, 4 test samples") and "validation fraction" not in out
+    code, _, err = call(capsys, "train", "xor", "--validation-fraction", 0.5, "--validation", 0.25)
+    assert code == 1 and "--validation and --validation-fraction both set the share held out" in err
+
+
+def test_early_stopping_without_a_validation_split_is_refused(capsys):
+    """The truth tables hold out nothing by default; early stopping there monitored a split nobody was told of."""
+    code, out, err = call(capsys, "train", "xor", "--early-stopping")
+    assert code == 1 and out == ""
+    assert err == "fastmlp train: error: --early-stopping needs a validation split: --validation above 0 " \
+                  "(xor has none by default)\n"
+    code, _, err = call(capsys, "train", "xor", "--early-stopping", "--validation", 0)
+    assert code == 1 and err.endswith("--validation above 0\n")
