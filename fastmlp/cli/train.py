@@ -188,6 +188,10 @@ def _warm_up(sizes, args, training, X, y) -> float:
     return time.perf_counter() - began
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def _describe(training: dict) -> str:
     """``SGD: 10 epochs, batch 32, learning rate 0.2`` and any other setting that is not the default."""
     shown = ("optimizer", "epochs", "batch_size", "learning_rate")
@@ -201,7 +205,7 @@ def _describe(training: dict) -> str:
     others = ", ".join(setting(key, value) for key, value in training.items()
                        if key not in shown and value != FIELDS[key].default)
     optimizer = {"sgd": "SGD", "adam": "Adam"}.get(training.get("optimizer", "sgd"), training.get("optimizer"))
-    text = (f"{optimizer}: {training['epochs']} epochs, batch {training['batch_size']}, "
+    text = (f"{optimizer}: {_epochs(training['epochs'])}, batch {training['batch_size']}, "
             f"learning rate {training['learning_rate']:g}")
     return f"{text}, {others}" if others else text
 
@@ -269,9 +273,9 @@ def run(args) -> int:
     epochs = len(net.loss_curve_)
     print(f"test accuracy {test_accuracy:.4f} on {common.count(X_test.shape[0])} samples; "
           f"{common.rate(progress.samples_per_second)} samples/s "
-          f"({epochs} epochs in {progress.train_seconds:.1f} s)", flush=True)
+          f"({_epochs(epochs)} in {progress.train_seconds:.1f} s)", flush=True)
     if epochs < training["epochs"]:
-        say(f"stopped early after {epochs} epochs: {_stop_reason(training)}")
+        say(f"stopped early after {_epochs(epochs)}: {_stop_reason(training)}")
     if args.save:
         net.save(args.save)
         say(f"saved the model to {args.save}")

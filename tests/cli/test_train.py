@@ -160,3 +160,9 @@ def test_early_stopping_without_a_validation_split_is_refused(capsys):
                   "(xor has none by default)\n"
     code, _, err = call(capsys, "train", "xor", "--early-stopping", "--validation", 0)
     assert code == 1 and err.endswith("--validation above 0\n")
+
+
+def test_one_epoch_is_one_epoch(capsys):
+    code, out, err = call(capsys, "train", "or", "--epochs", 1)
+    assert code == 0, err
+    assert "SGD: 1 epoch, batch 4" in out and "(1 epoch in " in out and "1 epochs" not in out
