@@ -107,7 +107,7 @@ def row_width(layout: np.ndarray, itemsize: int) -> int:
     """Elements of a sample's row in the activation and delta buffers: n_units rounded up to whole cache lines
     (ALIGNMENT), and two lines more where that is a multiple of ALIAS_BYTES. In an aligned buffer (aligned_rows)
     every row then starts on a line, so that threads working on different samples, or on columns cut at a line
-    (kernels.team.CUT_ROWS), never write the same line. 784-100-10 float32, one thread, six alternating process
+    (kernels.CUT_ROWS), never write the same line. 784-100-10 float32, one thread, six alternating process
     pairs against rows of 894 units in a buffer 16 bytes past a line: batch 32 median 255k / 242k samples/s,
     ahead in all six."""
     per_line = ALIGNMENT // itemsize

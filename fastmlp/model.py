@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import _ranks, _threads, inference, io
 from . import _validation as check
 from . import checkpoint as checkpointing
-from ._compile import NUMBA_ERROR
+from ._compile import NUMBA_ERROR, REGISTRY
 from ._layout import (
     aligned_copy,
     aligned_empty,
@@ -138,6 +138,12 @@ def _fixed(name: str) -> property:
                              f"for another {name}")
 
     return property(get, refuse, doc=f"The network's {name}, fixed when it is built.")
+
+
+def _prepared_signatures() -> int:
+    """How many kernel signatures this process has compiled or loaded from the cache so far: it grows during a
+    call that had to compile (or load) the kernels it runs, which ``fit(verbose=1)`` says of an epoch."""
+    return sum(len(dispatcher.signatures) for dispatcher in REGISTRY)
 
 
 class MLP:
@@ -831,6 +837,7 @@ class MLP:
                     snapshot = self._get_state(lecture=False)
                     try:
                         learning_rate = self._progress["learning_rate"]
+                        prepared = _prepared_signatures() if verbose else 0
                         began = time.perf_counter()
                         step[0] = self._progress["step"]  # a rolled-back epoch leaves it advanced
                         opt = self._optimizer(settings, learning_rate, step)
@@ -843,6 +850,8 @@ class MLP:
                             loss, seen = group.train_epoch(self._rng, settings.shuffle, net, opt, data.X, data.y,
                                                            data.weights, batch, scale, codes_, work)
                         seconds = time.perf_counter() - began
+                        # An epoch's time includes compiling (or loading) the kernels it ran the first time.
+                        compiled = verbose and _prepared_signatures() != prepared
                         self._check_epoch(loss, learning_rate, settings)
                         self.loss_curve_.append(float(loss))
                         self._progress["samples_seen"] += seen
@@ -857,7 +866,8 @@ class MLP:
                         line = f"epoch {len(self.loss_curve_):4d}  loss {loss:.6f}"
                         if validation is not None:
                             line += f"  validation score {self.validation_scores_[-1]:.4f}"
-                        print(f"{line}  {seen / seconds:,.0f} samples/s")
+                        print(f"{line}  {seen / seconds:,.0f} samples/s"
+                              + (" (includes compiling or loading the kernels)" if compiled else ""))
                     if saver is not None:
                         saver.after_epoch(len(self.loss_curve_))
                     if callback is not None:

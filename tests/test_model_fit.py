@@ -421,3 +421,22 @@ def test_fashion_mnist_784_100_10():
     accuracy = net.score(X_test, y_test)
     assert len(net.loss_curve_) == 5 and net.loss_curve_[-1] < net.loss_curve_[0]
     assert accuracy >= 0.85, f"test accuracy {accuracy:.4f} after 5 epochs"
+
+
+def test_verbose_says_which_epoch_included_compiling(capsys, monkeypatch):
+    """fit(verbose=1) prints each epoch's samples/s; an epoch that compiled (or loaded) kernels says so, since
+    its rate is then mostly compile time (the README's example printed a first epoch of 760 samples/s, 80,000
+    after it)."""
+    X, y = np.random.default_rng(0).random((60, 4)), np.arange(60) % 3
+    MLP([4, 5, 3], random_state=0).fit(X, y, epochs=1)  # the kernels, compiled or loaded before the next fits
+    capsys.readouterr()
+    MLP([4, 5, 3], random_state=0).fit(X, y, epochs=2, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.endswith(" samples/s") for line in lines), lines
+
+    counts = iter([0, 7])  # kernels compiled during the first epoch only
+    monkeypatch.setattr(fastmlp.model, "_prepared_signatures", lambda: next(counts, 7))
+    MLP([4, 5, 3], random_state=0).fit(X, y, epochs=3, verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(" samples/s (includes compiling or loading the kernels)")
+    assert all(line.endswith(" samples/s") for line in lines[1:]), lines

@@ -272,7 +272,9 @@ def test_export_gives_the_labels_the_model_file_names(capsys, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["MODEL", "out.txt"], "the output must end in .onnx"),
     (["missing.npz", "out.onnx"], "No such file"),
-    (["MODEL", "out.onnx", "--classes", "a,b"], "classes must be a list of 3 labels"),
+    (["MODEL", "out.onnx", "--classes", "a,b"], "--classes gives 2 labels; this network needs 3"),
+    (["MODEL", "out.onnx", "--classes", "a,a,b"], "--classes must be distinct"),
+    (["MODEL", "out.onnx", "--opset", "5"], "--opset must be an integer from"),
 ])
 def test_export_errors_are_one_line(capsys, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)

@@ -22,7 +22,7 @@ examples:
   fastmlp evaluate digits.npz digits
   fastmlp predict digits.npz images.npy -o labels.csv
   fastmlp export digits.npz digits.onnx         for ONNX Runtime and other ONNX tools
-  fastmlp info                                  versions, threading layer, cores, kernel cache
+  fastmlp info                                  versions, CPU, threading layer, cores, cache
   fastmlp COMMAND --help                        the options of one command
 """
 
@@ -32,7 +32,7 @@ COMMANDS = {
     "evaluate": (evaluate, "accuracy and loss of a saved model on a dataset"),
     "predict": (predict, "predict the labels (or probabilities) of new samples with a saved model"),
     "export": (export, "write a saved model as an ONNX file (needs the onnx package)"),
-    "info": (info, "versions, threading layer, cores and kernel cache location"),
+    "info": (info, "versions, CPU and kernel target, threading layer, cores and kernel cache location"),
 }
 BENCH_HELP = "measure training speed (samples/s) against a matrix-multiply roofline and peers"
 BENCH_DESCRIPTION = """\
@@ -83,13 +83,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=module.DESCRIPTION, formatter_class=_Formatter)
         module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub.set_defaults(run=module.run, parser=sub)
     sub = subparsers.add_parser("bench", help=BENCH_HELP, formatter_class=_Formatter, description=BENCH_DESCRIPTION)
     if command == "bench":
         bench = _bench_module()
         sub.description = getattr(bench, "DESCRIPTION", BENCH_DESCRIPTION)
         bench.add_arguments(sub)
-        sub.set_defaults(run=bench.run)
+        sub.set_defaults(run=bench.run, parser=sub)
     return parser
 
 
@@ -107,7 +107,9 @@ def main(argv=None) -> int:
     """Run the ``fastmlp`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command(argv))
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's own usage and name, not the top-level ones (exit 2, as argparse does)
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.run(args) or 0)
     except BrokenPipeError:  # the reader went away (fastmlp predict ... | head): stop quietly

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from . import common
@@ -53,7 +54,15 @@ def run(args) -> int:
     options = common.onnx_options(net, estimator)
     if args.classes is not None:
         options["classes"] = parse_classes(args.classes)
-    model = to_onnx(net, args.output, input_dtype=args.input_dtype, opset=args.opset, **options)
+        needed = max(net.layer_sizes[-1], 2)  # a single sigmoid unit names its two classes
+        if len(options["classes"]) != needed:
+            raise ValueError(f"--classes gives {len(options['classes'])} labels; this network needs {needed}")
+    try:
+        model = to_onnx(net, args.output, input_dtype=args.input_dtype, opset=args.opset, **options)
+    except (ValueError, TypeError) as error:  # name the options the user typed, not to_onnx's arguments
+        error.args = (re.sub(r"^(classes|opset|input_dtype)\b", lambda m: "--" + m[1].replace("_", "-"),
+                             str(error)),)
+        raise
     graph = model.graph
     outputs = ", ".join(f"{value.name} {_shape(value)}" for value in graph.output)
     print(f"wrote {args.output}: input {_shape(graph.input[0])} {_element(graph.input[0])}, outputs {outputs}; "

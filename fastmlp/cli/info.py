@@ -1,4 +1,5 @@
-"""``fastmlp info``: versions, threading layer, cores and where compiled kernels are cached."""
+"""``fastmlp info``: versions, the CPU and what the kernels are compiled for, threading layer, cores and where
+compiled kernels are cached."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import platform
 from pathlib import Path
 
 DESCRIPTION = """\
-Show what fastmlp runs on: versions, Numba's threading layer (after a tiny parallel call), the cores
-and threads, and where compiled kernels are cached.
+Show what fastmlp runs on: versions, the CPU and the instruction set the kernels are compiled for,
+Numba's threading layer (after a tiny parallel call), the cores and threads, and where compiled
+kernels are cached.
 
 examples:
   fastmlp info
@@ -35,12 +37,22 @@ def facts() -> dict:
         "python": f"{platform.python_version()} ({platform.python_implementation()})",
         "numpy": np.__version__,
         "numba": numba.__version__,
+        **_cpu(),
         "threading layer": f"{_compile.threading_summary()}, for prediction; training runs its own thread team",
         "cores": f"{os.cpu_count()} (os.cpu_count)",
         "numba threads": f"{numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS), {numba.get_num_threads()} in use",
         "kernel cache": cache_dir if _compile.CACHING else "off (no writable cache location; set NUMBA_CACHE_DIR)",
         "kernels": str(len(_compile.REGISTRY)),
     }
+
+
+def _cpu() -> dict:
+    """The CPU (model and vector extensions) and the target Numba compiles the kernels for, as the bench's machine
+    line names them."""
+    from ..bench import machine
+
+    flags = "+".join(machine.cpu_flags()) or "no AVX2/FMA/AVX-512F"
+    return {"cpu": f"{machine.cpu_model()}, {flags}", "compiled for": machine.describe_target(machine.kernel_target())}
 
 
 def run(args) -> int:

@@ -13,8 +13,9 @@ from . import common
 
 DESCRIPTION = """\
 Predict with a model saved by `fastmlp train --save`. INPUT is a .npy, .npz (array X or X_test, or its only
-array), .csv or IDX file of samples (images are flattened; a CSV label column is dropped), or a dataset name
-or IDX directory (its test split). Writes one row per sample: CSV (to stdout by default) or .npy. The CSV
+array), .csv or IDX file of samples (images are flattened; a CSV file's label column is dropped: the one
+--label-column names, else one named label, class, target or y), or a dataset name or IDX directory (its
+test split). Writes one row per sample: CSV (to stdout by default) or .npy. The CSV
 gives each label's class name too when the model file names its classes (trained on a CSV file's text labels
 or on Fashion-MNIST, or saved from a fastmlp.sklearn classifier: its labels; it also reads uint8 as numbers).
 
@@ -40,7 +41,13 @@ def read_input(args) -> np.ndarray:
     """A file's samples, or the test split of a dataset named or given as an IDX directory."""
     path = Path(args.input)
     if path.is_file() or path.suffix.lower() in (".npy", ".npz", ".csv", ".gz"):  # a file, even a missing one
-        return datasets.read_features(args.input, label_column=args.label_column)
+        try:
+            return datasets.read_features(args.input, label_column=args.label_column)
+        except ValueError as error:  # e.g. the file `fastmlp train FILE --label-column species` trained on
+            unnamed = args.label_column is None and path.suffix.lower() == ".csv"
+            if unnamed and "not a CSV file of numbers" in str(error):
+                raise ValueError(f"{error}; if that column holds the labels, name it with --label-column") from None
+            raise
     return common.load_data(args, args.input).test[0]
 
 

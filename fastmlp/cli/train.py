@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import re
 import time
 from pathlib import Path
 
@@ -123,8 +125,11 @@ def add_arguments(parser) -> None:
 def _add_setting(group, name: str, field) -> None:
     """One option per training setting, from the settings table (default: the dataset's preset)."""
     flags = ["--" + name.replace("_", "-")] + (["--lr"] if name == "learning_rate" else [])
-    default = PRESETS["default"].get(name, field.default)
+    # The presets differ (digits trains 30 epochs, the truth tables 500): the list below the examples gives them.
+    default = "preset" if name in PRESETS["default"] else field.default
     text = f"{field.metadata['help']} (default: {default})"
+    if name == "validation_fraction":  # the command always holds out its --validation split
+        text = "the same as --validation, by the name of the fit setting"
     if field.type == "bool":
         group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=None, help=text)
     elif field.type == "str":
@@ -143,10 +148,21 @@ def _settings(args) -> tuple[dict, dict]:
     preset.pop("validation", None)
     training = {name: getattr(args, name) for name in FIELDS if getattr(args, name) is not None}
     training = {**preset, **training}
+    # fit's validation_fraction is the share it holds out when given no validation data; this command always
+    # gives it the --validation split, so --validation-fraction is that share under fit's name.
+    share = "--validation"
+    fraction = training.pop("validation_fraction", None)
+    if fraction is not None:
+        if args.validation is not None and args.validation != fraction:
+            raise ValueError("--validation and --validation-fraction both set the share held out; give one")
+        own["validation"], share = fraction, "--validation-fraction"
     if training["epochs"] < 1:
         raise ValueError(f"--epochs must be >= 1, got {training['epochs']}")
     if not 0 <= own["validation"] < 1:
-        raise ValueError(f"--validation must be in [0, 1), got {own['validation']}")
+        raise ValueError(f"{share} must be in [0, 1), got {own['validation']}")
+    if training.get("early_stopping") and own["validation"] == 0:
+        raise ValueError("--early-stopping needs a validation split: --validation above 0"
+                         + (f" ({args.dataset} has none by default)" if args.validation is None else ""))
     if training.get("optimizer") == "adam" and args.momentum is None:
         training.pop("momentum", None)  # the preset's SGD momentum does not apply to Adam
     return own, training
@@ -172,13 +188,24 @@ def _warm_up(sizes, args, training, X, y) -> float:
     return time.perf_counter() - began
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def _describe(training: dict) -> str:
     """``SGD: 10 epochs, batch 32, learning rate 0.2`` and any other setting that is not the default."""
     shown = ("optimizer", "epochs", "batch_size", "learning_rate")
-    others = ", ".join(f"{key.replace('_', ' ')} {value:g}" if isinstance(value, float) else
-                       f"{key.replace('_', ' ')} {value}" for key, value in training.items()
+
+    def setting(key: str, value) -> str:  # "momentum 0.9", "early stopping", "no shuffle", "schedule adaptive"
+        words = key.replace("_", " ")
+        if isinstance(value, bool):
+            return words if value else f"no {words}"
+        return f"{words} {value:g}" if isinstance(value, float) else f"{words} {value}"
+
+    others = ", ".join(setting(key, value) for key, value in training.items()
                        if key not in shown and value != FIELDS[key].default)
-    text = (f"{training.get('optimizer', 'sgd').upper()}: {training['epochs']} epochs, batch {training['batch_size']}, "
+    optimizer = {"sgd": "SGD", "adam": "Adam"}.get(training.get("optimizer", "sgd"), training.get("optimizer"))
+    text = (f"{optimizer}: {_epochs(training['epochs'])}, batch {training['batch_size']}, "
             f"learning rate {training['learning_rate']:g}")
     return f"{text}, {others}" if others else text
 
@@ -208,7 +235,8 @@ def run(args) -> int:
         if show:
             print(text, flush=True)
 
-    compile_seconds = _warm_up(sizes, args, training, X_fit, y_fit)
+    with _named_as_options():
+        compile_seconds = _warm_up(sizes, args, training, X_fit, y_fit)
     n_fit = X_fit.shape[0] if comm is None else comm.allreduce(X_fit.shape[0])
     split = f"{common.count(n_fit)} train" + (f" on {comm.size} ranks" if comm is not None else "")
     if valid is not None:
@@ -236,8 +264,9 @@ def run(args) -> int:
                         val_accuracy=model.validation_scores_[-1] if valid is not None else None)
 
     try:
-        net.fit(X_fit, y_fit, validation_data=valid, class_weight=args.class_weight, n_threads=args.threads,
-                callback=report, comm=comm, sync_every=sync_every, **training)
+        with _named_as_options():
+            net.fit(X_fit, y_fit, validation_data=valid, class_weight=args.class_weight, n_threads=args.threads,
+                    callback=report, comm=comm, sync_every=sync_every, **training)
     finally:
         progress.close()
     if not root:  # the other ranks hold the same weights: rank 0 evaluates them
@@ -247,15 +276,62 @@ def run(args) -> int:
     epochs = len(net.loss_curve_)
     print(f"test accuracy {test_accuracy:.4f} on {common.count(X_test.shape[0])} samples; "
           f"{common.rate(progress.samples_per_second)} samples/s "
-          f"({epochs} epochs in {progress.train_seconds:.1f} s)", flush=True)
+          f"({_epochs(epochs)} in {progress.train_seconds:.1f} s)", flush=True)
     if epochs < training["epochs"]:
-        say(f"stopped early after {epochs} epochs: the validation score stopped improving"
-            + ("; restored the best weights" if training.get("restore_best_weights", True) else ""))
+        say(f"stopped early after {_epochs(epochs)}: {_stop_reason(training)}")
     if args.save:
         net.save(args.save)
         say(f"saved the model to {args.save}")
     _plots(args, net, data, net.validation_scores_, say)
     return 0
+
+
+def _option(name: str) -> str:
+    return "--threads" if name == "n_threads" else "--" + name.replace("_", "-")
+
+
+_NAMES = "|".join(sorted([*FIELDS, "n_threads"], key=len, reverse=True))
+#: A setting's name where a message names it as a setting: any name with an underscore, a name that begins the
+#: message, or one compared or assigned (plain words such as "epochs" or "momentum" elsewhere stay as they are).
+_SETTING = re.compile(rf"\b(?:(?P<id>\w+_\w+)\b|(?P<name>{_NAMES})(?P<value>=True\b|='[^']*')?(?=[ =<>]|$))")
+
+
+def _as_options(message: str) -> str:
+    """``message`` with the training settings it names written as this command's options: "learning_rate must be
+    > 0" -> "--learning-rate must be > 0", "nesterov=True needs optimizer='sgd'" -> "--nesterov needs --optimizer
+    sgd"."""
+    def option(match: re.Match) -> str:
+        name = match["id"] or match["name"]
+        if name not in FIELDS and name != "n_threads":
+            return match[0]
+        if match["id"] is None and match.start() > 0 and not match["value"] \
+                and not re.match(r" *[<>=]", message[match.end():]):
+            return match[0]
+        value = match["value"] or "=True"
+        return _option(name) if value == "=True" else f"{_option(name)} {value[2:-1]}"
+
+    return _SETTING.sub(option, message)
+
+
+@contextlib.contextmanager
+def _named_as_options():
+    """Rewrites the message of a ValueError or TypeError raised inside it with :func:`_as_options`; the exception
+    (a DivergenceError's fields included) stays the same object."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if error.args and isinstance(error.args[0], str):
+            error.args = (_as_options(error.args[0]), *error.args[1:])
+        raise
+
+
+def _stop_reason(training: dict) -> str:
+    """Why a run ended before its epochs: early stopping judges the validation score (and may restore the best
+    weights), --convergence alone the training loss."""
+    if training.get("early_stopping"):
+        restored = "; restored the best weights" if training.get("restore_best_weights", True) else ""
+        return f"the validation score stopped improving{restored}"
+    return "the training loss stopped improving (--convergence)"
 
 
 def _communicator(args):

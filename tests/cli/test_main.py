@@ -57,13 +57,13 @@ def test_bench_says_when_its_module_is_missing(capsys, monkeypatch):
 USER_ERRORS = [
     (["train", "cifar"], "unknown dataset 'cifar'"),
     (["train", "/no/such/dir/"], "not a dataset directory"),
-    (["train", "xor", "--lr", "-1"], "learning_rate must be > 0"),
+    (["train", "xor", "--lr", "-1"], "--learning-rate must be > 0"),
     (["train", "xor", "--epochs", "0"], "--epochs must be >= 1"),
-    (["train", "xor", "--batch-size", "0"], "batch_size must be >= 1"),
-    (["train", "xor", "--momentum", "1.5"], "momentum must be in [0, 1]"),
+    (["train", "xor", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["train", "xor", "--momentum", "1.5"], "--momentum must be in [0, 1]"),
     (["train", "xor", "--hidden", "ten"], "--hidden takes layer sizes"),
     (["train", "xor", "--validation", "1.5"], "--validation must be in [0, 1)"),
-    (["train", "xor", "--threads", "999"], "n_threads must be <="),
+    (["train", "xor", "--threads", "999"], "--threads must be <="),
     (["train", "xor", "--plot-weights", "w.png"], "need image data"),
     (["train", "digits", "--plot-regions", "r.png"], "needs 2 input features"),
     (["train", "xor", "--plot", "curves.pdf"], "must end in .png"),
@@ -126,3 +126,14 @@ def test_python_dash_m(capsys, monkeypatch, module):
         runpy.run_module(module, run_name="__main__", alter_sys=True)
     assert exit_.value.code == 0
     assert "usage:" in capsys.readouterr().out
+
+
+def test_an_unknown_option_gets_its_commands_usage(capsys):
+    """README: argparse's usage errors print the usage and exit 2; for a command's option, the command's usage
+    (which lists its options), not the top-level one."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "xor", "--rate", "0.1"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    assert err.startswith("usage: fastmlp train ") and "--learning-rate X" in err
+    assert err.endswith("fastmlp train: error: unrecognized arguments: --rate 0.1\n")

@@ -123,3 +123,18 @@ def test_predict_with_an_estimators_file_gives_its_labels(capsys, tmp_path, n_cl
     assert code == 0 and rows[0] == ["label", "class"]
     assert [row[1] for row in rows[1:]] == classifier.predict(X).tolist()
     assert len({row[1] for row in rows[1:]}) == n_classes
+
+
+def test_a_csv_label_column_by_another_name_is_named_in_the_error(capsys, tmp_path):
+    """The file `fastmlp train FILE --label-column species` trained on: without the option, predict's error says
+    how to drop that column; with it, the column is dropped."""
+    data = tmp_path / "flowers.csv"
+    data.write_text("a,b,species\n" + "".join(f"{i % 3},{i % 5},{'xy'[i % 2]}\n" for i in range(20)))
+    model = tmp_path / "flowers.npz"
+    fastmlp.MLP([2, 3, 2], random_state=0).save(model)
+    code, out, err = call(capsys, "predict", model, data)
+    assert code == 1 and out == ""
+    assert "if that column holds the labels, name it with --label-column" in err and err.count("\n") == 1
+    code, out, err = call(capsys, "predict", model, data, "--label-column", "species")
+    assert code == 0, err
+    assert len(out.splitlines()) == 21

@@ -85,3 +85,84 @@ def test_default_train_is_the_main_job():
     accuracy, rate = re.search(r"test accuracy (\S+) on 10,000 samples; ([\d,]+) samples/s", out).groups()
     assert float(accuracy) >= 0.85
     assert int(rate.replace(",", "")) > 1000
+
+
+def test_stop_message_names_what_stopped_the_run(capsys):
+    """--convergence stops on the training loss and restores nothing; early stopping on the validation score."""
+    code, out, err = call(capsys, "train", "xor", "--convergence")
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith("stopped improving (--convergence)")
+    assert "the training loss" in out and "validation score" not in out and "restored" not in out
+    code, out, err = call(capsys, "train", "or", "--early-stopping", "--validation", "0.5", "--epochs", 300)
+    assert code == 0, err
+    assert "the validation score stopped improving; restored the best weights" in out
+    code, out, err = call(capsys, "train", "or", "--early-stopping", "--validation", "0.5", "--epochs", 300,
+                          "--no-restore-best-weights")
+    assert code == 0, err
+    assert out.splitlines()[-1].endswith("the validation score stopped improving")
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--lr", "-1"], "--learning-rate must be > 0, got -1.0"),
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--threads", "0"], "--threads must be >= 1, got 0"),
+    (["--tol=-1"], "--tol must be >= 0, got -1"),
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum is an SGD setting; Adam uses --beta-1 and --beta-2"),
+    (["--momentum", "0", "--nesterov"], "--nesterov needs --optimizer sgd and --momentum > 0"),
+])
+def test_bad_settings_are_named_by_their_options(capsys, options, message):
+    code, out, err = call(capsys, "train", "xor", "--epochs", 1, *options)
+    assert code == 1 and out == ""
+    assert err == f"fastmlp train: error: {message}\n"
+
+
+def test_divergence_names_the_options_to_lower(capsys):
+    code, _, err = call(capsys, "train", "xor", "--weight-decay", 5, "--lr", 1, "--momentum", 0, "-q")
+    assert code == 1
+    assert "lower --weight-decay (it was 5) or --learning-rate (it was 1)" in err and "weight_decay" not in err
+
+
+def test_help_gives_the_preset_as_the_default_of_preset_options(capsys):
+    """--epochs, --batch-size, --lr and --momentum differ by dataset (digits: 30 epochs; xor: 500): their help
+    says preset, not Fashion-MNIST's values, which `fastmlp train digits` would not use."""
+    with pytest.raises(SystemExit):
+        call(capsys, "train", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for option, help_text in [("--epochs N", "passes over the training data"),
+                              ("--momentum X", "SGD momentum as torch.optim.SGD (dampening 0)")]:
+        assert f"{option} {help_text} (default: preset)" in text
+    assert "--weight-decay X L2 coefficient added to the gradient of the weights (default: 0.0)" in text
+    assert "digits: --hidden 64 --epochs 30" in text
+
+
+def test_the_settings_line_names_adam_and_switches_as_words(capsys):
+    code, out, err = call(capsys, "train", "xor", "--optimizer", "adam", "--lr", 0.01, "--epochs", 3,
+                          "--early-stopping", "--validation", 0.5, "--no-shuffle")
+    assert code == 0, err
+    assert "; Adam: 3 epochs, batch 4, learning rate 0.01, no shuffle, early stopping; " in out, out
+
+
+def test_validation_fraction_is_the_validation_split(capsys):
+    """The command always gives fit its --validation split, so --validation-fraction (fit's share when it has
+    no validation data) sets that split: it was ignored but shown as a setting of the run."""
+    code, out, err = call(capsys, "train", "xor", "--validation-fraction", 0.5, "--epochs", 1)
+    assert code == 0, err
+    assert out.startswith("xor: 2 train, 2 validation, 4 test samples") and "validation fraction" not in out
+    code, _, err = call(capsys, "train", "xor", "--validation-fraction", 0.5, "--validation", 0.25)
+    assert code == 1 and "--validation and --validation-fraction both set the share held out" in err
+
+
+def test_early_stopping_without_a_validation_split_is_refused(capsys):
+    """The truth tables hold out nothing by default; early stopping there monitored a split nobody was told of."""
+    code, out, err = call(capsys, "train", "xor", "--early-stopping")
+    assert code == 1 and out == ""
+    assert err == "fastmlp train: error: --early-stopping needs a validation split: --validation above 0 " \
+                  "(xor has none by default)\n"
+    code, _, err = call(capsys, "train", "xor", "--early-stopping", "--validation", 0)
+    assert code == 1 and err.endswith("--validation above 0\n")
+
+
+def test_one_epoch_is_one_epoch(capsys):
+    code, out, err = call(capsys, "train", "or", "--epochs", 1)
+    assert code == 0, err
+    assert "SGD: 1 epoch, batch 4" in out and "(1 epoch in " in out and "1 epochs" not in out
