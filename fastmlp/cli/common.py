@@ -33,12 +33,11 @@ def load_data(args, name: str, class_names=None) -> datasets.Splits:
                          test_fraction=args.test_fraction)
 
 
-def names_worth_keeping(data: datasets.Splits) -> tuple[str, ...] | None:
-    """The dataset's class names for the model file, unless they only spell out the labels (digits' "0" to "9")."""
-    names = data.class_names
-    if names is None or list(names) == [str(label) for label in range(len(names))]:
+def names_worth_keeping(names) -> list[str] | None:
+    """Class names for the model file, unless they only spell out the labels 0, 1, ... (digits' "0" to "9")."""
+    if names is None or [str(name) for name in names] == [str(label) for label in range(len(names))]:
         return None
-    return names
+    return [str(name) for name in names]
 
 
 def load_model(path):
@@ -51,7 +50,7 @@ def load_model(path):
     metadata, arrays = io.read(path)
     net, record = MLP._from_file(metadata, arrays), metadata["estimator"]
     if record is not None and record["classes"] is not None and not multilabel(net):
-        net.class_names = [str(label) for label in record["classes"]]
+        net.class_names = names_worth_keeping(record["classes"])
     return net, record
 
 

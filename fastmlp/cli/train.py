@@ -228,7 +228,7 @@ def run(args) -> int:
     (X_fit, y_fit), valid = _hold_out(X_train, y_train, own["validation"], args.seed)
     sizes = [data.n_features, *hidden, data.n_classes]
     net = MLP(sizes, loss=args.loss, activation=args.activation, dtype=args.dtype, random_state=args.seed)
-    net.class_names = common.names_worth_keeping(data)  # saved with the model: evaluate and predict use them
+    net.class_names = common.names_worth_keeping(data.class_names)  # saved: evaluate and predict use them
     show = not args.quiet and root
 
     def say(text: str) -> None:

@@ -123,6 +123,14 @@ def test_predict_with_an_estimators_file_gives_its_labels(capsys, tmp_path, n_cl
     assert code == 0 and rows[0] == ["label", "class"]
     assert [row[1] for row in rows[1:]] == classifier.predict(X).tolist()
     assert len({row[1] for row in rows[1:]}) == n_classes
+    # Labels 0, 1, ... are their own names: no second column that repeats them.
+    numbered = classifier.classes_.searchsorted(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.importorskip("sklearn.exceptions").ConvergenceWarning)
+        fastmlp.save(classifier.fit(X, numbered), tmp_path / "numbered.npz")
+    code, out, _ = call(capsys, "predict", tmp_path / "numbered.npz", tmp_path / "samples.npy")
+    rows = [row.split(",") for row in out.splitlines()]
+    assert code == 0 and rows[0] == ["label"] and [int(row[0]) for row in rows[1:]] == classifier.predict(X).tolist()
 
 
 def test_a_csv_label_column_by_another_name_is_named_in_the_error(capsys, tmp_path):
