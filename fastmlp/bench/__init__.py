@@ -248,6 +248,7 @@ def run(args) -> int:
             result["startup"] = {"error": str(error)}
     result["machine"] = report.machine()
     result["targets"] = report.targets(result)
+    result["settings"]["quick"] = bool(args.quick)
     print(report.text_report(result))
     if args.json:
         write_json(result, args.json)

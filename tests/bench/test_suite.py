@@ -106,6 +106,8 @@ def test_quick_run_json_structure(quick_result, tmp_path):
         assert f"its MKL: {result['machine']['torch_mkl']}" in report.machine_line(result["machine"])
     text = report.text_report(result)
     assert "fastmlp bench on" in text
+    assert result["settings"]["quick"] and "targets (a --quick smoke run: too short to judge them)" in text
+    assert "targets (measured in this run)" in report.text_report({**result, "settings": {"repeat": 5}})
     assert ("fastmlp bench --profile" in text) == (scaling["met"] is False)  # where to look when it falls short
     measured_met = scaling["met"]
     for met in (True, False):
