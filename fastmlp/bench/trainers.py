@@ -183,9 +183,9 @@ def available(names=None) -> list[type]:
     if importlib.util.find_spec("sklearn") is not None:
         found.append(SklearnTrainer)
     if names is not None:
-        from .peers import _wanted
+        from .peers import wanted_peers
 
-        wanted = _wanted(names)  # a ValueError for a name it does not know
+        wanted = wanted_peers(names)  # a ValueError for a name it does not know
         racing = {"pytorch", "scikit-learn"}
         if wanted - racing:
             raise ValueError(f"--time-to-accuracy races fastmlp against pytorch and scikit-learn, not "
