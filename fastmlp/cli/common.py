@@ -75,6 +75,22 @@ def features(X: np.ndarray, estimator: dict | None) -> np.ndarray:
     return X.astype(np.float32) if estimator is not None and X.dtype == np.uint8 else X
 
 
+def indices(y: np.ndarray, estimator: dict | None, net, source: str) -> np.ndarray:
+    """Labels ``y`` as the network's class indices: a fastmlp.sklearn classifier's file of numeric labels
+    (3 and 7, say) is scored on data labelled as it was fitted, not by position. Text labels are numbered by
+    the model's class names when read, and multilabel rows are 0/1 already."""
+    if estimator is None or estimator["classes"] is None or multilabel(net) \
+            or isinstance(estimator["classes"][0], str):
+        return y
+    index = {label: i for i, label in enumerate(estimator["classes"])}
+    unknown = sorted(set(y.tolist()) - index.keys())
+    if unknown:
+        shown = ", ".join(map(str, unknown[:5])) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ValueError(f"{source}: label(s) {shown} not among the classifier's labels "
+                         f"{', '.join(map(str, estimator['classes']))}")
+    return np.array([index[label] for label in y.tolist()], np.int64)
+
+
 def count(n: int) -> str:
     """12,345 style."""
     return f"{n:,}"

@@ -8,7 +8,8 @@ from . import common
 
 DESCRIPTION = """\
 Evaluate a model saved by `fastmlp train --save` on a dataset: prints the accuracy (R^2 for a regression
-output) and the mean loss.
+output) and the mean loss. A file saved from a fastmlp.sklearn classifier is scored as the estimator scores:
+on data labelled with its own labels, uint8 samples read as numbers.
 
 examples:
   fastmlp evaluate model.npz                      on Fashion-MNIST's 10,000 test images
@@ -51,7 +52,7 @@ def run(args) -> int:
               f"order ({', '.join(data.class_names)}); the scores are right only if training numbered them alike",
               file=sys.stderr)
     X, y = data.train if args.split == "train" else data.test
-    X = common.features(X, estimator)
+    X, y = common.features(X, estimator), common.indices(y, estimator, net, data.name)
     score = net.score(X, y)
     measure = "R^2" if net.output == "identity" else "accuracy"  # what score gives
     print(f"{args.model} ({'-'.join(map(str, net.layer_sizes))}) on {data.name} {args.split} split: "
@@ -67,6 +68,6 @@ def run(args) -> int:
             print(f"wrote {plots.plot_weights(args.plot_weights, net, data.image_shape)}")
         if args.plot_predictions:
             path = plots.plot_predictions(args.plot_predictions, net, X, y, image_shape=data.image_shape,
-                                          class_names=data.class_names)
+                                          class_names=data.class_names or net.class_names)
             print(f"wrote {path}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -125,3 +126,26 @@ def test_text_labels_keep_their_numbers_from_train_to_evaluate_and_predict(capsy
     (tmp_path / "other.csv").write_text("a,b,c,species\n1,2,3,rose\n1,2,3,setosa\n")
     code, _, err = call(capsys, "evaluate", model, tmp_path / "other.csv", "--label-column", "species")
     assert code == 1 and "label 'rose' is not among the model's classes" in err
+
+
+def test_an_estimators_file_is_scored_on_its_own_labels(capsys, tmp_path):
+    """A fastmlp.sklearn classifier fitted on labels 3 and 7 is evaluated on data labelled 3 and 7, as its own
+    score is (read as indices, they failed as targets out of range); a label it never saw is named."""
+    sklearn = pytest.importorskip("fastmlp.sklearn")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4)).astype(np.float32)
+    y = np.where(X[:, 0] + 0.3 * X[:, 1] > 0, 7, 3)
+    classifier = sklearn.MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=100,
+                                       n_iter_no_change=np.inf, random_state=0)
+    with warnings.catch_warnings():  # 100 epochs tell the classes apart, but do not converge
+        warnings.simplefilter("ignore", pytest.importorskip("sklearn.exceptions").ConvergenceWarning)
+        classifier.fit(X[:300], y[:300])
+    fastmlp.save(classifier, tmp_path / "classifier.npz")
+    np.savez(tmp_path / "data.npz", X_train=X[:300], y_train=y[:300], X_test=X[300:], y_test=y[300:])
+    code, out, err = call(capsys, "evaluate", tmp_path / "classifier.npz", tmp_path / "data.npz")
+    assert code == 0, err
+    accuracy = float(re.search(r"accuracy (\S+),", out).group(1))
+    assert accuracy == pytest.approx(classifier.score(X[300:], y[300:]), abs=1e-4) and accuracy > 0.8
+    np.savez(tmp_path / "other.npz", X_train=X, y_train=y, X_test=X[:3], y_test=np.array([3, 5, 7]))
+    code, _, err = call(capsys, "evaluate", tmp_path / "classifier.npz", tmp_path / "other.npz")
+    assert code == 1 and "label(s) 5 not among the classifier's labels 3, 7" in err
