@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import files, small
-from .mnist import load_fashion_mnist, load_idx_dataset
+from .mnist import load_fashion_mnist, read_idx_directory
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -112,13 +112,13 @@ def load(name_or_path, *, directory=None, label_column=None, class_names=None, t
         if not directory:
             raise FileNotFoundError("mnist needs the directory of its four IDX files: pass it as the dataset "
                                     "(or --data-dir), or set FASTMLP_MNIST")
-        train, test = load_idx_dataset(directory)
-        return Splits(train, test, name="mnist", image_shape=_square(train[0]),
+        (train, test), image_shape = read_idx_directory(directory)
+        return Splits(train, test, name="mnist", image_shape=image_shape,
                       class_names=[str(d) for d in range(10)])
     path = Path(name_or_path)
     if path.is_dir():
-        train, test = load_idx_dataset(path)
-        return Splits(train, test, name=str(path), image_shape=_square(train[0]))
+        (train, test), image_shape = read_idx_directory(path)
+        return Splits(train, test, name=str(path), image_shape=image_shape)
     suffix = path.suffix.lower()
     if suffix in (".npz", ".csv"):
         if not path.is_file():

@@ -31,6 +31,12 @@ def load_idx_dataset(directory, *, scale: bool = False):
     Images come flattened to (n, rows * cols) uint8, or float32 in [0, 1] when ``scale`` is True;
     labels as int64 class indices (checked as for .npz files: whole numbers, >= 0, not sparse).
     """
+    return read_idx_directory(directory, scale=scale)[0]
+
+
+def read_idx_directory(directory, *, scale: bool = False):
+    """``(splits, image_shape)``: :func:`load_idx_dataset`'s splits and the images' (rows, cols) they were
+    flattened from, which need not be square."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"dataset directory {directory} does not exist")
@@ -52,7 +58,7 @@ def load_idx_dataset(directory, *, scale: bool = False):
         if scale:
             X = X.astype(np.float32) / np.float32(255)
         splits.append((X, _labels(labels, f"{directory}: {split} labels")))
-    return tuple(splits)
+    return tuple(splits), shape
 
 
 def load_fashion_mnist(directory=None, *, scale: bool = False):

@@ -54,6 +54,17 @@ def test_an_idx_directory_by_path(tmp_path):
     np.testing.assert_array_equal(data.test[1], test[1])
 
 
+def test_an_idx_directory_of_images_that_are_not_square(tmp_path):
+    """Images keep the shape their IDX header gives: 3 x 5 pixels (a square was guessed from the 15 features,
+    and none found, so the weight and prediction plots refused the data as not images)."""
+    rng = np.random.default_rng(0)
+    train = (rng.integers(0, 256, (20, 3, 5)), rng.integers(0, 3, 20))
+    test = (rng.integers(0, 256, (6, 3, 5)), rng.integers(0, 3, 6))
+    data = load(write_idx_dir(tmp_path / "wide", train, test))
+    assert data.image_shape == (3, 5) and data.n_features == 15
+    np.testing.assert_array_equal(data.train[0].reshape(20, 3, 5), train[0])
+
+
 def test_unknown_names_and_missing_paths():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'.*fashion-mnist"):
         load("cifar")
