@@ -394,6 +394,18 @@ def _wanted(names) -> set | None:
     return {ALIASES[name] for name in names}
 
 
+#: The modules each optional peer imports (numpy is always there), and the pip package of each.
+NEEDS = {"pytorch": {"torch": "torch"}, "scikit-learn": {"sklearn": "scikit-learn"},
+         "onnxruntime": {"onnxruntime": "onnxruntime", "onnx": "onnx"}}
+
+
+def not_installed(missing) -> ValueError:
+    """The error for peers asked for whose packages are missing, naming what to install."""
+    absent = [pip for peer in sorted(missing) for module, pip in NEEDS[peer].items()
+              if importlib.util.find_spec(module) is None]
+    return ValueError(f"--peers {', '.join(sorted(missing))}: not installed (pip install {' '.join(absent)})")
+
+
 def wanted_peers(names) -> set:
     """The canonical names of the peers ``names`` asks for (none when None); a ValueError for an unknown one."""
     return _wanted(names) or set()
@@ -402,18 +414,22 @@ def wanted_peers(names) -> set:
 def available_peers(names=None) -> list:
     """The training (and prediction) peers installed here, in a fixed order, restricted to ``names`` when given."""
     peers = [Numpy()]
-    if importlib.util.find_spec("torch") is not None:
+    if _installed("pytorch"):
         peers.append(Torch())
-    if importlib.util.find_spec("sklearn") is not None:
+    if _installed("scikit-learn"):
         peers.append(Sklearn())
     wanted = _wanted(names)
     return peers if wanted is None else [peer for peer in peers if peer.name in wanted]
 
 
+def _installed(peer: str) -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in NEEDS[peer])
+
+
 def available_prediction_peers(names=None) -> list:
     """Peers that only predict (ONNX Runtime, with the onnx package to export the graph), restricted to ``names``."""
     peers = []
-    if importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None:
+    if _installed("onnxruntime"):
         peers.append(OnnxRuntime())
     wanted = _wanted(names)
     return peers if wanted is None else [peer for peer in peers if peer.name in wanted]

@@ -15,6 +15,7 @@ from .peers import (
     FirstLayerMatmul,
     available_peers,
     available_prediction_peers,
+    not_installed,
     wanted_peers,
 )
 from .runner import best_peer, measure_prediction, measure_training, timed_runs
@@ -80,7 +81,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     predictors = available_prediction_peers(peer_names)  # prediction only, from fastmlp's trained model
     missing = sorted(wanted_peers(peer_names) - {peer.name for peer in peers + predictors})
     if missing:  # else the run goes on without them, and the report reads as if they had been asked for
-        raise ValueError(f"--peers {', '.join(missing)}: not installed")
+        raise not_installed(missing)
     yardstick = FirstLayerMatmul()  # timed with prediction's contenders, not one of them (derive_prediction)
     contenders = [fastmlp, *peers]
     flops = {dtype: [] for dtype in dtypes}

@@ -183,7 +183,7 @@ def available(names=None) -> list[type]:
     if importlib.util.find_spec("sklearn") is not None:
         found.append(SklearnTrainer)
     if names is not None:
-        from .peers import wanted_peers
+        from .peers import not_installed, wanted_peers
 
         wanted = wanted_peers(names)  # a ValueError for a name it does not know
         racing = {"pytorch", "scikit-learn"}
@@ -192,6 +192,6 @@ def available(names=None) -> list[type]:
                              f"{', '.join(sorted(wanted - racing))}")
         missing = wanted - {trainer.name for trainer in found}
         if missing:
-            raise ValueError(f"--peers {', '.join(sorted(missing))}: not installed")
+            raise not_installed(missing)
         found = [trainer for trainer in found if trainer.name in wanted | {"fastmlp"}]
     return found

@@ -73,9 +73,15 @@ def test_peers_asked_for_must_be_known_installed_and_racing(monkeypatch):
     with pytest.raises(ValueError, match="not numpy"):  # raced fastmlp alone before
         trainers.available(["numpy"])
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
-    with pytest.raises(ValueError, match="--peers pytorch: not installed"):
+    absent = {"torch", "onnx"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in absent else find_spec(name, *a))
+    with pytest.raises(ValueError, match="--peers pytorch: not installed \\(pip install torch\\)"):
         trainers.available(["pytorch"])
     with pytest.raises(ValueError, match="--peers pytorch: not installed"):  # measured without it before
         suite.run_suite(networks=["784-15-10"], dtypes=["float32"], batch_sizes=[32], peer_names=["torch"],
+                        synthetic=True, verbose=False)
+    # ONNX Runtime's peer exports the graph with the onnx package: it names that one, even with onnxruntime there.
+    message = "--peers onnxruntime, pytorch: not installed \\(pip install onnx torch\\)"
+    with pytest.raises(ValueError, match=message if find_spec("onnxruntime") else "pip install onnxruntime onnx torch"):
+        suite.run_suite(networks=["784-15-10"], dtypes=["float32"], batch_sizes=[32], peer_names=["ort", "torch"],
                         synthetic=True, verbose=False)
