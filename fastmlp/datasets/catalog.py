@@ -96,6 +96,9 @@ def load(name_or_path, *, directory=None, label_column=None, class_names=None, t
     ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [0, 1, 1, 0])
     """
     key = str(name_or_path).strip().lower()
+    if not key:  # else Path("") is the working directory, searched for IDX files
+        raise ValueError(f"no dataset given: expected one of {', '.join(NAMES)}, a directory of IDX files, "
+                         "or a .npz/.csv file")
     if label_column is not None and Path(name_or_path).suffix.lower() != ".csv":
         raise ValueError(f"label_column ({label_column!r}) names a column of a .csv file; {name_or_path} is not one")
     if key in small.TRUTH_TABLES:

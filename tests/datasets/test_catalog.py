@@ -68,6 +68,8 @@ def test_an_idx_directory_of_images_that_are_not_square(tmp_path):
 def test_unknown_names_and_missing_paths():
     with pytest.raises(ValueError, match="unknown dataset 'cifar'.*fashion-mnist"):
         load("cifar")
+    with pytest.raises(ValueError, match="no dataset given: expected one of fashion-mnist"):
+        load("")  # searched the working directory for IDX files before
     with pytest.raises(FileNotFoundError):
         load("/no/such/data.npz")
     with pytest.raises(FileNotFoundError):
