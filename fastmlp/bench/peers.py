@@ -27,6 +27,10 @@ ALL_THREADS = f"{os.cpu_count()} threads"
 TWO_AT_ONCE = "2 x 1 thread at once"
 #: The label of that entry in a row's results.
 TWO_AT_ONCE_LABEL = f"fastmlp {TWO_AT_ONCE}"
+#: fastmlp only, where its team has more than two threads: a team of exactly two, so that the thread-scaling
+#: targets compare two threads with one on any machine (on two cores that is the team of all threads).
+TWO_THREADS = "team of 2"
+TWO_THREADS_LABEL = f"fastmlp {TWO_THREADS}"
 
 
 def _blas_threads(variant):
@@ -73,9 +77,19 @@ class Fastmlp:
             model[0].partial_fit(X, labels, batch_size=batch_size, learning_rate=learning_rate, n_threads=1)
             other.join()
             return model[0].loss_curve_[-1]
-        n_threads = 1 if variant == ONE_THREAD else None
+        n_threads = {ONE_THREAD: 1, TWO_THREADS: 2}.get(variant)
         model.partial_fit(X, labels, batch_size=batch_size, learning_rate=learning_rate, n_threads=n_threads)
         return model.loss_curve_[-1]
+
+    @staticmethod
+    def team_threads() -> int:
+        """How many threads training uses by default (the all-threads entry): this process's share of the
+        cores, at most Numba's thread count."""
+        import numba
+
+        from .._threads import default_threads
+
+        return default_threads(numba.get_num_threads())
 
     @staticmethod
     def pair_of(model):

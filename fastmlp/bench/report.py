@@ -9,6 +9,7 @@ import statistics
 import sys
 
 from .machine import SHARED_CORE_NS, SLOW_LINK_FACTOR, describe_target
+from .peers import TWO_THREADS_LABEL
 
 
 def machine() -> dict:
@@ -86,17 +87,16 @@ def _find(rows, network, dtype, batch_size=None):
     return None
 
 
-def _link(row, peer):
+def _link(row, peer, who="fastmlp"):
     """A ratio target's notes on the way between the cores in ``row``'s rounds: their round trips and, where some
-    were slow, fastmlp's samples/s over ``peer``'s in the others (over all of the peer's runs if it was timed in
+    were slow, ``who``'s samples/s over ``peer``'s in the others (over all of the peer's runs if it was timed in
     none of them)."""
     trip = row and row.get("core_round_trip")
     if not trip:
         return {}
     rates = trip.get("quick_samples_per_s", {})
     baseline = rates.get(peer) or row["results"].get(peer, {}).get("samples_per_s")
-    return {"core_round_trip": trip,
-            "quick_measured": rates["fastmlp"] / baseline if "fastmlp" in rates and baseline else None}
+    return {"core_round_trip": trip, "quick_measured": rates[who] / baseline if who in rates and baseline else None}
 
 
 def _target(name, measured, required, unit="x", **context):
@@ -113,11 +113,13 @@ def targets(result: dict) -> list[dict]:
                            **_link(row, row and row["best_peer"])))
     for batch_size, scaling in THREAD_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
+        two = TWO_THREADS_LABEL if row and row.get("fastmlp_threads", 2) > 2 else "fastmlp"  # its two threads
+        link = _link(row, "fastmlp 1 thread", two) if row and row.get("thread_scaling") else {}  # none on one core
         out.append(_target(f"784-100-10 float32 batch {batch_size}: {THREAD_SCALING}",
                            row and row.get("thread_scaling"), scaling,
                            two_at_once_scaling=row and row.get("two_at_once_scaling"),
                            matmul_thread_scaling=row and row.get("matmul_thread_scaling"),
-                           host_steal=row and row.get("host_steal"), **_link(row, "fastmlp 1 thread")))
+                           host_steal=row and row.get("host_steal"), **link))
     for batch_size, share in STEP_SHARE_TARGETS.items():
         row = _find(training, "784-100-10", "float32", batch_size)
         out.append(_target(f"784-100-10 float32 batch {batch_size}: one-thread step vs one-thread matmul",
@@ -313,7 +315,7 @@ def text_report(result: dict) -> str:
     if result.get("training"):
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
                   f"medians of {runs_of(result['settings'])}, alternating, compile time excluded; matmul 2 thr / "
-                  "1 thr: a large matmul through NumPy's BLAS on all cores over one core, measured just before the "
+                  "1 thr: a large matmul through NumPy's BLAS on two cores over one, measured just before the "
                   "row, what the machine's other cores gave at that moment; core round trip: a cache line's trip "
                   "between two cores and back through the team's barrier, timed just before each of fastmlp's "
                   "runs on all threads, quickest-slowest)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -43,16 +44,19 @@ def epoch_flops(layer_sizes, n_samples: int, batch_size: int) -> int:
 def one_thread_matmul_flops(dtype="float32", size: int = 2048, repeat: int = 3) -> float | None:
     """matmul_flops with NumPy's BLAS held to one thread (threadpoolctl), the yardstick of a one-thread
     training step; None without threadpoolctl."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    if importlib.util.find_spec("threadpoolctl") is None:
         return None
-    with threadpool_limits(limits=1, user_api="blas"):
-        return matmul_flops(dtype, size, repeat)
+    return matmul_flops(dtype, size, repeat, threads=1)
 
 
-def matmul_flops(dtype="float32", size: int = 2048, repeat: int = 5) -> float:
-    """Best FLOP/s of ``repeat`` (size x size) @ (size x size) products through NumPy's BLAS, all its threads."""
+def matmul_flops(dtype="float32", size: int = 2048, repeat: int = 5, threads: int | None = None) -> float:
+    """Best FLOP/s of ``repeat`` (size x size) @ (size x size) products through NumPy's BLAS, on all its threads
+    or held to ``threads`` (threadpoolctl, which that needs)."""
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return matmul_flops(dtype, size, repeat)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype(dtype)
     b = rng.standard_normal((size, size)).astype(dtype)

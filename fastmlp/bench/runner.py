@@ -6,7 +6,7 @@ import statistics
 import time
 
 from . import machine, roofline
-from .peers import ALL_THREADS, ONE_THREAD, TWO_AT_ONCE, TWO_AT_ONCE_LABEL
+from .peers import ALL_THREADS, ONE_THREAD, TWO_AT_ONCE, TWO_AT_ONCE_LABEL, TWO_THREADS, TWO_THREADS_LABEL
 
 #: A thread setting is timed only while it stays within this factor of its contender's best setting.
 SKIP_FACTOR = 2.0
@@ -186,8 +186,9 @@ def _keep_round_trips(row, round_trips):
 
 
 def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat):
-    """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads; at batch >= 32 also 1 thread, and two
-    1-thread passes at once, whose samples/s is that of each) and peers; and the cores' round trip
+    """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads, ``fastmlp_threads`` of them; at
+    batch >= 32 also 1 thread, and given two or more threads, two 1-thread passes at once, whose samples/s is
+    that of each, and given more than two, a team of two) and peers; and the cores' round trip
     (machine.core_round_trip_ns) just before each of fastmlp's timed runs on all threads, in
     ``core_round_trip_ns``: the i-th belongs to the i-th run, in the i-th round.
 
@@ -197,11 +198,14 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
     layer_sizes, loss = spec
     n_samples = len(data["fastmlp"][1])
     n_warm = len(warm_data["fastmlp"][1])
-    extra = []
+    extra, team_threads = [], fastmlp.team_threads()
     if batch_size >= 32:
         extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread"))
-        extra.append(Entry(fastmlp, TWO_AT_ONCE, fastmlp.pair_of(models["fastmlp"]), data["fastmlp"],
-                           label=TWO_AT_ONCE_LABEL))
+        if team_threads >= 2:  # on one core there is no second to scale to
+            extra.append(Entry(fastmlp, TWO_AT_ONCE, fastmlp.pair_of(models["fastmlp"]), data["fastmlp"],
+                               label=TWO_AT_ONCE_LABEL))
+        if team_threads > 2:  # the thread-scaling targets' two threads, beside the team of all
+            extra.append(Entry(fastmlp, TWO_THREADS, models["fastmlp"], data["fastmlp"], label=TWO_THREADS_LABEL))
     groups = _groups(fastmlp, peers, models, data, extra)
 
     def warm_job(entry):
@@ -230,6 +234,7 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         "flops_per_sample": roofline.sample_flops(layer_sizes),
         "flops": roofline.epoch_flops(layer_sizes, n_samples, batch_size),
         "results": _summary(kept, skipped, warm_rates, n_samples, repeat),
+        "fastmlp_threads": team_threads,
     }
     _keep_round_trips(row, round_trips)
     return row

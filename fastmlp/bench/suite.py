@@ -8,9 +8,11 @@ import time
 
 import numpy as np
 
+from .._threads import cpus
 from . import machine, roofline
 from .peers import (
     TWO_AT_ONCE_LABEL,
+    TWO_THREADS_LABEL,
     Fastmlp,
     FirstLayerMatmul,
     available_peers,
@@ -102,6 +104,9 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 flops[dtype].append(roofline.matmul_flops(dtype, matmul_size, repeat=3))
                 if batch_size >= 32:  # the yardstick of the one-thread step, timed alike
                     one_thread[dtype].append(roofline.one_thread_matmul_flops(dtype, matmul_size))
+                    # and of two threads over one: the matmul on all cores, where those are two
+                    two_cores = flops[dtype][-1] if len(cpus()) <= 2 or not one_thread[dtype][-1] else \
+                        roofline.matmul_flops(dtype, matmul_size, repeat=3, threads=2)
                 rows = order[:n]
                 data = {c.name: c.prepare(X_train[rows], y_train[rows], dtype, loss) for c in contenders}
                 warm = {c.name: c.prepare(X_train[rows[:n_warm]], y_train[rows[:n_warm]], dtype, loss)
@@ -111,10 +116,10 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                                        learning_rate, repeat)
                 row["host_steal"] = machine.steal_share(ticks, machine.cpu_ticks())
                 row["dtype"] = dtype
-                if batch_size >= 32 and one_thread[dtype][-1]:
-                    # What the machine gave a BLAS matmul from its other cores just before this row: on a
+                if batch_size >= 32 and one_thread[dtype][-1] and row["fastmlp_threads"] >= 2:
+                    # What the machine gave a BLAS matmul from a second core just before this row: on a
                     # shared host, the ceiling that the row's thread scaling had at that moment.
-                    row["matmul_thread_scaling"] = flops[dtype][-1] / one_thread[dtype][-1]
+                    row["matmul_thread_scaling"] = two_cores / one_thread[dtype][-1]
                 first_calls.setdefault(dtype, row["results"]["fastmlp"]["variants"]
                                        [row["results"]["fastmlp"]["variant"]]["warmup_seconds"][0])
                 training.append(row)
@@ -175,7 +180,10 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
         row["roofline_share"] = row["fastmlp_flops"] / roof_flops
     if "fastmlp 1 thread" in results:
         one = results["fastmlp 1 thread"]["samples_per_s"]
-        row["thread_scaling"] = rate / one if one else None
+        # Two threads over one: the team of all where that is two (every run before fastmlp_threads was kept),
+        # the team of two beside it where all are more; on one core, nothing.
+        two = rate if row.get("fastmlp_threads", 2) == 2 else results.get(TWO_THREADS_LABEL, {}).get("samples_per_s")
+        row["thread_scaling"] = two / one if one and two else None
         pair = results.get(TWO_AT_ONCE_LABEL, {}).get("samples_per_s")
         if pair and one:  # two independent one-thread passes at once over one: what the host gave two cores
             row["two_at_once_scaling"] = 2 * pair / one

@@ -110,6 +110,31 @@ def test_prediction_rows_show_their_round_trips():
         "2.00x (core round trip 80-90 ns)")
 
 
+class Fake:
+    """A contender that trains and predicts in no time, with a team of ``team`` threads."""
+
+    variants = (ALL_THREADS,)
+
+    def __init__(self, name, team=2):
+        self.name, self.team = name, team
+
+    def threads(self, variant):
+        return contextlib.nullcontext()
+
+    def team_threads(self):
+        return self.team
+
+    @staticmethod
+    def pair_of(model):
+        return model, model
+
+    def train_epoch(self, model, data, batch_size, learning_rate, variant):
+        return 0.5
+
+    def predict(self, model, data, variant):
+        return None
+
+
 def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
     """Training at every batch size and prediction: one round trip per timed run of fastmlp on all threads, none
     for the other entries (the probe is the same kernel either way, so a fake one counts the calls)."""
@@ -118,21 +143,6 @@ def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
     log = []
     monkeypatch.setattr(machine, "core_round_trip_ns", lambda: log.append("probe") or 75.0)
     monkeypatch.setattr(runner.time, "sleep", lambda seconds: log.append(seconds))
-
-    class Fake:
-        variants = (ALL_THREADS,)
-
-        def __init__(self, name):
-            self.name = name
-
-        def threads(self, variant):
-            return contextlib.nullcontext()
-
-        def train_epoch(self, model, data, batch_size, learning_rate, variant):
-            return 0.5
-
-        def predict(self, model, data, variant):
-            return None
 
     fastmlp, peer = Fake("fastmlp"), Fake("numpy")
     models, data = {"fastmlp": None, "numpy": None}, {"fastmlp": ([0] * 8, [0] * 8), "numpy": ([0] * 8, [0] * 8)}
@@ -147,3 +157,39 @@ def test_every_timed_run_of_fastmlp_on_all_threads_gets_a_probe(monkeypatch):
     assert runs >= 2 and row["core_round_trip_ns"] == [75.0] * runs
     # prediction's waits for Numba's TBB workers to stop spinning first
     assert [log[i - 1] for i, item in enumerate(log) if item == "probe"] == [runner.TBB_SPIN_SECONDS] * runs
+
+
+@pytest.mark.parametrize("team", [1, 2, 4])
+def test_thread_scaling_is_two_threads_over_one_on_any_machine(monkeypatch, team):
+    """The targets compare two threads with one: on two cores the team of all, on more a team of two timed
+    beside it (the team of four was reported as two threads), on one core nothing (it reported the one thread
+    over itself as a missed target)."""
+    monkeypatch.setattr(runner, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(runner, "WARM_SECONDS", 0.0)
+    monkeypatch.setattr(machine, "core_round_trip_ns", lambda: None)
+    fastmlp, peer = Fake("fastmlp", team), Fake("numpy")
+    models, data = {"fastmlp": None, "numpy": None}, {"fastmlp": ([0] * 64, [0] * 64), "numpy": ([0] * 64, [0] * 64)}
+    row = runner.measure_training(fastmlp, [peer], models, data, data, ((4, 2), "mse"), 32, 0.1, repeat=1)
+    expected = {"fastmlp", "fastmlp 1 thread", "numpy", *(["fastmlp 2 x 1 thread at once"] if team >= 2 else []),
+                *(["fastmlp team of 2"] if team > 2 else [])}
+    assert set(row["results"]) == expected and row["fastmlp_threads"] == team
+
+    rates = {"fastmlp": 400.0, "fastmlp team of 2": 190.0, "fastmlp 1 thread": 100.0, "numpy": 50.0}
+    row = {"network": "784-100-10", "dtype": "float32", "batch_size": 32, "samples": 64, "flops": 1.0,
+           "fastmlp_threads": team, "results": {name: {"samples_per_s": rates[name]} for name in expected - {
+               "fastmlp 2 x 1 thread at once"}}}
+    suite.derive(row, ["numpy"], None)
+    assert row["thread_scaling"] == {1: None, 2: 4.0, 4: 1.9}[team]
+    (target,) = [t for t in report.targets({"training": [row]})
+                 if t["target"].endswith(f"batch 32: {report.THREAD_SCALING}")]
+    assert target["met"] is {1: None, 2: True, 4: True}[team]
+    # in the rounds that found the way between the cores quick, likewise
+    row["core_round_trip"] = {"quick_samples_per_s": {"fastmlp": 360.0, "fastmlp team of 2": 180.0,
+                                                      "fastmlp 1 thread": 100.0}}
+    (target,) = [t for t in report.targets({"training": [row]})
+                 if t["target"].endswith(f"batch 32: {report.THREAD_SCALING}")]
+    assert target.get("quick_measured") == {1: None, 2: 3.6, 4: 1.8}[team]
+    if team == 2:  # a run saved before fastmlp_threads was kept: two cores, as every such run had
+        del row["fastmlp_threads"], row["thread_scaling"]
+        suite.derive(row, ["numpy"], None)
+        assert row["thread_scaling"] == 4.0
