@@ -270,9 +270,14 @@ def write_json(result: dict, path: str | None) -> None:
 
 def _profile(args) -> int:
     from . import profile
+    from .peers import Fastmlp
 
+    n_threads = Fastmlp.team_threads()  # the team that training uses by default
+    if n_threads < 2:
+        raise ValueError("--profile compares a team of threads with one thread, and training here runs on one "
+                         "(one CPU to run on, or NUMBA_NUM_THREADS=1)")
     options = dict(batch_sizes=args.batch_sizes or ([32] if args.quick else [32, 128, 512]),
-                   dtype=(args.dtypes or ["float32"])[0], synthetic=args.synthetic)
+                   dtype=(args.dtypes or ["float32"])[0], synthetic=args.synthetic, n_threads=n_threads)
     if args.networks:
         options["layer_sizes"] = tuple(int(n) for n in args.networks[0].split("-"))
     if args.quick:

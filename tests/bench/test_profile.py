@@ -8,12 +8,14 @@ import json
 import numpy as np
 
 from fastmlp.bench import main, profile
+from fastmlp.bench.peers import Fastmlp
 
 from markers import needs_compiled_kernels
 
 
 @needs_compiled_kernels
-def test_profile_shares_add_up_for_every_member(capsys, tmp_path):
+def test_profile_shares_add_up_for_every_member(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(Fastmlp, "team_threads", staticmethod(lambda: 2))  # the team training would use
     path = tmp_path / "profile.json"
     assert main(["--profile", "--quick", "--synthetic", "--json", str(path)]) == 0
     result = json.loads(path.read_text())
@@ -39,3 +41,12 @@ def test_profile_shares_add_up_for_every_member(capsys, tmp_path):
     # a core round trip timed before each of the team's epochs (the quick run has one)
     (trip,) = batch["core_round_trip_ns"]
     assert 1 < trip < 100_000 and f"batch 32: {trip:.0f} ns" in out
+
+
+def test_profile_on_one_thread_says_there_is_no_team(capsys, monkeypatch):
+    """On one CPU (or NUMBA_NUM_THREADS=1) there is no team to profile: one line, exit 1 (it ran a team of two on
+    the one CPU and reported 92% of the epoch as barrier waits and a speed-up of 0.12x)."""
+    monkeypatch.setattr(Fastmlp, "team_threads", staticmethod(lambda: 1))
+    assert main(["--profile", "--quick", "--synthetic"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "--profile compares a team of threads with one thread" in captured.err
