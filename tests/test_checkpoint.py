@@ -337,9 +337,13 @@ def test_keyboard_interrupt_while_scoring_cuts_every_curve_back(monkeypatch):
 
 _LONG_FIT = textwrap.dedent(
     """
+    import signal
     import sys
     import numpy as np
     import fastmlp
+    # Ctrl-C as in a terminal: a runner started in the background by a script (`pytest &`) ignores SIGINT, and
+    # so would this child, which inherits that and then trained on for 100,000 epochs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     checkpoint, saved = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)
     X = rng.random((4000, 30)); y = rng.integers(0, 4, 4000)
