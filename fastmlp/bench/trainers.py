@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from .. import MLP
+from .._threads import cpus
 
 
 def _scaled(X: np.ndarray) -> np.ndarray:
@@ -25,8 +26,8 @@ class FastmlpTrainer:
     """fastmlp.MLP, one partial_fit per epoch (optimizer state kept), uint8 images, all threads."""
 
     name = "fastmlp"
-    # Trials on 1 thread and on all, for the record; the race always runs on all of Numba's threads.
-    thread_options = tuple(sorted({1, os.cpu_count() or 1}))
+    # Trials on 1 thread and on all it may run on, for the record; the race always runs on its default team.
+    thread_options = tuple(sorted({1, len(cpus())}))
     race_threads = None
 
     def __init__(self, thetas, train, test, settings):
@@ -38,9 +39,11 @@ class FastmlpTrainer:
         self.n_threads = None
 
     def threads(self) -> int:
-        import numba
+        """The threads it trains on: as limited, else the team training uses by default (this process's share of
+        the cores, at most Numba's thread count)."""
+        from .peers import Fastmlp
 
-        return self.n_threads or numba.config.NUMBA_NUM_THREADS
+        return self.n_threads or Fastmlp.team_threads()
 
     @contextlib.contextmanager
     def limit(self, n_threads):

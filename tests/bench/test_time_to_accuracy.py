@@ -107,3 +107,17 @@ def test_learnable_synthetic_is_uint8_and_seeded():
     (X, y), (X_test, y_test) = tta.learnable_synthetic(30, 10, seed=1)
     assert X.dtype == np.uint8 and X.shape == (30, 784) and y.dtype == np.int64 and X_test.shape == (10, 784)
     np.testing.assert_array_equal(tta.learnable_synthetic(30, 10, seed=1)[0][0], X)
+
+
+def test_fastmlp_reports_the_threads_it_trains_on(monkeypatch):
+    """The race's record names the team fastmlp trains on by default: Numba's pool capped by this process's
+    share of the cores (it named Numba's pool, two threads also where the process may run on one CPU)."""
+    from fastmlp.bench.peers import Fastmlp
+
+    monkeypatch.setattr(Fastmlp, "team_threads", staticmethod(lambda: 1))
+    train, test = tta.learnable_synthetic(32, 8, seed=0)
+    trainer = tta.FastmlpTrainer(tta.glorot((784, 4, 10), "float32", 0), train, test,
+                                 tta.settings_for(layer_sizes=(784, 4, 10)))
+    assert trainer.threads() == 1
+    with trainer.limit(2):
+        assert trainer.threads() == 2
