@@ -143,13 +143,13 @@ def read_csv(path, *, label_column=None, class_names=None):
     column = _label_index(first if has_header else None, n_columns, label_column, path)
     features = [c for c in range(n_columns) if c != column]
     skip = 1 if has_header else 0
+    label = f"{first[column]!r}" if has_header else f"column {column}"  # the label column, for errors
     try:
         with warnings.catch_warnings():  # a file of no rows: said below, once, as the error
             warnings.filterwarnings("ignore", "loadtxt: input contained no data", UserWarning)
             X = _loadtxt(path, skip, features, np.float32)
             raw_labels = _loadtxt(path, skip, column, str)
     except ValueError as error:
-        label = f"{first[column]!r}" if has_header else f"column {column}"
         raise ValueError(f"{path}: not a CSV file of numbers ({error}); the label column taken was {label}, "
                          "name another with label_column (--label-column)") from None
     _check_widths(path, n_columns)
@@ -158,7 +158,6 @@ def read_csv(path, *, label_column=None, class_names=None):
     raw_labels = np.char.strip(raw_labels)
     missing = np.flatnonzero(raw_labels == "")
     if missing.size:  # else '' became a class name, and numbers beside it names too
-        label = f"{first[column]!r}" if has_header else f"column {column}"
         raise ValueError(f"{path}: {missing.size} data row(s) have no label in the label column {label} "
                          f"(the first: data row {missing[0] + 1})")
     try:
