@@ -394,6 +394,37 @@ class FirstLayerMatmul(_BlasPeer):
         return data[0] @ model
 
 
+class OneThreadMatmul:
+    """Not a peer but the yardstick of fastmlp's one-thread step (report.STEP_SHARE_TARGETS), timed as an entry of
+    its own in the same rounds as that step, so that a slow moment of a shared host lowers both rather than only
+    the step: products of two ``size`` x ``size`` matrices (the roofline's) through NumPy's BLAS held to one
+    thread, as many as make about the FLOPs of the pass they are timed beside, and at least one."""
+
+    name = "one-thread matmul"
+    variants = (ONE_THREAD,)
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def threads(self, variant):
+        return _blas_threads(ONE_THREAD)
+
+    def prepare(self, flops: float, dtype):
+        """The operands, an output and the number of products for about ``flops`` floating-point operations."""
+        rng = np.random.default_rng(0)
+        a, b = (rng.standard_normal((self.size, self.size)).astype(dtype) for _ in range(2))
+        return a, b, np.empty_like(a), max(1, round(flops / self.flops(1)))
+
+    def flops(self, products: int) -> float:
+        return 2.0 * self.size**3 * products
+
+    def train_epoch(self, model, data, batch_size, learning_rate, variant=None):
+        a, b, out, products = data
+        for _ in range(products):
+            np.matmul(a, b, out=out)
+        return 0.0
+
+
 #: Accepted spellings of each peer's name in ``--peers``.
 ALIASES = {"numpy": "numpy", "pytorch": "pytorch", "torch": "pytorch", "scikit-learn": "scikit-learn",
            "sklearn": "scikit-learn", "onnxruntime": "onnxruntime", "ort": "onnxruntime"}

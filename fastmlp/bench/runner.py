@@ -185,7 +185,8 @@ def _keep_round_trips(row, round_trips):
         row["core_round_trip_ns"] = round_trips
 
 
-def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat):
+def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, learning_rate, repeat,
+                     yardstick=None):
     """Samples/s of one pass of SGD over ``data`` for fastmlp (all threads, ``fastmlp_threads`` of them; at
     batch >= 32 also 1 thread, and given two or more threads, two 1-thread passes at once, whose samples/s is
     that of each, and given more than two, a team of two) and peers; and the cores' round trip
@@ -194,6 +195,8 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
 
     ``models`` and ``data`` map a contender's name to its model and its prepared (X, targets); ``warm_data``
     likewise holds the few samples each entry trains on twice before the timed runs (compilation, caches).
+    With a ``yardstick`` (peers.OneThreadMatmul) whose prepared products ``data`` holds, it is timed in the same
+    rounds, at batch >= 32, and its FLOP/s and runs go in ``one_thread_matmul``, not among the results.
     """
     layer_sizes, loss = spec
     n_samples = len(data["fastmlp"][1])
@@ -206,6 +209,8 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
                                label=TWO_AT_ONCE_LABEL))
         if team_threads > 2:  # the thread-scaling targets' two threads, beside the team of all
             extra.append(Entry(fastmlp, TWO_THREADS, models["fastmlp"], data["fastmlp"], label=TWO_THREADS_LABEL))
+        if yardstick is not None and yardstick.name in data:
+            extra.append(Entry(yardstick, ONE_THREAD, None, data[yardstick.name]))
     groups = _groups(fastmlp, peers, models, data, extra)
 
     def warm_job(entry):
@@ -236,6 +241,12 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
         "results": _summary(kept, skipped, warm_rates, n_samples, repeat),
         "fastmlp_threads": team_threads,
     }
+    stick = row["results"].pop(yardstick.name, None) if yardstick is not None else None
+    if stick and stick["variant"]:
+        runs = stick["variants"][stick["variant"]]["seconds"]
+        products = data[yardstick.name][-1]
+        row["one_thread_matmul"] = {"flops": yardstick.flops(products) / statistics.median(runs), "seconds": runs,
+                                    "products": products, "size": yardstick.size}
     _keep_round_trips(row, round_trips)
     return row
 

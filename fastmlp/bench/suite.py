@@ -15,6 +15,7 @@ from .peers import (
     TWO_THREADS_LABEL,
     Fastmlp,
     FirstLayerMatmul,
+    OneThreadMatmul,
     available_peers,
     available_prediction_peers,
     not_installed,
@@ -85,6 +86,7 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
     if missing:  # else the run goes on without them, and the report reads as if they had been asked for
         raise not_installed(missing)
     yardstick = FirstLayerMatmul()  # timed with prediction's contenders, not one of them (derive_prediction)
+    step_yardstick = OneThreadMatmul(matmul_size)  # timed with the one-thread step (derive)
     contenders = [fastmlp, *peers]
     flops = {dtype: [] for dtype in dtypes}
     one_thread = {dtype: [] for dtype in dtypes}
@@ -111,9 +113,13 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
                 data = {c.name: c.prepare(X_train[rows], y_train[rows], dtype, loss) for c in contenders}
                 warm = {c.name: c.prepare(X_train[rows[:n_warm]], y_train[rows[:n_warm]], dtype, loss)
                         for c in contenders}
+                if batch_size >= 32 and one_thread[dtype][-1]:  # (None without threadpoolctl)
+                    pass_flops = roofline.epoch_flops(layer_sizes, n, batch_size)
+                    data[step_yardstick.name] = step_yardstick.prepare(pass_flops, dtype)
+                    warm[step_yardstick.name] = step_yardstick.prepare(pass_flops * n_warm / n, dtype)
                 ticks = machine.cpu_ticks()
                 row = measure_training(fastmlp, peers, models, data, warm, (layer_sizes, loss), batch_size,
-                                       learning_rate, repeat)
+                                       learning_rate, repeat, step_yardstick)
                 row["host_steal"] = machine.steal_share(ticks, machine.cpu_ticks())
                 row["dtype"] = dtype
                 if batch_size >= 32 and one_thread[dtype][-1] and row["fastmlp_threads"] >= 2:
@@ -166,7 +172,9 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
 
 def derive(row, peer_names, roof_flops, one_thread_flops=None):
     """Add the ratio to the best peer, the roofline share, the thread scaling and the one-thread step's
-    share of a one-thread matmul (``one_thread_flops``) to a measured row."""
+    share of a one-thread matmul to a measured row: the matmul timed in the row's own rounds
+    (``one_thread_matmul``), or in a run saved before that was timed, ``one_thread_flops``, the highest
+    measured between the rows."""
     results = row["results"]
     rate = results["fastmlp"]["samples_per_s"]
     name, peer_rate = best_peer(results, peer_names)
@@ -187,8 +195,9 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
         pair = results.get(TWO_AT_ONCE_LABEL, {}).get("samples_per_s")
         if pair and one:  # two independent one-thread passes at once over one: what the host gave two cores
             row["two_at_once_scaling"] = 2 * pair / one
-        if one and one_thread_flops:
-            row["one_thread_share"] = one * row["flops"] / row["samples"] / one_thread_flops
+        yardstick = row.get("one_thread_matmul", {}).get("flops") or one_thread_flops
+        if one and yardstick:
+            row["one_thread_share"] = one * row["flops"] / row["samples"] / yardstick
     trips = row.get("core_round_trip_ns")
     if trips:
         row["core_round_trip"] = {"lowest_ns": min(trips), "median_ns": statistics.median(trips),

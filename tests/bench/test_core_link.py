@@ -9,10 +9,11 @@ import os
 import statistics
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from fastmlp.bench import machine, report, runner, suite
-from fastmlp.bench.peers import ALL_THREADS
+from fastmlp.bench.peers import ALL_THREADS, OneThreadMatmul
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
@@ -193,3 +194,41 @@ def test_thread_scaling_is_two_threads_over_one_on_any_machine(monkeypatch, team
         del row["fastmlp_threads"], row["thread_scaling"]
         suite.derive(row, ["numpy"], None)
         assert row["thread_scaling"] == 4.0
+
+
+def test_one_thread_share_is_of_a_matmul_timed_in_the_same_rounds(monkeypatch):
+    """The one-thread step's yardstick is a one-thread matmul timed as an entry of the row's rounds, kept out of the
+    results (it is not a way to train), and the share divides by its FLOP/s; the run's highest matmul between
+    the rows counted a slow stretch during the row against fastmlp alone, and is used only for runs saved before."""
+    monkeypatch.setattr(runner, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(runner, "WARM_SECONDS", 0.0)
+    monkeypatch.setattr(machine, "core_round_trip_ns", lambda: None)
+    stick = OneThreadMatmul(16)
+    fastmlp, peer = Fake("fastmlp"), Fake("numpy")
+    models = {"fastmlp": None, "numpy": None}
+    data = {"fastmlp": ([0] * 64, [0] * 64), "numpy": ([0] * 64, [0] * 64),
+            stick.name: stick.prepare(3.5 * stick.flops(1), "float32")}
+    row = runner.measure_training(fastmlp, [peer], models, data, data, ((4, 2), "mse"), 32, 0.1, repeat=2,
+                                  yardstick=stick)
+    assert stick.name not in row["results"] and "fastmlp 1 thread" in row["results"]
+    timed = row["one_thread_matmul"]
+    assert timed["products"] == 4 and len(timed["seconds"]) >= 2
+    assert timed["flops"] == pytest.approx(4 * 2 * 16**3 / statistics.median(timed["seconds"]))
+    a, b, out, _ = data[stick.name]
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5)  # it multiplied
+    # below batch 32 there is no one-thread step, so no yardstick either
+    row = runner.measure_training(fastmlp, [peer], models, data, data, ((4, 2), "mse"), 10, 0.1, repeat=1,
+                                  yardstick=stick)
+    assert "one_thread_matmul" not in row
+
+    row = {"network": "784-100-10", "dtype": "float32", "batch_size": 32, "samples": 64, "flops": 6.4e6,
+           "results": {"fastmlp": {"samples_per_s": 3e4}, "fastmlp 1 thread": {"samples_per_s": 2e4}},
+           "one_thread_matmul": {"flops": 4e9}}
+    suite.derive(row, [], None, one_thread_flops=8e9)
+    assert row["one_thread_share"] == pytest.approx(2e4 * 1e5 / 4e9)
+    (target,) = [t for t in report.targets({"training": [row]}) if t["target"].endswith("batch 32: one-thread step "
+                                                                                      "vs one-thread matmul")]
+    assert report._measured(target) == "50% (of 4 GFLOP/s, the matmul's in the same rounds)"
+    del row["one_thread_matmul"]  # a run saved before the matmul was timed in the rounds
+    suite.derive(row, [], None, one_thread_flops=8e9)
+    assert row["one_thread_share"] == pytest.approx(2e4 * 1e5 / 8e9)

@@ -55,7 +55,9 @@ def test_quick_run_json_structure(quick_result, tmp_path):
     assert row["thread_scaling"] > 0
     roof = result["roofline"]["float32"]
     assert row["matmul_thread_scaling"] == pytest.approx(roof["measurements"][-1] / roof["one_thread_measurements"][-1])
-    one_thread = result["roofline"]["float32"]["one_thread_flops"]  # threadpoolctl: in the bench extra
+    # the one-thread step against a one-thread matmul timed in its rounds (threadpoolctl: in the bench extra)
+    one_thread = row["one_thread_matmul"]["flops"]
+    assert "one-thread matmul" not in row["results"] and len(row["one_thread_matmul"]["seconds"]) >= 1
     assert row["one_thread_share"] == pytest.approx(
         row["results"]["fastmlp 1 thread"]["samples_per_s"] * row["flops"] / row["samples"] / one_thread)
     (predicted,) = result["prediction"]
