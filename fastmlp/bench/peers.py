@@ -405,15 +405,19 @@ class OneThreadMatmul:
 
     def __init__(self, size: int):
         self.size = size
+        self._operands: dict[str, tuple] = {}  # dtype name -> (a, b, out), drawn once for every row
 
     def threads(self, variant):
         return _blas_threads(ONE_THREAD)
 
     def prepare(self, flops: float, dtype):
         """The operands, an output and the number of products for about ``flops`` floating-point operations."""
-        rng = np.random.default_rng(0)
-        a, b = (rng.standard_normal((self.size, self.size)).astype(dtype) for _ in range(2))
-        return a, b, np.empty_like(a), max(1, round(flops / self.flops(1)))
+        key = np.dtype(dtype).name
+        if key not in self._operands:
+            rng = np.random.default_rng(0)
+            a, b = (rng.standard_normal((self.size, self.size)).astype(dtype) for _ in range(2))
+            self._operands[key] = a, b, np.empty_like(a)
+        return *self._operands[key], max(1, round(flops / self.flops(1)))
 
     def flops(self, products: int) -> float:
         return 2.0 * self.size**3 * products
