@@ -137,6 +137,8 @@ def tables(result: dict) -> str:
         yardstick = f"*{column}*: {report.FIRST_LAYER_MATMUL}; " if column in table[0] else ""
         parts += ["", f"Prediction (forward only) on the 10,000 test images, samples per second ({yardstick}*core "
                   "round trip*: as in training, before each of fastmlp's runs):", "", _markdown(table)]
+        if report.host_isa_note(result):
+            parts += ["", report.host_isa_note(result)]
     lines = report.startup_lines(result.get("startup"))
     if lines:
         parts += ["", "Memory and start-up (fresh processes, 784-100-10, one epoch from uint8 data):", ""]

@@ -167,6 +167,14 @@ def kernel_target() -> dict:
     return out
 
 
+def kernels_below_host(target: dict, flags: list[str]) -> bool:
+    """Whether the kernels were compiled for narrower vectors than the host has (``kernel_target``'s probe
+    against the host's ``cpu_flags``): an AVX2 run forced on an AVX-512 machine. A peer that picks its code
+    from the CPU's flags at run time still runs the host's wider code in such a run."""
+    bits = target.get("emitted", {}).get("vector_bits")
+    return bool(bits) and bits < 512 and "avx512f" in flags
+
+
 def blas() -> list[dict]:
     """NumPy's (and any other loaded) BLAS libraries: implementation, version, kernel, threads (threadpoolctl)."""
     try:

@@ -351,6 +351,9 @@ class OnnxRuntime:
 
     name = "onnxruntime"
     variants = (ONE_THREAD, ALL_THREADS)
+    #: Its kernels (MLAS) are picked from the CPU's flags, with no setting to cap them (microsoft/onnxruntime
+    #: issues 7010 and 11833): in an AVX2 run forced on an AVX-512 machine it still runs AVX-512 code.
+    isa_from_host = True
 
     def threads(self, variant):
         return contextlib.nullcontext()

@@ -242,14 +242,29 @@ FIRST_LAYER_MATMUL_COLUMN = "first-layer matmul"
 FIRST_LAYER_MATMUL = ("not a peer, the pre-scaled images times the first layer's weights alone through NumPy's BLAS on "
                       "all cores, timed in the same rounds, the most NumPy's prediction could run at")
 
+#: How the prediction table marks a peer that ran wider vector code than fastmlp's kernels (suite.host_isa_peers).
+HOST_ISA = "host's ISA, not counted"
+
+
+def host_isa_note(result: dict) -> str:
+    """What the HOST_ISA mark means, naming the peers it marks; "" when the run marks none."""
+    uncapped = result.get("host_isa_peers", [])
+    if not uncapped:
+        return ""
+    return (f"{', '.join(uncapped)} ({HOST_ISA}): picks its kernels from the CPU's flags and has no setting to cap "
+            "them, so in this run, whose kernels were compiled for narrower vectors than the host has (an AVX2 run on "
+            "an AVX-512 machine), it ran the host's AVX-512 code. It is shown, but not counted as the best peer.")
+
 
 def prediction_table(result: dict) -> list[list[str]]:
     """Header and rows: samples/s per contender, the ratio to the best peer, the samples/s of the first layer's
     product alone through BLAS (suite.derive_prediction; runs without it have no such column) and the quickest and
     slowest round trip between two cores in the row's rounds."""
     peers = result["peers"] + result.get("prediction_peers", [])
+    uncapped = result.get("host_isa_peers", [])
     yardstick = any("first_layer_matmul_samples_per_s" in row for row in result["prediction"])
-    rows = [["network", "dtype", "samples", "fastmlp", *peers, "vs best peer",
+    rows = [["network", "dtype", "samples", "fastmlp", *[f"{p} ({HOST_ISA})" if p in uncapped else p for p in peers],
+             "vs best peer",
              *([FIRST_LAYER_MATMUL_COLUMN] if yardstick else []), "core round trip"]]
     for row in result["prediction"]:
         results = row["results"]
@@ -345,6 +360,8 @@ def text_report(result: dict) -> str:
         parts += ["", f"prediction, samples/s (forward only; {FIRST_LAYER_MATMUL_COLUMN}: {FIRST_LAYER_MATMUL}; "
                   "core round trip: timed just before each of fastmlp's runs, as in training)",
                   format_table(prediction_table(result))]
+        if host_isa_note(result):
+            parts.append(host_isa_note(result))
     if result.get("fastmlp_first_call_seconds"):
         parts += ["", "fastmlp first call in this process (compile or cache load + a warm-up run): "
                   + ", ".join(f"{d} {s:.2f} s" for d, s in result["fastmlp_first_call_seconds"].items())]

@@ -148,15 +148,17 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
             roof[dtype].update(one_thread_flops=max(measured), one_thread_measurements=measured)
     peer_names = [peer.name for peer in peers]
     predictor_names = [peer.name for peer in predictors]
+    uncapped = host_isa_peers(predictors, machine.kernel_target(), machine.cpu_flags())
     for row in training:
         derive(row, peer_names, roof[row["dtype"]]["flops"], roof[row["dtype"]].get("one_thread_flops"))
     for row in prediction:
-        derive(row, peer_names + predictor_names, None)
+        derive(row, peer_names + [name for name in predictor_names if name not in uncapped], None)
         derive_prediction(row)
     return {
         "data": source,
         "peers": peer_names,
         "prediction_peers": predictor_names,
+        "host_isa_peers": uncapped,
         "settings": {"repeat": repeat, "timed_runs": timed_runs(repeat), "learning_rate": learning_rate, "seed": seed,
                      "samples": {name: {str(b): min(samples or default_samples(b, NETWORKS[name][0]), 60000)
                                         for b in batch_sizes} for name in networks},
@@ -168,6 +170,16 @@ def run_suite(*, networks, dtypes, batch_sizes, peer_names=None, samples=None, r
         "prediction": prediction,
         "seconds": time.perf_counter() - began,
     }
+
+
+def host_isa_peers(peers, target, flags) -> list[str]:
+    """The names of ``peers`` that run wider vector code than fastmlp's kernels were compiled for: in an AVX2 run
+    forced on an AVX-512 machine (machine.kernels_below_host), those that pick their code from the CPU's flags
+    (``isa_from_host``). They are timed and shown, but a comparison of AVX2 code does not count them as the best
+    peer."""
+    if not machine.kernels_below_host(target, flags):
+        return []
+    return [peer.name for peer in peers if getattr(peer, "isa_from_host", False)]
 
 
 def derive(row, peer_names, roof_flops, one_thread_flops=None):

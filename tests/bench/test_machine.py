@@ -43,6 +43,16 @@ def test_cpu_name_with_empty_features_compiles_for_that_cpu():
     assert (target["cpu_name"], target["source"]) == ("haswell", "NUMBA_CPU_NAME")
     assert target["emitted"] == {"avx512f": False, "avx2": True, "fma": True, "vector_bits": 256}
     assert machine.describe_target(target) == "haswell (NUMBA_CPU_NAME; emits AVX2, FMA: 256-bit vectors)"
+    # below the host only where the host has AVX-512: there a peer that picks its code by CPUID runs wider code
+    assert machine.kernels_below_host(target, ["avx2", "fma", "avx512f"])
+    assert not machine.kernels_below_host(target, ["avx2", "fma"])
+    assert machine.kernels_below_host(target, machine.cpu_flags()) == ("avx512f" in machine.cpu_flags())
+
+
+@pytest.mark.skipif(not X86, reason="the probe reads x86 assembly")
+def test_native_kernels_are_not_below_the_host():
+    assert not machine.kernels_below_host(machine.kernel_target(), machine.cpu_flags())
+    assert not machine.kernels_below_host({"emitted": {"error": "no vectors"}}, ["avx512f"])
 
 
 @pytest.mark.skipif(not X86 or "avx512f" not in machine.cpu_flags(), reason="needs an AVX-512 host")

@@ -62,6 +62,8 @@ def test_quick_run_json_structure(quick_result, tmp_path):
         row["results"]["fastmlp 1 thread"]["samples_per_s"] * row["flops"] / row["samples"] / one_thread)
     (predicted,) = result["prediction"]
     assert predicted["samples"] == 10000 and predicted["ratio"] > 0
+    # on its own code path no peer runs wider code than fastmlp's kernels: every one counts
+    assert result["host_isa_peers"] == []
     # the first layer's product alone, timed in prediction's rounds: a yardstick, never the best peer
     matmul = predicted["results"]["first-layer matmul"]["samples_per_s"]
     assert matmul > 0 and predicted["best_peer"] != "first-layer matmul"
@@ -169,6 +171,34 @@ def test_prediction_names_what_the_first_layer_matmul_bounds():
     assert "first-layer matmul" not in report.prediction_table(result)[0]
     (target,) = [t for t in report.targets(result) if t["target"].endswith("vs NumPy")]
     assert "first-layer matmul" not in report.targets_table([target])[1][2]
+
+
+def test_a_peer_on_the_hosts_wider_code_is_shown_but_not_counted_in_a_forced_avx2_run(quick_result):
+    """ONNX Runtime picks its kernels by CPUID: in an AVX2 run on an AVX-512 host it runs AVX-512 code, so the
+    prediction row's best peer is taken among the others, and the table and report say why."""
+    from fastmlp.bench import suite
+    from fastmlp.bench.peers import Numpy, OnnxRuntime
+
+    avx2 = {"emitted": {"avx512f": False, "avx2": True, "fma": True, "vector_bits": 256}}
+    avx512 = {"emitted": {"avx512f": True, "avx2": True, "fma": True, "vector_bits": 512}}
+    host = ["avx2", "fma", "avx512f"]
+    peers = [Numpy(), OnnxRuntime()]
+    assert suite.host_isa_peers(peers, avx2, host) == ["onnxruntime"]
+    assert suite.host_isa_peers(peers, avx512, host) == []
+    assert suite.host_isa_peers(peers, avx2, ["avx2", "fma"]) == []  # an AVX2 host: everyone runs AVX2
+    rates = {"fastmlp": 900.0, "numpy": 600.0, "onnxruntime": 1000.0}
+    row = {"network": "784-100-10", "dtype": "float32", "samples": 10_000,
+           "results": {name: {"samples_per_s": rate} for name, rate in rates.items()}}
+    suite.derive(row, ["numpy"], None)
+    assert row["best_peer"] == "numpy" and row["ratio"] == pytest.approx(1.5)
+    result = {**quick_result, "training": [], "prediction": [row], "peers": ["numpy"],
+              "prediction_peers": ["onnxruntime"], "host_isa_peers": ["onnxruntime"]}
+    header, values = report.prediction_table(result)
+    assert header[header.index("numpy") + 1] == f"onnxruntime ({report.HOST_ISA})" and "1.0k" in values
+    note = report.host_isa_note(result)
+    assert note.startswith("onnxruntime (") and "AVX-512 code" in note
+    assert note in report.text_report(result) and note in readme_table.tables(result)
+    assert report.host_isa_note({**result, "host_isa_peers": []}) == ""
 
 
 @pytest.mark.parametrize("argv, message", [
