@@ -11,16 +11,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib.util
-import os
 import threading
 
 import numpy as np
 
 from .. import MLP
+from .._threads import cpus
 
+#: The CPUs this process may run on: its affinity, which a cpuset or taskset may make fewer than the machine's.
+CPUS = len(cpus())
 #: Thread settings each contender is tried with; the faster one counts (see runner.pick_variants).
 ONE_THREAD = "1 thread"
-ALL_THREADS = f"{os.cpu_count()} threads"
+ALL_THREADS = ONE_THREAD if CPUS == 1 else f"{CPUS} threads"
+#: A peer's settings: one thread and all of them, or the one setting where those are the same.
+ONE_AND_ALL = tuple(dict.fromkeys((ONE_THREAD, ALL_THREADS)))
 #: fastmlp only: two one-thread epochs at once on two threads, each training its own copy of the model with
 #: nothing shared but the data: what the machine gives two busy cores at that moment, the ceiling of a team of
 #: two (runner.measure_training times it beside the team and one thread).
@@ -213,7 +217,7 @@ def _one_hot(labels, n_out, dtype):
 class _BlasPeer:
     """A peer whose threads are BLAS threads; it trains on scaled floats, one-hot targets for sigmoid outputs."""
 
-    variants = (ONE_THREAD, ALL_THREADS)
+    variants = ONE_AND_ALL
 
     def threads(self, variant):
         return _blas_threads(variant)
@@ -246,7 +250,7 @@ class Torch:
     """PyTorch eager on the CPU: nn.Linear + nn.Sigmoid, torch.optim.SGD; 1 thread or all threads."""
 
     name = "pytorch"
-    variants = (ONE_THREAD, ALL_THREADS)
+    variants = ONE_AND_ALL
 
     def __init__(self):
         import torch
@@ -350,7 +354,7 @@ class OnnxRuntime:
     One session per thread setting, its intra-op thread pool of that size."""
 
     name = "onnxruntime"
-    variants = (ONE_THREAD, ALL_THREADS)
+    variants = ONE_AND_ALL
     #: Its kernels (MLAS) are picked from the CPU's flags, with no setting to cap them (microsoft/onnxruntime
     #: issues 7010 and 11833): in an AVX2 run forced on an AVX-512 machine it still runs AVX-512 code.
     isa_from_host = True
@@ -371,7 +375,7 @@ class OnnxRuntime:
         sessions = {}
         for variant in self.variants:
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = 1 if variant == ONE_THREAD else os.cpu_count()
+            options.intra_op_num_threads = 1 if variant == ONE_THREAD else CPUS
             options.inter_op_num_threads = 1
             sessions[variant] = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         return sessions

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 
 import numpy as np
 
@@ -65,7 +64,7 @@ class TorchTrainer:
     """PyTorch eager: nn.Linear + nn.Sigmoid, torch.optim.SGD(momentum, nesterov=False), its default threads."""
 
     name = "pytorch"
-    thread_options = tuple(sorted({1, os.cpu_count() or 1}))
+    thread_options = tuple(sorted({1, len(cpus())}))
 
     def __init__(self, thetas, train, test, settings):
         import torch
@@ -127,7 +126,7 @@ class SklearnTrainer:
     """scikit-learn's MLPClassifier (solver "sgd", momentum, no Nesterov, alpha 0), one partial_fit per epoch."""
 
     name = "scikit-learn"
-    thread_options = tuple(sorted({1, os.cpu_count() or 1}))
+    thread_options = tuple(sorted({1, len(cpus())}))
 
     def __init__(self, thetas, train, test, settings):
         from sklearn.neural_network import MLPClassifier

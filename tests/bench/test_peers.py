@@ -4,14 +4,20 @@ network."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from fastmlp import MLP
+from fastmlp.bench import peers, trainers
 from fastmlp.bench.peers import Numpy, NumpyMLP
 
 from cases import assert_close
+from child_env import child_env
 
 LOSSES = ["softmax_cross_entropy", "mse", "sigmoid_cross_entropy"]
 
@@ -85,3 +91,21 @@ def test_peers_asked_for_must_be_known_installed_and_racing(monkeypatch):
     with pytest.raises(ValueError, match=message if find_spec("onnxruntime") else "pip install onnxruntime onnx torch"):
         suite.run_suite(networks=["784-15-10"], dtypes=["float32"], batch_sizes=[32], peer_names=["ort", "torch"],
                         synthetic=True, verbose=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two CPUs to restrict it to one")
+def test_peers_try_the_cpus_the_process_may_run_on():
+    """Held to one CPU (a cpuset, taskset), every contender's "all threads" is that one: no "2 threads" setting
+    timed on one CPU, no duplicate runs of one setting, and the time-to-accuracy trials alike."""
+    code = ("import os, json; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from fastmlp.bench import peers, trainers; "
+            "print(json.dumps([peers.ALL_THREADS, peers.Numpy.variants, peers.OnnxRuntime.variants, "
+            "trainers.FastmlpTrainer.thread_options, trainers.TorchTrainer.thread_options, "
+            "trainers.SklearnTrainer.thread_options]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=child_env())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["1 thread", ["1 thread"], ["1 thread"], [1], [1], [1]]
+    all_cpus = len(os.sched_getaffinity(0))
+    assert f"{all_cpus} threads" == peers.ALL_THREADS and peers.Numpy.variants == ("1 thread", peers.ALL_THREADS)
+    assert trainers.TorchTrainer.thread_options == (1, all_cpus)
