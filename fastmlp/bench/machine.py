@@ -169,10 +169,11 @@ def kernel_target() -> dict:
 
 def kernels_below_host(target: dict, flags: list[str]) -> bool:
     """Whether the kernels were compiled for narrower vectors than the host has (``kernel_target``'s probe
-    against the host's ``cpu_flags``): an AVX2 run forced on an AVX-512 machine. A peer that picks its code
-    from the CPU's flags at run time still runs the host's wider code in such a run."""
+    against the host's ``cpu_flags``), such as an AVX2 run forced on an AVX-512 machine. A peer that picks its
+    code from the CPU's flags at run time still runs the host's wider code in such a run."""
     bits = target.get("emitted", {}).get("vector_bits")
-    return bool(bits) and bits < 512 and "avx512f" in flags
+    host_bits = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128
+    return bool(bits) and bits < host_bits
 
 
 def blas() -> list[dict]:

@@ -251,9 +251,10 @@ def host_isa_note(result: dict) -> str:
     uncapped = result.get("host_isa_peers", [])
     if not uncapped:
         return ""
-    return (f"{', '.join(uncapped)} ({HOST_ISA}): picks its kernels from the CPU's flags and has no setting to cap "
-            "them, so in this run, whose kernels were compiled for narrower vectors than the host has (an AVX2 run on "
-            "an AVX-512 machine), it ran the host's AVX-512 code. It is shown, but not counted as the best peer.")
+    return (f"{', '.join(uncapped)} ({HOST_ISA}): picks its kernels from the CPU's flags and has no setting to "
+            "cap them, so in this run, whose kernels were compiled for narrower vectors than the host has (such as an "
+            "AVX2 run on an AVX-512 machine), it ran the host's wider code. It is shown, but not counted as the best "
+            "peer.")
 
 
 def prediction_table(result: dict) -> list[list[str]]:

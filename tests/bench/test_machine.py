@@ -46,6 +46,8 @@ def test_cpu_name_with_empty_features_compiles_for_that_cpu():
     # below the host only where the host has AVX-512: there a peer that picks its code by CPUID runs wider code
     assert machine.kernels_below_host(target, ["avx2", "fma", "avx512f"])
     assert not machine.kernels_below_host(target, ["avx2", "fma"])
+    sse = {"emitted": {"avx512f": False, "avx2": False, "fma": False, "vector_bits": 128}}
+    assert machine.kernels_below_host(sse, ["avx2", "fma"]) and not machine.kernels_below_host(sse, [])
     assert machine.kernels_below_host(target, machine.cpu_flags()) == ("avx512f" in machine.cpu_flags())
 
 
