@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from .._threads import cpus
+
 
 def cpu_ticks(path: str = "/proc/stat") -> tuple[int, int] | None:
     """(steal, total) clock ticks of all the host's CPUs since boot, from the ``cpu`` line of /proc/stat; None
@@ -54,8 +56,7 @@ def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
     OpenBLAS's two threads) slowed with it, while two independent one-thread runs did not. Now and then it took
     30-45 ns, with the team's every phase slower, as if the two virtual CPUs shared one physical core.
     """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if cpus < 2:
+    if len(cpus()) < 2:
         return None
     import numpy as np
 
@@ -71,6 +72,43 @@ def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
     seconds = time.perf_counter() - began
     other.join()
     return 1e9 * seconds / times
+
+
+#: Passes of swap_rows timed for one exchange_ns measurement, and the measurements alternated.
+EXCHANGES, EXCHANGE_ROUNDS = 2000, 3
+
+
+def exchange_ns(nbytes: int, times: int = EXCHANGES, rounds: int = EXCHANGE_ROUNDS) -> float | None:
+    """Nanoseconds that moving ``nbytes`` (a float32 row of whole cache lines, at least one) from each of two
+    threads' cores to the other's, both ways at once, adds to a pass of the team's barrier (kernels.sync.swap_rows):
+    the median over ``rounds`` of passes that read the other thread's row less passes that read their own. None
+    with fewer than two CPUs to run on.
+
+    A team of two moves this much every step: each member's sums of the other's samples, and its deltas, which
+    the other's rows of weights take their gradient from (kernels.team). On a 2-vCPU Intel guest whose round trip
+    took 234 ns: 361 ns for 1,280 bytes, 1,564 for 6,400 and 2,597 for 12,800."""
+    if len(cpus()) < 2:
+        return None
+    import numpy as np
+
+    from ..kernels.sync import STATE_SIZE, swap_rows
+
+    rows = np.zeros((2, max(16, -(-nbytes // 64) * 16)), np.float32)
+    state = np.zeros(STATE_SIZE, np.int64)
+    swap_rows(rows, state, 0, 0, True)  # compiled (or loaded) before the clock starts
+
+    def passes(crossing):
+        other = threading.Thread(target=swap_rows, args=(rows, state, 1, times, crossing), name="fastmlp-exchange")
+        began = time.perf_counter()
+        other.start()
+        swap_rows(rows, state, 0, times, crossing)
+        other.join()
+        return (time.perf_counter() - began) / times
+
+    extra = []
+    for _ in range(rounds):
+        extra.append(passes(True) - passes(False))
+    return 1e9 * sorted(extra)[len(extra) // 2]
 
 
 #: A round of a bench row whose core round trip took over this many times the row's quickest found the way

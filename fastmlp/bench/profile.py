@@ -8,6 +8,10 @@ Epochs on one thread alternate with the team's, so that the profile also says wh
 the cycles per sample of each phase on one thread against each member's, what the split adds to each phase
 (the members' sum less one thread's), and the speed-up of the team that the cycles allow (one thread's
 cycles per sample over the slowest member's, its waiting included).
+
+A team of two also gets what moving a step's data between its cores costs on this machine, timed on its own
+(machine.exchange_ns): each member's share of the samples' first-layer sums and deltas, both ways at once, and
+its two barriers. Beside one thread's step, that bounds what the team can reach however well it computes.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
             dtype="float32", synthetic=False, repeat=3) -> dict:
     """Per batch size: each member's share of epoch cycles per phase and its cycles per sample and phase, the
     cycles per sample and phase of one thread (medians over ``repeat`` epochs each, one-thread and team epochs
-    alternating), the speed-up those cycles allow, samples per second of the team's profiled epochs, and a cache
-    line's round trip between two cores timed before each of them (machine.core_round_trip_ns)."""
+    alternating), the speed-up those cycles allow, samples per second of the team's and one thread's profiled
+    epochs, a cache line's round trip between two cores timed before each team epoch (machine.core_round_trip_ns),
+    and for a team of two the cost of a step's exchange (``exchange``: exchange_bound)."""
     import time
 
     from .. import MLP
     from .._settings import TrainingSettings
     from .._team import train_epoch
     from ..kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT
-    from .machine import core_round_trip_ns
+    from .machine import core_round_trip_ns, exchange_ns
     from .suite import load_data
 
     columns = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
@@ -43,7 +48,9 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
         net.fit(X[: 4 * batch], y[: 4 * batch], epochs=1, batch_size=batch, learning_rate=0.1)  # compiles
         data = net._data(X, y, None, None)
         settings = TrainingSettings.from_kwargs("bench", {"learning_rate": 0.1, "batch_size": batch})
-        shares, rates, team, solo, trips = [], [], [], [], []
+        shares, rates, solo_rates, team, solo, trips = [], [], [], [], [], []
+        moved = exchange_bytes(layer_sizes, batch, net.dtype.itemsize) if n_threads == 2 else 0
+        exchange = exchange_ns(moved) if moved else None
         for epoch in range(repeat):
             order = np.random.default_rng(epoch).permutation(len(X))
             for threads, cycles in ((1, solo), (n_threads, team)):
@@ -60,15 +67,39 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
                 if threads == n_threads:
                     rates.append(len(X) / seconds)
                     shares.append(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1))
+                else:
+                    solo_rates.append(len(X) / seconds)
         members, one = np.median(team, axis=0), np.median(solo, axis=0)[0]
         wait = PHASES.index("barrier wait")
+        one_rate = float(np.median(solo_rates))
+        bound = None if exchange is None or None in trips else \
+            exchange_bound(batch / one_rate, 1e-9 * exchange, 1e-9 * float(np.median(trips)))
         result["batches"].append({"batch_size": batch, "samples_per_s": float(np.median(rates)),
+                                  "one_thread_samples_per_s": one_rate,
+                                  "exchange": bound and {"bytes_each_way": moved, "ns": exchange, **bound},
                                   "shares": np.median(shares, axis=0).tolist(),
                                   "cycles_per_sample": members.tolist(),
                                   "one_thread_cycles_per_sample": one.tolist(),
                                   "cycle_speedup": float((one.sum() - one[wait]) / members.sum(axis=1).max()),
                                   "core_round_trip_ns": trips if None not in trips else None})
     return result
+
+
+def exchange_bytes(layer_sizes, batch, itemsize) -> int:
+    """Bytes that each member of a team of two moves to the other in a step of ``batch`` samples (kernels.team):
+    its half of the samples' sums over the other's rows of the first layer, and the deltas of every unit past the
+    inputs, which the other's rows of weights take their gradient from."""
+    share = -(-batch // 2)
+    return share * (layer_sizes[1] + sum(layer_sizes[1:])) * itemsize
+
+
+def exchange_bound(step_seconds, exchange_seconds, barrier_seconds) -> dict:
+    """What a step's exchange allows a team of two, given one thread's step (``step_seconds``): half that step,
+    plus the exchange and two barrier passes, is the fastest the team's step can be; ``most_speedup`` is one
+    thread's step over it."""
+    overhead = exchange_seconds + 2 * barrier_seconds
+    return {"one_thread_step_us": 1e6 * step_seconds, "overhead_us": 1e6 * overhead,
+            "most_speedup": step_seconds / (step_seconds / 2 + overhead)}
 
 
 def text(result: dict) -> str:
@@ -101,4 +132,11 @@ def text(result: dict) -> str:
         lines.append("a cache line's round trip between two cores before each of the team's epochs (slow trips: a "
                      "slow way between the cores, which every step of the team pays for): "
                      + ", ".join(f"batch {b}: " + " / ".join(f"{t:.0f}" for t in times) + " ns" for b, times in trips))
+    bounds = [(b["batch_size"], b["exchange"]) for b in result["batches"] if b.get("exchange")]
+    if bounds:
+        lines.append("a step's exchange between the two cores (each member's share of the first-layer sums and "
+                     "deltas, both ways at once, timed on its own, and two barrier passes), against one thread's step: "
+                     + ", ".join(f"batch {b}: {e['bytes_each_way']:,} bytes each way, {e['overhead_us']:.1f} us "
+                                 f"against {e['one_thread_step_us']:.1f} us, so at most {e['most_speedup']:.2f}x"
+                                 for b, e in bounds))
     return "\n".join(lines)

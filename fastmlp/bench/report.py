@@ -376,5 +376,6 @@ def text_report(result: dict) -> str:
     parts += ["", title, format_table(targets_table(result["targets"]))]
     if any(entry["met"] is False and entry["target"].endswith(THREAD_SCALING) for entry in result["targets"]):
         parts.append("2 threads fell short: `fastmlp bench --profile` shows, phase by phase, what sharing a step "
-                     "costs on this machine, and whether one thread ran slower than the other in every phase")
+                     "costs on this machine, whether one thread ran slower than the other in every phase, and the "
+                     "most a team of two can gain with what its steps move between the cores")
     return "\n".join(parts)

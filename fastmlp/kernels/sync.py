@@ -45,3 +45,26 @@ def meet_again(state, n_threads, times):
     a cache line between their cores and back (bench.machine.core_round_trip_ns)."""
     for _ in range(times):
         barrier(state, n_threads)
+
+
+@kernel
+def swap_rows(rows, state, member, times, crossing):
+    """As member ``member`` of a team of two, ``times`` times: write this member's row of ``rows`` (pass t writes
+    member + t + 1 everywhere), meet the other member, read the other member's row (``crossing``) or this
+    member's own again, and meet again. Returns the sum of what was read, so that the reads are made.
+
+    A pass that crosses takes longer than one that does not by what moving a row's cache lines from one core to
+    the other costs, in both directions at once, as a training step's sums and deltas move
+    (bench.machine.exchange_ns)."""
+    read = 1 - member if crossing else member
+    total = 0.0
+    for time in range(times):
+        mine = rows[member]
+        for k in range(mine.size):
+            mine[k] = member + time + 1
+        barrier(state, 2)
+        theirs = rows[read]
+        for k in range(theirs.size):
+            total += theirs[k]
+        barrier(state, 2)
+    return total

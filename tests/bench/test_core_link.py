@@ -25,7 +25,7 @@ def test_a_round_trip_between_two_cores_takes_tens_to_hundreds_of_nanoseconds():
 
 def test_no_round_trip_on_one_cpu(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
-    assert machine.core_round_trip_ns() is None
+    assert machine.core_round_trip_ns() is None and machine.exchange_ns(6400) is None
 
 
 def test_the_probe_runs_after_the_warm_up_just_before_the_clock(monkeypatch):

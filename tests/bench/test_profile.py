@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from fastmlp.bench import main, profile
 from fastmlp.bench.peers import Fastmlp
@@ -41,6 +42,22 @@ def test_profile_shares_add_up_for_every_member(capsys, tmp_path, monkeypatch):
     # a core round trip timed before each of the team's epochs (the quick run has one)
     (trip,) = batch["core_round_trip_ns"]
     assert 1 < trip < 100_000 and f"batch 32: {trip:.0f} ns" in out
+    # the step's exchange, timed on its own, against one thread's step: what it leaves a team of two
+    exchange = batch["exchange"]
+    assert exchange["bytes_each_way"] == profile.exchange_bytes((784, 100, 10), 32, 4) == 16 * (100 + 110) * 4
+    assert exchange["ns"] > 0 and batch["one_thread_samples_per_s"] > 0
+    assert exchange == {**exchange, **profile.exchange_bound(32 / batch["one_thread_samples_per_s"],
+                                                             1e-9 * exchange["ns"], 1e-9 * trip)}
+    assert 1 < exchange["most_speedup"] < 2
+    assert f"batch 32: 13,440 bytes each way, {exchange['overhead_us']:.1f} us" in out
+    assert f"so at most {exchange['most_speedup']:.2f}x" in out
+
+
+def test_exchange_bound_is_half_a_step_plus_what_the_team_moves_and_waits():
+    bound = profile.exchange_bound(100e-6, 3e-6, 0.5e-6)
+    assert bound["overhead_us"] == pytest.approx(4.0) and bound["one_thread_step_us"] == pytest.approx(100.0)
+    assert bound["most_speedup"] == pytest.approx(100 / 54)
+    assert profile.exchange_bound(100e-6, 0.0, 0.0)["most_speedup"] == pytest.approx(2.0)
 
 
 def test_profile_on_one_thread_says_there_is_no_team(capsys, monkeypatch):

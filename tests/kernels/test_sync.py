@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastmlp._compile import kernel
-from fastmlp.kernels.sync import GENERATION, STATE_SIZE, barrier, meet_again
+from fastmlp.kernels.sync import GENERATION, STATE_SIZE, barrier, meet_again, swap_rows
 
 from cases import TEAM_SIZES
 
@@ -57,3 +57,24 @@ def test_meet_again_passes_the_barrier_as_often_as_asked():
     assert not other.is_alive() and state[GENERATION] == times
     meet_again(state, 1, 3)  # alone: nothing to wait for, the barrier is not touched
     assert state[GENERATION] == times
+
+
+@pytest.mark.parametrize("crossing", [True, False])
+def test_swap_rows_reads_the_other_members_row_when_crossing(crossing):
+    """bench.machine.exchange_ns times this: crossing, each member reads what the other wrote in the same pass;
+    else its own row."""
+    rows = np.zeros((2, 32), np.float32)
+    state = np.zeros(STATE_SIZE, np.int64)
+    times = 3 if numba.config.DISABLE_JIT else 50
+    totals = [0.0, 0.0]
+
+    def member(me):
+        totals[me] = swap_rows(rows, state, me, times, crossing)
+
+    other = threading.Thread(target=member, args=(1,))
+    other.start()
+    member(0)
+    other.join()
+    for me in (0, 1):
+        read = 1 - me if crossing else me
+        assert totals[me] == rows.shape[1] * sum(read + t + 1 for t in range(times))
