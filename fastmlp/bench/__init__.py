@@ -193,6 +193,11 @@ def _output_error(args) -> str | None:
     for option, path in (("--plot", plot), ("--json", saved)):
         if path and os.path.isdir(path):
             return f"{option} {path}: is a directory"
+    if saved:  # write_json creates its directory: made now, so that a path no file can take fails first
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(saved)), exist_ok=True)
+        except OSError as error:
+            return f"--json {saved}: cannot make its directory ({error.strerror or error})"
     return None
 
 

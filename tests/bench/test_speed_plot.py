@@ -92,9 +92,12 @@ def test_plot_and_json_paths_are_checked_before_measuring(tmp_path, capsys, monk
 
     monkeypatch.setattr(suite, "run_suite", no_run)
     quick = ["--quick", "--peers", "numpy"]
+    (tmp_path / "speed.jpg").write_bytes(b"")
     for argv, message in ((["--plot", str(tmp_path / "speed.jpg")], "must end in .png"),
                           (["--plot", str(tmp_path / "nowhere" / "speed.png")], "its directory does not exist"),
-                          (["--json", str(tmp_path)], "is a directory")):
+                          (["--json", str(tmp_path)], "is a directory"),
+                          # under a file, where no directory can be made
+                          (["--json", str(tmp_path / "speed.jpg" / "run.json")], "cannot make its directory")):
         assert bench_main([*quick, *argv]) == 2
         assert message in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
