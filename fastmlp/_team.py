@@ -22,8 +22,7 @@ import numpy as np
 
 from ._layout import n_params
 from .kernels import SIZE
-from .kernels.sync import STATE_SIZE
-from .kernels.team import N_PHASES, WAIT, team_epoch
+from .kernels.team import ADAPT, LEAN, N_PHASES, TEAM_STATE_SIZE, WAIT, team_epoch
 
 #: A step trains on a team of threads when it has at least this many multiply-adds (minibatch samples
 #: x parameters), or when its first layer has at least TEAM_MIN_FIRST_LAYER parameters; else on one
@@ -153,11 +152,14 @@ MAX_SOLO_CALLS = 64
 JUDGED_SHARE = 0.5
 
 
-def _run(args, members, timings, loss_so_far=0.0):
+def _run(args, members, timings, loss_so_far=0.0, lean=None):
     """One call of the epoch kernel on ``members`` threads: loss_so_far plus the per-sample losses. With
     ``timings`` None and several members, the wait share of a call long enough to judge (JUDGED_SHARE)
-    decides how the next calls run."""
-    full = args + (np.zeros(STATE_SIZE, np.int64),)
+    decides how the next calls run. A team of two starts from the lean the calling thread's last call ended
+    with and lets it follow its members' speeds (kernels.team.balance), or keeps ``lean`` when given."""
+    state = np.zeros(TEAM_STATE_SIZE, np.int64)
+    state[LEAN], state[ADAPT] = (getattr(_local, "lean", 0), 1) if lean is None else (lean, 0)
+    full = args + (state,)
     if members == 1:
         return team_epoch(*full, 0, 1, np.zeros((0, N_PHASES), np.int64) if timings is None else timings,
                           loss_so_far)
@@ -168,6 +170,8 @@ def _run(args, members, timings, loss_so_far=0.0):
     total = team_epoch(*full, 0, members, counts, loss_so_far)
     for helper in helpers:
         helper.wait()
+    if lean is None:  # the next call's team of two starts from the lean this one ended with
+        _local.lean = int(state[LEAN])
     order, batch_size = args[5], args[6]
     if timings is None and -(-order.size // batch_size) >= max(1, JUDGED_SHARE * STEPS_PER_CALL):
         _record_team_call(counts[:, WAIT].sum() >= WAIT_LIMIT * max(counts.sum(), 1))
@@ -190,7 +194,7 @@ def _record_team_call(kept_waiting):
 
 
 def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, work, n_threads=None,
-                timings=None) -> float:
+                timings=None, lean=None) -> float:
     """Train one epoch on the minibatches order[0:b], order[b:2b], ...; returns the mean per-sample
     loss, weighted by ``weights`` when it is not empty: sum w_i L_i / sum w_i (NaN when that sum is 0).
 
@@ -204,6 +208,8 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
     on one thread.
     ``timings``: an int64 (members, N_PHASES) array that each member adds its cycles per phase to
     (kernels.team), for ``fastmlp bench --profile``; the team then runs as asked throughout.
+    ``lean``: a team of two's split of the first layer's rows, kept throughout (kernels.team.taken_blocks; the
+    tests try several, the weights do not depend on it); by default it follows the members' speeds.
     """
     if n_threads is None:
         members = team_size(net.layout, batch_size, order.size, numba.get_num_threads())
@@ -211,7 +217,7 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
         members = n_threads
     args = (net, opt, X, targets, weights, order, batch_size, scale, codes, work)
     if members == 1 or n_threads is not None or timings is not None:  # as asked
-        total = _run(args, members, np.zeros((0, N_PHASES), np.int64) if timings is None else timings)
+        total = _run(args, members, np.zeros((0, N_PHASES), np.int64) if timings is None else timings, 0.0, lean)
     else:  # in stretches of steps, on one thread while other work takes the team's cores
         total = 0.0
         first, steps = 0, STEPS_PER_CALL

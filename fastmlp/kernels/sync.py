@@ -40,6 +40,19 @@ def barrier(state, n_threads):
 
 
 @kernel
+def wait_until(state, slot, value):
+    """Wait until state[slot] (which another thread of the team sets with atomic_store) is at least ``value``,
+    spinning and then giving the core away as barrier does."""
+    spins = 0
+    while atomic_load(state, slot) < value:
+        if spins < SPINS_BEFORE_YIELD:
+            spin_pause()
+            spins += 1
+        else:
+            yield_core()
+
+
+@kernel
 def meet_again(state, n_threads, times):
     """Pass the barrier ``times`` times: run on every thread of a team, the time it takes is that many trips of
     a cache line between their cores and back (bench.machine.core_round_trip_ns)."""

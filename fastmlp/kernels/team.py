@@ -25,6 +25,13 @@ depend on the number of members
 (tests/kernels/test_team.py). Every member decides alike whether a minibatch makes a step (its
 weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
+
+A team of two whose members run at different speeds (virtual CPUs that the host runs slower at times, cores
+of two kinds) would wait for the slower at every barrier. So it times each member's second half, and when one
+took more than 1 + LEAN_MARGIN times the other's over DECIDE_SAMPLES, the other takes one more block of rows
+from the end of the slower one's part (its ``lean``, balance): it updates those rows, gathers their inputs and,
+once the part's owner has summed the rows it keeps, adds their blocks on to the part's sums (stolen_tail).
+A part's blocks are added in the same order whoever adds them, so the weights do not depend on the lean either.
 """
 
 from .._compile import inline_kernel, kernel
@@ -32,10 +39,10 @@ from . import LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather_into, hidden_forward, prefetch_rows, prefetch_samples
-from .intrinsics import cycles
+from .intrinsics import atomic_load, atomic_store, cycles
 from .microkernel import ADD, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
 from .parts import input_row, member_rows, part_rows
-from .sync import barrier
+from .sync import STATE_SIZE, barrier, wait_until
 from .update import stateless, step_rate, step_rows
 
 
@@ -47,6 +54,17 @@ def share(n, member, n_members):
 
 #: Columns of team_epoch's ``timings``: cycles spent per phase of a step, and waiting at barriers.
 GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT, N_PHASES = 0, 1, 2, 3, 4, 5, 8
+
+#: Slots of a team's state, an int64 array of TEAM_STATE_SIZE (zeros but for LEAN and ADAPT), past the
+#: barrier's (sync.STATE_SIZE), each on a cache line of its own: DONE + 8 p, the turn (step) up to which part
+#: p's owner has summed the rows it keeps (stolen_tail waits for it); BUSY + 8 m, the cycles that member m's
+#: second half of the last step took; LEAN, the lean a team of two starts with and (member 0) ends with;
+#: ADAPT, 1 to let the lean follow the members' speeds (balance), 0 to keep it.
+DONE = STATE_SIZE
+BUSY = DONE + 8 * PARTS
+LEAN = BUSY + 8 * PARTS
+ADAPT = LEAN + 8
+TEAM_STATE_SIZE = ADAPT + 8
 
 
 @kernel
@@ -146,21 +164,29 @@ def part_block(net, inputs, parts, part, i0, n, b0, b1):
 
 
 @inline_kernel
+def chain_blocks(net, inputs, parts, part, i0, n, r0, r1):
+    """Add the sums over rows [r0, r1) of part ``part`` into the part's sums of samples [i0, i0 + n), group by
+    group of samples (group_size), in blocks of BLOCK_ROWS counted from the part's first row (r0 is one of
+    their starts): a part's chain of blocks may be added in two pieces, by two members (stolen_tail), and every
+    value is still the same sequence of operations."""
+    group = group_size(n, net.layout[1, SIZE], inputs.itemsize)
+    for g0 in range(i0, i0 + n, group):  # each group's sums stay in L2 while every block adds into them
+        g = min(group, i0 + n - g0)
+        for b0 in range(r0, r1, BLOCK_ROWS):
+            part_block(net, inputs, parts, part, g0, g, b0, min(b0 + BLOCK_ROWS, r1))
+
+
+@inline_kernel
 def first_layer_part(net, inputs, parts, part, i0, n):
     """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
     in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row, group by group
-    of samples (group_size).
+    of samples (chain_blocks).
 
     The parts' rows and blocks do not depend on the team: every team adds the same sums in the same order.
     """
     k0, k1 = part_rows(net.layout, part)
-    stop = min(k1, net.layout[0, SIZE])
     part_start(net, parts, part, i0, n)
-    group = group_size(n, net.layout[1, SIZE], inputs.itemsize)
-    for g0 in range(i0, i0 + n, group):  # each group's sums stay in L2 while every block adds into them
-        g = min(group, i0 + n - g0)
-        for b0 in range(k0, stop, BLOCK_ROWS):
-            part_block(net, inputs, parts, part, g0, g, b0, min(b0 + BLOCK_ROWS, stop))
+    chain_blocks(net, inputs, parts, part, i0, n, k0, min(k1, net.layout[0, SIZE]))
 
 
 @kernel
@@ -203,12 +229,92 @@ def first_layer_sum(net, acts, parts, i0, n):
                 z[j] += later[j]
 
 
+@kernel
+def taken_blocks(part, lean):
+    """Blocks of BLOCK_ROWS at the end of part ``part``'s rows that the other member of a team of two updates
+    and sums (stolen_tail): ``lean`` of part 1's, taken by member 0, when lean > 0; -lean of part 0's, taken by
+    member 1, when lean < 0."""
+    return max(lean if part == 1 else -lean, 0)
+
+
+@kernel
+def kept_stop(layout, part, lean):
+    """Where the rows that part ``part``'s owner updates and sums stop: before the blocks the other member
+    takes (taken_blocks), else at the part's last input."""
+    k0, k1 = part_rows(layout, part)
+    stop = min(k1, layout[0, SIZE])
+    taken = taken_blocks(part, lean)
+    if taken == 0:
+        return stop
+    return k0 + ((stop - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS - taken) * BLOCK_ROWS
+
+
+@kernel
+def most_taken(layout, part):
+    """The most blocks of part ``part`` that the other member may take: all but the first."""
+    k0, k1 = part_rows(layout, part)
+    return max((min(k1, layout[0, SIZE]) - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS - 1, 0)
+
+
+#: A team of two compares its members' second halves over steps of at least this many samples (and at least
+#: one step) before it moves its lean; it moves it by one block when one member's took more than
+#: 1 + LEAN_MARGIN times the other's. 784-100-10 float32, Intel Xeon (AVX-512) guest, 30,000 Fashion-MNIST
+#: images, medians of 5 epochs, lean kept at 0 against following the members: with member 1's first-layer work
+#: stretched 1.4 times by a spin (a slower core), batch 32 454k / 447k samples/s, batch 128 495k / 511k, batch
+#: 512 475k / 518k; unstretched, in two rounds, batch 32 564k / 576k and 564k / 569k, batch 128 571k / 570k and
+#: 617k / 596k, batch 512 567k / 605k and 627k / 628k. With 512 samples and a margin of 0.1 the lean moved on
+#: the host's noise alone, and the unstretched runs lost up to 4 per cent.
+DECIDE_SAMPLES = 4096
+LEAN_MARGIN = 0.25
+
+
+@kernel
+def balance(layout, lean, busy0, busy1):
+    """The lean after steps whose second halves took member 0 ``busy0`` cycles and member 1 ``busy1``: one block
+    more of part 1 to member 0 (or one less of part 0 to member 1) when member 1 was the slower by more than
+    LEAN_MARGIN, the other way when member 0 was; within most_taken either way."""
+    if busy1 > (1.0 + LEAN_MARGIN) * busy0:
+        return min(lean + 1, most_taken(layout, 1))
+    if busy0 > (1.0 + LEAN_MARGIN) * busy1:
+        return max(lean - 1, -most_taken(layout, 0))
+    return lean
+
+
 @inline_kernel
-def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, part, timings, member,
-             since):
+def stolen_tail(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, part, lean, state,
+                turn, timings, member, since):
+    """The blocks at the end of part ``part`` that ``member`` takes from the part's owner, the other member of a
+    team of two (taken_blocks): their rows' update for the minibatch of ``count`` samples (when ``weight_sum`` >
+    0), the next minibatch's inputs of their columns gathered into the part's rows of Work.inputs, and, once the
+    owner has summed the rows it keeps (its DONE slot at ``turn``), their blocks added on to the part's sums.
+    The part's blocks are added in the order its owner alone adds them, so no value changes. Returns the cycle
+    counter."""
+    layout = net.layout
+    k0, k1 = part_rows(layout, part)
+    stop = min(k1, layout[0, SIZE])
+    r0 = kept_stop(layout, part, lean)
+    if weight_sum > 0:
+        step_rows(net, opt, work, count, weight_sum, rate, 0, r0, stop, member, True)
+    since = _lap(timings, member, UPDATE, since)
+    if next_count > 0:
+        inputs = work.inputs
+        gather_into(X, order, next_start, scale, inputs, input_row(inputs, part), r0 - k0, next_count, r0, stop)
+        since = _lap(timings, member, GATHER, since)
+        wait_until(state, DONE + 8 * part, turn)
+        since = _lap(timings, member, WAIT, since)
+        chain_blocks(net, inputs, work.parts, part, 0, next_count, r0, stop)
+        since = _lap(timings, member, FORWARD, since)
+    return since
+
+
+@inline_kernel
+def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, part, lean, state,
+             turn, timings, member, since):
     """A member's part of the first layer, in a team of PARTS or of one: its rows' update for the
     minibatch of ``count`` samples (when ``weight_sum`` > 0), then the part of the next minibatch's sums
-    over them (when ``next_count`` > 0), its inputs gathered on the way (order[next_start:]).
+    over them (when ``next_count`` > 0), its inputs gathered on the way (order[next_start:]). In a team of two
+    whose ``lean`` gives the other member blocks at the part's end (taken_blocks; never in the one-pass path of
+    small minibatches), the rows before them, and then the part's DONE slot says ``turn``.
 
     Small minibatches go block by block (update, gather, sum), so the sums read weights the update has
     just left in L1; larger ones update every row first, then gather and sum. Returns the cycle counter.
@@ -228,13 +334,17 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     if step and k1 > n_in:  # the biases first: the part's sums start from them
         step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1, member, True)
     if not (step and next_count > 0 and count <= FUSED_MAX_SAMPLES):
+        kept = kept_stop(layout, part, lean)
         if step:
-            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, stop, member, True)
+            step_rows(net, opt, work, count, weight_sum, rate, 0, k0, kept, member, True)
         since = _lap(timings, member, UPDATE, since)
         if next_count > 0:
-            gather_into(X, order, next_start, scale, inputs, row, 0, next_count, k0, stop)
+            gather_into(X, order, next_start, scale, inputs, row, 0, next_count, k0, kept)
             since = _lap(timings, member, GATHER, since)
-            first_layer_part(net, inputs, work.parts, part, 0, next_count)
+            part_start(net, work.parts, part, 0, next_count)
+            chain_blocks(net, inputs, work.parts, part, 0, next_count, k0, kept)
+            if state.size > DONE:
+                atomic_store(state, DONE + 8 * part, turn)
             since = _lap(timings, member, FORWARD, since)
         return since
     part_start(net, work.parts, part, 0, next_count)
@@ -257,17 +367,21 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
 
 @inline_kernel
 def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, state, member,
-                n_members, timings, since):
+                n_members, lean, turn, timings, since):
     """``member``'s share of the first layer in phase 2 of a step: the update of its rows for the minibatch
     of ``count`` samples (when ``weight_sum`` > 0), then the next minibatch's inputs and sums (when
-    ``next_count`` > 0). In a team of one or PARTS, each member has whole parts (own_part); any other
+    ``next_count`` > 0). In a team of one or PARTS, each member has whole parts (own_part), and in a team of
+    two the ``lean`` may move blocks at the end of one member's part to the other (stolen_tail); any other
     team updates and gathers its shares of rows and columns, meets, then sums every part for its share
     of the next minibatch's samples (reading columns others gathered). Returns the cycle counter."""
     if n_members == PARTS or n_members == 1:
         for part in range(PARTS):
             if n_members == 1 or part == member:
                 since = own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count,
-                                 part, timings, member, since)
+                                 part, lean, state, turn, timings, member, since)
+        if n_members == 2 and taken_blocks(1 - member, lean) > 0:
+            since = stolen_tail(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count,
+                                1 - member, lean, state, turn, timings, member, since)
         return since
     n_in = net.layout[0, SIZE]
     k0, k1 = member_rows(net.layout, member, n_members)
@@ -299,8 +413,10 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     weights: (n_samples,) sample weights or empty; each step follows the minibatch's weighted mean
     gradient, and a minibatch whose weights sum to 0 makes no step. opt.step[0] counts the steps:
     each member counts on from it, and member 0 writes the count back at the end (after the
-    barriers that follow every member's read). state: the team's barrier, int64[sync.STATE_SIZE] of
-    zeros. Each sample's loss is taken on the forward pass of its own minibatch, before that step's update.
+    barriers that follow every member's read). state: int64[TEAM_STATE_SIZE], the team's barrier and the
+    slots past it, zeros but for LEAN (a team of two's lean to start from, within most_taken; member 0 writes the
+    one it ends with there) and ADAPT (1: the lean follows the members' speeds, balance). Each sample's loss is
+    taken on the forward pass of its own minibatch, before that step's update.
     timings: int64 (n_members, N_PHASES) to add each member's cycles per phase to, or (0, N_PHASES) for none.
     loss_so_far: float64 that member 0 adds the losses to, one by one, so that an epoch run in several calls
     sums them exactly as one call would.
@@ -320,10 +436,18 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
     c1 = min(c1, layout[0, SIZE])
     ahead = max(PREFETCH_AHEAD, PREFETCH_BYTES // max((c1 - c0) * X.itemsize, 1))  # rows asked for each step
     no_step = opt.learning_rate  # any value of the parameters' dtype: unused without a step
+    lean = 0
+    if n_members == 2:  # within what the parts allow, however the state came
+        lean = min(max(atomic_load(state, LEAN), -most_taken(layout, 0)), most_taken(layout, 1))
+    adapt = n_members == 2 and atomic_load(state, ADAPT) == 1 and batch_size > FUSED_MAX_SAMPLES
+    window = max(1, DECIDE_SAMPLES // batch_size)
+    busy0, busy1, seen = 0, 0, 0
+    turn = 1
     since = first_layer(net, opt, work, X, order, scale, 0, 0.0, no_step, 0, min(batch_size, order.size), state,
-                        member, n_members, timings, since)
+                        member, n_members, lean, turn, timings, since)
     since = _meet(state, n_members, timings, member, FORWARD, since)
     for start in range(0, order.size, batch_size):
+        turn += 1
         count = min(batch_size, order.size - start)
         next_count = min(batch_size, max(order.size - start - batch_size, 0))
         s0, s1 = share(count, member, n_members)
@@ -342,6 +466,7 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
             hidden_deltas(net, work, g0, g, activation, batch_size)
             since = _lap(timings, member, BACKWARD, since)
         since = _meet(state, n_members, timings, member, BACKWARD, since)
+        began = cycles() if adapt else 0
         if member == 0:
             for i in range(count):
                 total += work.losses[i]
@@ -356,10 +481,22 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
                 if reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
                     lecture_copy(net, work, l, k0, k1)
         since = _lap(timings, member, UPDATE, since)
+        one_pass = weight_sum > 0 and next_count > 0 and count <= FUSED_MAX_SAMPLES  # own_part's, on whole parts
         since = first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, start + batch_size, next_count,
-                            state, member, n_members, timings, since)
+                            state, member, n_members, 0 if one_pass else lean, turn, timings, since)
+        if adapt:
+            atomic_store(state, BUSY + 8 * member, cycles() - began)
         # the next forward pass reads every member's rows and parts
         since = _meet(state, n_members, timings, member, UPDATE, since)
+        if adapt:  # both members read the same two counts, so both move the lean alike
+            busy0 += atomic_load(state, BUSY)
+            busy1 += atomic_load(state, BUSY + 8)
+            seen += 1
+            if seen == window:
+                lean = balance(layout, lean, busy0, busy1)
+                busy0, busy1, seen = 0, 0, 0
     if member == 0:
         opt.step[0] = steps
+        if n_members == 2:
+            atomic_store(state, LEAN, lean)
     return total

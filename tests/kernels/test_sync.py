@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fastmlp._compile import kernel
-from fastmlp.kernels.sync import GENERATION, STATE_SIZE, barrier, meet_again, swap_rows
+from fastmlp.kernels.intrinsics import atomic_store
+from fastmlp.kernels.sync import GENERATION, STATE_SIZE, barrier, meet_again, swap_rows, wait_until
 
 from cases import TEAM_SIZES
 
@@ -78,3 +79,30 @@ def test_swap_rows_reads_the_other_members_row_when_crossing(crossing):
     for me in (0, 1):
         read = 1 - me if crossing else me
         assert totals[me] == rows.shape[1] * sum(read + t + 1 for t in range(times))
+
+
+@kernel
+def _hand_over(state, slot, values, me, rounds):
+    """Thread 0 writes values[r] and then sets state[slot] to r; thread 1 waits for r and copies what it sees into
+    values[rounds + r]: a round's value must be there once the slot says so."""
+    for r in range(1, rounds + 1):
+        if me == 0:
+            values[r] = 7 * r
+            atomic_store(state, slot, r)
+        else:
+            wait_until(state, slot, r)
+            values[rounds + r] = values[r]
+
+
+def test_wait_until_returns_once_the_slot_is_set_and_sees_the_writes_before_it():
+    """The point-to-point wait of a team of two (team.stolen_tail waits for the part's owner this way)."""
+    rounds = 50 if numba.config.DISABLE_JIT else 5000
+    state = np.zeros(STATE_SIZE + 8, np.int64)
+    values = np.zeros(2 * rounds + 1, np.int64)
+    waiter = threading.Thread(target=_hand_over, args=(state, STATE_SIZE, values, 1, rounds))
+    waiter.start()
+    _hand_over(state, STATE_SIZE, values, 0, rounds)
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()
+    np.testing.assert_array_equal(values[rounds + 1 :], 7 * np.arange(1, rounds + 1))
+    wait_until(state, STATE_SIZE, rounds)  # already there: returns at once

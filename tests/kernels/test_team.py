@@ -16,18 +16,25 @@ from fastmlp.kernels import CUT_ROWS, GAP_BYTES, PARTS
 from fastmlp.kernels.parts import input_row
 from fastmlp.kernels.team import (
     BACKWARD,
+    BLOCK_ROWS,
     FORWARD,
+    FUSED_MAX_SAMPLES,
     GATHER,
+    LEAN_MARGIN,
     N_PHASES,
     OUTPUT,
     UPDATE,
     WAIT,
+    balance,
     first_layer_part,
     first_layer_sum,
     group_size,
+    kept_stop,
     member_rows,
+    most_taken,
     part_rows,
     share,
+    taken_blocks,
 )
 
 import naive
@@ -204,3 +211,62 @@ def test_timings_count_every_phase_and_change_nothing():
     phases = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
     assert (timings[:, phases] > 0).all(), timings  # both members, every phase of a 3-layer network
     assert (np.delete(timings, phases, axis=1) == 0).all()
+
+
+@pairwise(dtype=DTYPES, optimizer=OPTIMIZER_NAMES, batch_size=[9, 40])
+def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer, batch_size):
+    """A team of two whose lean gives blocks at the end of one member's part of the first layer to the other
+    (team.stolen_tail), by as many as the part allows and by more than that (clamped), in either direction: the
+    weights and loss of a team of one, and of the reference. 300 inputs make each part three blocks; weights with
+    a zero-weight minibatch make no step there, and the last minibatch of 3 samples takes the one-pass path of
+    small minibatches (FUSED_MAX_SAMPLES), where the lean waits."""
+    dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
+    rng = np.random.default_rng(21)
+    n = 2 * batch_size + 3
+    assert n - 2 * batch_size <= FUSED_MAX_SAMPLES
+    X = rng.integers(0, 256, (n, 300), dtype=np.uint8)
+    y = rng.integers(0, 4, n)
+    weights = rng.uniform(0.5, 2.0, n).astype(dtype)
+    order = rng.permutation(n)
+    weights[order[batch_size : 2 * batch_size]] = 0  # the second minibatch makes no step
+    start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
+    layout = KernelArgs(start, dtype, batch_size).net.layout
+    assert most_taken(layout, 0) == most_taken(layout, 1) == 2
+    results = {}
+    for members, lean in [(1, None), (2, 0), (2, 1), (2, 2), (2, 5), (2, -1), (2, -2), (2, -5)]:
+        args = KernelArgs(start, dtype, batch_size)
+        loss = train_epoch(args.net, args.opt(**settings), frozen(X), as_targets(y, dtype), weights, order,
+                           batch_size, dtype.type(1 / 255), codes("softmax_cross_entropy", "softmax"), args.work,
+                           n_threads=members, lean=lean)
+        results[members, lean] = (args.params.copy(), loss)
+    params, loss = results[1, None]
+    for key, (other, other_loss) in results.items():
+        np.testing.assert_array_equal(other, params, err_msg=str(key))
+        assert other_loss == loss, key
+    expected, _, _ = naive.train_epoch([theta.astype(np.float64) for theta in start], naive.zeros_like(start),
+                                       X[order] / 255, y[order], batch_size, "softmax_cross_entropy", "softmax",
+                                       learning_rate=LEARNING_RATE, weights=weights[order].astype(np.float64),
+                                       **settings)
+    for l, theta in enumerate(args.thetas()):
+        assert_close(theta, expected[l], dtype, factor=20, err_msg=f"layer {l}")
+
+
+def test_the_lean_moves_a_block_at_a_time_toward_the_slower_member_within_the_parts():
+    """balance: one block more to the faster member when the other took over 1 + LEAN_MARGIN times its cycles,
+    nothing within the margin, never past most_taken; kept_stop cuts the taken blocks off the part's end."""
+    layout, _ = build_layout([784, 100, 10], 4)
+    k0, k1 = part_rows(layout, 1)
+    most = most_taken(layout, 1)
+    assert most == (784 - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS - 1 > 0 and most_taken(layout, 0) > 0
+    slower = 1.0 + 2 * LEAN_MARGIN
+    assert balance(layout, 0, 1000, int(1000 * slower)) == 1  # member 1 slower: member 0 takes part 1's last block
+    assert balance(layout, 0, int(1000 * slower), 1000) == -1
+    assert balance(layout, -2, 1000, int(1000 * slower)) == -1  # member 1 gives back one of part 0's blocks
+    assert balance(layout, 1, 1000, int(1000 * (1.0 + LEAN_MARGIN / 2))) == 1  # within the margin: kept
+    assert balance(layout, most, 1000, 10**6) == most
+    assert balance(layout, -most_taken(layout, 0), 10**6, 1000) == -most_taken(layout, 0)
+    assert [taken_blocks(0, 2), taken_blocks(1, 2), taken_blocks(0, -3), taken_blocks(1, -3)] == [0, 2, 3, 0]
+    assert kept_stop(layout, 1, 0) == 784 and kept_stop(layout, 0, 0) == part_rows(layout, 0)[1]
+    blocks = (784 - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS
+    assert kept_stop(layout, 1, 2) == k0 + (blocks - 2) * BLOCK_ROWS
+    assert kept_stop(layout, 1, -2) == 784  # a lean toward member 1 takes nothing of its own part
