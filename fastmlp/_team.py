@@ -178,6 +178,13 @@ def _run(args, members, timings, loss_so_far=0.0, lean=None):
     return total
 
 
+def lean() -> int:
+    """The lean that the calling thread's last team of two ended with (kernels.team.balance): blocks of the
+    first layer's rows that member 0 took from the end of member 1's part, or member 1 from member 0's when
+    negative; 0 for an even split (and before any team)."""
+    return int(getattr(_local, "lean", 0))
+
+
 def _next_members(members):
     """Members for the calling thread's next call: 1 while a kept-waiting team sits out, else ``members``."""
     calls = getattr(_local, "solo_calls", 0)

@@ -11,7 +11,8 @@ cycles per sample over the slowest member's, its waiting included).
 
 A team of two also gets what moving a step's data between its cores costs on this machine, timed on its own
 (machine.exchange_ns): each member's share of the samples' first-layer sums and deltas, both ways at once, and
-its two barriers. Beside one thread's step, that bounds what the team can reach however well it computes.
+its two barriers. Beside one thread's step, that bounds what the team can reach however well it computes. It
+also says how the team of two leaned (kernels.team.balance) after each of its epochs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
 
     from .. import MLP
     from .._settings import TrainingSettings
-    from .._team import train_epoch
+    from .._team import lean, train_epoch
     from ..kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT
     from .machine import core_round_trip_ns, exchange_ns
     from .suite import load_data
@@ -48,7 +49,7 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
         net.fit(X[: 4 * batch], y[: 4 * batch], epochs=1, batch_size=batch, learning_rate=0.1)  # compiles
         data = net._data(X, y, None, None)
         settings = TrainingSettings.from_kwargs("bench", {"learning_rate": 0.1, "batch_size": batch})
-        shares, rates, solo_rates, team, solo, trips = [], [], [], [], [], []
+        shares, rates, solo_rates, team, solo, trips, leans = [], [], [], [], [], [], []
         moved = exchange_bytes(layer_sizes, batch, net.dtype.itemsize) if n_threads == 2 else 0
         exchange = exchange_ns(moved) if moved else None
         for epoch in range(repeat):
@@ -65,6 +66,7 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
                 counts = timings[:, columns].astype(np.float64)
                 cycles.append(counts / len(X))
                 if threads == n_threads:
+                    leans.append(lean() if threads == 2 else 0)
                     rates.append(len(X) / seconds)
                     shares.append(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1))
                 else:
@@ -81,7 +83,8 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
                                   "cycles_per_sample": members.tolist(),
                                   "one_thread_cycles_per_sample": one.tolist(),
                                   "cycle_speedup": float((one.sum() - one[wait]) / members.sum(axis=1).max()),
-                                  "core_round_trip_ns": trips if None not in trips else None})
+                                  "core_round_trip_ns": trips if None not in trips else None,
+                                  "leans": leans})
     return result
 
 
@@ -132,6 +135,12 @@ def text(result: dict) -> str:
         lines.append("a cache line's round trip between two cores before each of the team's epochs (slow trips: a "
                      "slow way between the cores, which every step of the team pays for): "
                      + ", ".join(f"batch {b}: " + " / ".join(f"{t:.0f}" for t in times) + " ns" for b, times in trips))
+    if result["threads"] == 2:
+        lines.append("the team's lean after each of its epochs (blocks of 64 of the first layer's rows that t0 took "
+                     "from the end of t1's part, or t1 from t0's when negative, because the other ran slower; 0: the "
+                     "even split): " + ", ".join(f"batch {b['batch_size']}: " + " / ".join(f"{n:+d}" if n else "0"
+                                                                                     for n in b["leans"])
+                                                 for b in result["batches"]))
     bounds = [(b["batch_size"], b["exchange"]) for b in result["batches"] if b.get("exchange")]
     if bounds:
         lines.append("a step's exchange between the two cores (each member's share of the first-layer sums and "

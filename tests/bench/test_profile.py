@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+import fastmlp._team
 from fastmlp.bench import main, profile
 from fastmlp.bench.peers import Fastmlp
 
@@ -48,6 +49,10 @@ def test_profile_shares_add_up_for_every_member(capsys, tmp_path, monkeypatch):
     assert exchange["ns"] > 0 and batch["one_thread_samples_per_s"] > 0
     assert exchange == {**exchange, **profile.exchange_bound(32 / batch["one_thread_samples_per_s"],
                                                              1e-9 * exchange["ns"], 1e-9 * trip)}
+    # the lean the team of two ended each epoch with, as fastmlp._team keeps it for the next call
+    (lean,) = batch["leans"]
+    assert lean == fastmlp._team.lean() and isinstance(lean, int)
+    assert f"even split): batch 32: {f'{lean:+d}' if lean else '0'}" in out
     assert 1 < exchange["most_speedup"] < 2
     assert f"batch 32: 13,440 bytes each way, {exchange['overhead_us']:.1f} us" in out
     assert f"so at most {exchange['most_speedup']:.2f}x" in out
