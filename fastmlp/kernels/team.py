@@ -190,6 +190,13 @@ def first_layer_part(net, inputs, parts, part, i0, n):
 
 
 @kernel
+def block_by_block(weight_sum, count, next_count):
+    """Whether a step's first layer goes block by block, each block updated, gathered and summed in turn
+    (own_part): a step of at most FUSED_MAX_SAMPLES samples followed by another minibatch."""
+    return weight_sum > 0 and next_count > 0 and count <= FUSED_MAX_SAMPLES
+
+
+@kernel
 def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1):
     """For a minibatch of one sample under plain SGD: rows [b0, b1) (inputs, not the biases) of the first
     layer's stored transpose take the step with ``factor`` = -rate / weight, and part ``part`` of the next
@@ -230,6 +237,15 @@ def first_layer_sum(net, acts, parts, i0, n):
 
 
 @kernel
+def part_blocks(layout, part):
+    """(first row, stop, blocks): part ``part``'s rows of inputs (not the biases') and how many blocks of
+    BLOCK_ROWS they make, the last maybe short."""
+    k0, k1 = part_rows(layout, part)
+    stop = min(k1, layout[0, SIZE])
+    return k0, stop, (stop - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS
+
+
+@kernel
 def taken_blocks(part, lean):
     """Blocks of BLOCK_ROWS at the end of part ``part``'s rows that the other member of a team of two updates
     and sums (stolen_tail): ``lean`` of part 1's, taken by member 0, when lean > 0; -lean of part 0's, taken by
@@ -241,19 +257,15 @@ def taken_blocks(part, lean):
 def kept_stop(layout, part, lean):
     """Where the rows that part ``part``'s owner updates and sums stop: before the blocks the other member
     takes (taken_blocks), else at the part's last input."""
-    k0, k1 = part_rows(layout, part)
-    stop = min(k1, layout[0, SIZE])
+    k0, stop, blocks = part_blocks(layout, part)
     taken = taken_blocks(part, lean)
-    if taken == 0:
-        return stop
-    return k0 + ((stop - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS - taken) * BLOCK_ROWS
+    return stop if taken == 0 else k0 + (blocks - taken) * BLOCK_ROWS
 
 
 @kernel
 def most_taken(layout, part):
     """The most blocks of part ``part`` that the other member may take: all but the first."""
-    k0, k1 = part_rows(layout, part)
-    return max((min(k1, layout[0, SIZE]) - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS - 1, 0)
+    return max(part_blocks(layout, part)[2] - 1, 0)
 
 
 #: A team of two compares its members' second halves over steps of at least this many samples (and at least
@@ -290,8 +302,7 @@ def stolen_tail(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
     The part's blocks are added in the order its owner alone adds them, so no value changes. Returns the cycle
     counter."""
     layout = net.layout
-    k0, k1 = part_rows(layout, part)
-    stop = min(k1, layout[0, SIZE])
+    k0, stop, _ = part_blocks(layout, part)
     r0 = kept_stop(layout, part, lean)
     if weight_sum > 0:
         step_rows(net, opt, work, count, weight_sum, rate, 0, r0, stop, member, True)
@@ -313,8 +324,8 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     """A member's part of the first layer, in a team of PARTS or of one: its rows' update for the
     minibatch of ``count`` samples (when ``weight_sum`` > 0), then the part of the next minibatch's sums
     over them (when ``next_count`` > 0), its inputs gathered on the way (order[next_start:]). In a team of two
-    whose ``lean`` gives the other member blocks at the part's end (taken_blocks; never in the one-pass path of
-    small minibatches), the rows before them, and then the part's DONE slot says ``turn``.
+    whose ``lean`` gives the other member blocks at the part's end (taken_blocks; never block by block,
+    block_by_block), the rows before them, and then the part's DONE slot says ``turn``.
 
     Small minibatches go block by block (update, gather, sum), so the sums read weights the update has
     just left in L1; larger ones update every row first, then gather and sum. Returns the cycle counter.
@@ -333,7 +344,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     step = weight_sum > 0
     if step and k1 > n_in:  # the biases first: the part's sums start from them
         step_rows(net, opt, work, count, weight_sum, rate, 0, n_in, k1, member, True)
-    if not (step and next_count > 0 and count <= FUSED_MAX_SAMPLES):
+    if not block_by_block(weight_sum, count, next_count):
         kept = kept_stop(layout, part, lean)
         if step:
             step_rows(net, opt, work, count, weight_sum, rate, 0, k0, kept, member, True)
@@ -343,8 +354,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
             since = _lap(timings, member, GATHER, since)
             part_start(net, work.parts, part, 0, next_count)
             chain_blocks(net, inputs, work.parts, part, 0, next_count, k0, kept)
-            if state.size > DONE:
-                atomic_store(state, DONE + 8 * part, turn)
+            atomic_store(state, DONE + 8 * part, turn)
             since = _lap(timings, member, FORWARD, since)
         return since
     part_start(net, work.parts, part, 0, next_count)
@@ -481,9 +491,9 @@ def team_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, w
                 if reads_copy(layout, l, batch_size):  # rows the next step's hidden deltas read
                     lecture_copy(net, work, l, k0, k1)
         since = _lap(timings, member, UPDATE, since)
-        one_pass = weight_sum > 0 and next_count > 0 and count <= FUSED_MAX_SAMPLES  # own_part's, on whole parts
+        leaning = 0 if block_by_block(weight_sum, count, next_count) else lean  # own_part's blocks are whole parts
         since = first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, start + batch_size, next_count,
-                            state, member, n_members, 0 if one_pass else lean, turn, timings, since)
+                            state, member, n_members, leaning, turn, timings, since)
         if adapt:
             atomic_store(state, BUSY + 8 * member, cycles() - began)
         # the next forward pass reads every member's rows and parts
