@@ -17,6 +17,19 @@ ARRIVED, GENERATION, STATE_SIZE = 0, 8, 16
 
 
 @kernel
+def wait_until(state, slot, value):
+    """Wait until state[slot] (which another thread of the team sets with atomic_store or atomic_add) is at
+    least ``value``: spinning SPINS_BEFORE_YIELD times, then giving the core away between looks."""
+    spins = 0
+    while atomic_load(state, slot) < value:
+        if spins < SPINS_BEFORE_YIELD:
+            spin_pause()
+            spins += 1
+        else:
+            yield_core()
+
+
+@kernel
 def barrier(state, n_threads):
     """Wait until all ``n_threads`` threads of the team have called barrier, then return in each.
 
@@ -30,26 +43,7 @@ def barrier(state, n_threads):
         atomic_store(state, ARRIVED, 0)
         atomic_add(state, GENERATION, 1)
         return
-    spins = 0
-    while atomic_load(state, GENERATION) == generation:
-        if spins < SPINS_BEFORE_YIELD:
-            spin_pause()
-            spins += 1
-        else:
-            yield_core()
-
-
-@kernel
-def wait_until(state, slot, value):
-    """Wait until state[slot] (which another thread of the team sets with atomic_store) is at least ``value``,
-    spinning and then giving the core away as barrier does."""
-    spins = 0
-    while atomic_load(state, slot) < value:
-        if spins < SPINS_BEFORE_YIELD:
-            spin_pause()
-            spins += 1
-        else:
-            yield_core()
+    wait_until(state, GENERATION, generation + 1)  # generations only count up
 
 
 @kernel
