@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "of two threads, and its cycles per sample beside one thread's, with what sharing adds "
                              "to each phase; 784-100-10 float32 at batch 32, 128 and 512 (--batch-sizes, --networks "
                              "and --dtypes pick others; with --quick: batch 32, 2,000 samples, one epoch)")
+    parser.add_argument("--momentum", type=float, default=None, metavar="MU",
+                        help="with --profile: the SGD momentum of the profiled epochs (default 0, plain SGD; the "
+                             "time-to-accuracy race trains with 0.9)")
     # Time to accuracy and the speed picture.
     parser.add_argument("--time-to-accuracy", action="store_true",
                         help="instead: train 784-256-10 (SGD, momentum 0.9, batch 32) with fastmlp, PyTorch and "
@@ -110,14 +113,15 @@ def _settings(args) -> dict:
 MODES = {
     "sklearn": ("sklearn_epochs",),
     "kernels": ("dtypes",),
-    "profile": ("networks", "dtypes", "batch_sizes", "synthetic"),
+    "profile": ("networks", "dtypes", "batch_sizes", "synthetic", "momentum"),
     "time_to_accuracy": ("peers", "learning_rate", "epochs", "target_accuracy", "synthetic"),
 }
 #: Every option a mode may read or ignore, as (attribute, as typed).
 OPTIONS = {"networks": "--networks", "dtypes": "--dtypes", "batch_sizes": "--batch-sizes", "peers": "--peers",
            "samples": "--samples", "repeat": "--repeat", "learning_rate": "--learning-rate",
            "startup": "--startup", "no_startup": "--no-startup", "synthetic": "--synthetic",
-           "sklearn_epochs": "--sklearn-epochs", "epochs": "--epochs", "target_accuracy": "--target-accuracy"}
+           "sklearn_epochs": "--sklearn-epochs", "epochs": "--epochs", "target_accuracy": "--target-accuracy",
+           "momentum": "--momentum"}
 
 
 def _ignored_error(args) -> str | None:
@@ -137,12 +141,14 @@ def _ignored_error(args) -> str | None:
     elif getattr(args, "startup", False):
         used, mode = ("startup", "learning_rate", "synthetic"), "--startup"  # fresh processes, 784-100-10 only
     else:
-        used, mode = tuple(o for o in OPTIONS if o not in ("sklearn_epochs", "epochs", "target_accuracy")), None
+        owned = ("sklearn_epochs", "epochs", "target_accuracy", "momentum")  # each goes with one mode only
+        used, mode = tuple(o for o in OPTIONS if o not in owned), None
     ignored = [flag for name, flag in OPTIONS.items() if name not in used and getattr(args, name, None)
                not in (None, False)]
     if not ignored:
         return None
-    owners = {"sklearn_epochs": "--sklearn", "epochs": "--time-to-accuracy", "target_accuracy": "--time-to-accuracy"}
+    owners = {"sklearn_epochs": "--sklearn", "epochs": "--time-to-accuracy", "target_accuracy": "--time-to-accuracy",
+              "momentum": "--profile"}
     if mode is None:
         return "; ".join(f"{OPTIONS[name]} goes with {owner}" for name, owner in owners.items()
                          if OPTIONS[name] in ignored)
@@ -175,6 +181,9 @@ def _mode_error(args) -> str | None:
                 return f"--profile: expected a network of 784 inputs such as 784-100-10, got {args.networks[0]!r}"
         if any(b < 1 for b in args.batch_sizes or ()):
             return "batch sizes must be >= 1"
+        momentum = args.momentum
+        if momentum is not None and not 0 <= momentum <= 1:  # as fastmlp's own momentum setting
+            return f"--momentum must be >= 0 and <= 1, got {momentum}"
     return None
 
 
@@ -282,7 +291,8 @@ def _profile(args) -> int:
         raise ValueError("--profile compares a team of threads with one thread, and training here runs on one "
                          "(one CPU to run on, or NUMBA_NUM_THREADS=1)")
     options = dict(batch_sizes=args.batch_sizes or ([32] if args.quick else [32, 128, 512]),
-                   dtype=(args.dtypes or ["float32"])[0], synthetic=args.synthetic, n_threads=n_threads)
+                   dtype=(args.dtypes or ["float32"])[0], synthetic=args.synthetic, n_threads=n_threads,
+                   momentum=args.momentum or 0.0)
     if args.networks:
         options["layer_sizes"] = tuple(int(n) for n in args.networks[0].split("-"))
     if args.quick:

@@ -24,12 +24,13 @@ PHASES = ("gather", "forward", "output and loss", "hidden deltas", "gradient and
 
 
 def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads=2, n_samples=20000,
-            dtype="float32", synthetic=False, repeat=3) -> dict:
+            dtype="float32", synthetic=False, repeat=3, momentum=0.0) -> dict:
     """Per batch size: each member's share of epoch cycles per phase and its cycles per sample and phase, the
     cycles per sample and phase of one thread (medians over ``repeat`` epochs each, one-thread and team epochs
     alternating), the speed-up those cycles allow, samples per second of the team's and one thread's profiled
     epochs, a cache line's round trip between two cores timed before each team epoch (machine.core_round_trip_ns),
-    and for a team of two the cost of a step's exchange (``exchange``: exchange_bound)."""
+    and for a team of two the cost of a step's exchange (``exchange``: exchange_bound). The epochs train by SGD
+    with ``momentum`` (0: plain SGD), so the update phase includes the velocity's."""
     import time
 
     from .. import MLP
@@ -42,13 +43,14 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
     columns = [GATHER, FORWARD, OUTPUT, BACKWARD, UPDATE, WAIT]
     (X, y), _, source = load_data(synthetic)
     X, y = X[:n_samples], y[:n_samples]
-    result = {"layer_sizes": list(layer_sizes), "dtype": dtype, "threads": n_threads, "data": source,
-              "samples": int(len(X)), "phases": list(PHASES), "batches": []}
+    result = {"layer_sizes": list(layer_sizes), "dtype": dtype, "momentum": momentum, "threads": n_threads,
+              "data": source, "samples": int(len(X)), "phases": list(PHASES), "batches": []}
     for batch in batch_sizes:
         net = MLP(layer_sizes, dtype=dtype, random_state=0)
         net.fit(X[: 4 * batch], y[: 4 * batch], epochs=1, batch_size=batch, learning_rate=0.1)  # compiles
         data = net._data(X, y, None, None)
-        settings = TrainingSettings.from_kwargs("bench", {"learning_rate": 0.1, "batch_size": batch})
+        settings = TrainingSettings.from_kwargs("bench", {"learning_rate": 0.1, "batch_size": batch,
+                                                          "momentum": momentum})
         shares, rates, solo_rates, team, solo, trips, leans = [], [], [], [], [], [], []
         moved = exchange_bytes(layer_sizes, batch, net.dtype.itemsize) if n_threads == 2 else 0
         exchange = exchange_ns(moved) if moved else None
@@ -108,7 +110,8 @@ def exchange_bound(step_seconds, exchange_seconds, barrier_seconds) -> dict:
 def text(result: dict) -> str:
     """The profile as a table: one row per phase, one column per batch size and member."""
     header = ["phase"] + [f"batch {b['batch_size']} t{m}" for b in result["batches"] for m in range(result["threads"])]
-    lines = [f"Profile of a training epoch: {'-'.join(map(str, result['layer_sizes']))} {result['dtype']}, "
+    momentum = f"SGD with momentum {result['momentum']:g}" if result.get("momentum") else "plain SGD"
+    lines = [f"Profile of a training epoch: {'-'.join(map(str, result['layer_sizes']))} {result['dtype']}, {momentum}, "
              f"{result['threads']} threads, {result['samples']} {result['data']} samples",
              "| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for p, phase in enumerate(result["phases"]):

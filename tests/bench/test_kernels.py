@@ -50,6 +50,9 @@ def test_timed_calls_compute_the_products_blas_is_timed_on(dtype, n_out):
     (["--profile", "--networks", "784-100-10,784-15-10"], "one network and one dtype"),  # only the first before
     (["--profile", "--dtypes", "float32,float64"], "one network and one dtype"),
     (["--profile", "--batch-sizes", "0"], "batch sizes must be >= 1"),
+    (["--profile", "--momentum", "1.5"], "--momentum must be >= 0 and <= 1, got 1.5"),
+    (["--profile", "--momentum", "-0.5"], "--momentum must be >= 0 and <= 1, got -0.5"),
+    (["--profile", "--momentum", "nan"], "--momentum must be >= 0 and <= 1, got nan"),
     (["--sklearn", "--sklearn-epochs", "0"], "--sklearn-epochs must be >= 1, got 0"),  # failed after the rest
     (["--sklearn", "--plot", "s.png"], "not --sklearn"),  # ignored before
 ])
@@ -67,6 +70,8 @@ def test_sklearn_kernels_and_profile_options_are_checked_first(argv, message, ca
     (["--sklearn", "--dtypes", "float32"], "--sklearn does not use --dtypes"),
     (["--sklearn", "--kernels"], "choose one of --sklearn, --kernels"),  # --sklearn alone ran
     (["--epochs", "5"], "--epochs goes with --time-to-accuracy"),  # the speed suite ran, without a word
+    (["--momentum", "0.9"], "--momentum goes with --profile"),
+    (["--kernels", "--momentum", "0.9"], "--kernels does not use --momentum"),
     (["--target-accuracy", "0.9", "--sklearn-epochs", "3"],
      "--sklearn-epochs goes with --sklearn; --target-accuracy goes with --time-to-accuracy"),
     (["--from-json", "run.json", "--plot", "s.png", "--dtypes", "float32"], "--from-json does not use --dtypes"),

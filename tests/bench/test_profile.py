@@ -58,6 +58,30 @@ def test_profile_shares_add_up_for_every_member(capsys, tmp_path, monkeypatch):
     assert f"so at most {exchange['most_speedup']:.2f}x" in out
 
 
+@needs_compiled_kernels
+def test_profile_trains_with_the_momentum_it_is_given(capsys, monkeypatch):
+    """--momentum reaches the profiled epochs' settings (the time-to-accuracy race's step: SGD with momentum 0.9)
+    and the report's first line says so."""
+    from fastmlp._settings import TrainingSettings
+
+    monkeypatch.setattr(Fastmlp, "team_threads", staticmethod(lambda: 2))
+    seen = []
+    original = TrainingSettings.from_kwargs
+
+    def recording(where, *args, **kwargs):
+        settings = original(where, *args, **kwargs)
+        if where == "bench":  # the profiled epochs' (the warm-up fit makes its own)
+            seen.append(settings.momentum)
+        return settings
+
+    monkeypatch.setattr(TrainingSettings, "from_kwargs", staticmethod(recording))
+    assert main(["--profile", "--quick", "--synthetic", "--momentum", "0.9"]) == 0
+    assert seen == [0.9]
+    assert "784-100-10 float32, SGD with momentum 0.9, 2 threads" in capsys.readouterr().out
+    assert main(["--profile", "--quick", "--synthetic"]) == 0
+    assert seen[1:] == [0.0] and "784-100-10 float32, plain SGD, 2 threads" in capsys.readouterr().out
+
+
 def test_exchange_bound_is_half_a_step_plus_what_the_team_moves_and_waits():
     bound = profile.exchange_bound(100e-6, 3e-6, 0.5e-6)
     assert bound["overhead_us"] == pytest.approx(4.0) and bound["one_thread_step_us"] == pytest.approx(100.0)
