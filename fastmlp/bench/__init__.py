@@ -122,6 +122,9 @@ OPTIONS = {"networks": "--networks", "dtypes": "--dtypes", "batch_sizes": "--bat
            "startup": "--startup", "no_startup": "--no-startup", "synthetic": "--synthetic",
            "sklearn_epochs": "--sklearn-epochs", "epochs": "--epochs", "target_accuracy": "--target-accuracy",
            "momentum": "--momentum"}
+#: The options that go with one mode only (the speed suite reads none of them), and that mode.
+OWNERS = {"sklearn_epochs": "--sklearn", "epochs": "--time-to-accuracy", "target_accuracy": "--time-to-accuracy",
+          "momentum": "--profile"}
 
 
 def _ignored_error(args) -> str | None:
@@ -141,16 +144,13 @@ def _ignored_error(args) -> str | None:
     elif getattr(args, "startup", False):
         used, mode = ("startup", "learning_rate", "synthetic"), "--startup"  # fresh processes, 784-100-10 only
     else:
-        owned = ("sklearn_epochs", "epochs", "target_accuracy", "momentum")  # each goes with one mode only
-        used, mode = tuple(o for o in OPTIONS if o not in owned), None
+        used, mode = tuple(o for o in OPTIONS if o not in OWNERS), None
     ignored = [flag for name, flag in OPTIONS.items() if name not in used and getattr(args, name, None)
                not in (None, False)]
     if not ignored:
         return None
-    owners = {"sklearn_epochs": "--sklearn", "epochs": "--time-to-accuracy", "target_accuracy": "--time-to-accuracy",
-              "momentum": "--profile"}
     if mode is None:
-        return "; ".join(f"{OPTIONS[name]} goes with {owner}" for name, owner in owners.items()
+        return "; ".join(f"{OPTIONS[name]} goes with {owner}" for name, owner in OWNERS.items()
                          if OPTIONS[name] in ignored)
     return f"{mode} does not use {', '.join(ignored)}"
 
