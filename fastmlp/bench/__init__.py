@@ -42,7 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--samples", type=int, default=None,
                         help="training samples per timed run (default by batch size 1, 10, 32, 128, 512: 5000, 20000, "
                              "60000, 60000, 60000, scaled down for costlier networks, at least 1000)")
-    parser.add_argument("--repeat", type=int, default=None, help="timed runs per contender, medians reported (3)")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="timed runs per contender, medians reported (3); with --time-to-accuracy: races, the "
+                             "median race reported (3; with --quick 1)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="SGD step size for every contender (0.1; 0.05 with --time-to-accuracy)")
     parser.add_argument("--json", metavar="PATH", default=None, help="also write every measurement as JSON")
@@ -114,7 +116,7 @@ MODES = {
     "sklearn": ("sklearn_epochs",),
     "kernels": ("dtypes",),
     "profile": ("networks", "dtypes", "batch_sizes", "synthetic", "momentum"),
-    "time_to_accuracy": ("peers", "learning_rate", "epochs", "target_accuracy", "synthetic"),
+    "time_to_accuracy": ("peers", "learning_rate", "epochs", "target_accuracy", "synthetic", "repeat"),
 }
 #: Every option a mode may read or ignore, as (attribute, as typed).
 OPTIONS = {"networks": "--networks", "dtypes": "--dtypes", "batch_sizes": "--batch-sizes", "peers": "--peers",

@@ -36,14 +36,15 @@ def run_edges(args) -> int:
     from . import time_to_accuracy as tta
 
     target = tta.TARGET if args.target_accuracy is None else args.target_accuracy
-    if (args.epochs is not None and args.epochs < 1) or not 0 < target <= 1:
-        print("fastmlp bench: --epochs must be >= 1 and --target-accuracy in (0, 1]", file=sys.stderr)
+    if (args.epochs is not None and args.epochs < 1) or (args.repeat is not None and args.repeat < 1) \
+            or not 0 < target <= 1:
+        print("fastmlp bench: --epochs and --repeat must be >= 1 and --target-accuracy in (0, 1]", file=sys.stderr)
         return 2
     if args.plot:
         print("fastmlp bench: --plot draws the speed suite's measurements, not --time-to-accuracy", file=sys.stderr)
         return 2
     result = tta.run(peers=args.peers, learning_rate=args.learning_rate, epochs=args.epochs,
-                     target=target, quick=args.quick, synthetic=args.synthetic)
+                     target=target, races=args.repeat, quick=args.quick, synthetic=args.synthetic)
     result["machine"] = report.machine()
     print(tta.text_report(result))
     if args.json:

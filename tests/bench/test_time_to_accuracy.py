@@ -61,7 +61,8 @@ def test_summarise_picks_the_fastest_peer_that_reached():
 def test_quick_run_json_and_report(tmp_path):
     path = tmp_path / "tta.json"
     done = subprocess.run([sys.executable, "-m", "fastmlp", "bench", "--time-to-accuracy", "--quick", "--epochs", "2",
-                           "--json", str(path)], capture_output=True, text=True, timeout=600, env=child_env())
+                           "--repeat", "2", "--json", str(path)],
+                          capture_output=True, text=True, timeout=600, env=child_env())
     assert done.returncode == 0, done.stderr
     result = json.loads(path.read_text())
     names = [trainer.name for trainer in tta.available()]
@@ -95,9 +96,24 @@ def test_quick_run_json_and_report(tmp_path):
             assert bound["aimed_share"] == pytest.approx(5 * bound["floor_seconds"] / result["best_peer_seconds"])
         assert f"fastmlp ran at {bound['share']:.0%}" in done.stdout
     assert result["machine"]["kernel_target"]["cpu_name"] in done.stdout
+    races = result["races"]  # two races; the table and the headline are the median one's (the slower of the two)
+    assert len(races) == 2 and races[result["median_race"] - 1]["speedup"] == result["speedup"]
+    assert races[result["median_race"] - 1]["seconds_to_target"] == {n: r["seconds_to_target"]
+                                                                      for n, r in result["runs"].items()}
+    if all(race["speedup"] for race in races):
+        assert result["speedup"] == min(race["speedup"] for race in races)
+    assert f"The table is race {result['median_race']} of 2" in done.stdout
 
 
-@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--target-accuracy", "1.5"], ["--plot", "x.png"]])
+def test_the_median_race_is_reported():
+    assert tta.median_race([{"speedup": s} for s in (3.0, 5.0, 4.0)]) == 2
+    assert tta.median_race([{"speedup": s} for s in (None, 2.0, 1.0)]) == 2  # no speed-up: the slowest
+    assert tta.median_race([{"speedup": s} for s in (2.0, 1.0)]) == 1  # even: the lower of the middle two
+    assert tta.median_race([{"speedup": None}]) == 0
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--repeat", "0"], ["--target-accuracy", "1.5"],
+                                  ["--plot", "x.png"]])
 def test_bad_options_exit_2(argv, capsys):
     assert bench_main(["--time-to-accuracy", "--quick", *argv]) == 2
     assert "fastmlp bench:" in capsys.readouterr().err
