@@ -116,12 +116,11 @@ def prepare(trainers, train, test, settings) -> dict:
     return {t.name: (warm[t.name], *pick_threads(t, thetas, train, test, settings)) for t in trainers}
 
 
-def race(trainers, train, test, settings, verbose: bool = True, prepared=None, label: str = "") -> dict:
+def race(trainers, train, test, settings, prepared, verbose: bool = True, label: str = "") -> dict:
     """Train every contender ``epochs`` epochs from one start, epochs alternating; per contender the time and
     test accuracy after each epoch, the time (and epoch) at which the target was first reached. ``prepared``:
-    what prepare() returned (measured here when None); ``label`` starts each printed epoch line."""
+    what prepare() returned; ``label`` starts each printed epoch line."""
     thetas = glorot(settings["layer_sizes"], "float32", settings["seed"])
-    prepared = prepare(trainers, train, test, settings) if prepared is None else prepared
     running = [t(thetas, train, test, settings) for t in trainers]
     runs = {}
     for r in running:
@@ -221,7 +220,7 @@ def run(*, peers=None, learning_rate=None, epochs=None, target=TARGET, races=Non
     trainers = available(peers)
     check = same_maths(trainers, train, test, settings)
     prepared = prepare(trainers, train, test, settings)
-    all_runs = [race(trainers, train, test, settings, verbose, prepared, f"race {i + 1} of {races}, " * (races > 1))
+    all_runs = [race(trainers, train, test, settings, prepared, verbose, f"race {i + 1} of {races}, " * (races > 1))
                 for i in range(races)]
     summaries = [summarise(runs) for runs in all_runs]
     median = median_race(summaries)
