@@ -75,14 +75,17 @@ def core_round_trip_ns(times: int = ROUND_TRIPS) -> float | None:
 
 
 #: Passes of swap_rows timed for one exchange_ns measurement, and the measurements alternated.
-EXCHANGES, EXCHANGE_ROUNDS = 2000, 3
+EXCHANGES, EXCHANGE_ROUNDS = 2000, 5
 
 
 def exchange_ns(nbytes: int, times: int = EXCHANGES, rounds: int = EXCHANGE_ROUNDS) -> float | None:
     """Nanoseconds that moving ``nbytes`` (a float32 row of whole cache lines, at least one) from each of two
     threads' cores to the other's, both ways at once, adds to a pass of the team's barrier (kernels.sync.swap_rows):
-    the median over ``rounds`` of passes that read the other thread's row less passes that read their own. None
-    with fewer than two CPUs to run on.
+    the quickest of ``rounds`` timings of passes that read the other thread's row less the quickest of as many
+    timings of passes that read their own, alternating. A slow spell of the host only adds time, so each kind's
+    quickest is its cost; the median of the rounds' differences, used before, went negative (-4.8 us in a CI run
+    on a 2-vCPU Zen 4 guest) when a spell hit the own-row passes of two rounds of three. None with fewer than two
+    CPUs to run on.
 
     A team of two moves this much every step: each member's sums of the other's samples, and its deltas, which
     the other's rows of weights take their gradient from (kernels.team). On a 2-vCPU Intel guest whose round trip
@@ -105,10 +108,11 @@ def exchange_ns(nbytes: int, times: int = EXCHANGES, rounds: int = EXCHANGE_ROUN
         other.join()
         return (time.perf_counter() - began) / times
 
-    extra = []
+    crossing, own = [], []
     for _ in range(rounds):
-        extra.append(passes(True) - passes(False))
-    return 1e9 * sorted(extra)[len(extra) // 2]
+        crossing.append(passes(True))
+        own.append(passes(False))
+    return 1e9 * (min(crossing) - min(own))
 
 
 #: A round of a bench row whose core round trip took over this many times the row's quickest found the way
