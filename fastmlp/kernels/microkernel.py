@@ -246,14 +246,16 @@ class _Emitter:
                                        mask])
 
     def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done,
-             load_mask=True, left=None):
+             load_mask=True, left=None, kept=None):
         """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back:
         SGD's momentum step when ``momentum`` (the pointer to V and the rule's values; see _tile) is given, else
         by ``mode``, STORE or ADD (an i64).
 
         With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
         and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
-        reach no stored lane. ``left``: the lanes of ``mask`` (an i64), for write_back.
+        reach no stored lane. ``left``: the lanes of ``mask`` (an i64), for write_back. ``kept``: a pointer to
+        n_t offsets into B (values of A's type, as pack_strip writes them) where the loop's t read B, instead
+        of t b_ts (A's packed strip holds only those t).
 
         LLVM's strength reduction turns the rows' addresses of A into a chain of adds, 28 instructions a t in
         the 6 x 2 loop on Zen 3. With each row's start made opaque to it (a base register a row, one shared
@@ -275,7 +277,8 @@ class _Emitter:
             for phi in row:
                 phi.add_incoming(zero, head)
         lanes = ir.Constant(i64, self.lanes)
-        loaded = [self.load(pb, b.add(b_at, b.mul(lanes, ir.Constant(i64, v))),
+        b_here = b_at if kept is None else b.fptosi(b.load(b.gep(kept, [t])), i64)
+        loaded = [self.load(pb, b.add(b_here, b.mul(lanes, ir.Constant(i64, v))),
                             mask if v == vectors - 1 and load_mask else None) for v in range(vectors)]
         new = []
         for r in range(rows):
@@ -441,7 +444,7 @@ class _Emitter:
 
 @intrinsic
 def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
-          decay, rate, nesterov):
+          decay, rate, nesterov, kept):
     """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
     t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
     dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM, and cols at most PLAIN_WIDTHS[rows] vectors
@@ -477,8 +480,11 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         widths = PLAIN_WIDTHS32 if dtype == types.float32 else PLAIN_WIDTHS64
     if stepping and (not isinstance(V, types.Array) or V.dtype != C.dtype):
         return None
+    if not isinstance(kept, (types.NoneType, types.Integer)) or (not isinstance(kept, types.NoneType) and
+                                                                  A.dtype != C.dtype):
+        return None
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
-                     decay, rate, nesterov)
+                     decay, rate, nesterov, kept)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
@@ -486,6 +492,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         int64 = arguments.int64
         a_rs, a_ts, b_ts, c_rs, rows, cols, n_t = (int64(i) for i in (2, 3, 6, 9, 10, 11, 12))
         pa, pb, pc = arguments.data(0, 1), arguments.data(4, 5), arguments.data(7, 8)
+        offsets = None if isinstance(kept, types.NoneType) else arguments.data(0, 21)
         momentum = tail_momentum = None
         if stepping:
             momentum = arguments.momentum(16, 8, dtype)
@@ -523,7 +530,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                     fused_switch.add_case(ir.Constant(i64, (r - 1) * stride + v - 1), block)
                     builder.position_at_end(block)
                     emit.tile(r, v, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, None, done,
-                              load_mask=False, left=left)
+                              load_mask=False, left=left, kept=offsets)
             builder.position_at_end(plain)
         switch = builder.switch(key, done)
         for r in range(1, tall + 1):  # rows past MR: tall tiles, at most one whole vector
@@ -534,7 +541,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 block = builder.append_basic_block(f"tile.{r}x{v}")
                 switch.add_case(ir.Constant(i64, (r - 1) * stride + v), block)
                 builder.position_at_end(block)
-                emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, after)
+                emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, after,
+                          kept=offsets)
             builder.position_at_end(after)
             builder.cbranch(has_tail, tail, done)
             builder.position_at_end(tail)
@@ -542,7 +550,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 with builder.if_else(whole) as (then_whole, then_masked):
                     with then_whole:
                         emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
-                                  tail_momentum, done, load_mask=False)
+                                  tail_momentum, done, load_mask=False, kept=offsets)
                     with then_masked:  # the mask lives across the loop: a tall tile's rows in two loops of MR
                         for first, count in ((0, min(r, mr)), (mr, r - mr)):
                             if count <= 0:
@@ -551,7 +559,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                             rest = builder.append_basic_block(f"tile.{r}.tail.{first}") if first + count < r else done
                             emit.tile(count, 1, mask, builder.gep(pa, [builder.mul(a_rs, at)]), a_rs, a_ts, pb_tail,
                                       b_ts, builder.gep(pc_tail, [builder.mul(c_rs, at)]), c_rs, n_t, alpha, mode,
-                                      tail_momentum, rest)
+                                      tail_momentum, rest, kept=offsets)
                             if rest is not done:
                                 builder.position_at_end(rest)
                 builder.unreachable()
@@ -560,11 +568,11 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                     for tail_emit, tail_mask, branch in ((half, half_mask, then_half), (emit, mask, then_full)):
                         with branch:
                             tail_emit.tile(r, 1, tail_mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha,
-                                           mode, tail_momentum, done)
+                                           mode, tail_momentum, done, kept=offsets)
                 builder.unreachable()
             else:
                 emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode, tail_momentum,
-                          done)
+                          done, kept=offsets)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
@@ -757,16 +765,25 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
                 rows = tile_rows(n_rows - r0, most, fewest)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
                       C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate,
-                      nesterov)
+                      nesterov, None)
                 r0 += rows
             c0 += cols
 
 
 @kernel
-def pack_size(itemsize):
-    """Elements of the buffer gemm_packed copies A into for C's ``itemsize``: MC_DOWN rows x KC_DOWN, and the
-    lanes that the last row's whole-vector stores write past them."""
+def strips_at(itemsize):
+    """Where the kept lists of gemm_packed's copy begin in its buffer, for C's ``itemsize``: after MC_DOWN rows x
+    KC_DOWN and the lanes that the last row's whole-vector stores write past them."""
     return MC_DOWN * (KC_DOWN32 if itemsize == 4 else KC_DOWN64) + 64 // itemsize
+
+
+@kernel
+def pack_size(itemsize):
+    """Elements of the buffer gemm_packed copies A into for C's ``itemsize``: the strips' values (strips_at), then
+    for each of a block's strips (at most MC_DOWN / FULL_ROWS + 1) its kept list: how many t it kept, and the
+    offset into B of each (pack_strip)."""
+    chunk = KC_DOWN32 if itemsize == 4 else KC_DOWN64
+    return strips_at(itemsize) + (MC_DOWN // (FULL_ROWS32 if itemsize == 4 else FULL_ROWS64) + 1) * (chunk + 1)
 
 
 def pack_row(itemsize: int) -> int:
@@ -775,22 +792,27 @@ def pack_row(itemsize: int) -> int:
 
 
 @intrinsic
-def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
-    """D[d_off + t*d_ts + r] = S[s_off + t*s_ts + r] for t < n_t, r < rows <= MR of D's dtype: each t's rows
-    by masked vector loads and whole vector stores, so up to a vector past them in D is written too (zeros).
-    The loop that gemm_packed copies A's strips with, at about the speed of memcpy."""
+def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts):
+    """Copies the rows r < rows <= MR of S[s_off + t*s_ts + r] at each t < n_t where they are not all zero, one
+    after the other: the j-th such t's to D[d_off + j*d_ts + r], and its offset into B, t * b_ts, to D[k_off + j]
+    (exact in D's dtype); returns how many t it kept. Each t's rows go by masked vector loads and whole vector
+    stores, so up to a vector past them in D is written too, and D[k_off + j] for the j-th t not kept.
+
+    The loop that gemm_packed copies A's strips with, at about the speed of memcpy. A t whose rows are all zero
+    (a pixel that is 0 in a row tile of images: a fifth of the t of a 12-row tile of Fashion-MNIST) adds nothing
+    to a chain of fma(a, b, s) from s = 0 but exact zeros (b finite), so the tiles leave it out."""
     if not isinstance(D, types.Array) or D.dtype not in (types.float32, types.float64) or S.dtype != D.dtype:
         return None
     dtype = D.dtype
-    sig = types.none(S, s_off, s_ts, D, d_off, d_ts, n_t, rows)
+    sig = types.int64(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
 
         arguments = _Arguments(context, builder, signature, args)
         int64 = arguments.int64
-        ps, pd = arguments.data(0, 1), arguments.data(3, 4)
-        s_ts, d_ts, n_t, rows = int64(2), int64(5), int64(6), int64(7)
+        ps, pd, pk = arguments.data(0, 1), arguments.data(3, 4), arguments.data(3, 8)
+        s_ts, d_ts, n_t, rows, b_ts = int64(2), int64(5), int64(6), int64(7), int64(9)
         itemsize = 4 if dtype == types.float32 else 8
         lanes = TARGET.vector_bytes // itemsize
         emit = _Emitter(builder, context.get_value_type(dtype), lanes)
@@ -800,20 +822,32 @@ def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
             left = builder.sub(rows, ir.Constant(i64, v * lanes))
             masks.append(emit.mask(builder.select(builder.icmp_signed("<", left, zero), zero, left)))
         head, loop, tail = emit.begin_loop(n_t, "pack")
-        t, s_at, d_at = builder.phi(i64), builder.phi(i64), builder.phi(i64)
-        for phi in (t, s_at, d_at):
+        t, s_at, d_at, kept = builder.phi(i64), builder.phi(i64), builder.phi(i64), builder.phi(i64)
+        for phi in (t, s_at, d_at, kept):
             phi.add_incoming(zero, head)
+        bits = ir.IntType(lanes)
+        some = ir.Constant(ir.IntType(1), 0)
         for v, mask in enumerate(masks):
             offset = ir.Constant(i64, v * lanes)
-            emit.store(emit.load(ps, builder.add(s_at, offset), mask), pd, builder.add(d_at, offset), None)
+            values = emit.load(ps, builder.add(s_at, offset), mask)
+            emit.store(values, pd, builder.add(d_at, offset), None)
+            # not 0 (NaN included: it must reach the sums), lanes past the rows loaded as 0
+            nonzero = builder.fcmp_unordered("!=", values, ir.Constant(emit.vector, [0.0] * lanes))
+            some = builder.or_(some, builder.icmp_unsigned("!=", builder.bitcast(nonzero, bits), ir.Constant(bits, 0)))
+        builder.store(builder.sitofp(builder.mul(t, b_ts), emit.element), builder.gep(pk, [kept]))
         t_next = builder.add(t, ir.Constant(i64, 1))
+        kept_next = builder.add(kept, builder.zext(some, i64))
         body_end = builder.block
         t.add_incoming(t_next, body_end)
         s_at.add_incoming(builder.add(s_at, s_ts), body_end)
-        d_at.add_incoming(builder.add(d_at, d_ts), body_end)
+        d_at.add_incoming(builder.add(d_at, builder.select(some, d_ts, zero)), body_end)
+        kept.add_incoming(kept_next, body_end)
         builder.cbranch(builder.icmp_signed("<", t_next, n_t), loop, tail)
         builder.position_at_end(tail)
-        return context.get_dummy_value()
+        count = builder.phi(i64)
+        count.add_incoming(zero, head)
+        count.add_incoming(kept_next, body_end)
+        return count
 
     return sig, codegen
 
@@ -900,21 +934,22 @@ def _packed_chunk(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
     row tile's strip copied into ``pack``, then the tiles over it, panel by panel."""
     chunk = KC_DOWN32 if C.itemsize == 4 else KC_DOWN64  # the copy's stride, as pack_size counts it
     most, fewest = (MR32, FULL_ROWS32) if C.itemsize == 4 else (MR64, FULL_ROWS64)  # the strips' rows
+    lists = strips_at(C.itemsize)
     for m0 in range(0, n_rows, MC_DOWN):
         m1 = min(n_rows, m0 + MC_DOWN)
-        r0 = m0
-        while r0 < m1:  # the strip of the row tile from r0: n_t runs of its rows' values
+        r0, strip = m0, lists
+        while r0 < m1:  # the strip of the row tile from r0: its rows' values at each t they are not all zero
             rows = tile_rows(m1 - r0, most, fewest)
-            pack_strip(A, a_off + r0, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows)
-            r0 += rows
+            pack[strip] = pack_strip(A, a_off + r0, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows, strip + 1, b_ts)
+            r0, strip = r0 + rows, strip + chunk + 1
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
-            r0 = m0
+            r0, strip = m0, lists
             while r0 < m1:
                 rows = tile_rows(m1 - r0, most, fewest)
                 _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs, rows,
-                      cols, n_t, alpha, mode, whole, V, mu, decay, rate, nesterov)
-                r0 += rows
+                      cols, int(pack[strip]), alpha, mode, whole, V, mu, decay, rate, nesterov, strip + 1)
+                r0, strip = r0 + rows, strip + chunk + 1
 
 
 @kernel
@@ -982,7 +1017,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
                 rows = tile_rows(n_rows - r0, most, fewest)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_off + panel_offset(t0, n_t, c0, total), width, C,
                       c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, True, None, alpha, alpha, alpha,
-                      False)
+                      False, None)
                 r0 += rows
             c0 += cols
 
@@ -1032,13 +1067,14 @@ class python:
 
     @staticmethod
     def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole=False, V=None,
-             mu=0, decay=0, rate=0, nesterov=False):
+             mu=0, decay=0, rate=0, nesterov=False, kept=None):
         a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
         r = np.arange(rows)[:, None]
         k = np.arange(cols)[None, :]
         s = np.zeros((rows, cols), C.dtype)
         for t in range(n_t):
-            s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + t * b_ts + k], s)
+            b_at = t * b_ts if kept is None else int(a[kept + t])
+            s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + b_at + k], s)
         at = c_off + r * c_rs + k
         alpha = C.dtype.type(alpha)
         if mode == MOMENTUM:  # as _Emitter.tile, fma by fma
@@ -1307,11 +1343,18 @@ def _step_and_sum_python(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S,
     out[s_off : s_off + cols] += sums
 
 
-def _pack_strip_python(S, s_off, s_ts, D, d_off, d_ts, n_t, rows):
-    """pack_strip in NumPy (NUMBA_DISABLE_JIT=1); it writes the rows only."""
+def _pack_strip_python(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts):
+    """pack_strip in NumPy (NUMBA_DISABLE_JIT=1); it writes the kept rows and offsets only."""
     s, d = S.reshape(-1), D.reshape(-1)
+    kept = 0
     for t in range(n_t):
-        d[d_off + t * d_ts : d_off + t * d_ts + rows] = s[s_off + t * s_ts : s_off + t * s_ts + rows]
+        values = s[s_off + t * s_ts : s_off + t * s_ts + rows]
+        if np.all(values == 0):
+            continue
+        d[d_off + kept * d_ts : d_off + kept * d_ts + rows] = values
+        d[k_off + kept] = t * b_ts
+        kept += 1
+    return kept
 
 
 def _edge_python(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, V, mu, decay, rate,
