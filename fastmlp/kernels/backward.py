@@ -203,6 +203,13 @@ def input_source(work, layout, l, k0, k1, apart):
 
 
 @inline_kernel
+def member_pack(work, member):
+    """Member ``member``'s row of Work.pack (gemm_packed's buffer), or an empty one for a member past its rows:
+    gemm's path, the same values."""
+    return work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+
+
+@inline_kernel
 def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member, apart):
     """For rows [k0, k1) of layer l's stored transpose (row k < n_in: the weights from input k to every
     unit; row n_in: the biases): out (+)= factor * sum over ``count`` samples of [a, 1]_k delta, by the
@@ -225,7 +232,7 @@ def row_gradient(net, work, count, l, k0, k1, factor, out, overwrite, member, ap
     d0 = layout[l + 1, UNIT]
     mode = STORE if overwrite else ADD
     weights_stop = min(k1, n_in)
-    pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+    pack = member_pack(work, member)
     k = k0
     while k < weights_stop:  # one part of Work.inputs at a time
         A, a_off, a_ts, stop = input_source(work, layout, l, k, weights_stop, apart)

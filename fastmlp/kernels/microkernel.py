@@ -166,6 +166,8 @@ class _Emitter:
         bits = ir.VectorType(ir.IntType(1), lanes)
         i32 = ir.IntType(32)
         self.fma = cgutils.get_or_insert_function(module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.{suffix}")
+        i64 = ir.IntType(64)
+        self.cttz = cgutils.get_or_insert_function(module, ir.FunctionType(i64, [i64, ir.IntType(1)]), "llvm.cttz.i64")
         # AVX2 takes the mask as integers (sign bits) through its own maskload/maskstore: given the generic
         # intrinsics' <lanes x i1> mask, LLVM recomputes it inside the t loop and spills its inputs.
         self.avx2 = TARGET.isa == "avx2"
@@ -211,14 +213,15 @@ class _Emitter:
         loop_id.operands = (loop_id, hint)
         return loop_id
 
-    def begin_loop(self, count, name):
-        """Blocks (head, loop, tail) of a counted loop that runs when ``count`` > 0, the builder placed in
-        its body; the caller adds the phis, the body and the back edge."""
+    def begin_loop(self, count, name, bits=None):
+        """Blocks (head, loop, tail) of a counted loop that runs when ``count`` > 0 (or, given ``bits``, when any
+        is set), the builder placed in its body; the caller adds the phis, the body and the back edge."""
         b = self.b
         head = b.block
         loop = b.append_basic_block(f"{name}.loop")
         tail = b.append_basic_block(f"{name}.tail")
-        b.cbranch(b.icmp_signed(">", count, ir.Constant(ir.IntType(64), 0)), loop, tail)
+        zero = ir.Constant(ir.IntType(64), 0)
+        b.cbranch(b.icmp_signed(">", count, zero) if bits is None else b.icmp_unsigned("!=", bits, zero), loop, tail)
         b.position_at_end(loop)
         return head, loop, tail
 
@@ -246,16 +249,15 @@ class _Emitter:
                                        mask])
 
     def tile(self, rows, vectors, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done,
-             load_mask=True, left=None, kept=None):
+             load_mask=True, left=None, bits=None):
         """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back:
         SGD's momentum step when ``momentum`` (the pointer to V and the rule's values; see _tile) is given, else
         by ``mode``, STORE or ADD (an i64).
 
         With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
         and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
-        reach no stored lane. ``left``: the lanes of ``mask`` (an i64), for write_back. ``kept``: a pointer to
-        n_t offsets into B (values of A's type, as pack_strip writes them) where the loop's t read B, instead
-        of t b_ts (A's packed strip holds only those t).
+        reach no stored lane. ``left``: the lanes of ``mask`` (an i64), for write_back. With ``bits`` (an i64), the
+        loop runs over the t whose bits are set, in order, instead of t < n_t (_tile's K).
 
         LLVM's strength reduction turns the rows' addresses of A into a chain of adds, 28 instructions a t in
         the 6 x 2 loop on Zen 3. With each row's start made opaque to it (a base register a row, one shared
@@ -265,38 +267,44 @@ class _Emitter:
         b = self.b
         i64 = ir.IntType(64)
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
-        head, loop, tail = self.begin_loop(n_t, "tile")
-        t = b.phi(i64)
+        head, loop, tail = self.begin_loop(n_t, "tile", bits)
+        t = b.phi(i64)  # with bits: the bits still to go, the lowest one's t where A and B are read
         a_at = b.phi(i64)
         b_at = b.phi(i64)
         acc = [[b.phi(self.vector) for _ in range(vectors)] for _ in range(rows)]
-        t.add_incoming(ir.Constant(i64, 0), head)
+        t.add_incoming(ir.Constant(i64, 0) if bits is None else bits, head)
         a_at.add_incoming(ir.Constant(i64, 0), head)
         b_at.add_incoming(ir.Constant(i64, 0), head)
         for row in acc:
             for phi in row:
                 phi.add_incoming(zero, head)
+        a_here, b_here = a_at, b_at
+        if bits is not None:
+            at = b.call(self.cttz, [t, ir.Constant(ir.IntType(1), 1)])
+            a_here, b_here = b.mul(at, a_ts), b.mul(at, b_ts)
         lanes = ir.Constant(i64, self.lanes)
-        b_here = b_at if kept is None else b.fptosi(b.load(b.gep(kept, [t])), i64)
         loaded = [self.load(pb, b.add(b_here, b.mul(lanes, ir.Constant(i64, v))),
                             mask if v == vectors - 1 and load_mask else None) for v in range(vectors)]
         new = []
         for r in range(rows):
-            a_value = self.convert(b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))])))
+            a_value = self.convert(b.load(b.gep(pa, [b.add(a_here, b.mul(a_rs, ir.Constant(i64, r)))])))
             broadcast = splat(b, a_value, self.lanes)
             # fma(a, b, s) in t order: the one chain every element follows, whatever the tile.
             new.append([b.call(self.fma, [broadcast, loaded[v], acc[r][v]]) for v in range(vectors)])
-        t_next = b.add(t, ir.Constant(i64, 1))
-        a_next = b.add(a_at, a_ts)
-        b_next = b.add(b_at, b_ts)
+        if bits is None:
+            t_next = b.add(t, ir.Constant(i64, 1))
+            going = b.icmp_signed("<", t_next, n_t)
+        else:  # the lowest bit cleared
+            t_next = b.and_(t, b.sub(t, ir.Constant(i64, 1)))
+            going = b.icmp_unsigned("!=", t_next, ir.Constant(i64, 0))
         body_end = b.block
         t.add_incoming(t_next, body_end)
-        a_at.add_incoming(a_next, body_end)
-        b_at.add_incoming(b_next, body_end)
+        a_at.add_incoming(b.add(a_at, a_ts), body_end)
+        b_at.add_incoming(b.add(b_at, b_ts), body_end)
         for r in range(rows):
             for v in range(vectors):
                 acc[r][v].add_incoming(new[r][v], body_end)
-        back = b.cbranch(b.icmp_signed("<", t_next, n_t), loop, tail)
+        back = b.cbranch(going, loop, tail)
         back.set_metadata("llvm.loop", self.loop_metadata())
         b.position_at_end(tail)
         sums = self.loop_results(new, head, body_end)
@@ -442,9 +450,15 @@ class _Emitter:
             self.store(b.call(self.fma, [neg_rate, step, weight]), pc, at, edge)
 
 
+def _words(context, builder, array_type, array):
+    """An array's data as a pointer to i64 words (bit masks kept in a buffer of another dtype)."""
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(data, ir.IntType(64).as_pointer())
+
+
 @intrinsic
 def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
-          decay, rate, nesterov, kept):
+          decay, rate, nesterov, K, k_word):
     """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
     t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
     dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM, and cols at most PLAIN_WIDTHS[rows] vectors
@@ -452,7 +466,10 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index] and makes
     SGD's step, each an fma: g = decay w + alpha s; v = mu v + g; w = w - rate (g + mu v if nesterov else v),
     with V, mu, decay and rate of C's dtype and nesterov a boolean; the other modes take V None, and their code
-    then holds no momentum step (compiling it into every tile took a third longer).
+    then holds no momentum step (compiling it into every tile took a third longer). With an array K (C-contiguous,
+    of any dtype), the loops go over the t whose bits are set in K's int64 word ``k_word`` (pack_strip's), in order,
+    instead of every t < n_t: A is 0 in every row of the tile at the t left out, and an fma of 0 by a finite B adds
+    an exact 0 to a chain that starts at +0, so the values are the same, bit for bit.
 
     One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last vector a
     loop of its own under a mask: a mask live across a loop of many accumulators would not fit AVX2's registers
@@ -480,11 +497,11 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         widths = PLAIN_WIDTHS32 if dtype == types.float32 else PLAIN_WIDTHS64
     if stepping and (not isinstance(V, types.Array) or V.dtype != C.dtype):
         return None
-    if not isinstance(kept, (types.NoneType, types.Integer)) or (not isinstance(kept, types.NoneType) and
-                                                                  A.dtype != C.dtype):
+    skipping = not isinstance(K, types.NoneType)
+    if skipping and (not isinstance(K, types.Array) or K.layout != "C"):
         return None
     sig = types.none(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
-                     decay, rate, nesterov, kept)
+                     decay, rate, nesterov, K, k_word)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
@@ -492,7 +509,9 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
         int64 = arguments.int64
         a_rs, a_ts, b_ts, c_rs, rows, cols, n_t = (int64(i) for i in (2, 3, 6, 9, 10, 11, 12))
         pa, pb, pc = arguments.data(0, 1), arguments.data(4, 5), arguments.data(7, 8)
-        offsets = None if isinstance(kept, types.NoneType) else arguments.data(0, 21)
+        bits = None
+        if skipping:  # the loops go over the t of the set bits of K's word k_word
+            bits = builder.load(builder.gep(_words(context, builder, K, args[21]), [int64(22)]))
         momentum = tail_momentum = None
         if stepping:
             momentum = arguments.momentum(16, 8, dtype)
@@ -530,7 +549,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                     fused_switch.add_case(ir.Constant(i64, (r - 1) * stride + v - 1), block)
                     builder.position_at_end(block)
                     emit.tile(r, v, mask, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, None, done,
-                              load_mask=False, left=left, kept=offsets)
+                              load_mask=False, left=left, bits=bits)
             builder.position_at_end(plain)
         switch = builder.switch(key, done)
         for r in range(1, tall + 1):  # rows past MR: tall tiles, at most one whole vector
@@ -542,7 +561,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 switch.add_case(ir.Constant(i64, (r - 1) * stride + v), block)
                 builder.position_at_end(block)
                 emit.tile(r, v, None, pa, a_rs, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, after,
-                          kept=offsets)
+                          bits=bits)
             builder.position_at_end(after)
             builder.cbranch(has_tail, tail, done)
             builder.position_at_end(tail)
@@ -550,7 +569,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                 with builder.if_else(whole) as (then_whole, then_masked):
                     with then_whole:
                         emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode,
-                                  tail_momentum, done, load_mask=False, kept=offsets)
+                                  tail_momentum, done, load_mask=False, bits=bits)
                     with then_masked:  # the mask lives across the loop: a tall tile's rows in two loops of MR
                         for first, count in ((0, min(r, mr)), (mr, r - mr)):
                             if count <= 0:
@@ -559,7 +578,7 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                             rest = builder.append_basic_block(f"tile.{r}.tail.{first}") if first + count < r else done
                             emit.tile(count, 1, mask, builder.gep(pa, [builder.mul(a_rs, at)]), a_rs, a_ts, pb_tail,
                                       b_ts, builder.gep(pc_tail, [builder.mul(c_rs, at)]), c_rs, n_t, alpha, mode,
-                                      tail_momentum, rest, kept=offsets)
+                                      tail_momentum, rest, bits=bits)
                             if rest is not done:
                                 builder.position_at_end(rest)
                 builder.unreachable()
@@ -568,11 +587,11 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
                     for tail_emit, tail_mask, branch in ((half, half_mask, then_half), (emit, mask, then_full)):
                         with branch:
                             tail_emit.tile(r, 1, tail_mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha,
-                                           mode, tail_momentum, done, kept=offsets)
+                                           mode, tail_momentum, done, bits=bits)
                 builder.unreachable()
             else:
                 emit.tile(r, 1, mask, pa, a_rs, a_ts, pb_tail, b_ts, pc_tail, c_rs, n_t, alpha, mode, tail_momentum,
-                          done, kept=offsets)
+                          done, bits=bits)
         builder.position_at_end(done)
         return context.get_dummy_value()
 
@@ -765,25 +784,24 @@ def _direct(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
                 rows = tile_rows(n_rows - r0, most, fewest)
                 _tile(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts,
                       C, c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, whole, V, mu, decay, rate,
-                      nesterov, None)
+                      nesterov, None, 0)
                 r0 += rows
             c0 += cols
 
 
 @kernel
-def strips_at(itemsize):
-    """Where the kept lists of gemm_packed's copy begin in its buffer, for C's ``itemsize``: after MC_DOWN rows x
-    KC_DOWN and the lanes that the last row's whole-vector stores write past them."""
-    return MC_DOWN * (KC_DOWN32 if itemsize == 4 else KC_DOWN64) + 64 // itemsize
+def words_at(itemsize):
+    """The word (int64) of gemm_packed's buffer for C's ``itemsize`` after its copy of A: MC_DOWN rows x KC_DOWN and
+    the lanes that the last row's whole-vector stores write past them. From there, a word per strip of a block
+    (pack_strip)."""
+    return (MC_DOWN * (KC_DOWN32 if itemsize == 4 else KC_DOWN64) * itemsize + 64 + 7) // 8
 
 
 @kernel
 def pack_size(itemsize):
-    """Elements of the buffer gemm_packed copies A into for C's ``itemsize``: the strips' values (strips_at), then
-    for each of a block's strips (at most MC_DOWN / FULL_ROWS + 1) its kept list: how many t it kept, and the
-    offset into B of each (pack_strip)."""
-    chunk = KC_DOWN32 if itemsize == 4 else KC_DOWN64
-    return strips_at(itemsize) + (MC_DOWN // (FULL_ROWS32 if itemsize == 4 else FULL_ROWS64) + 1) * (chunk + 1)
+    """Elements of the buffer gemm_packed copies A into for C's ``itemsize``: the copy, then a word for each of a
+    block's strips, at most MC_DOWN / FULL_ROWS + 1 (words_at)."""
+    return (words_at(itemsize) + MC_DOWN // (FULL_ROWS32 if itemsize == 4 else FULL_ROWS64) + 1) * 8 // itemsize
 
 
 def pack_row(itemsize: int) -> int:
@@ -792,27 +810,26 @@ def pack_row(itemsize: int) -> int:
 
 
 @intrinsic
-def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts):
-    """Copies the rows r < rows <= MR of S[s_off + t*s_ts + r] at each t < n_t where they are not all zero, one
-    after the other: the j-th such t's to D[d_off + j*d_ts + r], and its offset into B, t * b_ts, to D[k_off + j]
-    (exact in D's dtype); returns how many t it kept. Each t's rows go by masked vector loads and whole vector
-    stores, so up to a vector past them in D is written too, and D[k_off + j] for the j-th t not kept.
+def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows, word):
+    """D[d_off + t*d_ts + r] = S[s_off + t*s_ts + r] for t < n_t <= 64, r < rows <= MR of D's dtype, and in D's
+    word ``word`` (words_at) bit t set where the t's rows are not all zero: each t's rows by masked vector loads
+    and whole vector stores, so up to a vector past them in D is written too (zeros).
 
-    The loop that gemm_packed copies A's strips with, at about the speed of memcpy. A t whose rows are all zero
-    (a pixel that is 0 in a row tile of images: a fifth of the t of a 12-row tile of Fashion-MNIST) adds nothing
-    to a chain of fma(a, b, s) from s = 0 but exact zeros (b finite), so the tiles leave it out."""
+    The loop that gemm_packed copies A's strips with, at about the speed of memcpy. The tiles over the strip go
+    over the t of its word only (_tile's K): a t whose rows are all 0 (a pixel that is 0 in every image of a row
+    tile: a fifth of the t of a 12-row tile of Fashion-MNIST at batch 32) would add exact zeros to the chains."""
     if not isinstance(D, types.Array) or D.dtype not in (types.float32, types.float64) or S.dtype != D.dtype:
         return None
     dtype = D.dtype
-    sig = types.int64(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts)
+    sig = types.none(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, word)
 
     def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
 
         arguments = _Arguments(context, builder, signature, args)
         int64 = arguments.int64
-        ps, pd, pk = arguments.data(0, 1), arguments.data(3, 4), arguments.data(3, 8)
-        s_ts, d_ts, n_t, rows, b_ts = int64(2), int64(5), int64(6), int64(7), int64(9)
+        ps, pd = arguments.data(0, 1), arguments.data(3, 4)
+        s_ts, d_ts, n_t, rows = int64(2), int64(5), int64(6), int64(7)
         itemsize = 4 if dtype == types.float32 else 8
         lanes = TARGET.vector_bytes // itemsize
         emit = _Emitter(builder, context.get_value_type(dtype), lanes)
@@ -822,32 +839,34 @@ def pack_strip(typingctx, S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts
             left = builder.sub(rows, ir.Constant(i64, v * lanes))
             masks.append(emit.mask(builder.select(builder.icmp_signed("<", left, zero), zero, left)))
         head, loop, tail = emit.begin_loop(n_t, "pack")
-        t, s_at, d_at, kept = builder.phi(i64), builder.phi(i64), builder.phi(i64), builder.phi(i64)
-        for phi in (t, s_at, d_at, kept):
+        t, s_at, d_at, bits = builder.phi(i64), builder.phi(i64), builder.phi(i64), builder.phi(i64)
+        for phi in (t, s_at, d_at, bits):
             phi.add_incoming(zero, head)
-        bits = ir.IntType(lanes)
         some = ir.Constant(ir.IntType(1), 0)
         for v, mask in enumerate(masks):
             offset = ir.Constant(i64, v * lanes)
-            values = emit.load(ps, builder.add(s_at, offset), mask)
+            values = emit.load(ps, builder.add(s_at, offset), mask)  # lanes past the rows load as 0
             emit.store(values, pd, builder.add(d_at, offset), None)
-            # not 0 (NaN included: it must reach the sums), lanes past the rows loaded as 0
+            # not 0, NaN included (it must reach the sums)
             nonzero = builder.fcmp_unordered("!=", values, ir.Constant(emit.vector, [0.0] * lanes))
-            some = builder.or_(some, builder.icmp_unsigned("!=", builder.bitcast(nonzero, bits), ir.Constant(bits, 0)))
-        builder.store(builder.sitofp(builder.mul(t, b_ts), emit.element), builder.gep(pk, [kept]))
+            lanes_bits = ir.IntType(lanes)
+            some = builder.or_(some, builder.icmp_unsigned("!=", builder.bitcast(nonzero, lanes_bits),
+                                                           ir.Constant(lanes_bits, 0)))
+        seen = builder.shl(builder.zext(some, i64), t)
         t_next = builder.add(t, ir.Constant(i64, 1))
-        kept_next = builder.add(kept, builder.zext(some, i64))
+        bits_next = builder.or_(bits, seen)
         body_end = builder.block
         t.add_incoming(t_next, body_end)
         s_at.add_incoming(builder.add(s_at, s_ts), body_end)
-        d_at.add_incoming(builder.add(d_at, builder.select(some, d_ts, zero)), body_end)
-        kept.add_incoming(kept_next, body_end)
+        d_at.add_incoming(builder.add(d_at, d_ts), body_end)
+        bits.add_incoming(bits_next, body_end)
         builder.cbranch(builder.icmp_signed("<", t_next, n_t), loop, tail)
         builder.position_at_end(tail)
-        count = builder.phi(i64)
-        count.add_incoming(zero, head)
-        count.add_incoming(kept_next, body_end)
-        return count
+        result = builder.phi(i64)
+        result.add_incoming(zero, head)
+        result.add_incoming(bits_next, body_end)
+        builder.store(result, builder.gep(_words(context, builder, signature.args[3], args[3]), [int64(8)]))
+        return context.get_dummy_value()
 
     return sig, codegen
 
@@ -934,22 +953,22 @@ def _packed_chunk(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols
     row tile's strip copied into ``pack``, then the tiles over it, panel by panel."""
     chunk = KC_DOWN32 if C.itemsize == 4 else KC_DOWN64  # the copy's stride, as pack_size counts it
     most, fewest = (MR32, FULL_ROWS32) if C.itemsize == 4 else (MR64, FULL_ROWS64)  # the strips' rows
-    lists = strips_at(C.itemsize)
+    words = words_at(C.itemsize)
     for m0 in range(0, n_rows, MC_DOWN):
         m1 = min(n_rows, m0 + MC_DOWN)
-        r0, strip = m0, lists
-        while r0 < m1:  # the strip of the row tile from r0: its rows' values at each t they are not all zero
+        r0, strip = m0, words
+        while r0 < m1:  # the strip of the row tile from r0: n_t runs of its rows' values, and its word
             rows = tile_rows(m1 - r0, most, fewest)
-            pack[strip] = pack_strip(A, a_off + r0, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows, strip + 1, b_ts)
-            r0, strip = r0 + rows, strip + chunk + 1
+            pack_strip(A, a_off + r0, a_ts, pack, (r0 - m0) * chunk, rows, n_t, rows, strip)
+            r0, strip = r0 + rows, strip + 1
         for c0 in range(0, n_cols, panel):
             cols = min(panel, n_cols - c0)
-            r0, strip = m0, lists
-            while r0 < m1:
+            r0, strip = m0, words
+            while r0 < m1:  # each over the t in its strip's word
                 rows = tile_rows(m1 - r0, most, fewest)
                 _tile(pack, (r0 - m0) * chunk, 1, rows, B, b_off + c0, b_ts, C, c_off + r0 * c_rs + c0, c_rs, rows,
-                      cols, int(pack[strip]), alpha, mode, whole, V, mu, decay, rate, nesterov, strip + 1)
-                r0, strip = r0 + rows, strip + chunk + 1
+                      cols, n_t, alpha, mode, whole, V, mu, decay, rate, nesterov, pack, strip)
+                r0, strip = r0 + rows, strip + 1
 
 
 @kernel
@@ -1017,7 +1036,7 @@ def gemm_panels(A, a_off, a_rs, B, b_off, C, c_off, c_rs, n_rows, n_cols, T, alp
                 rows = tile_rows(n_rows - r0, most, fewest)
                 _tile(A, a_off + r0 * a_rs + t0, a_rs, 1, B, b_off + panel_offset(t0, n_t, c0, total), width, C,
                       c_off + r0 * c_rs + c0, c_rs, rows, cols, n_t, alpha, written, True, None, alpha, alpha, alpha,
-                      False, None)
+                      False, None, 0)
                 r0 += rows
             c0 += cols
 
@@ -1067,14 +1086,17 @@ class python:
 
     @staticmethod
     def tile(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole=False, V=None,
-             mu=0, decay=0, rate=0, nesterov=False, kept=None):
+             mu=0, decay=0, rate=0, nesterov=False, K=None, k_word=0):
         a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
         r = np.arange(rows)[:, None]
         k = np.arange(cols)[None, :]
         s = np.zeros((rows, cols), C.dtype)
-        for t in range(n_t):
-            b_at = t * b_ts if kept is None else int(a[kept + t])
-            s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + b_at + k], s)
+        ts = range(n_t)
+        if K is not None:  # the t of the set bits of K's word (_tile)
+            bits = int(K.reshape(-1).view(np.int64)[k_word])
+            ts = [t for t in range(64) if (bits >> t) & 1]
+        for t in ts:
+            s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + t * b_ts + k], s)
         at = c_off + r * c_rs + k
         alpha = C.dtype.type(alpha)
         if mode == MOMENTUM:  # as _Emitter.tile, fma by fma
@@ -1343,18 +1365,17 @@ def _step_and_sum_python(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S,
     out[s_off : s_off + cols] += sums
 
 
-def _pack_strip_python(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts):
-    """pack_strip in NumPy (NUMBA_DISABLE_JIT=1); it writes the kept rows and offsets only."""
+def _bits(nonzero):
+    """The int64 whose bit j is set where nonzero[j] (at most 64 booleans), as the compiled kernels make it."""
+    return np.array(sum(1 << int(j) for j in np.flatnonzero(nonzero)), np.uint64).view(np.int64)[()]
+
+
+def _pack_strip_python(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, word):
+    """pack_strip in NumPy (NUMBA_DISABLE_JIT=1); it writes the rows and the word only."""
     s, d = S.reshape(-1), D.reshape(-1)
-    kept = 0
     for t in range(n_t):
-        values = s[s_off + t * s_ts : s_off + t * s_ts + rows]
-        if np.all(values == 0):
-            continue
-        d[d_off + kept * d_ts : d_off + kept * d_ts + rows] = values
-        d[k_off + kept] = t * b_ts
-        kept += 1
-    return kept
+        d[d_off + t * d_ts : d_off + t * d_ts + rows] = s[s_off + t * s_ts : s_off + t * s_ts + rows]
+    d.view(np.int64)[word] = _bits([np.any(s[s_off + t * s_ts : s_off + t * s_ts + rows] != 0) for t in range(n_t)])
 
 
 def _edge_python(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, V, mu, decay, rate,

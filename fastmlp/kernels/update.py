@@ -5,7 +5,7 @@ import numpy as np
 
 from .._compile import kernel
 from . import ADAM, LEAD, SIZE, THETA, UNIT
-from .backward import input_source, row_gradient
+from .backward import input_source, member_pack, row_gradient
 from .microkernel import (
     ADAM_RULE,
     MOMENTUM_MAX32,
@@ -122,7 +122,7 @@ def step_rows(net, opt, work, count, weight_sum, rate, l, k0, k1, member, apart)
         if fused_momentum(opt, count, net.params.itemsize) and k0 < n_in:
             # SGD with momentum: each tile of the gradient makes its step from the registers (gemm_momentum)
             stop = min(k1, n_in)
-            pack = work.pack[member] if member < work.pack.shape[0] else work.pack[0, :0]
+            pack = member_pack(work, member)
             lead = layout[l, LEAD]
             while k0 < stop:  # one part of Work.inputs at a time
                 A, a_off, a_ts, end = input_source(work, layout, l, k0, stop, apart)

@@ -182,38 +182,38 @@ def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_packed_copy_leaves_out_the_t_whose_rows_are_zero_and_changes_no_bit(dtype, subtests):
-    """gemm_packed and gemm_momentum through the copy, which keeps only the t where a row tile's values of A are
-    not all zero (pack_strip), give gemm's bits (every t, in place) on A mostly of zeros: whole t, whole row tiles
-    and scattered values zero, a NaN that must still reach its row, and T past one chunk; pack_strip counts the
-    t it keeps."""
+    """gemm_packed and gemm_momentum through the copy, whose tiles go over the t where their strip's values of A
+    are not all zero (pack_strip), give gemm's bits (every t, in place) on A mostly of zeros: whole t, whole row
+    tiles and scattered values zero, a NaN that must still reach its row, and n_t past one chunk; and pack_strip's
+    bits."""
     rng = np.random.default_rng(11)
     single = dtype == np.float32
     chunk = microkernel.KC_DOWN32 if single else microkernel.KC_DOWN64
     lanes = microkernel.VW32 if single else microkernel.VW64
-    for n_rows, n_cols, T in [(40, 100, 32), (microkernel.MC_DOWN + 9, 2 * lanes + 2, chunk + 5), (7, 3, 9),
+    for n_rows, n_cols, n_t in [(40, 100, 32), (microkernel.MC_DOWN + 9, 2 * lanes + 2, chunk + 5), (7, 3, 9),
                               (30, 40, 1)]:
-        A = rng.standard_normal((T, n_rows + 2)).astype(dtype)
+        A = rng.standard_normal((n_t, n_rows + 2)).astype(dtype)
         A[rng.random(A.shape) < 0.6] = 0
-        A[: T // 2 : 3] = 0  # every row at these t
+        A[: n_t // 2 : 3] = 0  # every row at these t
         A[:, 1:20] = 0  # whole row tiles at every t
         if n_rows > 30:
-            A[T - 1, 25] = np.nan
-        B = rng.standard_normal((T, n_cols + 1)).astype(dtype)
+            A[n_t - 1, 25] = np.nan
+        B = rng.standard_normal((n_t, n_cols + 1)).astype(dtype)
         args = (A, 1, A.shape[1], B, 1, B.shape[1])
         pack = np.full(microkernel.pack_size(A.itemsize), np.nan, dtype)
         for mode in (STORE, ADD):
-            with subtests.test(shape=(n_rows, n_cols, T), mode=mode):
+            with subtests.test(shape=(n_rows, n_cols, n_t), mode=mode):
                 dense = np.random.default_rng(12).standard_normal((n_rows, n_cols + 2)).astype(dtype)
                 sparse = dense.copy()
-                gemm(*args[:2], 1, *args[2:], dense, 1, n_cols + 2, n_rows, n_cols, T, dtype(0.75), mode)
-                microkernel.gemm_packed(*args, sparse, 1, n_cols + 2, n_rows, n_cols, T, dtype(0.75), mode, pack)
+                gemm(*args[:2], 1, *args[2:], dense, 1, n_cols + 2, n_rows, n_cols, n_t, dtype(0.75), mode)
+                microkernel.gemm_packed(*args, sparse, 1, n_cols + 2, n_rows, n_cols, n_t, dtype(0.75), mode, pack)
                 np.testing.assert_array_equal(sparse, dense)
-        if T <= chunk:
-            with subtests.test(shape=(n_rows, n_cols, T), mode="momentum"):
+        if n_t <= chunk:
+            with subtests.test(shape=(n_rows, n_cols, n_t), mode="momentum"):
                 states = []
                 for buffer in (np.empty(0, dtype), pack):
                     W, V = np.random.default_rng(13).standard_normal((2, n_rows, n_cols + 3)).astype(dtype)
-                    microkernel.gemm_momentum(*args, W, 1, W.shape[1], n_rows, n_cols, T, dtype(0.25), buffer, V,
+                    microkernel.gemm_momentum(*args, W, 1, W.shape[1], n_rows, n_cols, n_t, dtype(0.25), buffer, V,
                                               dtype(0.75), dtype(0.125), dtype(0.5), False)
                     states.append((W, V))
                 np.testing.assert_array_equal(states[1][0], states[0][0])
@@ -222,15 +222,14 @@ def test_packed_copy_leaves_out_the_t_whose_rows_are_zero_and_changes_no_bit(dty
     strip[[1, 3], 2] = 1
     strip[4, 3] = np.nan
     D = np.full(64, -1, dtype)
-    assert _compiled_pack_strip(strip, 0, 4, D, 0, 4, 5, 4, 40, 7) == 3
-    np.testing.assert_array_equal(D[40:43], [7, 21, 28])  # t * b_ts of the kept t
-    np.testing.assert_array_equal(D[:8], strip[[1, 3]].reshape(-1))
-    assert np.isnan(D[11])
+    _compiled_pack_strip(strip, 0, 4, D, 0, 4, 5, 4, 20)
+    np.testing.assert_array_equal(D[:20], strip.reshape(-1))
+    assert D.view(np.int64)[20] == 0b11010  # t 1, 3 and 4
 
 
 @numba.njit
-def _compiled_pack_strip(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts):
-    return microkernel.pack_strip(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, k_off, b_ts)
+def _compiled_pack_strip(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, word):
+    microkernel.pack_strip(S, s_off, s_ts, D, d_off, d_ts, n_t, rows, word)
 
 
 @numba.njit
@@ -280,7 +279,7 @@ def test_compiled_tiles_equal_their_numpy_stand_in(dtype, monkeypatch):
             else:
                 monkeypatch.setattr(microkernel, "_tile", microkernel.python.tile)
                 for name in ("gemm_momentum", "_direct", "_packed", "_panel_and_whole", "tile_rows", "pack_size",
-                             "strips_at", "edge_width", "_edge_columns", "_packed_chunk"):
+                             "words_at", "edge_width", "_edge_columns", "_packed_chunk"):
                     monkeypatch.setattr(microkernel, name, getattr(microkernel, name).py_func)
                 monkeypatch.setattr(microkernel, "pack_strip", microkernel._pack_strip_python)
                 monkeypatch.setattr(microkernel, "_edge", microkernel._edge_python)
