@@ -179,8 +179,8 @@ def _run(args, members, timings, loss_so_far=0.0, lean=None):
 
 
 def lean() -> int:
-    """The lean that the calling thread's last team of two ended with (kernels.team.balance): blocks of the
-    first layer's rows that member 0 took from the end of member 1's part, or member 1 from member 0's when
+    """The lean that the calling thread's last team of two ended with (kernels.team.balance): units of LEAN_ROWS
+    of the first layer's rows that member 0 took from the end of member 1's part, or member 1 from member 0's when
     negative; 0 for an even split (and before any team)."""
     return int(getattr(_local, "lean", 0))
 
@@ -215,7 +215,7 @@ def train_epoch(net, opt, X, targets, weights, order, batch_size, scale, codes, 
     on one thread.
     ``timings``: an int64 (members, N_PHASES) array that each member adds its cycles per phase to
     (kernels.team), for ``fastmlp bench --profile``; the team then runs as asked throughout.
-    ``lean``: a team of two's split of the first layer's rows, kept throughout (kernels.team.taken_blocks; the
+    ``lean``: a team of two's split of the first layer's rows, kept throughout (kernels.team.taken_units; the
     tests try several, the weights do not depend on it); by default it follows the members' speeds.
     """
     if n_threads is None:

@@ -36,7 +36,7 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
     from .. import MLP
     from .._settings import TrainingSettings
     from .._team import lean, train_epoch
-    from ..kernels.team import BACKWARD, FORWARD, GATHER, N_PHASES, OUTPUT, UPDATE, WAIT
+    from ..kernels.team import BACKWARD, FORWARD, GATHER, LEAN_ROWS, N_PHASES, OUTPUT, UPDATE, WAIT
     from .machine import core_round_trip_ns, exchange_ns
     from .suite import load_data
 
@@ -44,7 +44,7 @@ def measure(*, layer_sizes=(784, 100, 10), batch_sizes=(32, 128, 512), n_threads
     (X, y), _, source = load_data(synthetic)
     X, y = X[:n_samples], y[:n_samples]
     result = {"layer_sizes": list(layer_sizes), "dtype": dtype, "momentum": momentum, "threads": n_threads,
-              "data": source, "samples": int(len(X)), "phases": list(PHASES), "batches": []}
+              "data": source, "samples": int(len(X)), "phases": list(PHASES), "lean_rows": LEAN_ROWS, "batches": []}
     for batch in batch_sizes:
         net = MLP(layer_sizes, dtype=dtype, random_state=0)
         net.fit(X[: 4 * batch], y[: 4 * batch], epochs=1, batch_size=batch, learning_rate=0.1)  # compiles
@@ -139,9 +139,10 @@ def text(result: dict) -> str:
                      "slow way between the cores, which every step of the team pays for): "
                      + ", ".join(f"batch {b}: " + " / ".join(f"{t:.0f}" for t in times) + " ns" for b, times in trips))
     if result["threads"] == 2:
-        lines.append("the team's lean after each of its epochs (blocks of 64 of the first layer's rows that t0 took "
-                     "from the end of t1's part, or t1 from t0's when negative, because the other ran slower; 0: the "
-                     "even split): " + ", ".join(f"batch {b['batch_size']}: " + " / ".join(f"{n:+d}" if n else "0"
+        unit = result["lean_rows"]
+        lines.append(f"the team's lean after each of its epochs (units of {unit} of the first layer's rows that t0 "
+                     "took from the end of t1's part, or t1 from t0's when negative, because the other ran slower; 0: "
+                     "the even split): " + ", ".join(f"batch {b['batch_size']}: " + " / ".join(f"{n:+d}" if n else "0"
                                                                                      for n in b["leans"])
                                                  for b in result["batches"]))
     bounds = [(b["batch_size"], b["exchange"]) for b in result["batches"] if b.get("exchange")]

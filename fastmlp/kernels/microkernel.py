@@ -1,5 +1,6 @@
-"""C = alpha * A B (STORE) or C += alpha * A B (ADD) by register-blocked outer-product tiles emitted as LLVM IR, or
-SGD's momentum step with the gradient alpha * A B straight from the registers (MOMENTUM, gemm_momentum).
+"""C = alpha * A B (STORE), C += alpha * A B (ADD) or C = alpha (C + A B) with the sum going on from C's value
+(CHAIN) by register-blocked outer-product tiles emitted as LLVM IR, or SGD's momentum step with the gradient
+alpha * A B straight from the registers (MOMENTUM, gemm_momentum).
 
 Every element is one fixed chain of fused multiply-adds over t (see :func:`gemm`), whatever tile, edge
 tile, vector width or row and column range computes it, so callers may cut rows and columns between
@@ -20,7 +21,7 @@ from . import GAP_BYTES
 from .intrinsics import flat, splat
 from .target import TARGET
 
-STORE, ADD, MOMENTUM = 0, 1, 2
+STORE, ADD, MOMENTUM, CHAIN = 0, 1, 2, 3
 #: Length of one chunk of the t loop where A is read along its rows. It keeps a KC x (NV x VW) panel of B in
 #: L1 while every row tile passes over it; it is the same on every target and dtype, since the chunks decide
 #: the values (gemm). On AVX-512 a float32 panel of 256 t was 32 KB, with the row tile's lines of A more than
@@ -252,7 +253,7 @@ class _Emitter:
              load_mask=True, left=None, bits=None):
         """The loop over t for a rows x vectors tile (last vector under ``mask`` if given), then its write-back:
         SGD's momentum step when ``momentum`` (the pointer to V and the rule's values; see _tile) is given, else
-        by ``mode``, STORE or ADD (an i64).
+        by ``mode``, STORE, ADD or CHAIN (an i64; CHAIN's chains start from C's values, chain_starts).
 
         With ``load_mask`` False the loop loads the last vector of B whole, lanes past the tile included,
         and only the write-back is masked: the caller knows those lanes lie inside B's buffer. Their values
@@ -266,28 +267,31 @@ class _Emitter:
         not what holds these loops at about four fifths of the FMA peak (3.2 GHz here: 102 GFLOP/s)."""
         b = self.b
         i64 = ir.IntType(64)
+        offsets = [[(b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
+                     mask if v == vectors - 1 else None) for v in range(vectors)] for r in range(rows)]
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        starts = [[zero] * vectors for _ in range(rows)] if momentum is not None else \
+            self.chain_starts(offsets, pc, mode)
         head, loop, tail = self.begin_loop(n_t, "tile", bits)
         t = b.phi(i64)  # with bits: the bits still to go, the lowest one's t where A and B are read
-        a_at = b.phi(i64)
-        b_at = b.phi(i64)
-        acc = [[b.phi(self.vector) for _ in range(vectors)] for _ in range(rows)]
         t.add_incoming(ir.Constant(i64, 0) if bits is None else bits, head)
-        a_at.add_incoming(ir.Constant(i64, 0), head)
-        b_at.add_incoming(ir.Constant(i64, 0), head)
-        for row in acc:
-            for phi in row:
-                phi.add_incoming(zero, head)
-        a_here, b_here = a_at, b_at
-        if bits is not None:
+        if bits is None:  # where A and B are read, a step further each t
+            a_at, b_at = b.phi(i64), b.phi(i64)
+            a_at.add_incoming(ir.Constant(i64, 0), head)
+            b_at.add_incoming(ir.Constant(i64, 0), head)
+        acc = [[b.phi(self.vector) for _ in range(vectors)] for _ in range(rows)]
+        for row, row_starts in zip(acc, starts):
+            for phi, start in zip(row, row_starts):
+                phi.add_incoming(start, head)
+        if bits is not None:  # the lowest bit's t
             at = b.call(self.cttz, [t, ir.Constant(ir.IntType(1), 1)])
-            a_here, b_here = b.mul(at, a_ts), b.mul(at, b_ts)
+            a_at, b_at = b.mul(at, a_ts), b.mul(at, b_ts)
         lanes = ir.Constant(i64, self.lanes)
-        loaded = [self.load(pb, b.add(b_here, b.mul(lanes, ir.Constant(i64, v))),
+        loaded = [self.load(pb, b.add(b_at, b.mul(lanes, ir.Constant(i64, v))),
                             mask if v == vectors - 1 and load_mask else None) for v in range(vectors)]
         new = []
         for r in range(rows):
-            a_value = self.convert(b.load(b.gep(pa, [b.add(a_here, b.mul(a_rs, ir.Constant(i64, r)))])))
+            a_value = self.convert(b.load(b.gep(pa, [b.add(a_at, b.mul(a_rs, ir.Constant(i64, r)))])))
             broadcast = splat(b, a_value, self.lanes)
             # fma(a, b, s) in t order: the one chain every element follows, whatever the tile.
             new.append([b.call(self.fma, [broadcast, loaded[v], acc[r][v]]) for v in range(vectors)])
@@ -299,30 +303,54 @@ class _Emitter:
             going = b.icmp_unsigned("!=", t_next, ir.Constant(i64, 0))
         body_end = b.block
         t.add_incoming(t_next, body_end)
-        a_at.add_incoming(b.add(a_at, a_ts), body_end)
-        b_at.add_incoming(b.add(b_at, b_ts), body_end)
+        if bits is None:
+            a_at.add_incoming(b.add(a_at, a_ts), body_end)
+            b_at.add_incoming(b.add(b_at, b_ts), body_end)
         for r in range(rows):
             for v in range(vectors):
                 acc[r][v].add_incoming(new[r][v], body_end)
         back = b.cbranch(going, loop, tail)
         back.set_metadata("llvm.loop", self.loop_metadata())
         b.position_at_end(tail)
-        sums = self.loop_results(new, head, body_end)
-        places = [(sums[r][v], b.add(b.mul(c_rs, ir.Constant(i64, r)), ir.Constant(i64, v * self.lanes)),
-                   mask if v == vectors - 1 else None) for r in range(rows) for v in range(vectors)]
+        sums = self.loop_results(new, head, body_end, starts)
+        places = [(sums[r][v], *offsets[r][v]) for r in range(rows) for v in range(vectors)]
         self.write_back(places, pc, alpha, mode, momentum, left)
         b.branch(done)
 
-    def loop_results(self, values, head, body_end):
+    def loop_results(self, values, head, body_end, starts=None):
         """After a loop that begins at ``head`` and runs when its count > 0: phis for each vector of the grid
-        ``values`` (its last iteration's), zero where the loop did not run."""
+        ``values`` (its last iteration's), where the loop did not run the grid ``starts`` (the chains' starts),
+        or zero."""
         zero = ir.Constant(self.vector, [0.0] * self.lanes)
         grid = [[self.b.phi(self.vector) for _ in row] for row in values]
-        for row, phis in zip(values, grid):
-            for value, phi in zip(row, phis):
-                phi.add_incoming(zero, head)
+        for r, (row, phis) in enumerate(zip(values, grid)):
+            for v, (value, phi) in enumerate(zip(row, phis)):
+                phi.add_incoming(zero if starts is None else starts[r][v], head)
                 phi.add_incoming(value, body_end)
         return grid
+
+    def chain_starts(self, offsets, pc, mode):
+        """Where the chains of a tile's accumulators start, a grid like ``offsets`` (its (offset, mask) in C): C's
+        values there in mode CHAIN (loaded before the loop, in a block of their own), else 0."""
+        b = self.b
+        zero = ir.Constant(self.vector, [0.0] * self.lanes)
+        before = b.block
+        loading = b.append_basic_block("tile.chain")
+        joined = b.append_basic_block("tile.start")
+        b.cbranch(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), CHAIN)), loading, joined)
+        b.position_at_end(loading)
+        loaded = [[self.load(pc, at, mask) for at, mask in row] for row in offsets]
+        b.branch(joined)
+        b.position_at_end(joined)
+        starts = []
+        for row in loaded:
+            starts.append([])
+            for value in row:
+                phi = b.phi(self.vector)
+                phi.add_incoming(zero, before)
+                phi.add_incoming(value, loading)
+                starts[-1].append(phi)
+        return starts
 
     def edge_tile(self, cols, vectors, valid, pa, a_ts, pb, b_ts, pc, c_rs, n_t, alpha, mode, momentum, done):
         """The loop over t for a tile of ``vectors`` x lanes rows and ``cols`` columns with its vectors along
@@ -409,7 +437,7 @@ class _Emitter:
 
     def write_back(self, places, pc, alpha, mode, momentum, left=None):
         """Each (sum, offset, mask) of ``places`` into C at pc + offset: SGD's momentum step when ``momentum``
-        is given (see _tile), else by ``mode``, STORE or ADD (an i64).
+        is given (see _tile), else by ``mode`` (an i64): alpha s in modes STORE and CHAIN, fma(alpha, s, C) in ADD.
 
         On AVX2 with ``left`` (the lanes of the places' masks, an i64), the masked vectors go out through plain
         stores of their lanes (narrow_stores), in either mode: Zen 3's masked store (vmaskmovps) takes many
@@ -422,15 +450,15 @@ class _Emitter:
         if self.avx2 and momentum is None and left is not None and partial:
             self.write_back([place for place in places if place[2] is None], pc, alpha, mode, momentum)
             scale = splat(b, alpha, self.lanes)
-            storing = b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))
-            # STORE's value, or ADD's from C's lanes (read in either mode: a masked load costs little)
+            storing = b.icmp_signed("!=", mode, ir.Constant(ir.IntType(64), ADD))
+            # STORE's (and CHAIN's) value, or ADD's from C's lanes (read in every mode: a masked load costs little)
             self.narrow_stores([(b.select(storing, b.fmul(scale, s), b.call(self.fma, [scale, s,
                                                                                         self.load(pc, at, edge)])),
                                  at) for s, at, edge in partial], pc, left)
             return
         scale = splat(b, alpha, self.lanes)
         if momentum is None:
-            with b.if_else(b.icmp_signed("==", mode, ir.Constant(ir.IntType(64), STORE))) as (then_store, then_add):
+            with b.if_else(b.icmp_signed("!=", mode, ir.Constant(ir.IntType(64), ADD))) as (then_store, then_add):
                 with then_store:
                     for s, at, edge in places:
                         self.store(b.fmul(scale, s), pc, at, edge)
@@ -459,8 +487,9 @@ def _words(context, builder, array_type, array):
 @intrinsic
 def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows, cols, n_t, alpha, mode, whole, V, mu,
           decay, rate, nesterov, K, k_word):
-    """C[c_off + r*c_rs + c] = alpha s (mode STORE) or fma(alpha, s, C[...]) (ADD) with s = the fma chain over
-    t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c], for r < rows <= MR, c < cols <= NV x VW of C's
+    """C[c_off + r*c_rs + c] = alpha s (modes STORE and CHAIN) or fma(alpha, s, C[...]) (ADD) with s = the fma chain
+    over t < n_t of A[a_off + r*a_rs + t*a_ts] B[b_off + t*b_ts + c] from s = 0, or in mode CHAIN from s = C[...],
+    for r < rows <= MR, c < cols <= NV x VW of C's
     dtype; rows <= TALL where cols < 2 VW, outside mode MOMENTUM, and cols at most PLAIN_WIDTHS[rows] vectors
     (WIDTHS in mode MOMENTUM; a caller that passes more rows or columns does nothing).
     Mode MOMENTUM takes alpha s as the gradient of weights w = C[...] with velocities v = V[same index] and makes
@@ -469,7 +498,8 @@ def _tile(typingctx, A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, rows,
     then holds no momentum step (compiling it into every tile took a third longer). With an array K (C-contiguous,
     of any dtype), the loops go over the t whose bits are set in K's int64 word ``k_word`` (pack_strip's), in order,
     instead of every t < n_t: A is 0 in every row of the tile at the t left out, and an fma of 0 by a finite B adds
-    an exact 0 to a chain that starts at +0, so the values are the same, bit for bit.
+    an exact 0 to a chain that starts at +0, so the values are the same, bit for bit (not so for a chain from a
+    -0 in C: K is for modes STORE, ADD and MOMENTUM).
 
     One loop per (rows, full vectors), picked by a switch on the runtime sizes, then for a partial last vector a
     loop of its own under a mask: a mask live across a loop of many accumulators would not fit AVX2's registers
@@ -687,8 +717,8 @@ def _panel_and_whole(B, b_off, b_ts, C, n_rows, n_cols, T):
 @kernel
 def chunk_mode(mode, t0):
     """The write-back mode of the chunk of t from ``t0`` of a product in ``mode``: the chunks after the first add
-    their chain to what the first stored; MOMENTUM's product is one chunk."""
-    return ADD if t0 > 0 and mode != MOMENTUM else mode
+    their chain to what the first stored; CHAIN's chain goes on through them, and MOMENTUM's product is one chunk."""
+    return ADD if t0 > 0 and mode in (STORE, ADD) else mode
 
 
 @kernel
@@ -742,13 +772,16 @@ def panel_stop(c0, n_cols, panel, itemsize, fuse):
 def gemm(A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, T, alpha, mode):
     """For r < n_rows, c < n_cols (flat element indices into C-contiguous A, B, C of one float dtype):
     s = chain of fma(A[a_off + r*a_rs + t*a_ts], B[b_off + t*b_ts + c], s) over t in order from s = 0;
-    mode STORE: C[c_off + r*c_rs + c] = alpha * s; ADD: C[...] = fma(alpha, s, C[...]).
+    mode STORE: C[c_off + r*c_rs + c] = alpha * s; ADD: C[...] = fma(alpha, s, C[...]). Mode CHAIN: the chain
+    starts from s = C[...] instead and C[...] = alpha * s, so that with alpha 1 a sum over t taken in pieces, each
+    a call in mode CHAIN over the next range of t, is one chain, cut wherever the calls cut it.
 
     A may hold another number type than B and C (uint8 images): its values are converted to C's dtype
     (exactly for integers below 2**24 in float32), as a NumPy cast would.
 
     The t loop runs in chunks of KC counted from t = 0: each chunk's chain goes into C by the mode's rule
-    (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one.
+    (STORE for the first chunk only, and only in mode STORE), so T > KC is a few chains, not one (but in mode
+    CHAIN, one).
     KC is 128 where A is read along its rows (a_ts == 1), 64 for float32 and 32 for float64 where it is read
     down its columns, on every target: results are the same on every CPU too.
 
@@ -888,8 +921,9 @@ def gemm_packed(A, a_off, a_ts, B, b_off, b_ts, C, c_off, c_rs, n_rows, n_cols, 
     into ``pack`` one after the other (BLIS's packed A), so that the tiles then read A in order, from L2.
     ``pack``: a buffer of C's dtype of at least pack_size(C.itemsize) elements, or gemm's path when shorter
     (an empty one). A narrow product over few t (NARROW_COLS, NARROW_T) takes gemm's path too. A of C's
-    dtype. 784 x 100 x 512 float32 on one Zen 3 thread: 1.22-1.30 times gemm's speed,
-    0.92-0.95 of a one-thread sgemm in the same run.
+    dtype; ``mode`` STORE or ADD (its edge tiles and its skip of all-zero t start every chain from 0). 784 x 100
+    x 512 float32 on one Zen 3 thread: 1.22-1.30 times gemm's speed, 0.92-0.95 of a one-thread sgemm in the same
+    run.
 
     The edge_width columns past the last whole vector go to edge tiles with their vectors along the rows
     (_edge), which read A in place. 784 x 100 x 512 float32 on one Ice Lake server thread, 3 alternating
@@ -1090,14 +1124,14 @@ class python:
         a, b, c = A.reshape(-1), B.reshape(-1), C.reshape(-1)
         r = np.arange(rows)[:, None]
         k = np.arange(cols)[None, :]
-        s = np.zeros((rows, cols), C.dtype)
+        at = c_off + r * c_rs + k
+        s = c[at] if mode == CHAIN else np.zeros((rows, cols), C.dtype)
         ts = range(n_t)
         if K is not None:  # the t of the set bits of K's word (_tile)
             bits = int(K.reshape(-1).view(np.int64)[k_word])
             ts = [t for t in range(64) if (bits >> t) & 1]
         for t in ts:
             s = python.fma(a[a_off + r * a_rs + t * a_ts], b[b_off + t * b_ts + k], s)
-        at = c_off + r * c_rs + k
         alpha = C.dtype.type(alpha)
         if mode == MOMENTUM:  # as _Emitter.tile, fma by fma
             v, dtype = V.reshape(-1), C.dtype.type
@@ -1106,7 +1140,7 @@ class python:
             step = python.fma(dtype(mu), v[at], g) if nesterov else v[at]
             c[at] = python.fma(-dtype(rate), step, c[at])
         else:
-            c[at] = alpha * s if mode == STORE else python.fma(alpha, s, c[at])
+            c[at] = python.fma(alpha, s, c[at]) if mode == ADD else alpha * s
 
 
 #: Most vectors of columns that one pass of ``step_and_sum`` keeps in registers: the sums and the deltas of
@@ -1126,13 +1160,14 @@ def _step_and_sum_loop(emit, vectors, mask, pw, w_rs, px, scale, pa, pd, ps, fac
         return mask if v == vectors - 1 else None
 
     deltas = [emit.load(pd, b.mul(lanes, ir.Constant(i64, v)), edge(v)) for v in range(vectors)]
+    starts = [emit.load(ps, b.mul(lanes, ir.Constant(i64, v)), edge(v)) for v in range(vectors)]
     step = splat(b, factor, emit.lanes)
     head, loop, tail = emit.begin_loop(rows, "step")
     k = b.phi(i64)
     k.add_incoming(ir.Constant(i64, 0), head)
     sums = [b.phi(emit.vector) for _ in range(vectors)]
-    for phi in sums:
-        phi.add_incoming(zero, head)
+    for phi, start in zip(sums, starts):
+        phi.add_incoming(start, head)
     now = splat(b, b.load(b.gep(pa, [k])), emit.lanes)
     after = splat(b, b.fmul(convert(b.load(b.gep(px, [k]))), scale), emit.lanes)
     at = b.mul(k, w_rs)
@@ -1151,14 +1186,8 @@ def _step_and_sum_loop(emit, vectors, mask, pw, w_rs, px, scale, pa, pd, ps, fac
     back = b.cbranch(b.icmp_signed("<", k_next, rows), loop, tail)
     back.set_metadata("llvm.loop", emit.loop_metadata())
     b.position_at_end(tail)
-    totals = []
-    for v in range(vectors):
-        totals.append(b.phi(emit.vector))
-        totals[v].add_incoming(zero, head)
-        totals[v].add_incoming(new[v], body_end)
-    for v, total in enumerate(totals):
-        offset = b.mul(lanes, ir.Constant(i64, v))
-        emit.store(b.fadd(emit.load(ps, offset, edge(v)), total), ps, offset, edge(v))
+    for v, value in enumerate(emit.loop_results([new], head, body_end, [starts])[0]):
+        emit.store(value, ps, b.mul(lanes, ir.Constant(i64, v)), edge(v))
     b.branch(done)
 
 
@@ -1168,9 +1197,9 @@ def step_and_sum(typingctx, W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off,
     k < rows, c < cols <= STEP_VECTORS vectors, with w = W[w_off + k*w_rs + c]:
 
         w = fma(factor, fma(A[a_off + k], D[d_off + c], 0), w)      (gemm's step for one t, ADD mode)
-        s_c = fma(X[x_off + k] * scale, w, s_c) over k in order from 0, then S[s_off + c] += s_c
+        s_c = fma(X[x_off + k] * scale, w, s_c) over k in order from S[s_off + c], then S[s_off + c] = s_c
 
-    (gemm's chain, then its ADD with alpha 1), X converted to W's dtype first as ``gather`` does. The
+    (gemm's chain in mode CHAIN, alpha 1), X converted to W's dtype first as ``gather`` does. The
     sums and the deltas stay in registers over the rows; the last vector is masked."""
     arrays = (W, X, A, D, S)
     if not all(isinstance(t, types.Array) and t.layout == "C" for t in arrays):
@@ -1356,13 +1385,13 @@ def _step_and_sum_python(W, w_off, w_rs, X, x_off, scale, A, a_off, D, d_off, S,
     w, x, a, d, out = W.reshape(-1), X.reshape(-1), A.reshape(-1), D.reshape(-1), S.reshape(-1)
     dtype = w.dtype.type
     deltas = d[d_off : d_off + cols]
-    sums = np.zeros(cols, w.dtype)
+    sums = out[s_off : s_off + cols].copy()
     for k in range(rows):
         at = w_off + k * w_rs
         row = python.fma(dtype(factor), python.fma(a[a_off + k], deltas, dtype(0)), w[at : at + cols])
         w[at : at + cols] = row
         sums = python.fma(dtype(x[x_off + k]) * dtype(scale), row, sums)
-    out[s_off : s_off + cols] += sums
+    out[s_off : s_off + cols] = sums
 
 
 def _bits(nonzero):

@@ -26,21 +26,23 @@ depend on the number of members
 weights sum to more than 0) and counts the steps itself.
 With one member the barriers return at once and this is the serial epoch.
 
-A team of two whose members run at different speeds (virtual CPUs that the host runs slower at times, cores
-of two kinds) would wait for the slower at every barrier. So it times each member's second half, and when one
-took more than 1 + LEAN_MARGIN times the other's over DECIDE_SAMPLES, the other takes one more block of rows
-from the end of the slower one's part (its ``lean``, balance): it updates those rows, gathers their inputs and,
-once the part's owner has summed the rows it keeps, adds their blocks on to the part's sums (stolen_tail).
-A part's blocks are added in the same order whoever adds them, so the weights do not depend on the lean either.
+A team of two whose members do not take the same time for their halves would wait for the slower at every
+barrier: virtual CPUs that the host runs slower at times, cores of two kinds, or images whose two halves of
+inputs hold different shares of zeros (which the weight gradient skips). So it times each member's second half
+over DECIDE_SAMPLES, and where the gap is wide enough (balance), the faster member takes rows, LEAN_ROWS at a
+time, from the end of the slower one's part (its ``lean``): it updates those rows, gathers
+their inputs and, once the part's owner has summed the rows it keeps, goes on with the part's sums over them
+(stolen_tail). Each of the part's sums is one chain over its rows in order, whoever adds which rows
+(microkernel.gemm's mode CHAIN), so the weights do not depend on the lean either.
 """
 
 from .._compile import inline_kernel, kernel
-from . import LEAD, PARTS, SIZE, THETA, UNIT
+from . import CUT_ROWS, LEAD, PARTS, SIZE, THETA, UNIT
 from .activations import assign
 from .backward import hidden_deltas, lecture_copy, minibatch_weight, output_block, reads_copy
 from .forward import PREFETCH_AHEAD, gather_into, hidden_forward, prefetch_rows, prefetch_samples
 from .intrinsics import atomic_load, atomic_store, cycles
-from .microkernel import ADD, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
+from .microkernel import CHAIN, STEP_VECTORS, VW32, VW64, gemm, step_and_sum
 from .parts import input_row, member_rows, part_rows
 from .sync import STATE_SIZE, barrier, wait_until
 from .update import stateless, step_rate, step_rows
@@ -100,9 +102,9 @@ def _meet(state, n_members, timings, member, phase, since):
 PREFETCH_BYTES = 65536
 
 
-#: Rows of the first layer per block of its sums (first_layer_part): each block's chain of multiply-adds
-#: goes into the part on its own, so that a member can update a block and sum it for the next minibatch
-#: while the block is in L1 (64 rows of 100 float32 weights: 25 KB).
+#: Rows of the first layer per block of its sums (first_layer_part), so that a member can update a block and sum
+#: it for the next minibatch while the block is in L1 (64 rows of 100 float32 weights: 25 KB). The blocks decide
+#: no value: each sum's chain goes on from block to block (part_block).
 BLOCK_ROWS = 64
 #: Minibatches of at most this many samples gather the next minibatch's inputs block by block, between
 #: the block's update and its sums; larger ones update all their rows, then gather a member's columns at
@@ -151,24 +153,24 @@ def part_start(net, parts, part, i0, n):
 
 @inline_kernel
 def part_block(net, inputs, parts, part, i0, n, b0, b1):
-    """Add the sums over inputs [b0, b1) (rows of the stored transpose) into part ``part`` of samples
-    [i0, i0 + n), from the part's rows of Work.inputs: one chain of fused multiply-adds per value, added into
-    the part (microkernel.gemm)."""
+    """Go on with the sums of part ``part`` of samples [i0, i0 + n) over inputs [b0, b1) (rows of the stored
+    transpose), from the part's rows of Work.inputs: each value's chain of fused multiply-adds goes on from the
+    part's value (microkernel.gemm's mode CHAIN), so that the sum over a part's rows is one chain however
+    its rows are cut into calls, and by whom."""
     layout = net.layout
     n_out = layout[1, SIZE]
     row = inputs.shape[1]
     lead = layout[0, LEAD]
     at = (input_row(inputs, part) + i0) * row + b0 - part_rows(layout, part)[0]
     gemm(inputs, at, row, 1, net.params, layout[0, THETA] + b0 * lead, lead, parts,
-         part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, inputs.dtype.type(1.0), ADD)
+         part * (parts.size // PARTS) + i0 * n_out, n_out, n, n_out, b1 - b0, inputs.dtype.type(1.0), CHAIN)
 
 
 @inline_kernel
 def chain_blocks(net, inputs, parts, part, i0, n, r0, r1):
-    """Add the sums over rows [r0, r1) of part ``part`` into the part's sums of samples [i0, i0 + n), group by
-    group of samples (group_size), in blocks of BLOCK_ROWS counted from the part's first row (r0 is one of
-    their starts): a part's chain of blocks may be added in two pieces, by two members (stolen_tail), and every
-    value is still the same sequence of operations."""
+    """Go on with the part ``part``'s sums of samples [i0, i0 + n) over rows [r0, r1), group by group of samples
+    (group_size), in blocks of BLOCK_ROWS from r0 (part_block): a part's rows may be summed in two pieces, by two
+    members (stolen_tail), and every value is still the same chain."""
     group = group_size(n, net.layout[1, SIZE], inputs.itemsize)
     for g0 in range(i0, i0 + n, group):  # each group's sums stay in L2 while every block adds into them
         g = min(group, i0 + n - g0)
@@ -179,10 +181,9 @@ def chain_blocks(net, inputs, parts, part, i0, n, r0, r1):
 @inline_kernel
 def first_layer_part(net, inputs, parts, part, i0, n):
     """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
-    in the part, then the sums over its rows in blocks of BLOCK_ROWS counted from its first row, group by group
-    of samples (chain_blocks).
+    in the part, then the sums over its rows going on from them, group by group of samples (chain_blocks).
 
-    The parts' rows and blocks do not depend on the team: every team adds the same sums in the same order.
+    The parts' rows do not depend on the team: every team makes the same chains.
     """
     k0, k1 = part_rows(net.layout, part)
     part_start(net, parts, part, i0, n)
@@ -200,7 +201,7 @@ def block_by_block(weight_sum, count, next_count):
 def sgd_one_and_sum(net, work, X, order, next_start, scale, factor, part, b0, b1):
     """For a minibatch of one sample under plain SGD: rows [b0, b1) (inputs, not the biases) of the first
     layer's stored transpose take the step with ``factor`` = -rate / weight, and part ``part`` of the next
-    sample's sums adds their block, in one pass over the rows (microkernel.step_and_sum) instead of
+    sample's sums go on over their block, in one pass over the rows (microkernel.step_and_sum) instead of
     step_rows, gather and part_block's three, with the same operations; then the next sample's inputs go into
     the part's row of Work.inputs (the pass read them from X, and the step the current ones from there)."""
     layout = net.layout
@@ -236,73 +237,83 @@ def first_layer_sum(net, acts, parts, i0, n):
                 z[j] += later[j]
 
 
+#: Rows of the first layer that a team of two's lean moves from one member to the other at a time: a cache line
+#: of float32 inputs, CUT_ROWS, so that the two members' inputs of a part share no line.
+LEAN_ROWS = CUT_ROWS
+
+
 @kernel
-def part_blocks(layout, part):
-    """(first row, stop, blocks): part ``part``'s rows of inputs (not the biases') and how many blocks of
-    BLOCK_ROWS they make, the last maybe short."""
+def lean_units(layout, part):
+    """(first row, stop, units): part ``part``'s rows of inputs (not the biases') and how many units of
+    LEAN_ROWS they make, the last maybe short."""
     k0, k1 = part_rows(layout, part)
     stop = min(k1, layout[0, SIZE])
-    return k0, stop, (stop - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS
+    return k0, stop, (stop - k0 + LEAN_ROWS - 1) // LEAN_ROWS
 
 
 @kernel
-def taken_blocks(part, lean):
-    """Blocks of BLOCK_ROWS at the end of part ``part``'s rows that the other member of a team of two updates
-    and sums (stolen_tail): ``lean`` of part 1's, taken by member 0, when lean > 0; -lean of part 0's, taken by
+def taken_units(part, lean):
+    """Units of LEAN_ROWS at the end of part ``part``'s rows that the other member of a team of two updates and
+    sums (stolen_tail): ``lean`` of part 1's, taken by member 0, when lean > 0; -lean of part 0's, taken by
     member 1, when lean < 0."""
     return max(lean if part == 1 else -lean, 0)
 
 
 @kernel
 def kept_stop(layout, part, lean):
-    """Where the rows that part ``part``'s owner updates and sums stop: before the blocks the other member
-    takes (taken_blocks), else at the part's last input."""
-    k0, stop, blocks = part_blocks(layout, part)
-    taken = taken_blocks(part, lean)
-    return stop if taken == 0 else k0 + (blocks - taken) * BLOCK_ROWS
+    """Where the rows that part ``part``'s owner updates and sums stop: before the units the other member
+    takes (taken_units), else at the part's last input."""
+    k0, stop, units = lean_units(layout, part)
+    taken = taken_units(part, lean)
+    return stop if taken == 0 else k0 + (units - taken) * LEAN_ROWS
 
 
 @kernel
 def most_taken(layout, part):
-    """The most blocks of part ``part`` that the other member may take: all but the first."""
-    return max(part_blocks(layout, part)[2] - 1, 0)
+    """The most units of part ``part`` that the other member may take: all but the first."""
+    return max(lean_units(layout, part)[2] - 1, 0)
 
 
-#: A team of two compares its members' second halves over steps of at least this many samples (and at least
-#: one step) before it moves its lean; it moves it by one block when one member's took more than
-#: 1 + LEAN_MARGIN times the other's. 784-100-10 float32, Intel Xeon (AVX-512) guest, 30,000 Fashion-MNIST
-#: images, medians of 5 epochs, lean kept at 0 against following the members: with member 1's first-layer work
-#: stretched 1.4 times by a spin (a slower core), batch 32 454k / 447k samples/s, batch 128 495k / 511k, batch
-#: 512 475k / 518k; unstretched, in two rounds, batch 32 564k / 576k and 564k / 569k, batch 128 571k / 570k and
-#: 617k / 596k, batch 512 567k / 605k and 627k / 628k. With 512 samples and a margin of 0.1 the lean moved on
-#: the host's noise alone, and the unstretched runs lost up to 4 per cent.
+#: A team of two adds up its members' second halves over steps of at least this many samples (and at least one
+#: step), and where the gap between the two is over LEAN_MARGIN units' cycles (a unit: LEAN_ROWS rows), the slower
+#: hands the faster as many units as make up about half the gap, rounded down (balance). A unit's cycles are
+#: estimated as the two halves' mean per row of the first layer, so a move narrows the gap to under two units
+#: and never reverses it. The gap moves with the host's noise alone: 784-256-10 float32 batch 32, SGD with
+#: momentum 0.9, Fashion-MNIST, one Zen 4 guest at an even split, each window's gap over a unit's cycles ran from
+#: -2.4 to 3.0 (the inputs' work is even: the two parts' 12-row tiles hold nonzeros at 78% and 82% of the samples,
+#: 313 and 316 tiles' worth), and a margin of 1.5 units moved the lean back and forth on it: the team ran at
+#: 1.72-1.87x one thread against 1.81-1.91x for the lean kept at 0 (5 alternating pairs).
 DECIDE_SAMPLES = 4096
-LEAN_MARGIN = 0.25
+LEAN_MARGIN = 3.0
 
 
 @kernel
 def balance(layout, lean, busy0, busy1):
-    """The lean after steps whose second halves took member 0 ``busy0`` cycles and member 1 ``busy1``: one block
-    more of part 1 to member 0 (or one less of part 0 to member 1) when member 1 was the slower by more than
-    LEAN_MARGIN, the other way when member 0 was; within most_taken either way."""
-    if busy1 > (1.0 + LEAN_MARGIN) * busy0:
-        return min(lean + 1, most_taken(layout, 1))
-    if busy0 > (1.0 + LEAN_MARGIN) * busy1:
-        return max(lean - 1, -most_taken(layout, 0))
-    return lean
+    """The lean after steps whose second halves took member 0 ``busy0`` cycles and member 1 ``busy1``: when member
+    1 was the slower by over LEAN_MARGIN units' cycles, k units more of part 1 to member 0 (or fewer of part 0 to
+    member 1), where k units' cycles make up half the gap, rounded down; the other way when member 0 was the
+    slower; within most_taken either way. A unit's cycles are taken to be the two halves' mean per row of the
+    first layer times LEAN_ROWS."""
+    unit = (busy0 + busy1) * LEAN_ROWS / layout[0, SIZE]
+    gap = busy1 - busy0
+    if abs(gap) <= LEAN_MARGIN * unit:
+        return lean
+    moved = int(abs(gap) / (2.0 * unit))
+    if gap > 0:
+        return min(lean + moved, most_taken(layout, 1))
+    return max(lean - moved, -most_taken(layout, 0))
 
 
 @inline_kernel
 def stolen_tail(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count, part, lean, state,
                 turn, timings, member, since):
-    """The blocks at the end of part ``part`` that ``member`` takes from the part's owner, the other member of a
-    team of two (taken_blocks): their rows' update for the minibatch of ``count`` samples (when ``weight_sum`` >
+    """The units at the end of part ``part`` that ``member`` takes from the part's owner, the other member of a
+    team of two (taken_units): their rows' update for the minibatch of ``count`` samples (when ``weight_sum`` >
     0), the next minibatch's inputs of their columns gathered into the part's rows of Work.inputs, and, once the
-    owner has summed the rows it keeps (its DONE slot at ``turn``), their blocks added on to the part's sums.
-    The part's blocks are added in the order its owner alone adds them, so no value changes. Returns the cycle
-    counter."""
+    owner has summed the rows it keeps (its DONE slot at ``turn``), the part's sums going on over their rows:
+    the chains its owner alone would make, so no value changes. Returns the cycle counter."""
     layout = net.layout
-    k0, stop, _ = part_blocks(layout, part)
+    k0, stop, _ = lean_units(layout, part)
     r0 = kept_stop(layout, part, lean)
     if weight_sum > 0:
         step_rows(net, opt, work, count, weight_sum, rate, 0, r0, stop, member, True)
@@ -324,7 +335,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
     """A member's part of the first layer, in a team of PARTS or of one: its rows' update for the
     minibatch of ``count`` samples (when ``weight_sum`` > 0), then the part of the next minibatch's sums
     over them (when ``next_count`` > 0), its inputs gathered on the way (order[next_start:]). In a team of two
-    whose ``lean`` gives the other member blocks at the part's end (taken_blocks; never block by block,
+    whose ``lean`` gives the other member units at the part's end (taken_units; never block by block,
     block_by_block), the rows before them, and then the part's DONE slot says ``turn``.
 
     Small minibatches go block by block (update, gather, sum), so the sums read weights the update has
@@ -381,7 +392,7 @@ def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
     """``member``'s share of the first layer in phase 2 of a step: the update of its rows for the minibatch
     of ``count`` samples (when ``weight_sum`` > 0), then the next minibatch's inputs and sums (when
     ``next_count`` > 0). In a team of one or PARTS, each member has whole parts (own_part), and in a team of
-    two the ``lean`` may move blocks at the end of one member's part to the other (stolen_tail); any other
+    two the ``lean`` may move rows at the end of one member's part to the other (stolen_tail); any other
     team updates and gathers its shares of rows and columns, meets, then sums every part for its share
     of the next minibatch's samples (reading columns others gathered). Returns the cycle counter."""
     if n_members == PARTS or n_members == 1:
@@ -389,7 +400,7 @@ def first_layer(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
             if n_members == 1 or part == member:
                 since = own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count,
                                  part, lean, state, turn, timings, member, since)
-        if n_members == 2 and taken_blocks(1 - member, lean) > 0:
+        if n_members == 2 and taken_units(1 - member, lean) > 0:
             since = stolen_tail(net, opt, work, X, order, scale, count, weight_sum, rate, next_start, next_count,
                                 1 - member, lean, state, turn, timings, member, since)
         return since

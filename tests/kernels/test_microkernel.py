@@ -19,7 +19,7 @@ import pytest
 import fastmlp
 from fastmlp.kernels import microkernel
 from fastmlp.kernels.intrinsics import python as python_intrinsics
-from fastmlp.kernels.microkernel import ADD, STORE, gemm
+from fastmlp.kernels.microkernel import ADD, CHAIN, STORE, gemm
 
 from child_env import child_env
 from markers import needs_jit
@@ -128,20 +128,20 @@ def test_gemm_matches_float64_reference(dtype, layout_kind, subtests):
     """Within the rounding bound of a chain of fmas: |computed - exact| <= (T + 2) u (|alpha| sum |a b| + |C|).
 
     Each fma rounds once (relative u), so a chain of T of them errs at most about T u times the sum of the
-    magnitudes it adds; the chunk combination and alpha add two more roundings.
+    magnitudes it adds; the chunk combination and alpha add two more roundings. Mode CHAIN (alpha 1): C + A B.
     """
     rng = np.random.default_rng(0)
     u = np.finfo(dtype).eps / 2
     for shape in _shapes():
-        for mode in (STORE, ADD):
+        for mode in (STORE, ADD, CHAIN):
             with subtests.test(shape=shape, mode=mode):
                 layout = layout_kind(dtype, *shape, rng)
                 a, b = _operands(layout, *shape)
                 before = layout.region(*shape).astype(np.float64)
-                alpha = dtype(-0.375) if mode == ADD else dtype(1.5)
+                alpha = {STORE: dtype(1.5), ADD: dtype(-0.375), CHAIN: dtype(1)}[mode]
                 expected = float(alpha) * (a.astype(np.float64) @ b.astype(np.float64))
                 bound = abs(float(alpha)) * (np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64))
-                if mode == ADD:
+                if mode != STORE:
                     expected += before
                     bound += np.abs(before)
                 _call(layout, *shape, alpha, mode)
@@ -178,6 +178,40 @@ def test_gemm_is_bit_identical_however_the_rectangle_is_cut(dtype, layout_kind, 
                 outside = np.ones(whole.output().shape, bool)
                 outside[whole.index(*shape)] = False
                 np.testing.assert_array_equal(whole.output()[outside], fresh.output()[outside])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout_kind", [Forward, Gradient])
+def test_chain_mode_goes_on_from_c_however_t_rows_and_columns_are_cut(dtype, layout_kind, subtests):
+    """Mode CHAIN, alpha 1: each value's chain of fmas starts from C's value and goes over t in order, python.fma's
+    bits step by step; calls over consecutive ranges of t, each range over random sub-rectangles, give one call's
+    bits (team.part_block: a part's sums over its rows, which a team of two may cut between its members anywhere),
+    and nothing outside the rectangle changes."""
+    rng = np.random.default_rng(3)
+    one = dtype(1)
+    for shape in _shapes():
+        n_rows, n_cols, T = shape
+        with subtests.test(shape=shape):
+            whole, cut, fresh = (layout_kind(dtype, *shape, np.random.default_rng(4)) for _ in range(3))
+            a, b = _operands(whole, *shape)
+            expected = whole.region(*shape).copy()
+            for t in range(T):
+                expected = microkernel.python.fma(a[:, t : t + 1], b[t : t + 1, :], expected)
+            _call(whole, *shape, one, CHAIN)
+            np.testing.assert_array_equal(whole.region(*shape), expected)
+            A, a_off, a_rs, a_ts, B, b_off, b_ts, C, c_off, c_rs = cut.args
+            steps = np.unique(np.r_[0, rng.integers(0, T + 1, 3), T])
+            for t0, t1 in zip(steps[:-1], steps[1:]):
+                rows = np.unique(np.r_[0, rng.integers(0, n_rows + 1, 2), n_rows])
+                cols = np.unique(np.r_[0, rng.integers(0, n_cols + 1, 2), n_cols])
+                for r0, r1 in zip(rows[:-1], rows[1:]):
+                    for c0, c1 in zip(cols[:-1], cols[1:]):
+                        gemm(A, a_off + r0 * a_rs + t0 * a_ts, a_rs, a_ts, B, b_off + t0 * b_ts + c0, b_ts, C,
+                             c_off + r0 * c_rs + c0, c_rs, r1 - r0, c1 - c0, t1 - t0, one, CHAIN)
+            np.testing.assert_array_equal(cut.output(), whole.output())
+            outside = np.ones(whole.output().shape, bool)
+            outside[whole.index(*shape)] = False
+            np.testing.assert_array_equal(whole.output()[outside], fresh.output()[outside])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

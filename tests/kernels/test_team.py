@@ -21,6 +21,7 @@ from fastmlp.kernels.team import (
     FUSED_MAX_SAMPLES,
     GATHER,
     LEAN_MARGIN,
+    LEAN_ROWS,
     N_PHASES,
     OUTPUT,
     UPDATE,
@@ -34,7 +35,7 @@ from fastmlp.kernels.team import (
     most_taken,
     part_rows,
     share,
-    taken_blocks,
+    taken_units,
 )
 
 import naive
@@ -215,11 +216,12 @@ def test_timings_count_every_phase_and_change_nothing():
 
 @pairwise(dtype=DTYPES, optimizer=OPTIMIZER_NAMES, batch_size=[9, 40])
 def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer, batch_size):
-    """A team of two whose lean gives blocks at the end of one member's part of the first layer to the other
+    """A team of two whose lean gives units of rows at the end of one member's part of the first layer to the other
     (team.stolen_tail), by as many as the part allows and by more than that (clamped), in either direction: the
-    weights and loss of a team of one, and of the reference. 300 inputs make each part three blocks; weights with
-    a zero-weight minibatch make no step there, and the last minibatch of 3 samples takes the one-pass path of
-    small minibatches (FUSED_MAX_SAMPLES), where the lean waits."""
+    weights and loss of a team of one, and of the reference. 300 inputs make the parts 9 and 10 units (LEAN_ROWS),
+    cut by some leans inside a block of sums (BLOCK_ROWS); weights with a zero-weight minibatch make no step there,
+    and the last minibatch of 3 samples takes the one-pass path of small minibatches (FUSED_MAX_SAMPLES), where
+    the lean waits."""
     dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
     rng = np.random.default_rng(21)
     n = 2 * batch_size + 3
@@ -231,9 +233,10 @@ def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer,
     weights[order[batch_size : 2 * batch_size]] = 0  # the second minibatch makes no step
     start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
     layout = KernelArgs(start, dtype, batch_size).net.layout
-    assert most_taken(layout, 0) == most_taken(layout, 1) == 2
+    assert (most_taken(layout, 0), most_taken(layout, 1)) == (8, 9)
+    assert (kept_stop(layout, 1, 5) - part_rows(layout, 1)[0]) % BLOCK_ROWS != 0  # inside a block
     results = {}
-    for members, lean in [(1, None), (2, 0), (2, 1), (2, 2), (2, 5), (2, -1), (2, -2), (2, -5)]:
+    for members, lean in [(1, None), (2, 0), (2, 1), (2, 5), (2, 9), (2, 30), (2, -1), (2, -5), (2, -8), (2, -30)]:
         args = KernelArgs(start, dtype, batch_size)
         loss = train_epoch(args.net, args.opt(**settings), frozen(X), as_targets(y, dtype), weights, order,
                            batch_size, dtype.type(1 / 255), codes("softmax_cross_entropy", "softmax"), args.work,
@@ -251,22 +254,33 @@ def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer,
         assert_close(theta, expected[l], dtype, factor=20, err_msg=f"layer {l}")
 
 
-def test_the_lean_moves_a_block_at_a_time_toward_the_slower_member_within_the_parts():
-    """balance: one block more to the faster member when the other took over 1 + LEAN_MARGIN times its cycles,
-    nothing within the margin, never past most_taken; kept_stop cuts the taken blocks off the part's end."""
+def test_the_lean_closes_about_half_a_wide_gap_within_the_parts():
+    """balance: when the gap between the members' cycles is over LEAN_MARGIN units' (the mean cycles per
+    first-layer row times LEAN_ROWS), as many units go to the faster member as make up half the gap, rounded
+    down, so the gap left is under two units' and the next window moves nothing; within the margin, nothing;
+    never past most_taken; kept_stop cuts the taken units off the part's end."""
     layout, _ = build_layout([784, 100, 10], 4)
     k0, k1 = part_rows(layout, 1)
     most = most_taken(layout, 1)
-    assert most == (784 - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS - 1 > 0 and most_taken(layout, 0) > 0
-    slower = 1.0 + 2 * LEAN_MARGIN
-    assert balance(layout, 0, 1000, int(1000 * slower)) == 1  # member 1 slower: member 0 takes part 1's last block
-    assert balance(layout, 0, int(1000 * slower), 1000) == -1
-    assert balance(layout, -2, 1000, int(1000 * slower)) == -1  # member 1 gives back one of part 0's blocks
-    assert balance(layout, 1, 1000, int(1000 * (1.0 + LEAN_MARGIN / 2))) == 1  # within the margin: kept
-    assert balance(layout, most, 1000, 10**6) == most
-    assert balance(layout, -most_taken(layout, 0), 10**6, 1000) == -most_taken(layout, 0)
-    assert [taken_blocks(0, 2), taken_blocks(1, 2), taken_blocks(0, -3), taken_blocks(1, -3)] == [0, 2, 3, 0]
+    assert most == (784 - k0 + LEAN_ROWS - 1) // LEAN_ROWS - 1 > 0 and most_taken(layout, 0) > 0
+    unit = 2 * 10**6 * LEAN_ROWS / 784  # a unit's estimated cycles when the two took 10**6 each
+
+    def busy(gap):  # the members' cycles, 2 * 10**6 in all, member 1 slower by ``gap``
+        return 10**6 - int(gap / 2), 10**6 + int(gap / 2)
+
+    wide, narrow = (LEAN_MARGIN + 0.01) * unit, (LEAN_MARGIN - 0.01) * unit
+    assert balance(layout, 0, *busy(wide)) == 1  # member 1 slower: member 0 takes part 1's last unit
+    assert balance(layout, 0, *busy(-wide)) == -1
+    assert balance(layout, -2, *busy(wide)) == -1  # member 1 gives back one of part 0's units
+    assert balance(layout, 3, *busy(narrow)) == balance(layout, 3, *busy(-narrow)) == 3  # within: kept
+    assert balance(layout, 0, *busy(9.5 * unit)) == 4 and balance(layout, 1, *busy(-9.5 * unit)) == -3
+    for gap in (LEAN_MARGIN + 0.01, 5.0, 9.5, 20.3):  # what a move leaves of the gap moves nothing more
+        moved = balance(layout, 0, *busy(gap * unit))
+        assert 0 <= gap - 2 * moved < 2 and balance(layout, moved, *busy((gap - 2 * moved) * unit)) == moved
+    assert balance(layout, most, *busy(10**6)) == most
+    assert balance(layout, -most_taken(layout, 0), *busy(-(10**6))) == -most_taken(layout, 0)
+    assert [taken_units(0, 2), taken_units(1, 2), taken_units(0, -3), taken_units(1, -3)] == [0, 2, 3, 0]
     assert kept_stop(layout, 1, 0) == 784 and kept_stop(layout, 0, 0) == part_rows(layout, 0)[1]
-    blocks = (784 - k0 + BLOCK_ROWS - 1) // BLOCK_ROWS
-    assert kept_stop(layout, 1, 2) == k0 + (blocks - 2) * BLOCK_ROWS
+    units = (784 - k0 + LEAN_ROWS - 1) // LEAN_ROWS
+    assert kept_stop(layout, 1, 2) == k0 + (units - 2) * LEAN_ROWS
     assert kept_stop(layout, 1, -2) == 784  # a lean toward member 1 takes nothing of its own part
