@@ -276,13 +276,16 @@ def most_taken(layout, part):
 
 #: A team of two adds up its members' second halves over steps of at least this many samples (and at least one
 #: step), and where the gap between the two is over LEAN_MARGIN units' cycles (a unit: LEAN_ROWS rows), the slower
-#: hands the faster as many units as make up about half the gap, rounded down (balance). A unit's cycles are
-#: estimated as the two halves' mean per row of the first layer, so a move narrows the gap to under two units
-#: and never reverses it. The gap moves with the host's noise alone: 784-256-10 float32 batch 32, SGD with
+#: hands the faster as many units as make up about half the gap, to the nearest (balance). A unit's cycles are
+#: estimated as the two halves' mean per row of the first layer, so a move leaves a gap of at most a unit either
+#: way, well within the margin. The gap moves with the host's noise alone: 784-256-10 float32 batch 32, SGD with
 #: momentum 0.9, Fashion-MNIST, one Zen 4 guest at an even split, each window's gap over a unit's cycles ran from
 #: -2.4 to 3.0 (the inputs' work is even: the two parts' 12-row tiles hold nonzeros at 78% and 82% of the samples,
 #: 313 and 316 tiles' worth), and a margin of 1.5 units moved the lean back and forth on it: the team ran at
-#: 1.72-1.87x one thread against 1.81-1.91x for the lean kept at 0 (5 alternating pairs).
+#: 1.72-1.87x one thread against 1.81-1.91x with the rule before (5 alternating pairs). With member 1's first
+#: layer stretched 1.4 times by a spin, 3 alternating pairs of 3 epochs: 177-197k samples/s, member 0 waiting
+#: 202-409 cycles a sample once the lean had settled, against 183-197k and 225-677 for the rule before (a
+#: block of 64 rows when one member took over 1.25 times the other's cycles).
 DECIDE_SAMPLES = 4096
 LEAN_MARGIN = 3.0
 
@@ -291,14 +294,14 @@ LEAN_MARGIN = 3.0
 def balance(layout, lean, busy0, busy1):
     """The lean after steps whose second halves took member 0 ``busy0`` cycles and member 1 ``busy1``: when member
     1 was the slower by over LEAN_MARGIN units' cycles, k units more of part 1 to member 0 (or fewer of part 0 to
-    member 1), where k units' cycles make up half the gap, rounded down; the other way when member 0 was the
+    member 1), where k units' cycles make up half the gap, to the nearest; the other way when member 0 was the
     slower; within most_taken either way. A unit's cycles are taken to be the two halves' mean per row of the
     first layer times LEAN_ROWS."""
     unit = (busy0 + busy1) * LEAN_ROWS / layout[0, SIZE]
     gap = busy1 - busy0
     if abs(gap) <= LEAN_MARGIN * unit:
         return lean
-    moved = int(abs(gap) / (2.0 * unit))
+    moved = int(abs(gap) / (2.0 * unit) + 0.5)
     if gap > 0:
         return min(lean + moved, most_taken(layout, 1))
     return max(lean - moved, -most_taken(layout, 0))

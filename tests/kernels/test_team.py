@@ -256,9 +256,9 @@ def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer,
 
 def test_the_lean_closes_about_half_a_wide_gap_within_the_parts():
     """balance: when the gap between the members' cycles is over LEAN_MARGIN units' (the mean cycles per
-    first-layer row times LEAN_ROWS), as many units go to the faster member as make up half the gap, rounded
-    down, so the gap left is under two units' and the next window moves nothing; within the margin, nothing;
-    never past most_taken; kept_stop cuts the taken units off the part's end."""
+    first-layer row times LEAN_ROWS), as many units go to the faster member as make up half the gap, to the
+    nearest, so the gap left is at most a unit's either way and the next window moves nothing; within the
+    margin, nothing; never past most_taken; kept_stop cuts the taken units off the part's end."""
     layout, _ = build_layout([784, 100, 10], 4)
     k0, k1 = part_rows(layout, 1)
     most = most_taken(layout, 1)
@@ -269,14 +269,14 @@ def test_the_lean_closes_about_half_a_wide_gap_within_the_parts():
         return 10**6 - int(gap / 2), 10**6 + int(gap / 2)
 
     wide, narrow = (LEAN_MARGIN + 0.01) * unit, (LEAN_MARGIN - 0.01) * unit
-    assert balance(layout, 0, *busy(wide)) == 1  # member 1 slower: member 0 takes part 1's last unit
-    assert balance(layout, 0, *busy(-wide)) == -1
-    assert balance(layout, -2, *busy(wide)) == -1  # member 1 gives back one of part 0's units
+    assert balance(layout, 0, *busy(wide)) == 2  # member 1 slower: member 0 takes part 1's last two units
+    assert balance(layout, 0, *busy(-wide)) == -2
+    assert balance(layout, -3, *busy(wide)) == -1  # member 1 gives back two of part 0's units
     assert balance(layout, 3, *busy(narrow)) == balance(layout, 3, *busy(-narrow)) == 3  # within: kept
-    assert balance(layout, 0, *busy(9.5 * unit)) == 4 and balance(layout, 1, *busy(-9.5 * unit)) == -3
-    for gap in (LEAN_MARGIN + 0.01, 5.0, 9.5, 20.3):  # what a move leaves of the gap moves nothing more
+    assert balance(layout, 0, *busy(9.4 * unit)) == 5 and balance(layout, 1, *busy(-8.6 * unit)) == -3
+    for gap in (LEAN_MARGIN + 0.01, 5.0, 9.4, 20.3):  # what a move leaves of the gap moves nothing more
         moved = balance(layout, 0, *busy(gap * unit))
-        assert 0 <= gap - 2 * moved < 2 and balance(layout, moved, *busy((gap - 2 * moved) * unit)) == moved
+        assert abs(gap - 2 * moved) <= 1 and balance(layout, moved, *busy((gap - 2 * moved) * unit)) == moved
     assert balance(layout, most, *busy(10**6)) == most
     assert balance(layout, -most_taken(layout, 0), *busy(-(10**6))) == -most_taken(layout, 0)
     assert [taken_units(0, 2), taken_units(1, 2), taken_units(0, -3), taken_units(1, -3)] == [0, 2, 3, 0]
