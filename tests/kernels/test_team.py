@@ -13,10 +13,10 @@ from fastmlp import MLP
 from fastmlp._layout import ALIGNMENT, build_layout, input_rows
 from fastmlp._team import train_epoch
 from fastmlp.kernels import CUT_ROWS, GAP_BYTES, PARTS
+from fastmlp.kernels.microkernel import KC
 from fastmlp.kernels.parts import input_row
 from fastmlp.kernels.team import (
     BACKWARD,
-    BLOCK_ROWS,
     FORWARD,
     FUSED_MAX_SAMPLES,
     GATHER,
@@ -219,9 +219,9 @@ def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer,
     """A team of two whose lean gives units of rows at the end of one member's part of the first layer to the other
     (team.stolen_tail), by as many as the part allows and by more than that (clamped), in either direction: the
     weights and loss of a team of one, and of the reference. 300 inputs make the parts 9 and 10 units (LEAN_ROWS),
-    cut by some leans inside a block of sums (BLOCK_ROWS); weights with a zero-weight minibatch make no step there,
-    and the last minibatch of 3 samples takes the one-pass path of small minibatches (FUSED_MAX_SAMPLES), where
-    the lean waits."""
+    cut by some leans inside one of gemm's chunks of rows (KC); weights with a zero-weight minibatch make no step
+    there, and the last minibatch of 3 samples takes the one-pass path of small minibatches (FUSED_MAX_SAMPLES),
+    where the lean waits."""
     dtype, settings = np.dtype(dtype), OPTIMIZERS[optimizer]
     rng = np.random.default_rng(21)
     n = 2 * batch_size + 3
@@ -234,7 +234,7 @@ def test_a_team_of_two_leaning_either_way_trains_the_same_bits(dtype, optimizer,
     start = MLP((300, 37, 21, 4), dtype=dtype, random_state=8).thetas()
     layout = KernelArgs(start, dtype, batch_size).net.layout
     assert (most_taken(layout, 0), most_taken(layout, 1)) == (8, 9)
-    assert (kept_stop(layout, 1, 5) - part_rows(layout, 1)[0]) % BLOCK_ROWS != 0  # inside a block
+    assert (kept_stop(layout, 1, 5) - part_rows(layout, 1)[0]) % KC != 0  # inside a chunk
     results = {}
     for members, lean in [(1, None), (2, 0), (2, 1), (2, 5), (2, 9), (2, 30), (2, -1), (2, -5), (2, -8), (2, -30)]:
         args = KernelArgs(start, dtype, batch_size)
