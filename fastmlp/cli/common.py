@@ -49,14 +49,16 @@ def load_model(path):
 
     metadata, arrays = io.read(path)
     net, record = MLP._from_file(metadata, arrays), metadata["estimator"]
-    if record is not None and record["classes"] is not None and not multilabel(net):
+    if record is not None and record["classes"] is not None and not multilabel(net, record):
         net.class_names = names_worth_keeping(record["classes"])
     return net, record
 
 
-def multilabel(net) -> bool:
-    """Whether the network has several sigmoid outputs, which a fastmlp.sklearn classifier reads as labels."""
-    return net.output == "sigmoid" and net.layer_sizes[-1] > 1
+def multilabel(net, estimator: dict | None) -> bool:
+    """Whether a model file is a fastmlp.sklearn classifier's that was fitted on a 0/1 label matrix: several
+    sigmoid outputs, each of which predicts its own label (p > 0.5), where the network predicts the largest."""
+    classifier = estimator is not None and estimator["classes"] is not None
+    return classifier and net.output == "sigmoid" and net.layer_sizes[-1] > 1
 
 
 def onnx_options(net, estimator: dict | None) -> dict:
@@ -65,8 +67,8 @@ def onnx_options(net, estimator: dict | None) -> dict:
     labels, multilabel outputs, uint8 read as numbers)."""
     if estimator is None:
         return {}
-    labels = estimator["classes"] if estimator["classes"] is not None and not multilabel(net) else None
-    return {"classes": labels, "multilabel": estimator["classes"] is not None and multilabel(net), "pixels": False}
+    several = multilabel(net, estimator)
+    return {"classes": None if several else estimator["classes"], "multilabel": several, "pixels": False}
 
 
 def features(X: np.ndarray, estimator: dict | None) -> np.ndarray:
@@ -75,12 +77,11 @@ def features(X: np.ndarray, estimator: dict | None) -> np.ndarray:
     return X.astype(np.float32) if estimator is not None and X.dtype == np.uint8 else X
 
 
-def indices(y: np.ndarray, estimator: dict | None, net, source: str) -> np.ndarray:
+def indices(y: np.ndarray, estimator: dict | None, source: str) -> np.ndarray:
     """Labels ``y`` as the network's class indices: a fastmlp.sklearn classifier's file of numeric labels
     (3 and 7, say) is scored on data labelled as it was fitted, not by position. Text labels are numbered by
-    the model's class names when read, and multilabel rows are 0/1 already."""
-    if estimator is None or estimator["classes"] is None or multilabel(net) \
-            or isinstance(estimator["classes"][0], str):
+    the model's class names when read. (A multilabel classifier's file is not scored on labels: evaluate.)"""
+    if estimator is None or estimator["classes"] is None or isinstance(estimator["classes"][0], str):
         return y
     index = {label: i for i, label in enumerate(estimator["classes"])}
     unknown = sorted(set(y.tolist()) - index.keys())

@@ -9,7 +9,8 @@ from . import common
 DESCRIPTION = """\
 Evaluate a model saved by `fastmlp train --save` on a dataset: prints the accuracy (R^2 for a regression
 output) and the mean loss. A file saved from a fastmlp.sklearn classifier is scored as the estimator scores:
-on data labelled with its own labels, uint8 samples read as numbers.
+on data labelled with its own labels, uint8 samples read as numbers (but not a multilabel one's: datasets have
+one label per sample).
 
 examples:
   fastmlp evaluate model.npz                      on Fashion-MNIST's 10,000 test images
@@ -46,13 +47,17 @@ def mean_loss(net, X, y) -> float:
 
 def run(args) -> int:
     net, estimator = common.load_model(args.model)
+    if common.multilabel(net, estimator):  # datasets give one label a sample, which such a model does not predict
+        raise ValueError(f"{args.model} holds a multilabel classifier, which predicts a 0 or 1 for each of its "
+                         f"{net.layer_sizes[-1]} labels; evaluate reads one label per sample: score it in Python "
+                         f"with fastmlp.load(path).score(X, Y) on a 0/1 label matrix Y")
     data = common.load_data(args, args.dataset, class_names=net.class_names)
     if net.class_names is None and data.class_names and args.dataset.lower().endswith(".csv"):
         print(f"note: {args.model} does not name its classes, so {args.dataset}'s labels are numbered in sorted "
               f"order ({', '.join(data.class_names)}); the scores are right only if training numbered them alike",
               file=sys.stderr)
     X, y = data.train if args.split == "train" else data.test
-    X, y = common.features(X, estimator), common.indices(y, estimator, net, data.name)
+    X, y = common.features(X, estimator), common.indices(y, estimator, data.name)
     score = net.score(X, y)
     measure = "R^2" if net.output == "identity" else "accuracy"  # what score gives
     print(f"{args.model} ({'-'.join(map(str, net.layer_sizes))}) on {data.name} {args.split} split: "

@@ -113,7 +113,8 @@ def test_text_labels_keep_their_numbers_from_train_to_evaluate_and_predict(capsy
 
     code, out, _ = call(capsys, "predict", model, later, "--label-column", "species", "--proba")
     rows = list(csv.reader(io.StringIO(out)))
-    assert code == 0 and rows[0] == ["label", "class", "p0", "p1", "p2"] and len(rows) == 1 + (y > 0).sum()
+    header = ["label", "class"] + [f"p_{name}" for name in names]  # "p_iris, white" quoted, read back whole
+    assert code == 0 and rows[0] == header and len(rows) == 1 + (y > 0).sum()
     labels = net.predict(X[y > 0])
     assert [int(row[0]) for row in rows[1:]] == labels.tolist()
     assert [row[1] for row in rows[1:]] == [names[label] for label in labels]

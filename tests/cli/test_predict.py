@@ -123,6 +123,12 @@ def test_predict_with_an_estimators_file_gives_its_labels(capsys, tmp_path, n_cl
     assert code == 0 and rows[0] == ["label", "class"]
     assert [row[1] for row in rows[1:]] == classifier.predict(X).tolist()
     assert len({row[1] for row in rows[1:]}) == n_classes
+    # Probability columns by label, as classes_ orders predict_proba's (two for the binary classifier's one unit).
+    code, out, _ = call(capsys, "predict", tmp_path / "classifier.npz", tmp_path / "samples.npy", "--proba")
+    table = [row.split(",") for row in out.splitlines()]
+    assert code == 0 and table[0] == ["label", "class"] + [f"p_{label}" for label in classifier.classes_]
+    np.testing.assert_allclose(np.array([row[2:] for row in table[1:]], float), classifier.predict_proba(X),
+                               rtol=1e-5)
     # Labels 0, 1, ... are their own names: no second column that repeats them.
     numbered = classifier.classes_.searchsorted(y)
     with warnings.catch_warnings():
@@ -131,6 +137,36 @@ def test_predict_with_an_estimators_file_gives_its_labels(capsys, tmp_path, n_cl
     code, out, _ = call(capsys, "predict", tmp_path / "numbered.npz", tmp_path / "samples.npy")
     rows = [row.split(",") for row in out.splitlines()]
     assert code == 0 and rows[0] == ["label"] and [int(row[0]) for row in rows[1:]] == classifier.predict(X).tolist()
+
+
+def test_a_multilabel_classifiers_file_predicts_each_label_and_is_not_evaluated_on_one(capsys, tmp_path):
+    """A fastmlp.sklearn classifier fitted on a 0/1 label matrix: predict writes its 0 or 1 per label, as the
+    estimator predicts (the network alone would write the largest output's index), and evaluate, whose datasets
+    hold one label per sample, says so instead of scoring an argmax the estimator never makes."""
+    sklearn = pytest.importorskip("fastmlp.sklearn")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 4))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] + X[:, 2] > 0, X[:, 3] > 0.5]).astype(np.int64)
+    classifier = sklearn.MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=100,
+                                       n_iter_no_change=np.inf, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pytest.importorskip("sklearn.exceptions").ConvergenceWarning)
+        classifier.fit(X, Y)
+    model = tmp_path / "multilabel.npz"
+    fastmlp.save(classifier, model)
+    np.save(tmp_path / "samples.npy", X)
+    code, out, _ = call(capsys, "predict", model, tmp_path / "samples.npy", "--proba")
+    table = [row.split(",") for row in out.splitlines()]
+    assert code == 0 and table[0] == ["label0", "label1", "label2", "p0", "p1", "p2"]
+    predicted = np.array([row[:3] for row in table[1:]], np.int64)
+    np.testing.assert_array_equal(predicted, classifier.predict(X))
+    assert 0 < predicted.sum(axis=1).mean() < 3  # rows with several labels and with none: no argmax
+    np.testing.assert_allclose(np.array([row[3:] for row in table[1:]], float), classifier.predict_proba(X),
+                               rtol=1e-5)
+
+    np.savez(tmp_path / "data.npz", X=X, y=Y[:, 0])
+    code, out, err = call(capsys, "evaluate", model, tmp_path / "data.npz")
+    assert code == 1 and out == "" and "multilabel classifier" in err and "Traceback" not in err
 
 
 def test_a_csv_label_column_by_another_name_is_named_in_the_error(capsys, tmp_path):
