@@ -56,11 +56,11 @@ def run(args) -> int:
         raise ValueError(f"--output must end in .csv or .npy, got {args.output}")
     net, estimator = common.load_model(args.model)
     X = common.features(read_input(args), estimator)
-    if common.multilabel(net, estimator):  # a 0/1 per label, as the estimator predicts
-        labels = (net.forward(X) > 0.5).astype(np.int64)
+    if common.multilabel(net, estimator):  # a 0/1 per label, as the estimator predicts, from one forward pass
+        out = net.forward(X)
+        labels, proba = (out > 0.5).astype(np.int64), out if args.proba else None
     else:
-        labels = net.predict(X)
-    proba = net.predict_proba(X) if args.proba else None
+        labels, proba = net.predict(X), net.predict_proba(X) if args.proba else None
     if args.output and args.output.lower().endswith(".npy"):
         np.save(args.output, proba if args.proba else labels)
     elif args.output:

@@ -167,7 +167,7 @@ def part_block(net, inputs, parts, part, i0, n, b0, b1):
 
 
 @inline_kernel
-def chain_blocks(net, inputs, parts, part, i0, n, r0, r1):
+def chain_groups(net, inputs, parts, part, i0, n, r0, r1):
     """Go on with the part ``part``'s sums of samples [i0, i0 + n) over rows [r0, r1), group by group of samples
     (group_size), one gemm over the rows for each (part_block): a part's rows may be summed in two pieces, by two
     members (stolen_tail), and every value is still the same chain.
@@ -185,13 +185,13 @@ def chain_blocks(net, inputs, parts, part, i0, n, r0, r1):
 @inline_kernel
 def first_layer_part(net, inputs, parts, part, i0, n):
     """Part ``part`` of the first layer's pre-activations for samples [i0, i0 + n): the biases if they are
-    in the part, then the sums over its rows going on from them, group by group of samples (chain_blocks).
+    in the part, then the sums over its rows going on from them, group by group of samples (chain_groups).
 
     The parts' rows do not depend on the team: every team makes the same chains.
     """
     k0, k1 = part_rows(net.layout, part)
     part_start(net, parts, part, i0, n)
-    chain_blocks(net, inputs, parts, part, i0, n, k0, min(k1, net.layout[0, SIZE]))
+    chain_groups(net, inputs, parts, part, i0, n, k0, min(k1, net.layout[0, SIZE]))
 
 
 @kernel
@@ -331,7 +331,7 @@ def stolen_tail(net, opt, work, X, order, scale, count, weight_sum, rate, next_s
         since = _lap(timings, member, GATHER, since)
         wait_until(state, DONE + 8 * part, turn)
         since = _lap(timings, member, WAIT, since)
-        chain_blocks(net, inputs, work.parts, part, 0, next_count, r0, stop)
+        chain_groups(net, inputs, work.parts, part, 0, next_count, r0, stop)
         since = _lap(timings, member, FORWARD, since)
     return since
 
@@ -371,7 +371,7 @@ def own_part(net, opt, work, X, order, scale, count, weight_sum, rate, next_star
             gather_into(X, order, next_start, scale, inputs, row, 0, next_count, k0, kept)
             since = _lap(timings, member, GATHER, since)
             part_start(net, work.parts, part, 0, next_count)
-            chain_blocks(net, inputs, work.parts, part, 0, next_count, k0, kept)
+            chain_groups(net, inputs, work.parts, part, 0, next_count, k0, kept)
             atomic_store(state, DONE + 8 * part, turn)
             since = _lap(timings, member, FORWARD, since)
         return since
