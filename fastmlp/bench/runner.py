@@ -27,12 +27,14 @@ WARM_SECONDS = 0.1
 MIN_TIMED_SECONDS = 1.0
 #: The most rounds, as a multiple of ``repeat``, that an entry's short runs are timed in.
 MAX_ROUNDS = 3
+#: The ``together`` key (Entry) of the entries that training's ratios of fastmlp to itself pair round by round.
+SCALING = "thread scaling"
 
 
 def timed_runs(repeat: int) -> str:
     """How many runs each contender's median is of, in words, for reports."""
     return (f"{repeat} or more runs, up to {MAX_ROUNDS * repeat} where a contender's runs take under "
-            f"{MIN_TIMED_SECONDS:g} s in all")
+            f"{MIN_TIMED_SECONDS:g} s in all, fastmlp's thread settings in the same rounds")
 
 
 def warm_up(run) -> None:
@@ -45,14 +47,16 @@ def warm_up(run) -> None:
 
 
 class Entry:
-    """One contender in one thread setting, with its model and its prepared data."""
+    """One contender in one thread setting, with its model and its prepared data; entries that share a
+    ``together`` key are timed in the same rounds (_alternate)."""
 
-    def __init__(self, contender, variant, model, data, label=None):
+    def __init__(self, contender, variant, model, data, label=None, together=None):
         self.contender = contender
         self.variant = variant
         self.model = model
         self.data = data
         self.label = label or contender.name
+        self.together = together
         self.seconds: list[float] = []
         self.warmup: list[float] = []
         self.losses: list[float] = []
@@ -119,10 +123,17 @@ def _alternate(groups, run_once, repeat):
     its contender's best one in the same round is dropped from later rounds: on a busy machine a
     multi-threaded peer can collapse (OpenMP spin-waits), and repeating such runs would take minutes
     without changing which setting counts.
+
+    Entries that share a ``together`` key are timed in a round whenever one of them is, so that the ratios
+    between them (two threads over one) pair runs of the same moments: on a shared host, fastmlp's extra
+    runs on two threads came after its one-thread runs had stopped, when the host ran both cores slower.
     """
     active = [list(entries) for entries in groups]
     while True:
-        timed = [[entry for entry in entries if _wants_more(entry, repeat)] for entries in active]
+        wanted = {entry.together for entries in active for entry in entries
+                  if entry.together is not None and _wants_more(entry, repeat)}
+        timed = [[entry for entry in entries if _wants_more(entry, repeat) or entry.together in wanted]
+                 for entries in active]
         if not any(timed):
             return
         for entries in timed:
@@ -202,16 +213,20 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
     n_samples = len(data["fastmlp"][1])
     n_warm = len(warm_data["fastmlp"][1])
     extra, team_threads = [], fastmlp.team_threads()
-    if batch_size >= 32:
-        extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread"))
+    if batch_size >= 32:  # fastmlp's thread settings and the matmul its one thread is held to, in the same rounds
+        extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread",
+                           together=SCALING))
         if team_threads >= 2:  # on one core there is no second to scale to
             extra.append(Entry(fastmlp, TWO_AT_ONCE, fastmlp.pair_of(models["fastmlp"]), data["fastmlp"],
-                               label=TWO_AT_ONCE_LABEL))
+                               label=TWO_AT_ONCE_LABEL, together=SCALING))
         if team_threads > 2:  # the thread-scaling targets' two threads, beside the team of all
-            extra.append(Entry(fastmlp, TWO_THREADS, models["fastmlp"], data["fastmlp"], label=TWO_THREADS_LABEL))
+            extra.append(Entry(fastmlp, TWO_THREADS, models["fastmlp"], data["fastmlp"], label=TWO_THREADS_LABEL,
+                               together=SCALING))
         if yardstick is not None and yardstick.name in data:
-            extra.append(Entry(yardstick, ONE_THREAD, None, data[yardstick.name]))
+            extra.append(Entry(yardstick, ONE_THREAD, None, data[yardstick.name], together=SCALING))
     groups = _groups(fastmlp, peers, models, data, extra)
+    if extra:
+        groups[0][0].together = SCALING
 
     def warm_job(entry):
         return entry.contender.train_epoch(entry.model, warm_data[entry.contender.name], batch_size,

@@ -182,6 +182,15 @@ def host_isa_peers(peers, target, flags) -> list[str]:
     return [peer.name for peer in peers if getattr(peer, "isa_from_host", False)]
 
 
+def paired_speedup(runs, baseline_runs):
+    """The median over rounds of the baseline's seconds over ``runs``' in the same round (runner's rounds: the i-th
+    run of each is round i's; entries timed together have runs in the same rounds), or None without a common round.
+    A ratio of the two medians would set runs of different moments against each other where one was timed in
+    rounds that the other was not."""
+    ratios = [base / seconds for seconds, base in zip(runs, baseline_runs)]
+    return statistics.median(ratios) if ratios else None
+
+
 def derive(row, peer_names, roof_flops, one_thread_flops=None):
     """Add the ratio to the best peer, the roofline share, the thread scaling and the one-thread step's
     share of a one-thread matmul to a measured row: the matmul timed in the row's own rounds
@@ -200,13 +209,14 @@ def derive(row, peer_names, roof_flops, one_thread_flops=None):
         row["roofline_share"] = row["fastmlp_flops"] / roof_flops
     if "fastmlp 1 thread" in results:
         one = results["fastmlp 1 thread"]["samples_per_s"]
+        ones = _runs(results, "fastmlp 1 thread")
         # Two threads over one: the team of all where that is two (every run before fastmlp_threads was kept),
         # the team of two beside it where all are more; on one core, nothing.
-        two = rate if row.get("fastmlp_threads", 2) == 2 else results.get(TWO_THREADS_LABEL, {}).get("samples_per_s")
-        row["thread_scaling"] = two / one if one and two else None
-        pair = results.get(TWO_AT_ONCE_LABEL, {}).get("samples_per_s")
-        if pair and one:  # two independent one-thread passes at once over one: what the host gave two cores
-            row["two_at_once_scaling"] = 2 * pair / one
+        two = "fastmlp" if row.get("fastmlp_threads", 2) == 2 else TWO_THREADS_LABEL
+        row["thread_scaling"] = paired_speedup(_runs(results, two), ones)
+        pair = paired_speedup(_runs(results, TWO_AT_ONCE_LABEL), ones)
+        if pair:  # two independent one-thread passes at once over one: what the host gave two cores
+            row["two_at_once_scaling"] = 2 * pair
         yardstick = row.get("one_thread_matmul", {}).get("flops") or one_thread_flops
         if one and yardstick:
             row["one_thread_share"] = one * row["flops"] / row["samples"] / yardstick
@@ -236,8 +246,8 @@ def derive_prediction(row):
 
 def _runs(results, label):
     """The seconds of the timed runs of ``label``'s counted thread setting, in round order ([] if none)."""
-    record = results.get(label)
-    return record["variants"][record["variant"]].get("seconds", []) if record and record["variant"] else []
+    record = results.get(label) or {}
+    return record.get("variants", {}).get(record.get("variant"), {}).get("seconds", [])
 
 
 def quick_link_rounds(results, trips, samples):

@@ -42,6 +42,22 @@ def test_short_runs_are_timed_until_the_minimum_or_the_bound():
     assert log[9:11] == ["short", "tiny"]
 
 
+def test_entries_timed_together_share_their_rounds():
+    """fastmlp's thread settings are timed together: each in every round that one of them is timed in, so that the
+    ratios between them pair runs of the same moments; an entry outside the set stops at its own count."""
+    log = []
+    seconds = {"team": 0.01, "one": 0.2, "alone": 0.2}
+    groups = _entries(**seconds)
+    groups[0][0].together = groups[1][0].together = runner.SCALING
+    runner._alternate(groups, _runner(seconds, log), repeat=3)
+    runs = {entries[0].contender.name: len(entries[0].seconds) for entries in groups}
+    assert runs == {"team": runner.MAX_ROUNDS * 3, "one": runner.MAX_ROUNDS * 3,
+                    "alone": -(-runner.MIN_TIMED_SECONDS // seconds["alone"])}
+    assert runs["alone"] < runs["one"]  # "one" alone would have stopped there too
+    rounds = [name for name in log if name != "alone"]
+    assert rounds == ["team", "one"] * runs["team"]
+
+
 def test_a_timing_of_several_calls_counts_whole():
     """Prediction records seconds per call but its timing took all the calls: that decides the rounds."""
     log = []
