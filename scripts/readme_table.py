@@ -123,7 +123,7 @@ def tables(result: dict) -> str:
             "(2 x (forward + weight-gradient + delta-propagation multiply-adds) per sample + 2 x parameters per "
             "update) as a share of a large matrix multiply's through NumPy's BLAS on all cores, the highest of "
             f"the measurements between the rows ({roof}). *2 thr / 1 thr*: fastmlp's speed-up from its second "
-            "thread, the median of the rounds' ratios (its two settings are timed in the same rounds). "
+            "thread, the median of the rounds' ratios. "
             "*matmul 2 thr / 1 thr*: the same for that large matrix multiply, measured just before the "
             "row: what the shared host's second core gave at that moment. *core round trip*: the quickest and "
             "slowest trip of a cache line from one core to the other and back through the team's barrier, timed "

@@ -336,7 +336,7 @@ def text_report(result: dict) -> str:
     if result.get("training"):
         parts += ["", "training, samples/s of one pass of plain SGD over the same samples (the samples column; "
                   f"medians of {runs_of(result['settings'])}, alternating, compile time excluded; 2 thr / 1 thr: "
-                  "the median of the rounds' ratios, fastmlp's two settings timed in the same rounds; matmul 2 thr / "
+                  "the median of the rounds' ratios; matmul 2 thr / "
                   "1 thr: a large matmul through NumPy's BLAS on two cores over one, measured just before the "
                   "row, what the machine's other cores gave at that moment; core round trip: a cache line's trip "
                   "between two cores and back through the team's barrier, timed just before each of fastmlp's "

@@ -50,13 +50,13 @@ class Entry:
     """One contender in one thread setting, with its model and its prepared data; entries that share a
     ``together`` key are timed in the same rounds (_alternate)."""
 
-    def __init__(self, contender, variant, model, data, label=None, together=None):
+    def __init__(self, contender, variant, model, data, label=None):
         self.contender = contender
         self.variant = variant
         self.model = model
         self.data = data
         self.label = label or contender.name
-        self.together = together
+        self.together = None
         self.seconds: list[float] = []
         self.warmup: list[float] = []
         self.losses: list[float] = []
@@ -214,19 +214,18 @@ def measure_training(fastmlp, peers, models, data, warm_data, spec, batch_size, 
     n_warm = len(warm_data["fastmlp"][1])
     extra, team_threads = [], fastmlp.team_threads()
     if batch_size >= 32:  # fastmlp's thread settings and the matmul its one thread is held to, in the same rounds
-        extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread",
-                           together=SCALING))
+        extra.append(Entry(fastmlp, ONE_THREAD, models["fastmlp"], data["fastmlp"], label="fastmlp 1 thread"))
         if team_threads >= 2:  # on one core there is no second to scale to
             extra.append(Entry(fastmlp, TWO_AT_ONCE, fastmlp.pair_of(models["fastmlp"]), data["fastmlp"],
-                               label=TWO_AT_ONCE_LABEL, together=SCALING))
+                               label=TWO_AT_ONCE_LABEL))
         if team_threads > 2:  # the thread-scaling targets' two threads, beside the team of all
-            extra.append(Entry(fastmlp, TWO_THREADS, models["fastmlp"], data["fastmlp"], label=TWO_THREADS_LABEL,
-                               together=SCALING))
+            extra.append(Entry(fastmlp, TWO_THREADS, models["fastmlp"], data["fastmlp"], label=TWO_THREADS_LABEL))
         if yardstick is not None and yardstick.name in data:
-            extra.append(Entry(yardstick, ONE_THREAD, None, data[yardstick.name], together=SCALING))
+            extra.append(Entry(yardstick, ONE_THREAD, None, data[yardstick.name]))
     groups = _groups(fastmlp, peers, models, data, extra)
-    if extra:
-        groups[0][0].together = SCALING
+    if extra:  # and the team of all threads beside them
+        for entry in (groups[0][0], *extra):
+            entry.together = SCALING
 
     def warm_job(entry):
         return entry.contender.train_epoch(entry.model, warm_data[entry.contender.name], batch_size,
